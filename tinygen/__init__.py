@@ -1,0 +1,12 @@
+"""tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers.
+
+    model = tinygen.convert(estimator, dtype="q15", calibration=X_train)
+    model.predict(X); model.scores(X)          # the bit-exact simulator
+    model.save("out/", name="activity")        # out/activity.h + out/activity.json
+"""
+__version__ = "0.1.0"
+
+from .api import ConvertedModel, convert, load  # noqa: E402
+from .errors import TinygenError  # noqa: E402
+
+__all__ = ["convert", "load", "ConvertedModel", "TinygenError", "__version__"]

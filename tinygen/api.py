@@ -1,0 +1,77 @@
+"""The Python API: convert a fitted estimator, then predict/score with the simulator, save, or verify."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .emit import check_name, render_header
+from .errors import TinygenError
+from .files import atomic_write_text
+from .frontend import to_float_program
+from .ir import Program
+from .quantize import check_dtype, quantize
+
+
+class ConvertedModel:
+    """A typed integer program (plus the estimator it came from, when known).
+
+    predict(X) / scores(X) run the bit-exact simulator: scores are exactly what NAME_scores writes in C.
+    """
+
+    def __init__(self, program: Program, estimator=None):
+        self.program = program
+        self.estimator = estimator
+
+    @property
+    def dtype(self) -> str:
+        return self.program.dtype
+
+    def scores(self, X) -> np.ndarray:
+        return self.program.scores(X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.program.predict(X)
+
+    def header(self, name: str = "model") -> str:
+        return render_header(self.program, name)
+
+    def manifest(self, name: str = "model") -> str:
+        check_name(name)
+        return self.program.to_json(name)
+
+    def save(self, directory, name: str = "model") -> dict:
+        """Write DIRECTORY/NAME.h and DIRECTORY/NAME.json; both are rendered before either is written."""
+        header, manifest = self.header(name), self.manifest(name)
+        directory = Path(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TinygenError(f"cannot create output directory {directory}: {exc.strerror}") from None
+        paths = {"header": directory / f"{name}.h", "manifest": directory / f"{name}.json"}
+        atomic_write_text(paths["header"], header)
+        try:
+            atomic_write_text(paths["manifest"], manifest)
+        except TinygenError:
+            paths["header"].unlink(missing_ok=True)
+            raise
+        return paths
+
+    def __repr__(self) -> str:
+        return f"<ConvertedModel {self.program.source} {self.dtype}, {self.program.n_features} features>"
+
+
+def convert(estimator, dtype: str = "q15", calibration=None, feature_names=None) -> ConvertedModel:
+    """Turn a fitted scikit-learn estimator or Pipeline into a tinygen model.
+
+    dtype: float32, q31, q15 (default) or q7. calibration: rows of features (array-like, n x d) that
+    fixed-point formats are chosen from; required for q-dtypes. feature_names: optional, for the header.
+    """
+    check_dtype(dtype)
+    program = to_float_program(estimator, feature_names=feature_names)
+    return ConvertedModel(quantize(program, dtype, calibration), estimator)
+
+
+def load(manifest_path) -> ConvertedModel:
+    """A model back from the NAME.json manifest that save() or `tinygen export` wrote."""
+    return ConvertedModel(Program.load(manifest_path))

@@ -1,0 +1,154 @@
+"""Typed program -> one C header, through the Jinja2 templates in templates/c/.
+
+This module turns IR values into C spellings (types, literals, escaped strings and comments) and hands
+them to the templates; the templates hold all the C. Anything a user typed (names, labels, feature names)
+reaches the C only through c_identifier checks, c_string or c_comment.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .errors import TinygenError
+from .ir import Program
+from .ops.types import BITS, is_float
+from .targets.toolchain import package_root
+
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "float32": "float"}
+READERS = {"int8": "rd_i8", "int16": "rd_i16", "int32": "rd_i32", "int64": "rd_i64", "float32": "rd_f32"}
+
+C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union unsigned
+void volatile while _Bool _Complex _Imaginary _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert
+_Thread_local alignas alignof and and_eq asm bitand bitor bool catch char16_t char32_t class compl constexpr
+const_cast decltype delete dynamic_cast explicit export false friend mutable namespace new noexcept not
+not_eq nullptr operator or or_eq private protected public reinterpret_cast static_assert static_cast
+template this thread_local throw true try typeid typename using virtual wchar_t xor xor_eq""".split())
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+
+
+def check_name(name: str) -> str:
+    """Refuse (never silently change) a model name the user gave that is not a safe C identifier prefix."""
+    problem = None
+    if not NAME_PATTERN.fullmatch(name or ""):
+        problem = "use 1-48 ASCII letters, digits and underscores, starting with a letter"
+    elif "__" in name:
+        problem = "double underscores are reserved in C and C++"
+    elif name in C_KEYWORDS or keyword.iskeyword(name):
+        problem = "it is a C/C++ keyword"
+    if problem:
+        raise TinygenError(f"name {name!r} is not a valid C identifier ({problem}); try --name {suggest_name(name)}")
+    return name
+
+
+def suggest_name(text: str) -> str:
+    """A valid name derived from any text (used for defaults, e.g. the model file's stem)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(text))
+    name = re.sub(r"_+", "_", name).strip("_") or "model"
+    if not name[0].isalpha():
+        name = "m_" + name
+    name = name[:48].rstrip("_")
+    return name + "_model" if name in C_KEYWORDS else name
+
+
+def c_string(text) -> str:
+    """A C string literal holding `text` (UTF-8) exactly: printable ASCII except \\ " ? as is, every other
+    byte as a three-digit octal escape (so no following digit can extend it, and no ??x trigraph forms)."""
+    out = []
+    for byte in str(text).encode("utf-8"):
+        char = chr(byte)
+        if 0x20 <= byte < 0x7F and char not in '\\"?':
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(text, limit: int = 80) -> str:
+    """Text safe inside a /* */ comment on one line: printable ASCII only, no */ or /* or ?? or \\."""
+    safe = "".join(c if 0x20 <= ord(c) < 0x7F and c not in "\\" else "?" for c in str(text))
+    safe = safe.replace("*/", "*?").replace("/*", "?*").replace("??", "?_")
+    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
+
+
+def c_int(value: int, type_name: str) -> str:
+    value = int(value)
+    bits = BITS[type_name]
+    wrap = {64: "INT64_C({})", 32: "INT32_C({})"}.get(bits, "{}") if abs(value) > 32767 else "{}"
+    if value == -(1 << (bits - 1)):  # the most negative value has no literal of its own: -MAX - 1
+        return "(-" + wrap.format(-value - 1) + " - 1)"
+    return wrap.format(value)  # int is 16 bits on AVR: wider literals are made long explicitly
+
+
+def c_float(value) -> str:
+    """A float32 as a decimal literal that parses back to the same float32 (shortest round trip)."""
+    text = np.format_float_scientific(np.float32(value), unique=True, trim="0")
+    return text + "f"
+
+
+def c_array(values, type_name: str, per_line: int = 10, indent: str = "    ") -> str:
+    fmt = c_float if is_float(type_name) else (lambda v: c_int(v, type_name))
+    flat = [fmt(v) for v in np.asarray(values).reshape(-1)]
+    lines = [indent + ", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+    return ",\n".join(lines)
+
+
+def template_dir() -> Path:
+    return package_root("templates")
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(c_string=c_string, c_comment=c_comment, c_array=c_array, c_int=c_int, c_float=c_float,
+                       ctype=C_TYPES.__getitem__, reader=READERS.__getitem__, pow2=lambda f: 2.0 ** f,
+                       c_min=lambda t: c_int(-(1 << (BITS[t] - 1)), t), c_max=lambda t: c_int((1 << (BITS[t] - 1)) - 1, t))
+    return env
+
+
+def _label_text(label) -> str:
+    return str(label)
+
+
+def op_context(name: str, index: int, op) -> dict:
+    """What an op's template needs: the op itself plus its C function name and C types."""
+    ctx = {"op": op, "fn": f"{name}_{op.op}_{index}", "template": f"c/{op.op}.c.j2"}
+    for attr in ("in_type", "out_type", "weight_type", "acc_type"):
+        if hasattr(op, attr):
+            ctx[attr] = getattr(op, attr)
+    return ctx
+
+
+def render_header(program: Program, name: str) -> str:
+    check_name(name)
+    if program.dtype == "float":
+        raise TinygenError("quantize the float program first (dtype float32, q31, q15 or q7)")
+    ops = [op_context(name, i, op) for i, op in enumerate(program.ops)]
+    quantize_op = ops[0] if program.is_fixed else None
+    body = ops[1:] if program.is_fixed else ops
+    # The chain of ops after the input conversion: op k reads buffer k and writes buffer k+1; the first
+    # reads the (quantized) input and the last writes the caller's score array.
+    chain = []
+    for k, ctx in enumerate(body):
+        chain.append({"fn": ctx["fn"], "src": "x_q" if program.is_fixed and k == 0 else ("x" if k == 0 else f"h{k}"),
+                      "dst": "out" if k == len(body) - 1 else f"h{k + 1}", "out_type": ctx["op"].out_type,
+                      "n_out": ctx["op"].n_out})
+    context = {
+        "name": name,
+        "guard": f"TINYGEN_{name.upper()}_H",
+        "version": __version__,
+        "program": program,
+        "ops": ops,
+        "quantize": quantize_op,
+        "chain": chain,
+        "score_type": program.ops[-1].out_type,
+        "input_type": program.ops[0].out_type if program.is_fixed else "float32",
+        "labels": [_label_text(v) for v in (program.labels or [])],
+        "output_scale": None if not program.is_fixed else 2.0 ** -program.output_frac_bits,
+    }
+    return environment().get_template("c/header.h.j2").render(**context)

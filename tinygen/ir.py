@@ -1,0 +1,167 @@
+"""The program container: an ordered list of ops plus what the outputs mean, and its manifest JSON.
+
+A float program (dtype "float") comes from a frontend and holds FloatDense ops in float64. quantize.py turns
+it into a typed program (dtype float32, q31, q15, q7) whose ops are the integer program that both the
+simulator (Program.scores) and the C templates implement. Nothing outside this file, ops/ and the
+frontends gives meaning to a manifest.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import fixedpoint
+from .errors import TinygenError
+from .ops import OP_TYPES
+
+FORMAT = "tinygen-model"
+VERSION = 1
+DECISIONS = ("argmax", "positive", "value")
+
+
+@dataclass
+class Program:
+    dtype: str  # "float" (float IR) | "float32" | "q31" | "q15" | "q7"
+    task: str  # "classification" | "regression"
+    decision: str  # argmax of the scores | class 1 when the one score > 0 | the score is the value
+    n_features: int
+    feature_names: list[str]
+    labels: list | None  # the estimator's classes_, as JSON values (str, int or float)
+    ops: list
+    source: str = ""  # what the program was made from, e.g. "Pipeline(StandardScaler, LogisticRegression)"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.ops[-1].n_out
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.dtype.startswith("q")
+
+    @property
+    def output_frac_bits(self) -> int | None:
+        """Frac bits of the raw scores (None for float programs)."""
+        return getattr(self.ops[-1], "out_frac_bits", None)
+
+    # ---- the simulator -------------------------------------------------------------------------------
+    def check_features(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            got = X.shape[1] if X.ndim == 2 else X.shape
+            raise TinygenError(
+                f"the model takes {self.n_features} features per row but the data has {got}; "
+                "pass the same columns the model was trained on (label column excluded)"
+            )
+        return X
+
+    def scores(self, X) -> np.ndarray:
+        """Raw outputs for float rows: int64 holding the exact integers the C writes (float32 for float32
+        programs, float64 for the float IR)."""
+        values = self.check_features(X).astype(np.float64)
+        if self.dtype != "float":
+            values = values.astype(np.float32)  # the C API takes float
+        for op in self.ops:
+            values = op.forward(values)
+        return values
+
+    def decide(self, scores) -> np.ndarray:
+        """Class indices (classification) or float values (regression) from raw scores, as the C does."""
+        scores = np.asarray(scores)
+        if self.decision == "argmax":
+            return np.argmax(scores, axis=1)  # first index wins ties, as the C loop with strict >
+        if self.decision == "positive":
+            return (scores[:, 0] > 0).astype(np.int64)
+        if self.is_fixed:
+            return fixedpoint.from_fixed(scores[:, 0], self.output_frac_bits)
+        return scores[:, 0]
+
+    def predict(self, X) -> np.ndarray:
+        """Labels (classification, the estimator's own labels) or values (regression)."""
+        decided = self.decide(self.scores(X))
+        if self.task == "classification":
+            return np.asarray(self.labels, dtype=object)[decided] if _mixed(self.labels) else np.asarray(self.labels)[decided]
+        return decided
+
+    # ---- manifest ----------------------------------------------------------------------------------------
+    def to_dict(self, name: str | None = None) -> dict:
+        out = {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": name,
+            "dtype": self.dtype,
+            "task": self.task,
+            "decision": self.decision,
+            "source": self.source,
+            "n_features": self.n_features,
+            "n_outputs": self.n_outputs,
+            "feature_names": list(self.feature_names),
+            "labels": self.labels,
+            "output_frac_bits": self.output_frac_bits,
+            "arithmetic": {
+                "input_rounding": fixedpoint.INPUT_ROUNDING,
+                "input_nan": 0,
+                "input_saturation": True,
+                "signed_right_shift": "arithmetic (floor)",
+            },
+            "notes": list(self.notes),
+            "ops": [op.to_dict() for op in self.ops],
+        }
+        if name is None:
+            del out["name"]
+        return out
+
+    def to_json(self, name: str | None = None) -> str:
+        return json.dumps(self.to_dict(name), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Program":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise TinygenError("not a tinygen manifest (expected \"format\": \"tinygen-model\"); pass the NAME.json that `tinygen export` wrote")
+        if data.get("version") != VERSION:
+            raise TinygenError(f"manifest version {data.get('version')!r} is not supported by this tinygen (supports {VERSION}); re-export the model")
+        try:
+            ops = []
+            for op in data["ops"]:
+                if op.get("op") not in OP_TYPES:
+                    raise TinygenError(f"manifest has an unknown op {op.get('op')!r}; re-export the model with this tinygen")
+                ops.append(OP_TYPES[op["op"]].from_dict(op))
+            return cls(
+                dtype=data["dtype"], task=data["task"], decision=data["decision"],
+                n_features=int(data["n_features"]), feature_names=list(data["feature_names"]),
+                labels=data.get("labels"), ops=ops, source=data.get("source", ""),
+                notes=list(data.get("notes", [])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TinygenError(f"the manifest is incomplete or damaged ({type(exc).__name__}: {exc}); re-export the model") from None
+
+    @classmethod
+    def load(cls, path) -> "Program":
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise TinygenError(f"manifest {path} not found; pass the NAME.json that `tinygen export` wrote") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TinygenError(f"cannot read manifest {path}: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _mixed(labels) -> bool:
+    """Labels of mixed Python types must stay objects (numpy would turn 1 and 'a' into strings)."""
+    return len({type(v) for v in labels}) > 1
+
+
+def json_value(value):
+    """A label as a plain JSON value: numpy scalars become Python int/float/str."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    return value if isinstance(value, (int, float, str)) else str(value)

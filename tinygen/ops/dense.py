@@ -1,0 +1,170 @@
+"""dense: out[j] = bias[j] + sum_i weights[j][i] * in[i] — linear models, folded scalers and PCA, and
+(later) MLP layers.
+
+Typed forms (what the C in templates/c/dense.c.j2 computes, term by term in order of i):
+- float32: acc = bias[j]; acc = acc + w[j][i] * in[i] for i = 0.., each operation rounded to float32
+  (the C must be built without FMA contraction, -ffp-contract=off, for bit-exactness).
+- fixed:   acc (acc_type) = bias_q[j]; acc += (acc_type) w_q[j][i] * (acc_type) in_q[i];
+           out[j] = acc >> out_shift, saturated to out_type when `saturate`.
+  Ranges: in_q in the full range of in_type (whatever the input), w_q in weight_type. quantize() picks
+  weight_frac_bits so that  sum_i |w_q[j][i]| * 2**(in_bits-1) + |bias_q[j]| <= acc_bound < 2**(acc_bits-1)
+  for every j; each partial sum is bounded by the same total, so no input in the representable range can
+  overflow the accumulator (recorded as "acc_bound" in the manifest). bias_q already holds the rounding
+  constant 2**(out_shift-1), so the final shift rounds to nearest (ties up).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import fixedpoint
+from ..errors import TinygenError
+from .types import BITS, INT_TYPES, as_ints, check_type, is_float, round_half_away
+
+
+@dataclass
+class FloatDense:
+    """Float IR: y = x @ weights.T + bias, float64."""
+
+    weights: np.ndarray  # [n_out, n_in]
+    bias: np.ndarray  # [n_out]
+
+    @property
+    def n_in(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weights.shape[0]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.weights.T + self.bias
+
+    def then(self, nxt: "FloatDense") -> "FloatDense":
+        """The single dense equal to applying self, then nxt (used by the fold pass)."""
+        return FloatDense(nxt.weights @ self.weights, nxt.weights @ self.bias + nxt.bias)
+
+    def to_float32(self) -> "Dense":
+        return Dense(in_type="float32", weight_type="float32", acc_type="float32", out_type="float32",
+                     weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32))
+
+
+@dataclass
+class Dense:
+    op = "dense"
+    in_type: str
+    weight_type: str
+    acc_type: str
+    out_type: str
+    weights: np.ndarray  # [n_out, n_in]: int64 holding weight_type values, or float32
+    bias: np.ndarray  # [n_out]: in accumulator units (rounding constant included), or float32
+    weight_frac_bits: int | None = None  # weights' frac bits, given the input as plain integers
+    out_shift: int = 0
+    out_frac_bits: int | None = None  # frac bits of the outputs (real value = out * 2**-out_frac_bits)
+    saturate: bool = False
+    acc_bound: int | None = None  # proven max |accumulator| over every representable input
+
+    @property
+    def n_in(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def is_float(self) -> bool:
+        return is_float(self.acc_type)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.is_float:
+            x = x.astype(np.float32)
+            acc = np.tile(self.bias.astype(np.float32), (x.shape[0], 1))
+            for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
+                acc = (acc + (self.weights[:, i][None, :] * x[:, i][:, None]).astype(np.float32)).astype(np.float32)
+            return acc
+        acc = as_ints(x) @ self.weights.T + self.bias  # exact: int64 never overflows (see acc_bound)
+        if self.acc_bound is not None and acc.size and int(np.abs(acc).max()) > self.acc_bound:
+            raise AssertionError("dense accumulator beyond its proven bound: the range analysis is wrong")
+        out = fixedpoint.shift_right(acc, self.out_shift)
+        return fixedpoint.saturate(out, BITS[self.out_type]) if self.saturate else out
+
+    def to_dict(self) -> dict:
+        data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "in_type": self.in_type,
+                "weight_type": self.weight_type, "acc_type": self.acc_type, "out_type": self.out_type}
+        if self.is_float:
+            data["weights"] = [[float(v) for v in row] for row in self.weights]
+            data["bias"] = [float(v) for v in self.bias]
+            return data
+        data.update({
+            "weight_frac_bits": self.weight_frac_bits, "out_shift": self.out_shift,
+            "out_frac_bits": self.out_frac_bits, "saturate": self.saturate, "acc_bound": self.acc_bound,
+            "acc_limit": (1 << (BITS[self.acc_type] - 1)) - 1,
+            "overflow": "impossible: sum|w|*2^(in_bits-1)+|bias| <= acc_bound <= acc_limit",
+            "rounding": "bias holds 2^(out_shift-1); shift is arithmetic" if self.out_shift else "none (shift 0)",
+            "weights": [[int(v) for v in row] for row in self.weights],
+            "bias": [int(v) for v in self.bias],
+        })
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Dense":
+        types = {k: check_type(data[k]) for k in ("in_type", "weight_type", "acc_type", "out_type")}
+        if is_float(types["acc_type"]):
+            return cls(**types, weights=np.asarray(data["weights"], dtype=np.float32).reshape(data["n_out"], data["n_in"]),
+                       bias=np.asarray(data["bias"], dtype=np.float32))
+        return cls(**types, weights=as_ints(data["weights"]).reshape(data["n_out"], data["n_in"]),
+                   bias=as_ints(data["bias"]), weight_frac_bits=int(data["weight_frac_bits"]),
+                   out_shift=int(data["out_shift"]), out_frac_bits=int(data["out_frac_bits"]),
+                   saturate=bool(data["saturate"]), acc_bound=int(data["acc_bound"]))
+
+
+def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_bits_choices: tuple[int, ...],
+             out_bits: int, calib_out: np.ndarray) -> Dense:
+    """Fixed-point dense for an input whose element i has frac bits in_frac_bits[i] (scalar or per feature).
+
+    The per-input scales fold into the weights (w_eff[j][i] = w[j][i] * 2**-in_frac_bits[i]) so the op
+    works on the input integers directly. weight_frac_bits is the largest value for which every weight
+    fits weight_bits and the accumulator bound holds; the first accumulator width in acc_bits_choices that
+    holds the full-precision weights is taken, else the last one with fewer weight bits. `calib_out`
+    (float outputs on the calibration data) sets the output format when the output is narrower than the
+    accumulator.
+    """
+    in_frac = np.broadcast_to(np.asarray(in_frac_bits, dtype=np.float64), (fop.n_in,))
+    w_eff = fop.weights * np.exp2(-in_frac)[None, :]
+    start = fixedpoint.frac_bits_for(float(np.abs(w_eff).max(initial=0.0)), weight_bits)
+    w_lo, w_hi = fixedpoint.int_range(weight_bits)
+    in_mag = 1 << (in_bits - 1)
+    finite_calib = calib_out[np.isfinite(calib_out)] if calib_out.size else calib_out
+    calib_max = float(np.abs(finite_calib).max(initial=0.0))
+
+    def attempt(frac: int, acc_bits: int):
+        w_q = round_half_away(w_eff * np.exp2(frac))
+        if w_q.size and (w_q.min() < w_lo or w_q.max() > w_hi):
+            return None
+        if out_bits >= acc_bits:
+            shift = 0
+        else:  # keep the calibration range with one bit of headroom; beyond it the output saturates
+            shift = max(0, frac - fixedpoint.frac_bits_for(2.0 * calib_max, out_bits))
+        b_q = round_half_away(fop.bias * np.exp2(frac)) + ((1 << (shift - 1)) if shift else 0)
+        bound = max((int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)), default=0)
+        if bound > (1 << (acc_bits - 1)) - 1:
+            return None
+        out_lo, out_hi = fixedpoint.int_range(out_bits)
+        needs_saturation = bound >> shift > out_hi or -(bound >> shift) - 1 < out_lo
+        return Dense(in_type=INT_TYPES[in_bits], weight_type=INT_TYPES[weight_bits], acc_type=INT_TYPES[acc_bits],
+                     out_type=INT_TYPES[out_bits], weights=w_q, bias=b_q, weight_frac_bits=frac, out_shift=shift,
+                     out_frac_bits=frac - shift, saturate=bool(needs_saturation), acc_bound=bound)
+
+    if not np.all(np.isfinite(w_eff)) or not np.all(np.isfinite(fop.bias)):
+        raise TinygenError("the model has non-finite weights or intercepts; refit it on finite data")
+    for acc_bits in acc_bits_choices:
+        found = attempt(start, acc_bits)
+        if found is not None:
+            return found
+    for frac in range(start - 1, fixedpoint.FRAC_BITS_MIN - 1, -1):
+        found = attempt(frac, acc_bits_choices[-1])
+        if found is not None:
+            return found
+    raise TinygenError("the model's weights span too wide a range for fixed point; try dtype float32 or q31")

@@ -1,0 +1,27 @@
+"""Element types an op can hold or produce, by the names used in manifests."""
+from __future__ import annotations
+
+import numpy as np
+
+BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32}
+INT_TYPES = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
+
+
+def is_float(type_name: str) -> bool:
+    return type_name == "float32"
+
+
+def check_type(type_name: str) -> str:
+    if type_name not in BITS:
+        raise ValueError(f"unknown element type {type_name!r}")
+    return type_name
+
+
+def as_ints(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def round_half_away(values) -> np.ndarray:
+    """Round float64 to nearest, ties away from zero (numpy's rint ties to even), as int64."""
+    values = np.asarray(values, dtype=np.float64)
+    return (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)

@@ -1,0 +1,82 @@
+"""Float IR + calibration data -> typed program (float32, q31, q15, q7): Q-format choice and range analysis.
+
+Formats are power-of-two and per tensor, except the input conversion, which has one format per feature
+(raw features such as breast_cancer's "mean area" (~2500) and "mean smoothness" (~0.1) cannot share one
+without losing all resolution on the small one). Accumulators are proven not to overflow (ops/dense.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import TinygenError
+from .ir import Program
+from .ops import dense
+from .ops.dense import FloatDense
+from .ops.quantize_input import QuantizeInput
+
+
+@dataclass(frozen=True)
+class FixedSpec:
+    bits: int  # inputs, weights and activations
+    acc_bits: tuple[int, ...]  # accumulator widths to try, narrowest (fastest on AVR) first
+
+
+FIXED = {
+    "q31": FixedSpec(32, (64,)),
+    "q15": FixedSpec(16, (32,)),
+    "q7": FixedSpec(8, (16, 32)),
+}
+DTYPES = ("float32", "q31", "q15", "q7")
+SCORE_BITS = 32  # NAME_scores writes int32_t
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype in ("int8", "exact"):
+        raise TinygenError(f"dtype {dtype} arrives with a later model family; for linear models use one of {', '.join(DTYPES)}")
+    if dtype not in DTYPES:
+        raise TinygenError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return dtype
+
+
+def calibration_array(X_calib, n_features: int) -> np.ndarray:
+    if X_calib is None:
+        raise TinygenError("fixed-point dtypes need calibration data to choose formats: pass calibration rows (--calibration DATA.csv)")
+    X = np.asarray(X_calib, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != n_features or X.shape[0] == 0:
+        shape = X.shape[1] if X.ndim == 2 else X.shape
+        raise TinygenError(f"calibration data must be rows of {n_features} features, got {shape}")
+    if not np.isfinite(X).any():
+        raise TinygenError("calibration data has no finite values")
+    return X
+
+
+def quantize(program: Program, dtype: str, X_calib=None) -> Program:
+    """The typed program for `dtype` from a float program."""
+    check_dtype(dtype)
+    if any(not isinstance(op, FloatDense) for op in program.ops):
+        raise TinygenError("quantize expects a float program from a frontend")
+    base = dict(task=program.task, decision=program.decision, n_features=program.n_features,
+                feature_names=program.feature_names, labels=program.labels, source=program.source)
+    if dtype == "float32":
+        notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
+        return Program(dtype=dtype, ops=[op.to_float32() for op in program.ops], notes=notes, **base)
+
+    spec = FIXED[dtype]
+    X = calibration_array(X_calib, program.n_features)
+    first = QuantizeInput.from_calibration(X, spec.bits)
+    ops = [first]
+    in_frac = np.asarray(first.frac_bits)
+    activations = np.where(np.isfinite(X), X, 0.0)
+    for index, fop in enumerate(program.ops):
+        activations = fop.forward(activations)
+        last = index == len(program.ops) - 1
+        if not last:
+            raise TinygenError("hidden layers arrive with the neural-network family")  # activation formats come then
+        qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, SCORE_BITS, activations)
+        ops.append(qop)
+        in_frac = qop.out_frac_bits
+    notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
+             "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"]
+    return Program(dtype=dtype, ops=ops, notes=notes, **base)

@@ -1,0 +1,54 @@
+"""The host target: the machine's gcc builds firmware/host/runner.c around the header and runs every row.
+
+float32 models are built with -ffp-contract=off: without it a compiler may fuse a*b+c into one FMA with a
+single rounding, and the float C would no longer equal the float32 simulator bit for bit.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import toolchain
+
+CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
+NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
+
+
+def build(header: Path, name: str, fixed: bool, workdir: Path) -> Path:
+    exe = workdir / f"{name}_runner"
+    cmd = [toolchain.find("gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{header.resolve()}"',
+           *(["-DTG_FIXED"] if fixed else []), str(toolchain.package_root("firmware") / "host" / "runner.c"),
+           "-o", str(exe)]
+    toolchain.run(cmd, f"building {header.name} with the host gcc")
+    return exe
+
+
+def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores and predictions of the compiled C for every row of X (float32 features)."""
+    score_type = NUMPY_TYPES[program.ops[-1].out_type]
+    prediction_type = np.int32 if program.task == "classification" else np.float32
+    with tempfile.TemporaryDirectory(prefix="tinygen-host-") as tmp:
+        workdir = Path(tmp)
+        exe = build(Path(header), name, program.is_fixed, workdir)
+        rows = workdir / "rows.f32"
+        out = workdir / "out.bin"
+        np.ascontiguousarray(X, dtype=np.float32).tofile(rows)
+        toolchain.run([str(exe), str(rows), str(out)], f"running {name} on the host")
+        record = np.dtype([("scores", score_type, (program.n_outputs,)), ("prediction", prediction_type)])
+        data = np.fromfile(out, dtype=record)
+    return data["scores"], data["prediction"]
+
+
+def size(header: Path, name: str) -> dict:
+    """Bytes of code and data the model adds to a host object file (-Os, every API function used)."""
+    with tempfile.TemporaryDirectory(prefix="tinygen-size-") as tmp:
+        src = Path(tmp) / "model.c"
+        src.write_text(f'#include "{Path(header).resolve()}"\n'
+                       f"{name}_prediction_t use_{name}(const float *x) {{ return {name}_predict(x); }}\n")
+        obj = Path(tmp) / "model.o"
+        toolchain.run([toolchain.find("gcc"), "-std=c99", "-Os", "-c", str(src), "-o", str(obj)], "measuring object size")
+        sizes = toolchain.berkeley_size(toolchain.find("size"), obj)
+    return {"flash_bytes": sizes["text"] + sizes["data"], "ram_bytes": sizes["data"] + sizes["bss"],
+            "stack_bytes": None, "cycles_per_inference": None}

@@ -1,0 +1,53 @@
+"""Finding and running compilers: one place for the subprocess plumbing and its error messages."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import TinygenError
+
+# tool -> the Debian package that provides it (tinygen doctor prints one apt-get line from these)
+PACKAGES = {
+    "gcc": "gcc", "g++": "g++", "size": "binutils",
+    "avr-gcc": "gcc-avr avr-libc", "avr-size": "binutils-avr", "simavr": "simavr",
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm": "qemu-system-arm",
+    "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+    "qemu-system-riscv32": "qemu-system-misc", "clang": "clang", "cppcheck": "cppcheck",
+}
+
+
+def find(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise TinygenError(f"{tool} not found; install it with: apt-get install {PACKAGES.get(tool, tool)}")
+    return path
+
+
+def package_root(subdir: str) -> Path:
+    """templates/ or firmware/ in a checkout; the copy inside the installed package otherwise."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / f"_{subdir}", here.parent / subdir):
+        if candidate.is_dir():
+            return candidate
+    raise TinygenError(f"tinygen's {subdir}/ is missing from this installation; reinstall tinygen")
+
+
+def run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a command; a failure becomes a TinygenError with the first lines of its output."""
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "LC_ALL": "C"})
+    except subprocess.TimeoutExpired:
+        raise TinygenError(f"{what} timed out after {timeout:.0f} s") from None
+    if done.returncode != 0:
+        detail = " | ".join((done.stderr or done.stdout).strip().splitlines()[:6])
+        raise TinygenError(f"{what} failed (exit {done.returncode}): {detail}")
+    return done
+
+
+def berkeley_size(size_tool: str, path: Path) -> dict:
+    """text/data/bss bytes of an object or ELF, from binutils `size` (Berkeley format)."""
+    line = run([size_tool, str(path)], f"{size_tool} {path.name}").stdout.strip().splitlines()[-1].split()
+    return {"text": int(line[0]), "data": int(line[1]), "bss": int(line[2])}

@@ -1,0 +1,80 @@
+"""The comparisons behind `tinygen verify`: simulator vs float model, and C vs simulator on every row."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import r2_score
+
+from . import targets as target_registry
+from .api import ConvertedModel, convert
+
+# Default allowed metric drop (accuracy, or R^2 for regressors) of the simulator against the float model.
+DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02}
+# A regressor's fixed prediction "agrees" when within this fraction of the float predictions' range.
+REGRESSION_AGREEMENT = 0.01
+
+
+def metric(task: str, y_true, y_pred) -> tuple[str, float]:
+    if task == "classification":
+        return "accuracy", float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+    return "r2", float(r2_score(np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)))
+
+
+def agreement(task: str, fixed_pred, float_pred) -> float:
+    fixed_pred, float_pred = np.asarray(fixed_pred), np.asarray(float_pred)
+    if task == "classification":
+        return float(np.mean(fixed_pred == float_pred))
+    span = float(np.ptp(float_pred)) or 1.0
+    return float(np.mean(np.abs(fixed_pred.astype(np.float64) - float_pred) <= REGRESSION_AGREEMENT * span))
+
+
+def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str) -> dict:
+    """Build the header for `target`, run every row, count rows whose raw scores or prediction differ."""
+    module = target_registry.get(target)
+    program = model.program
+    with tempfile.TemporaryDirectory(prefix="tinygen-verify-") as tmp:
+        paths = model.save(tmp, name)
+        c_scores, c_pred = module.run(program, paths["header"], name, X)
+        sizes = module.size(paths["header"], name)
+    sim_scores = program.scores(X)
+    sim_pred = program.decide(sim_scores)
+    if program.is_fixed:
+        score_diff = np.any(c_scores.astype(np.int64) != sim_scores, axis=1)
+    else:  # float32: compare bit patterns, so -0.0 vs 0.0 or NaN payloads would count too
+        score_diff = np.any(c_scores.view(np.int32) != sim_scores.astype(np.float32).view(np.int32), axis=1)
+    pred_diff = (c_pred.view(np.int32) != np.asarray(sim_pred).astype(c_pred.dtype).view(np.int32))
+    return {"rows": int(len(X)), "mismatches": int(np.sum(score_diff | pred_diff)),
+            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **sizes}
+
+
+def verify(estimator, X, y, dtype: str = "q15", targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
+           calibration=None, feature_names=None, name: str = "model") -> dict:
+    """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON)."""
+    X = np.asarray(X, dtype=np.float64)
+    model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
+                    feature_names=feature_names)
+    program = model.program
+    program.check_features(X)
+    max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
+    float_pred = estimator.predict(X)
+    fixed_pred = program.predict(X)
+    metric_name, float_metric = metric(program.task, y, float_pred)
+    _, fixed_metric = metric(program.task, y, fixed_pred)
+    report = {
+        "passed": False, "rows": int(len(X)), "dtype": dtype, "model": program.source, "task": program.task,
+        "metric_name": metric_name, "float_metric": float_metric, "fixed_metric": fixed_metric,
+        "accuracy_drop": float_metric - fixed_metric, "max_accuracy_drop": max_drop,
+        "agreement": agreement(program.task, fixed_pred, float_pred), "targets": {}, "checks": [],
+    }
+    checks = report["checks"]
+    checks.append({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
+                   "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}"})
+    for target in dict.fromkeys(targets):
+        result = compare_on_target(model, target, X, name)
+        report["targets"][target] = result
+        checks.append({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
+                       "detail": f"{result['mismatches']} of {result['rows']} rows differ"})
+    report["passed"] = all(check["passed"] for check in checks)
+    return report
