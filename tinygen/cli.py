@@ -1,0 +1,266 @@
+"""The tinygen command line: parse, call the library, print. Exit codes: 0 success; 1 a verify check
+failed; 2 bad input or usage (a one-line message on stderr); 3 an internal error (a bug: please report)."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from sklearn.base import is_classifier
+
+from . import __version__, data, doctor as doctor_module, modelio, train as train_module
+from .api import convert, load
+from .emit import check_name, suggest_name
+from .errors import TinygenError
+from .files import atomic_write_text
+from .quantize import DTYPES
+from .targets import PLANNED, TARGETS
+from .verify import compare_on_target, verify as run_verify
+
+EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
+FORMATS = ("header", "arduino", "esp-idf", "platformio")
+
+
+def friendly(command):
+    """Turn TinygenError into `error: ...` + exit 2, and any other exception into one line + exit 3
+    (set TINYGEN_DEBUG=1 for the traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TinygenError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+            if os.environ.get("TINYGEN_DEBUG"):
+                raise
+            message = " ".join(str(exc).split())[:300]
+            click.echo(f"internal error: {type(exc).__name__}: {message} (a tinygen bug: please report it; "
+                       "TINYGEN_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tinygen")
+def main():
+    """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers."""
+
+
+def _load_estimator(path, allow_pickle):
+    return modelio.load_model(path, allow_pickle=allow_pickle)
+
+
+def _feature_data(path, label, n_features, *, allow_nan=False, require_label=False):
+    """Rows of a CSV as features for a model of n_features, with a clear word about a label column."""
+    dataset = data.load_csv(path, label, allow_nan=allow_nan, require_label=require_label)
+    if n_features is not None and dataset.n_features != n_features:
+        hint = " (is the label column in there? name it with --label)" if label is None and dataset.n_features == n_features + 1 else ""
+        raise TinygenError(f"{path} has {dataset.n_features} feature columns but the model takes {n_features}{hint}")
+    return dataset
+
+
+def _n_features_of(estimator):
+    n = getattr(estimator, "n_features_in_", None)
+    return int(n) if n is not None else None
+
+
+# ---- demo ------------------------------------------------------------------------------------------
+@main.command()
+@click.option("-o", "--output", "outdir", default="tinygen-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where the model, header, manifest and data go.")
+@click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(data.BUNDLED))
+@click.option("--model", "kind", default="logreg", show_default=True, help="Model kind (see `tinygen train`).")
+@click.option("--dtype", default="q15", show_default=True, type=click.Choice(DTYPES))
+@friendly
+def demo(outdir, dataset, kind, dtype):
+    """Train, quantize, emit C, compile it on this machine and check it row by row against the simulator."""
+    from sklearn.model_selection import train_test_split
+
+    bundle = data.load_bundled(dataset)
+    task = train_module.detect_task(bundle.y)
+    stratify = bundle.y if task == "classification" else None
+    X_train, X_test, y_train, y_test = train_test_split(bundle.X, bundle.y, test_size=0.25, random_state=0, stratify=stratify)
+    train_set = data.Dataset(X_train, y_train, bundle.feature_names, bundle.label_name)
+    click.echo(f"training {kind} on {dataset}: {len(X_train)} rows for training, {len(X_test)} held out")
+    estimator = train_module.fit(train_set, kind, seed=0)
+    name = suggest_name(dataset)
+    model = convert(estimator, dtype=dtype, calibration=X_train, feature_names=bundle.feature_names)
+    out = Path(outdir)
+    paths = model.save(out, name)
+    modelio.save_model(estimator, out / f"{name}.skops")
+    data.write_csv(data.Dataset(X_test, y_test, bundle.feature_names, bundle.label_name), out / f"{name}_test.csv")
+    on_host = compare_on_target(model, "host", X_test, name)
+    from .verify import agreement, metric
+
+    float_pred, fixed_pred = estimator.predict(X_test), model.predict(X_test)
+    metric_name, float_metric = metric(model.program.task, y_test, float_pred)
+    _, fixed_metric = metric(model.program.task, y_test, fixed_pred)
+    rows = [
+        ("model", f"{model.program.source}"),
+        (f"float {metric_name}", f"{float_metric:.4f}"),
+        (f"{dtype} {metric_name} (simulator)", f"{fixed_metric:.4f}"),
+        ("agreement with float model", f"{agreement(model.program.task, fixed_pred, float_pred):.4f}"),
+        ("C vs simulator mismatches", f"{on_host['mismatches']} of {on_host['rows']} rows (host gcc)"),
+        ("header size", f"{paths['header'].stat().st_size} bytes"),
+        ("host object size", f"{on_host['flash_bytes']} bytes (gcc -Os, text+data)"),
+        ("files", f"{paths['header']}, {paths['manifest']}, {out / (name + '.skops')}, {out / (name + '_test.csv')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    click.echo("")
+    for key, value in rows:
+        click.echo(f"  {key:<{width}}  {value}")
+    if on_host["mismatches"]:
+        raise TinygenError("the compiled C disagrees with the simulator; please report this bug")
+
+
+# ---- dataset -----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("name", type=click.Choice(data.BUNDLED))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="CSV file to write.")
+@friendly
+def dataset(name, output):
+    """Write a dataset that ships with scikit-learn as CSV (label column: target)."""
+    bundle = data.load_bundled(name)
+    data.write_csv(bundle, output)
+    click.echo(f"wrote {output}: {bundle.n_rows} rows, {bundle.n_features} features + label column 'target'")
+
+
+# ---- train -------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("data_csv", metavar="DATA.csv", type=click.Path(dir_okay=False))
+@click.option("--label", required=True, help="Name of the label column.")
+@click.option("--model", "kind", required=True, help=f"Model kind: {', '.join(train_module.KINDS)}.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Estimator parameter (repeatable).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--task", default="auto", show_default=True, type=click.Choice(("auto", "classification", "regression")))
+@click.option("--scaler", default="standard", show_default=True, type=click.Choice(train_module.SCALERS),
+              help="Scaler in front of the model (folded into the integer program at export).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="MODEL.skops to write.")
+@click.option("--allow-pickle", is_flag=True, help="Allow writing .joblib/.pkl.")
+@friendly
+def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle):
+    """Fit a model on a CSV file and save it (.skops)."""
+    train_module.check_kind(kind)
+    parsed = train_module.parse_params(list(params))
+    dataset = data.load_csv(data_csv, label, require_label=True)
+    estimator = train_module.fit(dataset, kind, params=parsed, seed=seed, task=task, scaler=scaler)
+    modelio.save_model(estimator, output, allow_pickle=allow_pickle)
+    score = estimator.score(dataset.X, dataset.y)
+    what = "training accuracy" if is_classifier(estimator) else "training R^2"
+    click.echo(f"wrote {output}: {type(estimator).__name__} on {dataset.n_rows} rows x {dataset.n_features} features, {what} {score:.4f}")
+
+
+# ---- export ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--dtype", default="q15", show_default=True, type=click.Choice(DTYPES))
+@click.option("--calibration", type=click.Path(dir_okay=False), help="CSV of typical inputs (needed for q-dtypes).")
+@click.option("--label", help="Label column of the calibration CSV, left out of the features.")
+@click.option("--name", help="C name prefix and file name (default: the model file's name).")
+@click.option("--format", "fmt", default="header", show_default=True, type=click.Choice(FORMATS))
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@friendly
+def export(model_path, dtype, calibration, label, name, fmt, outdir, allow_pickle):
+    """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program)."""
+    if fmt != "header":
+        raise TinygenError(f"--format {fmt} is not available in this tinygen yet; use --format header")
+    name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
+    estimator = _load_estimator(model_path, allow_pickle)
+    X, names = None, None
+    if calibration is not None:
+        calib = _feature_data(calibration, label, _n_features_of(estimator))
+        X, names = calib.X, calib.feature_names
+    elif dtype != "float32":
+        raise TinygenError(f"dtype {dtype} needs calibration data to choose its formats: add --calibration DATA.csv --label COLUMN")
+    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names)
+    paths = model.save(outdir, name)
+    click.echo(f"wrote {paths['header']} and {paths['manifest']} ({model.program.source}, {dtype})")
+
+
+# ---- simulate ----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("manifest", metavar="NAME.json", type=click.Path(dir_okay=False))
+@click.argument("input_csv", metavar="INPUT.csv", type=click.Path(dir_okay=False))
+@click.option("--label", help="Label column of INPUT.csv, left out of the features.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: standard output).")
+@friendly
+def simulate(manifest, input_csv, label, output):
+    """Run rows through the bit-exact fixed-point simulator: prediction and raw integer scores."""
+    model = load(manifest)
+    program = model.program
+    rows = _feature_data(input_csv, label, program.n_features, allow_nan=True)
+    scores = program.scores(rows.X)
+    predictions = program.predict(rows.X)
+    fmt_score = (lambda v: repr(float(v))) if not program.is_fixed else (lambda v: str(int(v)))
+    fmt_pred = (lambda v: repr(float(v))) if program.task == "regression" else str
+    lines = [",".join(["prediction"] + [f"score_{k}" for k in range(program.n_outputs)])]
+    for pred, row in zip(predictions, scores):
+        lines.append(",".join([_csv_cell(fmt_pred(pred))] + [fmt_score(v) for v in row]))
+    text = "\n".join(lines) + "\n"
+    if output:
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}: {len(scores)} rows", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _csv_cell(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+# ---- verify ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to check.")
+@click.option("--label", required=True, help="Label column of the data.")
+@click.option("--dtype", default="q15", show_default=True, type=click.Choice(DTYPES))
+@click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
+              help="Where to run the C (repeatable; default host).")
+@click.option("--max-accuracy-drop", type=float, help="Allowed drop of accuracy (R^2 for regressors); default per dtype.")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration CSV (default: the data itself).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
+@click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@friendly
+def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, allow_pickle):
+    """Check simulator vs float model and C vs simulator on every row; exit 0 only if all checks pass."""
+    estimator = _load_estimator(model_path, allow_pickle)
+    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=True)
+    calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
+    report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
+                        max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
+                        name=suggest_name(Path(model_path).stem))
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    click.echo(f"{report['model']} {dtype} on {report['rows']} rows of {data_csv}")
+    for check in report["checks"]:
+        click.echo(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
+    for target, result in report["targets"].items():
+        click.echo(f"  {target}: flash {result['flash_bytes']} B, RAM {result['ram_bytes']} B")
+    click.echo(f"  agreement with the float model: {report['agreement']:.4f}")
+    if not report["passed"]:
+        failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
+        click.echo(f"verify failed: {failed}", err=True)
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+# ---- doctor ------------------------------------------------------------------------------------------
+@main.command()
+@friendly
+def doctor():
+    """Which compilers and emulators are here, and the one command that installs the rest."""
+    missing = doctor_module.report(click.echo)
+    if "gcc" in missing:  # the one tool every verify needs
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

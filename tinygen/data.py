@@ -1,0 +1,318 @@
+"""Tabular data in and out: CSV loading with validation, the bundled scikit-learn datasets, CSV writing.
+
+Every problem with a user's file is a one-line :class:`~tinygen.errors.TinygenError` that names the file,
+the column and the line, and says what to do. Line numbers are the file's own (the header is line 1), as
+an editor shows them; the data row number (first data row = 1) is given as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinygen.errors import TinygenError
+from tinygen.files import atomic_write_text
+
+BUNDLED = ("iris", "wine", "breast_cancer", "diabetes", "digits")
+
+# How many names an error message lists before it says "and N more".
+_MAX_LISTED = 10
+
+
+@dataclass
+class Dataset:
+    """A feature matrix with optional labels.
+
+    ``X`` is float64, shape (n_rows, n_features); ``y`` is int64 (integral numeric labels), float64 (other
+    numeric labels), an object array of Python ``str`` (text labels), or None (no label column).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list[str]
+    label_name: str | None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+
+def _names_list(names: list[str] | tuple[str, ...], limit: int = _MAX_LISTED) -> str:
+    """``'a', 'b', 'c' (and 7 more)`` — a one-line, truncated list of quoted names."""
+    shown = ", ".join(repr(str(n)) for n in names[:limit])
+    if len(names) > limit:
+        shown += f" (and {len(names) - limit} more)"
+    return shown
+
+
+def _value_repr(value: str, limit: int = 40) -> str:
+    """A quoted cell value for an error message, shortened if long; repr keeps it on one line."""
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    return repr(value)
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def _read_text(path: Path) -> str:
+    shown = repr(str(path))
+    if not path.exists():
+        raise TinygenError(f"data file {shown} does not exist; check the path")
+    if path.is_dir():
+        raise TinygenError(f"data file {shown} is a directory; give the path of a CSV file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = " ".join(str(exc.strerror or exc).split())
+        raise TinygenError(f"cannot read data file {shown}: {reason}") from exc
+    try:
+        return raw.decode("utf-8-sig")  # accepts (and drops) a UTF-8 byte-order mark
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TinygenError(
+            f"data file {shown} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+            "re-save it as UTF-8 (CSV UTF-8) and try again"
+        ) from exc
+
+
+def _where(line: int, data_row: int) -> str:
+    return f"line {line} (data row {data_row})"
+
+
+def _parse_features(
+    shown: str,
+    names: list[str],
+    columns: list[list[str]],
+    lines: list[int],
+    allow_nan: bool,
+) -> np.ndarray:
+    n_rows = len(lines)
+    X = np.empty((n_rows, len(names)), dtype=np.float64)
+    for j, (name, cells) in enumerate(zip(names, columns)):
+        values = X[:, j]
+        bad_rows: list[int] = []  # row indices of missing / non-finite values (when they are not allowed)
+        for i, cell in enumerate(cells):
+            text = cell.strip()
+            if text == "":
+                values[i] = math.nan
+                if not allow_nan:
+                    bad_rows.append(i)
+                continue
+            try:
+                number = float(text)
+            except ValueError:
+                raise TinygenError(
+                    f"column {name!r} in {shown} has a non-numeric value {_value_repr(cell)} at "
+                    f"{_where(lines[i], i + 1)}; features must be numbers: encode text columns as numbers "
+                    "or drop them"
+                ) from None
+            values[i] = number
+            if not allow_nan and not math.isfinite(number):
+                bad_rows.append(i)
+        if bad_rows:
+            first = bad_rows[0]
+            cell = cells[first].strip()
+            what = "a missing (empty) value" if cell == "" else f"a non-finite value {_value_repr(cell)}"
+            n_more = len(bad_rows) - 1
+            more = f" and {n_more} more row{'s' if n_more > 1 else ''}" if n_more else ""
+            raise TinygenError(
+                f"column {name!r} in {shown} has {what} at {_where(lines[first], first + 1)}{more}; "
+                "remove or impute those rows"
+            )
+    return X
+
+
+def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int]) -> np.ndarray:
+    texts = [c.strip() for c in cells]
+    for i, text in enumerate(texts):
+        if text == "":
+            raise TinygenError(
+                f"label column {name!r} in {shown} is empty at {_where(lines[i], i + 1)}; every row needs "
+                "a label: remove those rows or fill them in"
+            )
+    numbers: list[float] = []
+    for text in texts:
+        try:
+            numbers.append(float(text))
+        except ValueError:
+            # At least one label is not a number: the labels are class names.
+            return np.array(texts, dtype=object)
+    for i, number in enumerate(numbers):
+        if not math.isfinite(number):
+            raise TinygenError(
+                f"label column {name!r} in {shown} has a non-finite value {_value_repr(texts[i])} at "
+                f"{_where(lines[i], i + 1)}; remove those rows"
+            )
+    y = np.array(numbers, dtype=np.float64)
+    if np.all(y == np.round(y)) and np.all(np.abs(y) < 2.0**63):
+        return y.astype(np.int64)
+    return y
+
+
+def _label_missing_message(shown: str, label: str, header: list[str]) -> str:
+    message = f"label column {label!r} not found in {shown}"
+    lowered = {h.lower(): h for h in header}
+    if label.strip().lower() in lowered:
+        message += f"; did you mean {lowered[label.strip().lower()]!r}?"
+    else:
+        close = difflib.get_close_matches(label, header, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+    message += f" Available columns: {_names_list(header)}"
+    if len(header) == 1:
+        for sep, sep_name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header[0]:
+                message += f"; the file seems to be separated by {sep_name}, but tinygen reads comma-separated files"
+                break
+    return message
+
+
+def load_csv(
+    path: str | os.PathLike,
+    label: str | None = None,
+    *,
+    require_label: bool = False,
+    allow_nan: bool = False,
+) -> Dataset:
+    """Read a comma-separated file whose first row is a header.
+
+    ``label`` names the label column (``y``); all other columns are features and must be numbers. With
+    ``label=None`` every column is a feature and ``y`` is None (an error if ``require_label``). With
+    ``allow_nan`` empty cells and ``nan`` become NaN and ``inf``/``-inf`` are accepted in features;
+    otherwise they are errors. Labels must never be empty: numeric labels become int64 (all integral) or
+    float64; any non-numeric label makes all labels strings.
+    """
+    path = Path(path)
+    shown = repr(str(path))
+    text = _read_text(path)
+    if text.strip() == "":
+        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        for row in reader:
+            if not row or all(cell.strip() == "" for cell in row) and len(row) <= 1:
+                continue  # blank line
+            if header is None:
+                header = [cell.strip() for cell in row]
+                continue
+            if len(row) != len(header):
+                raise TinygenError(
+                    f"{shown} line {reader.line_num} (data row {len(rows) + 1}) has {len(row)} fields but "
+                    f"the header has {len(header)} columns; fix that row (quote values that contain commas)"
+                )
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise TinygenError(
+            f"{shown} is not a valid CSV file (line {reader.line_num}: {reason}); check quoting"
+        ) from exc
+
+    assert header is not None  # the file has non-blank text
+    for index, name in enumerate(header):
+        if name == "":
+            raise TinygenError(
+                f"column {index + 1} of {shown} has an empty name in the header; give every column a name"
+            )
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise TinygenError(
+                f"column name {name!r} appears more than once in the header of {shown}; rename the duplicates"
+            )
+        seen.add(name)
+    if not rows:
+        raise TinygenError(f"{shown} has a header but no data rows; add at least one row of data")
+
+    if label is None and require_label:
+        raise TinygenError(
+            f"a label column is required for {shown}; name it with --label COLUMN "
+            f"(columns: {_names_list(header)})"
+        )
+    if label is not None and label not in header:
+        raise TinygenError(_label_missing_message(shown, label, header))
+
+    feature_names = [name for name in header if name != label]
+    if not feature_names:
+        raise TinygenError(
+            f"{shown} has no feature columns: its only column is the label {label!r}; add feature columns"
+        )
+    columns = {name: [row[j] for row in rows] for j, name in enumerate(header)}
+    X = _parse_features(shown, feature_names, [columns[n] for n in feature_names], lines, allow_nan)
+    y = _parse_labels(shown, label, columns[label], lines) if label is not None else None
+    return Dataset(X=X, y=y, feature_names=feature_names, label_name=label)
+
+
+# ---------------------------------------------------------------------------------------------------- bundled
+
+
+def load_bundled(name: str) -> Dataset:
+    """One of the datasets that ship with scikit-learn (no network): see :data:`BUNDLED`.
+
+    Feature names are scikit-learn's, as plain ``str``; the label column is called ``"target"`` and holds
+    int64 class indices (classification sets) or float64 values (``diabetes``).
+    """
+    if name not in BUNDLED:
+        raise TinygenError(f"unknown bundled dataset {name!r}; choose one of: {', '.join(BUNDLED)}")
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    X = np.ascontiguousarray(bunch.data, dtype=np.float64)
+    target = np.asarray(bunch.target)
+    y = target.astype(np.int64) if np.issubdtype(target.dtype, np.integer) else target.astype(np.float64)
+    feature_names = [str(n) for n in bunch.feature_names]
+    return Dataset(X=X, y=y, feature_names=feature_names, label_name="target")
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+def _label_cell(value: object) -> str:
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    return str(value)
+
+
+def write_csv(dataset: Dataset, path: str | os.PathLike) -> None:
+    """Write ``dataset`` as CSV, atomically: header = feature names (+ label name), floats as ``repr``.
+
+    ``load_csv(path, dataset.label_name)`` gives back the same float64 features bit for bit.
+    """
+    X = np.asarray(dataset.X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != len(dataset.feature_names):
+        raise TinygenError(
+            f"cannot write {str(path)!r}: the data has shape {X.shape} but {len(dataset.feature_names)} "
+            "feature names"
+        )
+    has_label = dataset.y is not None
+    if has_label and dataset.label_name is None:
+        raise TinygenError(f"cannot write {str(path)!r}: the dataset has labels but no label name")
+    header = list(dataset.feature_names) + ([str(dataset.label_name)] if has_label else [])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    labels = list(dataset.y) if has_label else None
+    for i, row in enumerate(X):
+        cells = [repr(float(v)) for v in row]
+        if labels is not None:
+            cells.append(_label_cell(labels[i]))
+        writer.writerow(cells)
+    atomic_write_text(path, out.getvalue())

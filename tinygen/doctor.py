@@ -1,0 +1,51 @@
+"""`tinygen doctor`: which toolchains and emulators this machine has, and one apt-get line for the rest."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from .targets.toolchain import PACKAGES
+
+# (tool, what tinygen uses it for)
+TOOLS = (
+    ("gcc", "host build and verify (required)"),
+    ("g++", "C++11 check of generated headers"),
+    ("size", "host object size"),
+    ("avr-gcc", "AVR (Arduino Uno) build"),
+    ("avr-size", "AVR flash/RAM sizes"),
+    ("simavr", "AVR emulator (verify --target avr)"),
+    ("arm-none-eabi-gcc", "Cortex-M build"),
+    ("qemu-system-arm", "Cortex-M emulator"),
+    ("riscv64-unknown-elf-gcc", "RISC-V rv32imc build"),
+    ("qemu-system-riscv32", "RISC-V emulator"),
+    ("clang", "second compiler for the compiler matrix"),
+    ("cppcheck", "static analysis of generated C"),
+)
+
+
+def version_line(path: str) -> str:
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0][:70] if lines else "?"
+
+
+def report(echo) -> list[str]:
+    """Print one line per tool; return the missing tools."""
+    missing = []
+    for tool, purpose in TOOLS:
+        path = shutil.which(tool)
+        if path is None:
+            missing.append(tool)
+            echo(f"  missing  {tool:<24} {purpose}")
+        else:
+            echo(f"  ok       {tool:<24} {version_line(path)}")
+    if missing:
+        packages = sorted({pkg for tool in missing for pkg in PACKAGES.get(tool, tool).split()})
+        echo("\ninstall the missing ones with:")
+        echo(f"  sudo apt-get update && sudo apt-get install -y --no-install-recommends {' '.join(packages)}")
+    else:
+        echo("\neverything tinygen can use is installed")
+    return missing

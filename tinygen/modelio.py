@@ -1,0 +1,229 @@
+"""Saving and loading fitted models: ``.skops`` (safe, the default), pickles only when the user opts in.
+
+A ``.skops`` file is loaded only if every type skops does not trust by default is one tinygen supports
+(:data:`SUPPORTED_TYPES`); anything else is refused before any of it is constructed. ``.joblib``/``.pkl``
+files run code when loaded, so they need ``allow_pickle=True`` (the CLI's ``--allow-pickle``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tinygen.errors import TinygenError
+from tinygen.files import atomic_path
+
+SKOPS_SUFFIXES = (".skops",)
+PICKLE_SUFFIXES = (".joblib", ".pkl")
+
+
+def _supported_classes() -> list[type]:
+    """The estimator classes tinygen supports. Later model families add their classes (and any helper
+    types skops needs to trust for them, see :data:`_EXTRA_TRUSTED`) here."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import (
+        ElasticNet,
+        Lasso,
+        LinearRegression,
+        LogisticRegression,
+        Perceptron,
+        Ridge,
+        RidgeClassifier,
+        SGDClassifier,
+        SGDRegressor,
+    )
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+    from sklearn.svm import LinearSVC, LinearSVR
+
+    return [
+        # linear classifiers
+        LogisticRegression,
+        LinearSVC,
+        RidgeClassifier,
+        SGDClassifier,
+        Perceptron,
+        # linear regressors
+        LinearRegression,
+        Ridge,
+        Lasso,
+        ElasticNet,
+        SGDRegressor,
+        LinearSVR,
+        # composition and preprocessing
+        Pipeline,
+        StandardScaler,
+        MinMaxScaler,
+        MaxAbsScaler,
+        RobustScaler,
+        PCA,
+    ]
+
+
+# Fully qualified names of non-estimator types that supported estimators contain and that skops does not
+# trust by default (e.g. a later tree family adds "sklearn.tree._tree.Tree"). Empty for the linear family.
+_EXTRA_TRUSTED: list[str] = []
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+SUPPORTED_CLASSES: tuple[type, ...] = tuple(_supported_classes())
+SUPPORTED_TYPES: tuple[str, ...] = tuple(_qualified_name(c) for c in SUPPORTED_CLASSES) + tuple(_EXTRA_TRUSTED)
+
+
+def _short_list(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    if len(names) > limit:
+        shown += f" (and {len(names) - limit} more)"
+    return shown
+
+
+def _supported_short() -> str:
+    return ", ".join(c.__name__ for c in SUPPORTED_CLASSES)
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def _unknown_suffix(path: Path, verb: str) -> TinygenError:
+    return TinygenError(
+        f"cannot {verb} model {str(path)!r}: unknown file type {path.suffix or '(no suffix)'!r}; "
+        "use .skops (or .joblib/.pkl with --allow-pickle)"
+    )
+
+
+def _pickle_refusal(path: Path) -> TinygenError:
+    return TinygenError(
+        f"{str(path)!r} is a pickle, which runs code when loaded; pass --allow-pickle if you trust it, "
+        "or save the model as .skops"
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------------- save
+
+
+def save_model(estimator: Any, path: str | os.PathLike, *, allow_pickle: bool = False) -> None:
+    """Write ``estimator`` to ``path`` atomically: ``.skops`` via skops, ``.joblib``/``.pkl`` only with
+    ``allow_pickle=True``."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in SKOPS_SUFFIXES:
+        import skops.io
+
+        with atomic_path(path) as tmp:
+            try:
+                skops.io.dump(estimator, tmp)
+            except OSError:
+                raise  # atomic_path reports it as "cannot write PATH: reason"
+            except Exception as exc:  # skops raises many kinds for objects it cannot serialize
+                raise TinygenError(f"cannot save model to {str(path)!r}: {_one_line(exc)}") from exc
+        return
+    if suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise TinygenError(
+                f"refusing to write pickle {str(path)!r}: pickles run code when loaded; save the model as "
+                ".skops, or pass --allow-pickle"
+            )
+        with atomic_path(path) as tmp:
+            try:
+                _dump_pickle(estimator, tmp)
+            except OSError:
+                raise
+            except Exception as exc:  # pickling fails in many ways (lambdas, open handles, ...)
+                raise TinygenError(f"cannot save model to {str(path)!r}: {_one_line(exc)}") from exc
+        return
+    raise _unknown_suffix(path, "save")
+
+
+def _dump_pickle(obj: Any, path: Path) -> None:
+    try:
+        import joblib
+    except ImportError:  # pragma: no cover - joblib ships with scikit-learn
+        import pickle
+
+        with open(path, "wb") as handle:
+            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return
+    joblib.dump(obj, path)
+
+
+# ---------------------------------------------------------------------------------------------------- load
+
+
+def _skops_untrusted(path: Path) -> list[str]:
+    """Every type in a ``.skops`` file that skops does not trust by default (nothing is constructed)."""
+    import skops.io
+
+    try:
+        return list(skops.io.get_untrusted_types(file=path))
+    except Exception as exc:  # not a zip, no schema, bad JSON, ...: skops raises many kinds
+        raise TinygenError(
+            f"{str(path)!r} is not a readable .skops model file ({_one_line(exc)}); save it again with "
+            "tinygen train or skops.io.dump"
+        ) from exc
+
+
+def untrusted_types(path: str | os.PathLike) -> list[str]:
+    """The types in a ``.skops`` file that tinygen refuses: not trusted by skops and not supported."""
+    return sorted(name for name in _skops_untrusted(Path(path)) if name not in SUPPORTED_TYPES)
+
+
+def load_model(path: str | os.PathLike, *, allow_pickle: bool = False) -> Any:
+    """Read a fitted model. ``.skops`` files are checked against :data:`SUPPORTED_TYPES` before anything
+    is constructed; ``.joblib``/``.pkl`` need ``allow_pickle=True``.
+
+    The object is returned as stored: whether tinygen can convert it is the frontend's call.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in SKOPS_SUFFIXES + PICKLE_SUFFIXES:
+        raise _unknown_suffix(path, "load")
+    if not path.exists():
+        raise TinygenError(f"model file {str(path)!r} does not exist; check the path or train one with tinygen train")
+    if path.is_dir():
+        raise TinygenError(f"model file {str(path)!r} is a directory; give the path of a model file")
+    if suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise _pickle_refusal(path)
+        return _load_pickle(path)
+    return _load_skops(path)
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io
+
+    everything_untrusted = _skops_untrusted(path)
+    refused = sorted(name for name in everything_untrusted if name not in SUPPORTED_TYPES)
+    if refused:
+        raise TinygenError(
+            f"refusing to load {str(path)!r}: it contains types tinygen does not trust: "
+            f"{_short_list(refused)} (supported: {_supported_short()})"
+        )
+    try:
+        return skops.io.load(path, trusted=list(everything_untrusted))
+    except Exception as exc:  # skops raises many kinds on a damaged or version-incompatible file
+        raise TinygenError(
+            f"cannot load model {str(path)!r}: {_one_line(exc)}; save it again with this scikit-learn version"
+        ) from exc
+
+
+def _load_pickle(path: Path) -> Any:
+    try:
+        try:
+            import joblib
+        except ImportError:  # pragma: no cover - joblib ships with scikit-learn
+            import pickle
+
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+        return joblib.load(path)
+    except Exception as exc:  # a pickle can fail in any way
+        raise TinygenError(f"cannot load pickle {str(path)!r}: {_one_line(exc)}") from exc

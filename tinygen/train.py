@@ -1,0 +1,357 @@
+"""Fitting scikit-learn models with MCU-friendly defaults.
+
+``fit(dataset, kind)`` picks the estimator for the model ``kind`` and the task (classification or
+regression, detected from the labels unless given), puts a scaler in front of it, and fits on float64
+numpy arrays. Everything the user can get wrong is a one-line :class:`~tinygen.errors.TinygenError`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import numpy as np
+
+from tinygen.data import Dataset
+from tinygen.errors import TinygenError
+
+# The model kinds fit() supports now, in the order the CLI help lists them.
+KINDS = ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
+
+# Kinds named in DESIGN.md that later releases add (a clear "not yet" instead of "unknown").
+LATER_KINDS = ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest", "mlp", "gnb")
+
+TASKS = ("classification", "regression")
+SCALERS = ("standard", "minmax", "maxabs", "robust", "none")
+
+# Integer-valued labels with at most this many distinct values are treated as class labels.
+MAX_AUTO_CLASSES = 50
+
+
+# ------------------------------------------------------------------------------------------------ estimators
+
+
+def _logreg(seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=5000, random_state=seed)
+
+
+def _linear_svc(seed: int):
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(max_iter=20000, random_state=seed)
+
+
+def _linear_svr(seed: int):
+    from sklearn.svm import LinearSVR
+
+    return LinearSVR(max_iter=20000, random_state=seed)
+
+
+def _ridge_classifier(seed: int):
+    from sklearn.linear_model import RidgeClassifier
+
+    return RidgeClassifier(random_state=seed)
+
+
+def _ridge(seed: int):
+    from sklearn.linear_model import Ridge
+
+    return Ridge(random_state=seed)
+
+
+def _sgd_classifier(seed: int):
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(max_iter=5000, random_state=seed)
+
+
+def _sgd_regressor(seed: int):
+    from sklearn.linear_model import SGDRegressor
+
+    return SGDRegressor(max_iter=5000, random_state=seed)
+
+
+def _perceptron(seed: int):
+    from sklearn.linear_model import Perceptron
+
+    return Perceptron(max_iter=5000, random_state=seed)
+
+
+def _linear_regression(seed: int):
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression()
+
+
+def _lasso(seed: int):
+    from sklearn.linear_model import Lasso
+
+    return Lasso(max_iter=20000, random_state=seed)
+
+
+def _elastic_net(seed: int):
+    from sklearn.linear_model import ElasticNet
+
+    return ElasticNet(max_iter=20000, random_state=seed)
+
+
+# kind -> (classification factory or None, regression factory or None, what to use instead for the other task)
+_FACTORIES: dict[str, tuple[Callable[[int], Any] | None, Callable[[int], Any] | None, str]] = {
+    "logreg": (_logreg, None, "for regression use model 'linear' or 'ridge'"),
+    "linear-svm": (_linear_svc, _linear_svr, ""),
+    "ridge": (_ridge_classifier, _ridge, ""),
+    "sgd": (_sgd_classifier, _sgd_regressor, ""),
+    "perceptron": (_perceptron, None, "for regression use model 'linear', 'ridge' or 'sgd'"),
+    "linear": (None, _linear_regression, "for classification use model 'logreg'"),
+    "lasso": (None, _lasso, "for classification use model 'logreg' or 'linear-svm'"),
+    "elastic-net": (None, _elastic_net, "for classification use model 'logreg' or 'sgd'"),
+}
+assert tuple(_FACTORIES) == KINDS
+
+
+def check_kind(kind: str) -> str:
+    """``kind`` if fit() supports it; otherwise a TinygenError saying what is available."""
+    if kind in KINDS:
+        return kind
+    available = ", ".join(KINDS)
+    if kind in LATER_KINDS:
+        raise TinygenError(
+            f"model kind {kind!r} arrives in a later tinygen release; available now: {available}"
+        )
+    raise TinygenError(f"unknown model kind {kind!r}; choose one of: {available}")
+
+
+def _scaler(name: str):
+    from sklearn import preprocessing
+
+    return {
+        "standard": preprocessing.StandardScaler,
+        "minmax": preprocessing.MinMaxScaler,
+        "maxabs": preprocessing.MaxAbsScaler,
+        "robust": preprocessing.RobustScaler,
+    }[name]()
+
+
+# ---------------------------------------------------------------------------------------------------- tasks
+
+
+def _integral(y: np.ndarray) -> bool:
+    if y.dtype.kind in "iub":
+        return True
+    if y.dtype.kind == "f":
+        return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    return False
+
+
+def detect_task(y: np.ndarray) -> str:
+    """``"classification"`` for text, boolean or integer labels with at most 50 distinct values; otherwise
+    ``"regression"``."""
+    y = np.asarray(y)
+    if y.dtype.kind in "OUSb":
+        return "classification"
+    if _integral(y) and len(np.unique(y)) <= MAX_AUTO_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _why_task(y: np.ndarray, label: str) -> str:
+    """Why detect_task chose what it chose, for error messages."""
+    if y.dtype.kind in "OUSb":
+        return f"label column {label!r} holds text, so this is classification"
+    n_distinct = len(np.unique(y))
+    if _integral(y):
+        if n_distinct <= MAX_AUTO_CLASSES:
+            return f"label column {label!r} has {n_distinct} distinct integer values, so this is classification"
+        return (
+            f"label column {label!r} has {n_distinct} distinct values (more than {MAX_AUTO_CLASSES}), "
+            "so this is regression"
+        )
+    return f"label column {label!r} has fractional values, so this is regression"
+
+
+# ---------------------------------------------------------------------------------------------------- params
+
+
+_INT_RE = re.compile(r"[+-]?\d+")
+
+
+def _parse_value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    if lowered == "none":
+        return None
+    if _INT_RE.fullmatch(text.strip()):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_params(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["C=0.5", "fit_intercept=false", "solver=saga"]`` -> ``{"C": 0.5, "fit_intercept": False, ...}``.
+
+    Values become int, float, bool (``true``/``false``), None (``none``) or else stay strings. Whether the
+    estimator accepts the key and value is checked by fit().
+    """
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise TinygenError(f"malformed parameter {item!r}; write KEY=VALUE, for example C=0.5")
+        if not key.isidentifier():
+            raise TinygenError(
+                f"malformed parameter {item!r}: {key!r} is not a parameter name; write KEY=VALUE, for example C=0.5"
+            )
+        if key in params:
+            raise TinygenError(f"parameter {key!r} is given more than once; give it once")
+        params[key] = _parse_value(value.strip())
+    return params
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _apply_params(estimator, kind: str, params: dict[str, Any]) -> None:
+    valid = sorted(estimator.get_params(deep=False))
+    name = type(estimator).__name__
+    for key in params:
+        if key not in valid:
+            raise TinygenError(
+                f"unknown parameter {key!r} for model {kind!r} ({name}); valid parameters: {', '.join(valid)}"
+            )
+    try:
+        estimator.set_params(**params)
+    except (ValueError, TypeError) as exc:
+        raise TinygenError(f"invalid parameter for model {kind!r} ({name}): {_one_line(exc)}") from exc
+    validate = getattr(estimator, "_validate_params", None)  # scikit-learn >= 1.2
+    if validate is not None:
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:
+            raise TinygenError(f"invalid parameter for model {kind!r} ({name}): {_one_line(exc)}") from exc
+
+
+# ---------------------------------------------------------------------------------------------------- fit
+
+
+def make_estimator(
+    kind: str, task: str, *, params: dict[str, Any] | None = None, seed: int = 0, why: str = ""
+):
+    """The unfitted estimator for ``kind`` and ``task`` ("classification" or "regression"), with ``params``.
+
+    ``why`` (optional) explains how the task was chosen; it is added to the error for a kind/task mismatch.
+    """
+    check_kind(kind)
+    if task not in TASKS:
+        raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
+    for_classification, for_regression, instead = _FACTORIES[kind]
+    factory = for_classification if task == "classification" else for_regression
+    if factory is None:
+        because = f": {why}" if why else ""
+        raise TinygenError(f"model {kind!r} does not do {task}{because}; {instead}")
+    estimator = factory(int(seed))
+    if params:
+        _apply_params(estimator, kind, params)
+    return estimator
+
+
+def _check_features(X: np.ndarray, dataset: Dataset) -> None:
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        names = dataset.feature_names
+        column = names[col] if col < len(names) else f"#{col + 1}"
+        raise TinygenError(
+            f"the features contain NaN or infinite values (column {column!r}, data row {row + 1}, "
+            f"{int(bad.any(axis=1).sum())} rows in all); remove or impute those rows"
+        )
+
+
+def fit(
+    dataset: Dataset,
+    kind: str,
+    *,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+    task: str = "auto",
+    scaler: str = "standard",
+):
+    """Fit model ``kind`` on ``dataset``.
+
+    Returns ``Pipeline([("scale", <scaler>), ("model", estimator)])``, or the bare estimator for
+    ``scaler="none"``. ``task`` is "auto" (see :func:`detect_task`), "classification" or "regression".
+    ``params`` (see :func:`parse_params`) are set on the estimator and override tinygen's defaults;
+    ``seed`` is its ``random_state`` where it has one.
+    """
+    check_kind(kind)
+    if scaler is None:
+        scaler = "none"
+    if scaler not in SCALERS:
+        raise TinygenError(f"unknown scaler {scaler!r}; choose one of: {', '.join(SCALERS)}")
+    if task not in ("auto",) + TASKS:
+        raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
+    label = dataset.label_name or "label"
+    if dataset.y is None:
+        raise TinygenError(f"model {kind!r} needs labels but the data has no label column; name it with --label COLUMN")
+
+    X = np.asarray(dataset.X, dtype=np.float64)
+    y = np.asarray(dataset.y)
+    if X.ndim != 2:
+        raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
+    if y.ndim != 1 or len(y) != X.shape[0]:
+        raise TinygenError(f"there are {X.shape[0]} feature rows but {y.shape} labels; give one label per row")
+    if X.shape[0] < 2:
+        raise TinygenError(f"the data has {X.shape[0]} row(s); training needs at least 2 rows")
+    if X.shape[1] < 1:
+        raise TinygenError("the data has no feature columns; add at least one")
+    _check_features(X, dataset)
+
+    if task == "auto":
+        task = detect_task(y)
+        why = _why_task(y, label)
+    else:
+        why = f"task {task!r} was requested"
+
+    if task == "classification":
+        if y.dtype.kind == "f" and not _integral(y):
+            raise TinygenError(
+                f"label column {label!r} has fractional or non-finite values, which are not class labels; "
+                "use a regression model or round the labels"
+            )
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise TinygenError(
+                f"label column {label!r} has a single value {classes[0]!r}; classification needs at least "
+                "two different labels"
+            )
+    else:
+        if y.dtype.kind in "OUSb":
+            raise TinygenError(
+                f"label column {label!r} holds text, so it cannot be a regression target; use a "
+                "classification model or numeric labels"
+            )
+        y = y.astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            raise TinygenError(f"label column {label!r} has NaN or infinite values; remove those rows")
+
+    estimator = make_estimator(kind, task, params=params, seed=seed, why=why)
+    model = estimator if scaler == "none" else _pipeline(_scaler(scaler), estimator)
+    try:
+        model.fit(X, y)
+    except (ValueError, TypeError) as exc:
+        raise TinygenError(f"cannot fit model {kind!r} ({type(estimator).__name__}): {_one_line(exc)}") from exc
+    return model
+
+
+def _pipeline(scaler, estimator):
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("scale", scaler), ("model", estimator)])
