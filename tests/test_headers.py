@@ -70,9 +70,20 @@ def test_header_shape(headers):
         includes = set(re.findall(r"#include\s*<([^>]+)>", text))
         assert includes <= {"stdint.h", "avr/pgmspace.h"}, includes
         assert "malloc" not in text and "math.h" not in text
-        # every file-scope symbol is static or prefixed
-        for symbol in re.findall(r"^(?:static\s+)?(?:const\s+)?\w+\s+\**(\w+)\s*[\[(=]", text, re.M):
+        # every file-scope symbol is static or prefixed: declarations start in column 0
+        declared = []
+        for line in text.splitlines():
+            if not line or line[0] in "#/ *{}" or line.startswith(('extern "C"', "}")):
+                continue
+            if line.startswith("typedef"):
+                declared.append(re.search(r"(\w+)\s*;", line).group(1))
+            else:
+                declared.append(re.search(r"(\w+)\s*[\[(=]", line).group(1))
+        assert len(declared) >= 9
+        for symbol in declared:
             assert symbol.startswith(f"{name}_"), symbol
+        for macro in re.findall(r"^#define\s+(\w+)", text, re.M):
+            assert macro.startswith((f"{name}_", guard)), macro
 
 
 def test_gcc_c99_strict(headers, tool):
