@@ -253,12 +253,10 @@ def test_failed_skops_dump_leaves_nothing_and_keeps_old_file(tmp_path, xy, monke
     save_model(_fitted(Ridge(), xy, True)[0], path)
     before = path.read_bytes()
 
-    def broken_dump(obj, file, **kwargs):
-        with open(file, "wb") as handle:
-            handle.write(b"PK\x03\x04 half a zip")
+    def broken_dumps(obj, **kwargs):
         raise TypeError("cannot serialize this object")
 
-    monkeypatch.setattr(skops.io, "dump", broken_dump)
+    monkeypatch.setattr(skops.io, "dumps", broken_dumps)
     message = error_of(save_model, Lasso(), path)
     assert "cannot save model" in message and "m.skops" in message
     assert path.read_bytes() == before
@@ -266,6 +264,18 @@ def test_failed_skops_dump_leaves_nothing_and_keeps_old_file(tmp_path, xy, monke
 
     message = error_of(save_model, Lasso(), tmp_path / "new.skops")
     assert leftovers(tmp_path) == ["m.skops"]
+
+
+def test_same_model_same_skops_bytes(tmp_path):
+    """skops names objects by id() and dates the zip; tinygen renumbers and fixes both."""
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    y = (X[:, 0] > 20).astype(int)
+    for run in ("a", "b"):
+        model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
+        save_model(model, tmp_path / f"{run}.skops")
+    assert (tmp_path / "a.skops").read_bytes() == (tmp_path / "b.skops").read_bytes()
+    loaded = load_model(tmp_path / "a.skops")
+    assert (loaded.predict(X) == model.predict(X)).all()
 
 
 def test_failed_pickle_dump_leaves_nothing(tmp_path):

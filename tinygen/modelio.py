@@ -120,7 +120,7 @@ def save_model(estimator: Any, path: str | os.PathLike, *, allow_pickle: bool = 
 
         with atomic_path(path) as tmp:
             try:
-                skops.io.dump(estimator, tmp)
+                tmp.write_bytes(_canonical_skops(skops.io.dumps(estimator)))
             except OSError:
                 raise  # atomic_path reports it as "cannot write PATH: reason"
             except Exception as exc:  # skops raises many kinds for objects it cannot serialize
@@ -141,6 +141,48 @@ def save_model(estimator: Any, path: str | os.PathLike, *, allow_pickle: bool = 
                 raise TinygenError(f"cannot save model to {str(path)!r}: {_one_line(exc)}") from exc
         return
     raise _unknown_suffix(path, "save")
+
+
+def _canonical_skops(blob: bytes) -> bytes:
+    """The same model always gives the same bytes: skops names objects by their memory address (id())
+    and stamps the zip with the time; renumber the ids in order of first appearance and fix the dates.
+    The ids only link references to the same object, so a consistent renumbering loads identically."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as source:
+        members = {info.filename: (info, source.read(info.filename)) for info in source.infolist()}
+    numbering: dict[int, int] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("__id__"), int):
+                node["__id__"] = numbering.setdefault(node["__id__"], len(numbering) + 1)
+            if isinstance(node.get("file"), str) and node["file"].endswith(".npy"):
+                old = int(node["file"][:-4])
+                node["file"] = f"{numbering.setdefault(old, len(numbering) + 1)}.npy"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    schema = json.loads(members["schema.json"][1])
+    walk(schema)
+    renamed = {"schema.json": json.dumps(schema, indent=2).encode("utf-8")}
+    for name, (_, content) in members.items():
+        if name.endswith(".npy"):
+            renamed[f"{numbering[int(name[:-4])]}.npy"] = content
+        elif name != "schema.json":
+            renamed[name] = content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            target.writestr(info, renamed[name])
+    return out.getvalue()
 
 
 def _dump_pickle(obj: Any, path: Path) -> None:
