@@ -92,3 +92,29 @@ def test_binary_labels_are_not_inverted():
     estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(X_train, labels)
     converted = tinygen.convert(estimator, dtype="q15", calibration=X_train)
     assert list(converted.predict(X_test)) == list(estimator.predict(X_test))
+
+
+@pytest.mark.parametrize("compiler", ["g++", "avr-gcc"])
+def test_every_header_builds_for_cxx11_and_avr(compiler, tmp_path):
+    """All 64 headers of the matrix in one program: C++11 with the strict warnings, and the ATmega328P."""
+    import subprocess
+
+    path = need_tool(compiler)
+    lines, calls = [], []
+    for dataset, model in CASES:
+        X, y, X_train, *_ = split(dataset)
+        for dtype in DTYPES:
+            name = f"{dataset}_{model}_{dtype}".lower()
+            tinygen.convert(fitted(dataset, model), dtype=dtype, calibration=X_train).save(tmp_path, name)
+            lines.append(f'#include "{name}.h"')
+            calls.append(f"    sink += (float){name}_predict(x);")
+    source = tmp_path / "all.c"
+    source.write_text("\n".join(lines + ["volatile float sink;", "int main(void)", "{", "    static const float x[30] = {0};",
+                                         *calls, "    return 0;", "}"]) + "\n")
+    if compiler == "g++":
+        flags = ["-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
+    else:
+        flags = ["-mmcu=atmega328p", "-Os", "-Wall", "-Wextra", "-Werror"]
+    done = subprocess.run([path, *flags, "-I", str(tmp_path), str(source), "-o", str(tmp_path / "all")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[:2000]

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import toolchain
 
-CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 
 
