@@ -2,56 +2,21 @@
 the simulator stays within the stated tolerance of the float model on a held-out split."""
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
-from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron, Ridge,
-                                  RidgeClassifier, SGDClassifier, SGDRegressor)
-from sklearn.model_selection import train_test_split
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC, LinearSVR
 
 import tinygen
+from tinygen.bench import LINEAR_CASES as CASES, fitted, split
+from tinygen.quantize import DTYPES
 from tinygen.verify import compare_on_target, metric
 
 from conftest import need_tool
 
-DTYPES = ("float32", "q31", "q15", "q7")
 # Allowed |float metric - simulator metric| on the held-out split (accuracy, or R^2 for diabetes).
 TOLERANCE = {"float32": 0.002, "q31": 0.002, "q15": 0.002, "q7": 0.02}
-CLASSIFIERS = {
-    "LogisticRegression": lambda: LogisticRegression(max_iter=5000),
-    "LinearSVC": lambda: LinearSVC(max_iter=20000, random_state=0),
-    "RidgeClassifier": lambda: RidgeClassifier(),
-    "SGDClassifier": lambda: SGDClassifier(random_state=0),
-    "Perceptron": lambda: Perceptron(random_state=0),
-}
-REGRESSORS = {
-    "LinearRegression": lambda: LinearRegression(),
-    "Ridge": lambda: Ridge(),
-    "Lasso": lambda: Lasso(alpha=0.1),
-    "ElasticNet": lambda: ElasticNet(alpha=0.01),
-    "SGDRegressor": lambda: SGDRegressor(random_state=0),
-    "LinearSVR": lambda: LinearSVR(max_iter=20000, random_state=0),
-}
-DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
-CASES = [(d, m) for d in ("breast_cancer", "wine") for m in CLASSIFIERS] + [("diabetes", m) for m in REGRESSORS]
-
-
-@functools.lru_cache(maxsize=None)
-def split(dataset: str):
-    X, y = DATASETS[dataset](return_X_y=True)
-    return X, y, *train_test_split(X, y, test_size=0.25, random_state=0)
-
-
-@functools.lru_cache(maxsize=None)
-def fitted(dataset: str, model: str):
-    X, y, X_train, X_test, y_train, y_test = split(dataset)
-    factory = {**CLASSIFIERS, **REGRESSORS}[model]
-    return make_pipeline(StandardScaler(), factory()).fit(X_train, y_train)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -48,7 +48,45 @@ def friendly(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageLine(click.ClickException):
+    """A usage error (bad option value, missing option) shown as one `error: ...` line, exit 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file=None):
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _usage_line(exc: click.UsageError) -> _UsageLine:
+    message = " ".join(exc.format_message().split())
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return _UsageLine(message + hint)
+
+
+_NO_ARGS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2: `tinygen` alone shows help
+
+
+class _Group(click.Group):
+    """click's usage errors are several lines ("Usage: ... Error: ..."); tinygen promises one line."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS_HELP:
+            raise
+        except click.UsageError as exc:
+            raise _usage_line(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _NO_ARGS_HELP:
+            raise
+        except click.UsageError as exc:
+            raise _usage_line(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinygen")
 def main():
     """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers."""
@@ -250,6 +288,16 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
         failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
         click.echo(f"verify failed: {failed}", err=True)
         sys.exit(EXIT_CHECK_FAILED)
+
+
+# ---- bench -------------------------------------------------------------------------------------------
+@main.command()
+@friendly
+def bench():
+    """Print the linear family's held-out metric per dtype (breast_cancer, wine, diabetes)."""
+    from .bench import print_accuracy_table
+
+    print_accuracy_table(click.echo)
 
 
 # ---- doctor ------------------------------------------------------------------------------------------

@@ -62,8 +62,8 @@ def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     """
     lo, hi = int_range(bits)
     x32 = np.asarray(x, dtype=np.float32)
-    scaled = (x32 * pow2_f32(frac_bits)).astype(np.float32)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # x * 2**f overflowing to inf saturates, as in C
+        scaled = (x32 * pow2_f32(frac_bits)).astype(np.float32)
         nan = np.isnan(scaled)
         high = scaled >= np.float32(-float(lo))
         low = scaled <= np.float32(float(lo))

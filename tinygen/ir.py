@@ -130,13 +130,19 @@ class Program:
                 if op.get("op") not in OP_TYPES:
                     raise TinygenError(f"manifest has an unknown op {op.get('op')!r}; re-export the model with this tinygen")
                 ops.append(OP_TYPES[op["op"]].from_dict(op))
+            if not ops:
+                raise TinygenError("the manifest is damaged: it has no ops; re-export the model")
+            widths = [int(data["n_features"])] + [op.n_out for op in ops]
+            for index, op in enumerate(ops):
+                if op.n_in != widths[index]:
+                    raise TinygenError(f"the manifest is damaged: op {index} ({op.op}) takes {op.n_in} values but gets {widths[index]}; re-export the model")
             return cls(
                 dtype=data["dtype"], task=data["task"], decision=data["decision"],
                 n_features=int(data["n_features"]), feature_names=list(data["feature_names"]),
                 labels=data.get("labels"), ops=ops, source=data.get("source", ""),
                 notes=list(data.get("notes", [])),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TinygenError(f"the manifest is incomplete or damaged ({type(exc).__name__}: {exc}); re-export the model") from None
 
     @classmethod

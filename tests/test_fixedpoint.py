@@ -1,0 +1,489 @@
+"""The integer contract: every primitive in tinygen/fixedpoint.py equals its C twin in a real header.
+
+The C side is not a copy: a tiny classifier and a few regressors are converted with tinygen.convert and
+their headers (the same text `tinygen export` writes) are compiled once per session into a shared library
+with plain wrapper functions, loaded with ctypes. Each primitive then runs in Python and in C on the same
+random and edge values (INT_MIN/MAX, +-0.5 ties, 0.49999997, NaN, +-inf, FLT_MAX, subnormals, the range
+ends and one ulp either side), and the results must be identical: integers equal, floats equal bit for bit.
+
+Two ways in: per-example ctypes calls driven by hypothesis, and array wrappers that check ~1e5 values
+(random float32 bit patterns included, so every exponent and NaN payload) in one call per format.
+"""
+from __future__ import annotations
+
+import warnings
+
+import ctypes
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+import tinygen
+from tinygen import fixedpoint
+from tinygen.fixedpoint import FRAC_BITS_MAX, FRAC_BITS_MIN, int_range, pow2_f32
+
+F32 = np.float32
+INT32_MIN, INT32_MAX = int_range(32)
+INT64_MIN, INT64_MAX = int_range(64)
+ALL_BITS = (8, 16, 32)
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"]
+PRIM = "tgprim"  # the header whose to_fixed / sat_i32 / sat_i64 are tested
+
+# Regressors for the decision test: (name, dtype, target scale). The target scale moves the output format
+# over most of [FRAC_BITS_MIN, FRAC_BITS_MAX] (q15 at 1e-25 hits the clamp at 100; q7 at 1e25 gives -73).
+REGRESSORS = [(f"reg_{dtype}_{i}", dtype, scale)
+              for dtype in ("q7", "q15", "q31") for i, scale in enumerate((1e-25, 1e-3, 1.0, 1e12, 1e25))]
+
+
+# ---- building the library ------------------------------------------------------------------------------
+
+def _tiny_data(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(20, 3)) * np.array([1e-3, 1.0, 1e4])  # features of very different ranges
+    return X, X @ np.array([2e3, 1.0, -3e-4]) + 0.25
+
+
+def _wrappers(names: list[str]) -> str:
+    p = PRIM
+    lines = [f"""
+#include <stdint.h>
+#include "{p}.h"
+{''.join(f'#include "{n}.h"' + chr(10) for n in names)}
+/* Exported wrappers around the header's static inline functions, for ctypes. */
+int32_t tg_to_fixed(float x, float scale, int32_t q_min, int32_t q_max)
+{{
+    return {p}_to_fixed(x, scale, q_min, q_max);
+}}
+
+void tg_to_fixed_n(const float *x, int64_t n, float scale, int32_t q_min, int32_t q_max, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_to_fixed(x[i], scale, q_min, q_max);
+    }}
+}}
+
+int32_t tg_sat_i32(int32_t v, int32_t lo, int32_t hi)
+{{
+    return {p}_sat_i32(v, lo, hi);
+}}
+
+void tg_sat_i32_n(const int32_t *v, int64_t n, int32_t lo, int32_t hi, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_sat_i32(v[i], lo, hi);
+    }}
+}}
+
+int64_t tg_sat_i64(int64_t v, int64_t lo, int64_t hi)
+{{
+    return {p}_sat_i64(v, lo, hi);
+}}
+
+void tg_sat_i64_n(const int64_t *v, int64_t n, int64_t lo, int64_t hi, int64_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_sat_i64(v[i], lo, hi);
+    }}
+}}
+
+/* The dense template shifts its accumulator with a plain >> (int32_t or int64_t). */
+int32_t tg_shr_i32(int32_t v, int32_t s)
+{{
+    return v >> s;
+}}
+
+void tg_shr_i32_n(const int32_t *v, int64_t n, int32_t s, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = v[i] >> s;
+    }}
+}}
+
+int64_t tg_shr_i64(int64_t v, int32_t s)
+{{
+    return v >> s;
+}}
+
+void tg_shr_i64_n(const int64_t *v, int64_t n, int32_t s, int64_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = v[i] >> s;
+    }}
+}}
+"""]
+    for n in names:
+        lines.append(f"""
+float tg_decide_{n}(int32_t score)
+{{
+    {n}_score_t scores[{n}_N_OUTPUTS];
+    scores[0] = score;
+    return {n}_decide(scores);
+}}
+
+void tg_decide_n_{n}(const int32_t *score, int64_t n, float *out)
+{{
+    int64_t i;
+    {n}_score_t scores[{n}_N_OUTPUTS];
+    for (i = 0; i < n; i++) {{
+        scores[0] = score[i];
+        out[i] = {n}_decide(scores);
+    }}
+}}
+
+void tg_quantize_n_{n}(const float *x, int64_t rows, int32_t *out)
+{{
+    int64_t r;
+    int32_t i;
+    {n}_input_t x_q[{n}_N_FEATURES];
+    for (r = 0; r < rows; r++) {{
+        {n}_quantize_input(x + r * {n}_N_FEATURES, x_q);
+        for (i = 0; i < {n}_N_FEATURES; i++) {{
+            out[r * {n}_N_FEATURES + i] = (int32_t)x_q[i];
+        }}
+    }}
+}}
+""")
+    return "".join(lines)
+
+
+def _ptr(dtype):
+    return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
+
+
+def _declare(lib, regressor_names):
+    c = ctypes
+    sig = {
+        "tg_to_fixed": (c.c_int32, [c.c_float, c.c_float, c.c_int32, c.c_int32]),
+        "tg_to_fixed_n": (None, [_ptr(np.float32), c.c_int64, c.c_float, c.c_int32, c.c_int32, _ptr(np.int32)]),
+        "tg_sat_i32": (c.c_int32, [c.c_int32, c.c_int32, c.c_int32]),
+        "tg_sat_i32_n": (None, [_ptr(np.int32), c.c_int64, c.c_int32, c.c_int32, _ptr(np.int32)]),
+        "tg_sat_i64": (c.c_int64, [c.c_int64, c.c_int64, c.c_int64]),
+        "tg_sat_i64_n": (None, [_ptr(np.int64), c.c_int64, c.c_int64, c.c_int64, _ptr(np.int64)]),
+        "tg_shr_i32": (c.c_int32, [c.c_int32, c.c_int32]),
+        "tg_shr_i32_n": (None, [_ptr(np.int32), c.c_int64, c.c_int32, _ptr(np.int32)]),
+        "tg_shr_i64": (c.c_int64, [c.c_int64, c.c_int32]),
+        "tg_shr_i64_n": (None, [_ptr(np.int64), c.c_int64, c.c_int32, _ptr(np.int64)]),
+    }
+    for n in regressor_names:
+        sig[f"tg_decide_{n}"] = (c.c_float, [c.c_int32])
+        sig[f"tg_decide_n_{n}"] = (None, [_ptr(np.int32), c.c_int64, _ptr(np.float32)])
+        sig[f"tg_quantize_n_{n}"] = (None, [_ptr(np.float32), c.c_int64, _ptr(np.int32)])
+    for fname, (restype, argtypes) in sig.items():
+        func = getattr(lib, fname)
+        func.restype, func.argtypes = restype, argtypes
+
+
+class CLib:
+    """The compiled wrappers plus the converted models they came from."""
+
+    def __init__(self, lib, regressors: dict):
+        self.lib = lib
+        self.regressors = regressors  # name -> ConvertedModel
+
+
+@pytest.fixture(scope="session")
+def clib(tmp_path_factory) -> CLib:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        message = "gcc not found: the Python/C fixed-point equality tests need it (apt-get install gcc)"
+        if os.environ.get("TINYGEN_REQUIRE_TOOLCHAINS") == "1":
+            pytest.fail(message + "; TINYGEN_REQUIRE_TOOLCHAINS=1 forbids skipping")
+        pytest.skip(message)
+    directory = tmp_path_factory.mktemp("fixedpoint_c")
+    X, y = _tiny_data()
+    classifier = LogisticRegression(max_iter=1000).fit(X, y > np.median(y))
+    (directory / f"{PRIM}.h").write_text(tinygen.convert(classifier, dtype="q15", calibration=X).header(PRIM))
+    regressors = {}
+    for name, dtype, scale in REGRESSORS:
+        model = tinygen.convert(LinearRegression().fit(X, y * scale), dtype=dtype, calibration=X)
+        # the wrappers pass scores as int32; a wider score type would need new wrappers, not a silent cast
+        assert model.program.ops[-1].out_type == "int32", (name, model.program.ops[-1].out_type)
+        (directory / f"{name}.h").write_text(model.header(name))
+        regressors[name] = model
+    source = directory / "wrappers.c"
+    source.write_text(_wrappers(list(regressors)))
+    library = directory / "libtgfixed.so"
+    done = subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], cwd=directory,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"compiling the generated headers failed:\n{done.stderr}"
+    lib = ctypes.CDLL(str(library))
+    _declare(lib, list(regressors))
+    return CLib(lib, regressors)
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+
+def f32_bits(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float32).view(np.int32)
+
+
+def describe_float(x) -> str:
+    x = F32(x)
+    return f"{x!r} (0x{int(np.asarray(x).view(np.uint32)):08x})"
+
+
+def assert_equal_arrays(inputs, python, c, what: str, describe=repr):
+    """Exact equality; on failure, name the first few inputs with both outputs."""
+    python, c = np.asarray(python), np.asarray(c)
+    assert python.shape == c.shape, (what, python.shape, c.shape)
+    bad = np.flatnonzero(python != c)
+    if bad.size:
+        rows = "\n".join(f"  input {describe(inputs[i])}: python {python[i]!r}, C {c[i]!r}" for i in bad[:10])
+        pytest.fail(f"{what}: {bad.size} of {python.size} differ between Python and C\n{rows}")
+
+
+def py_to_fixed(x, frac_bits: int, bits: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # overflow to inf is part of the spec: it must not warn
+        return fixedpoint.to_fixed(x, frac_bits, bits)
+
+
+def c_to_fixed_n(clib: CLib, x: np.ndarray, frac_bits: int, bits: int) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty(x.size, dtype=np.int32)
+    lo, hi = int_range(bits)
+    clib.lib.tg_to_fixed_n(x, x.size, float(pow2_f32(frac_bits)), lo, hi, out)
+    return out
+
+
+def to_fixed_edges(bits: int, frac_bits: int) -> np.ndarray:
+    """Edge inputs for one format: absolute edges plus values placed in the scaled domain (ties, range
+    ends, just-below-half) and divided back by 2**frac_bits, each with its float32 neighbours."""
+    fi = np.finfo(np.float32)
+    below_half = float(np.nextafter(F32(0.5), F32(0)))  # 0.49999997
+    half = 2.0 ** (bits - 1)
+    absolute = [0.0, -0.0, np.nan, np.inf, -np.inf, float(fi.max), -float(fi.max), float(fi.tiny),
+                -float(fi.tiny), float(fi.smallest_subnormal), -float(fi.smallest_subnormal),
+                below_half, -below_half, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5]
+    scaled = [below_half, 1.0 + below_half, half, half - 0.4, half - 0.5, half + 0.5, half - 1, half + 1,
+              half - 0.6, 2 * half, 2 * half + 1, 100 * half, 32767.6, 127.6, 2147483520.0]
+    scaled += [k + 0.5 for k in (0, 1, 2, 3, 10, 126, 127, 1000, 32766, 32767, 2 ** 22, half - 2, half - 1, half)]
+    with np.errstate(over="ignore", under="ignore"):
+        placed = (np.array(scaled + [-v for v in scaled]) * 2.0 ** -frac_bits).astype(np.float32)
+    values = np.concatenate([np.array(absolute, dtype=np.float32), placed])
+    finite = values[np.isfinite(values)]
+    with np.errstate(over="ignore"):  # FLT_MAX's neighbour is inf, which is wanted
+        return np.concatenate([values, np.nextafter(finite, F32(np.inf)), np.nextafter(finite, F32(-np.inf))])
+
+
+def random_floats(rng, bits: int, frac_bits: int, n: int = 100_000) -> np.ndarray:
+    """Random bit patterns (every exponent, NaN payloads, subnormals) plus values whose scaled magnitude
+    spans the whole integer range, ties (k + 0.5) * 2**-frac_bits, and their float32 neighbours."""
+    raw = rng.integers(0, 1 << 32, size=n // 2, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    m = n // 8
+    half = 2.0 ** (bits - 1)
+    signs = rng.choice([-1.0, 1.0], size=m)
+    spread = signs * 2.0 ** rng.uniform(-4.0, bits + 1.0, size=m)
+    small_ties = rng.integers(-300, 300, size=m) + 0.5
+    big_ties = rng.integers(-int(half) - 3, int(half) + 3, size=m, dtype=np.int64) + 0.5
+    with np.errstate(over="ignore", under="ignore"):
+        placed = (np.concatenate([spread, small_ties, big_ties]) * 2.0 ** -frac_bits).astype(np.float32)
+        neighbours = np.nextafter(placed[: m], np.where(signs > 0, F32(np.inf), F32(-np.inf)).astype(np.float32))
+    return np.concatenate([raw, placed, neighbours])
+
+
+# ---- to_fixed ------------------------------------------------------------------------------------------
+
+def test_to_fixed_spec_examples():
+    """The spec itself (the C is held to Python below): half away from zero, no float +0.5 shortcut,
+    saturation after rounding, NaN -> 0, infinities saturate."""
+    cases = [  # (x, frac_bits, bits, expected)
+        (0.5, 0, 16, 1), (-0.5, 0, 16, -1), (1.5, 0, 16, 2), (-2.5, 0, 16, -3), (0.49999997, 0, 16, 0),
+        (-0.49999997, 0, 16, 0), (32767.6, 0, 16, 32767), (-32768.6, 0, 16, -32768), (127.5, 0, 8, 127),
+        (0.25, 1, 8, 1), (-0.25, 1, 8, -1), (0.75, -1, 8, 0), (3.0, -1, 8, 2), (float("nan"), 10, 32, 0),
+        (float("inf"), 0, 32, INT32_MAX), (float("-inf"), 0, 32, INT32_MIN), (2.0 ** 31, 0, 32, INT32_MAX),
+        (2147483520.0, 0, 32, 2147483520), (3e38, 100, 8, 127), (1e-45, -100, 16, 0),
+    ]
+    for x, frac_bits, bits, expected in cases:
+        assert int(py_to_fixed(F32(x), frac_bits, bits)) == expected, (x, frac_bits, bits)
+
+
+def test_to_fixed_edges_every_format(clib):
+    """All edge values, for every bits and every frac_bits in [FRAC_BITS_MIN, FRAC_BITS_MAX]."""
+    for bits in ALL_BITS:
+        for frac_bits in range(FRAC_BITS_MIN, FRAC_BITS_MAX + 1):
+            x = to_fixed_edges(bits, frac_bits)
+            assert_equal_arrays(x, py_to_fixed(x, frac_bits, bits), c_to_fixed_n(clib, x, frac_bits, bits),
+                                 f"to_fixed(bits={bits}, frac_bits={frac_bits})", describe_float)
+
+
+@pytest.mark.parametrize("bits", ALL_BITS)
+def test_to_fixed_vectorized_random(clib, bits):
+    """~1e5 values per format, checked in one C call each."""
+    rng = np.random.default_rng(1234 + bits)
+    for frac_bits in (FRAC_BITS_MIN, -60, -30, -8, -1, 0, 1, 4, 7, 15, 16, 23, 31, 40, 60, FRAC_BITS_MAX):
+        x = random_floats(rng, bits, frac_bits)
+        assert_equal_arrays(x, py_to_fixed(x, frac_bits, bits), c_to_fixed_n(clib, x, frac_bits, bits),
+                             f"to_fixed(bits={bits}, frac_bits={frac_bits})", describe_float)
+
+
+@st.composite
+def to_fixed_cases(draw):
+    bits = draw(st.sampled_from(ALL_BITS))
+    frac_bits = draw(st.one_of(st.integers(-30, 60), st.integers(FRAC_BITS_MIN, FRAC_BITS_MAX)))
+    half = 1 << (bits - 1)
+    tie = st.integers(-half - 2, half + 2).map(lambda k: float(F32((k + 0.5) * 2.0 ** -frac_bits)))
+    any_float = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=True)
+    edge = st.sampled_from([float(v) for v in to_fixed_edges(bits, frac_bits)])
+    return draw(st.one_of(any_float, edge, tie)), frac_bits, bits
+
+
+@SETTINGS
+@given(to_fixed_cases())
+def test_to_fixed_matches_c(clib, case):
+    x, frac_bits, bits = case
+    lo, hi = int_range(bits)
+    expected = int(py_to_fixed(F32(x), frac_bits, bits))
+    got = clib.lib.tg_to_fixed(x, float(pow2_f32(frac_bits)), lo, hi)
+    assert lo <= expected <= hi
+    assert got == expected, f"to_fixed({describe_float(x)}, frac_bits={frac_bits}, bits={bits}): python {expected}, C {got}"
+
+
+def test_quantize_input_matches_simulator(clib):
+    """NAME_quantize_input (per-feature scale tables emitted into the header) equals the simulator's op."""
+    rng = np.random.default_rng(7)
+    X, _ = _tiny_data()
+    for name, model in clib.regressors.items():
+        op = model.program.ops[0]
+        frac = np.asarray(op.frac_bits)
+        rows = np.concatenate([  # each part made float32 on its own, so NaN payloads stay as drawn
+            (X[rng.integers(0, len(X), 3000)] * 2.0 ** rng.uniform(-3, 3, (3000, 3))).astype(np.float32),
+            ((rng.integers(-200, 200, (2000, 3)) + 0.5) * 2.0 ** -frac).astype(np.float32),
+            rng.integers(0, 1 << 32, (2000, 3), dtype=np.uint64).astype(np.uint32).view(np.float32),
+        ])
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = op.forward(rows)
+        out = np.empty(rows.size, dtype=np.int32)
+        getattr(clib.lib, f"tg_quantize_n_{name}")(np.ascontiguousarray(rows), len(rows), out)
+        assert_equal_arrays(rows.reshape(-1), expected.reshape(-1), out, f"{name}_quantize_input", describe_float)
+
+
+# ---- saturate ------------------------------------------------------------------------------------------
+
+INT32_EDGES = [INT32_MIN, INT32_MIN + 1, -32769, -32768, -32767, -129, -128, -127, -1, 0, 1, 126, 127, 128,
+               32766, 32767, 32768, INT32_MAX - 1, INT32_MAX]
+INT64_EDGES = INT32_EDGES + [INT32_MIN - 1, INT32_MAX + 1, INT64_MIN, INT64_MIN + 1, INT64_MAX - 1, INT64_MAX,
+                             -(1 << 40), 1 << 40]
+
+
+@SETTINGS
+@given(st.sampled_from(ALL_BITS), st.one_of(st.integers(INT32_MIN, INT32_MAX), st.sampled_from(INT32_EDGES)))
+def test_saturate_i32_matches_c(clib, bits, v):
+    lo, hi = int_range(bits)
+    assert clib.lib.tg_sat_i32(v, lo, hi) == int(fixedpoint.saturate(v, bits))
+
+
+@SETTINGS
+@given(st.sampled_from(ALL_BITS), st.one_of(st.integers(INT64_MIN, INT64_MAX), st.sampled_from(INT64_EDGES)))
+def test_saturate_i64_matches_c(clib, bits, v):
+    lo, hi = int_range(bits)
+    assert clib.lib.tg_sat_i64(v, lo, hi) == int(fixedpoint.saturate(v, bits))
+
+
+@pytest.mark.parametrize("bits", ALL_BITS)
+def test_saturate_vectorized(clib, bits):
+    rng = np.random.default_rng(99 + bits)
+    lo, hi = int_range(bits)
+    v32 = np.concatenate([np.array(INT32_EDGES, dtype=np.int32), rng.integers(INT32_MIN, INT32_MAX, 50_000, dtype=np.int32, endpoint=True),
+                          rng.integers(lo - 3, hi + 3, 50_000, endpoint=True).clip(INT32_MIN, INT32_MAX).astype(np.int32)])
+    out32 = np.empty_like(v32)
+    clib.lib.tg_sat_i32_n(v32, v32.size, lo, hi, out32)
+    assert_equal_arrays(v32, fixedpoint.saturate(v32, bits), out32, f"sat_i32(bits={bits})")
+    v64 = np.concatenate([np.array(INT64_EDGES, dtype=np.int64), rng.integers(INT64_MIN, INT64_MAX, 50_000, dtype=np.int64, endpoint=True),
+                          rng.integers(lo - 3, hi + 3, 50_000, endpoint=True).astype(np.int64)])
+    out64 = np.empty_like(v64)
+    clib.lib.tg_sat_i64_n(v64, v64.size, lo, hi, out64)
+    assert_equal_arrays(v64, fixedpoint.saturate(v64, bits), out64, f"sat_i64(bits={bits})")
+
+
+# ---- shift_right ---------------------------------------------------------------------------------------
+
+def test_shift_right_spec_examples():
+    """Floor, not truncation toward zero: -1 >> s stays -1, -3 >> 1 is -2."""
+    assert int(fixedpoint.shift_right(-1, 5)) == -1
+    assert int(fixedpoint.shift_right(-3, 1)) == -2
+    assert int(fixedpoint.shift_right(3, 1)) == 1
+    assert int(fixedpoint.shift_right(INT64_MIN, 63)) == -1
+    with pytest.raises(ValueError):
+        fixedpoint.shift_right(1, -1)
+
+
+@SETTINGS
+@given(st.one_of(st.integers(INT32_MIN, INT32_MAX), st.sampled_from(INT32_EDGES)), st.integers(0, 31))
+def test_shift_right_i32_matches_c(clib, v, s):
+    assert clib.lib.tg_shr_i32(v, s) == int(fixedpoint.shift_right(v, s))
+
+
+@SETTINGS
+@given(st.one_of(st.integers(INT64_MIN, INT64_MAX), st.sampled_from(INT64_EDGES)), st.integers(0, 63))
+def test_shift_right_i64_matches_c(clib, v, s):
+    assert clib.lib.tg_shr_i64(v, s) == int(fixedpoint.shift_right(v, s))
+
+
+def test_shift_right_vectorized(clib):
+    rng = np.random.default_rng(5)
+    v32 = np.concatenate([np.array(INT32_EDGES, dtype=np.int32), rng.integers(INT32_MIN, INT32_MAX, 20_000, dtype=np.int32, endpoint=True),
+                          rng.integers(-1000, 1000, 5_000, dtype=np.int32)])
+    v64 = np.concatenate([np.array(INT64_EDGES, dtype=np.int64), rng.integers(INT64_MIN, INT64_MAX, 20_000, dtype=np.int64, endpoint=True),
+                          rng.integers(-1000, 1000, 5_000, dtype=np.int64)])
+    for s in range(32):
+        out = np.empty_like(v32)
+        clib.lib.tg_shr_i32_n(v32, v32.size, s, out)
+        assert_equal_arrays(v32, fixedpoint.shift_right(v32, s), out, f"int32 >> {s}")
+    for s in range(64):
+        out = np.empty_like(v64)
+        clib.lib.tg_shr_i64_n(v64, v64.size, s, out)
+        assert_equal_arrays(v64, fixedpoint.shift_right(v64, s), out, f"int64 >> {s}")
+
+
+# ---- from_fixed (the regression decision) --------------------------------------------------------------
+
+SCORE_EDGES = [INT32_MIN, INT32_MIN + 1, -(1 << 24) - 1, -(1 << 24), -1, 0, 1, (1 << 24) - 1, 1 << 24,
+               (1 << 24) + 1, (1 << 24) + 3, (1 << 25) + 2, (1 << 25) + 6, INT32_MAX - 64, INT32_MAX - 63,
+               INT32_MAX - 1, INT32_MAX]  # around 2**24 the int -> float32 conversion starts to round (to even)
+
+
+def test_regressor_formats_span_the_range(clib):
+    """The decision tests below see output formats from far negative to the FRAC_BITS_MAX clamp."""
+    formats = {m.program.output_frac_bits for m in clib.regressors.values()}
+    assert min(formats) < -30 and max(formats) == FRAC_BITS_MAX
+
+
+@SETTINGS
+@given(st.sampled_from([name for name, _, _ in REGRESSORS]),
+       st.one_of(st.integers(INT32_MIN, INT32_MAX), st.sampled_from(SCORE_EDGES)))
+def test_from_fixed_matches_c_decide(clib, name, score):
+    frac_bits = clib.regressors[name].program.output_frac_bits
+    expected = fixedpoint.from_fixed(score, frac_bits)
+    got = F32(getattr(clib.lib, f"tg_decide_{name}")(score))
+    assert f32_bits(got) == f32_bits(expected), (
+        f"{name}_decide({score}) with output_frac_bits={frac_bits}: python {describe_float(expected)}, "
+        f"C {describe_float(got)}")
+
+
+def test_from_fixed_vectorized(clib):
+    rng = np.random.default_rng(11)
+    scores = np.concatenate([np.array(SCORE_EDGES, dtype=np.int32),
+                             rng.integers(INT32_MIN, INT32_MAX, 100_000, dtype=np.int32, endpoint=True),
+                             rng.integers(-(1 << 26), 1 << 26, 20_000, dtype=np.int32)])
+    for name, model in clib.regressors.items():
+        frac_bits = model.program.output_frac_bits
+        out = np.empty(scores.size, dtype=np.float32)
+        getattr(clib.lib, f"tg_decide_n_{name}")(scores, scores.size, out)
+        expected = fixedpoint.from_fixed(scores, frac_bits)
+        assert_equal_arrays(scores, f32_bits(expected), f32_bits(out),
+                             f"{name}_decide vs from_fixed(frac_bits={frac_bits}) (float32 bit patterns)")
+        # and the simulator's decision is that same function
+        assert np.array_equal(f32_bits(model.program.decide(scores.reshape(-1, 1))), f32_bits(expected))
