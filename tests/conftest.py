@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tinygen.errors import TinygenError
 from tinygen.targets.toolchain import PACKAGES
 
 REQUIRE = os.environ.get("TINYGEN_REQUIRE_TOOLCHAINS") == "1"
@@ -25,3 +26,12 @@ def need_tool(name: str) -> str:
 @pytest.fixture
 def tool():
     return need_tool
+
+
+def error_of(func, *args, **kwargs) -> str:
+    """The message of the TinygenError that func raises, checked to be one line."""
+    with pytest.raises(TinygenError) as info:
+        func(*args, **kwargs)
+    message = str(info.value)
+    assert message and "\n" not in message and "\r" not in message, f"not a one-line message: {message!r}"
+    return message

@@ -12,17 +12,8 @@ from hypothesis import strategies as st
 
 from tinygen import files
 from tinygen.data import BUNDLED, Dataset, load_bundled, load_csv, write_csv
-from tinygen.errors import TinygenError
 
-
-def error_of(func, *args, **kwargs) -> str:
-    """Call ``func``; it must raise a TinygenError with a one-line message, which is returned."""
-    with pytest.raises(TinygenError) as info:
-        func(*args, **kwargs)
-    message = str(info.value)
-    assert message, "empty error message"
-    assert "\n" not in message and "\r" not in message, f"multi-line message: {message!r}"
-    return message
+from conftest import error_of
 
 
 def write(tmp_path, text: str | bytes, name: str = "data.csv"):

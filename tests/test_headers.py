@@ -14,7 +14,6 @@ from sklearn.preprocessing import StandardScaler
 
 import tinygen
 
-from conftest import need_tool
 
 STRICT = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
 DTYPES = ("float32", "q31", "q15", "q7")

@@ -28,22 +28,15 @@ from sklearn.svm import SVC, LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier
 
 from tinygen import modelio
-from tinygen.errors import TinygenError
 from tinygen.modelio import SUPPORTED_TYPES, load_model, save_model
+
+from conftest import error_of
 
 CLASSIFIERS = [LogisticRegression(max_iter=2000), LinearSVC(), RidgeClassifier(), SGDClassifier(random_state=0),
                Perceptron()]
 REGRESSORS = [LinearRegression(), Ridge(), Lasso(alpha=0.01), ElasticNet(alpha=0.01), SGDRegressor(random_state=0),
               LinearSVR(max_iter=20000)]
 SCALERS = [StandardScaler(), MinMaxScaler(), MaxAbsScaler(), RobustScaler()]
-
-
-def error_of(func, *args, **kwargs) -> str:
-    with pytest.raises(TinygenError) as info:
-        func(*args, **kwargs)
-    message = str(info.value)
-    assert message and "\n" not in message, f"not a one-line message: {message!r}"
-    return message
 
 
 def leftovers(directory) -> list[str]:

@@ -13,8 +13,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from tinygen.data import Dataset, load_bundled
-from tinygen.errors import TinygenError
 from tinygen.train import KINDS, LATER_KINDS, detect_task, fit, make_estimator, parse_params
+
+from conftest import error_of
 
 CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron"]
 REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net"]
@@ -32,14 +33,6 @@ EXPECTED_CLASSES = {
     ("lasso", "regression"): "Lasso",
     ("elastic-net", "regression"): "ElasticNet",
 }
-
-
-def error_of(func, *args, **kwargs) -> str:
-    with pytest.raises(TinygenError) as info:
-        func(*args, **kwargs)
-    message = str(info.value)
-    assert message and "\n" not in message, f"not a one-line message: {message!r}"
-    return message
 
 
 @pytest.fixture(scope="module")

@@ -19,46 +19,13 @@ PICKLE_SUFFIXES = (".joblib", ".pkl")
 
 
 def _supported_classes() -> list[type]:
-    """The estimator classes tinygen supports. Later model families add their classes (and any helper
-    types skops needs to trust for them, see :data:`_EXTRA_TRUSTED`) here."""
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import (
-        ElasticNet,
-        Lasso,
-        LinearRegression,
-        LogisticRegression,
-        Perceptron,
-        Ridge,
-        RidgeClassifier,
-        SGDClassifier,
-        SGDRegressor,
-    )
+    """The estimator classes tinygen supports: exactly what the frontends convert, plus Pipeline. Later
+    model families add helper types that skops needs to trust for them to :data:`_EXTRA_TRUSTED`."""
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
-    from sklearn.svm import LinearSVC, LinearSVR
 
-    return [
-        # linear classifiers
-        LogisticRegression,
-        LinearSVC,
-        RidgeClassifier,
-        SGDClassifier,
-        Perceptron,
-        # linear regressors
-        LinearRegression,
-        Ridge,
-        Lasso,
-        ElasticNet,
-        SGDRegressor,
-        LinearSVR,
-        # composition and preprocessing
-        Pipeline,
-        StandardScaler,
-        MinMaxScaler,
-        MaxAbsScaler,
-        RobustScaler,
-        PCA,
-    ]
+    from .frontend import MODELS, TRANSFORMERS
+
+    return [*MODELS, *TRANSFORMERS, Pipeline]
 
 
 # Fully qualified names of non-estimator types that supported estimators contain and that skops does not

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import r2_score
