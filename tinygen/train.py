@@ -8,9 +8,12 @@ numpy arrays. Everything the user can get wrong is a one-line :class:`~tinygen.e
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron, Ridge,
+                                  RidgeClassifier, SGDClassifier, SGDRegressor)
+from sklearn.svm import LinearSVC, LinearSVR
 
 from tinygen.data import Dataset
 from tinygen.errors import TinygenError
@@ -30,85 +33,22 @@ MAX_AUTO_CLASSES = 50
 
 # ------------------------------------------------------------------------------------------------ estimators
 
+# An estimator preset: the class and the defaults that make it converge on typical data (random_state is
+# set from --seed wherever the estimator has one).
+Preset = tuple[type, dict[str, Any]]
 
-def _logreg(seed: int):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(max_iter=5000, random_state=seed)
-
-
-def _linear_svc(seed: int):
-    from sklearn.svm import LinearSVC
-
-    return LinearSVC(max_iter=20000, random_state=seed)
-
-
-def _linear_svr(seed: int):
-    from sklearn.svm import LinearSVR
-
-    return LinearSVR(max_iter=20000, random_state=seed)
-
-
-def _ridge_classifier(seed: int):
-    from sklearn.linear_model import RidgeClassifier
-
-    return RidgeClassifier(random_state=seed)
-
-
-def _ridge(seed: int):
-    from sklearn.linear_model import Ridge
-
-    return Ridge(random_state=seed)
-
-
-def _sgd_classifier(seed: int):
-    from sklearn.linear_model import SGDClassifier
-
-    return SGDClassifier(max_iter=5000, random_state=seed)
-
-
-def _sgd_regressor(seed: int):
-    from sklearn.linear_model import SGDRegressor
-
-    return SGDRegressor(max_iter=5000, random_state=seed)
-
-
-def _perceptron(seed: int):
-    from sklearn.linear_model import Perceptron
-
-    return Perceptron(max_iter=5000, random_state=seed)
-
-
-def _linear_regression(seed: int):
-    from sklearn.linear_model import LinearRegression
-
-    return LinearRegression()
-
-
-def _lasso(seed: int):
-    from sklearn.linear_model import Lasso
-
-    return Lasso(max_iter=20000, random_state=seed)
-
-
-def _elastic_net(seed: int):
-    from sklearn.linear_model import ElasticNet
-
-    return ElasticNet(max_iter=20000, random_state=seed)
-
-
-# kind -> (classification factory or None, regression factory or None, what to use instead for the other task)
-_FACTORIES: dict[str, tuple[Callable[[int], Any] | None, Callable[[int], Any] | None, str]] = {
-    "logreg": (_logreg, None, "for regression use model 'linear' or 'ridge'"),
-    "linear-svm": (_linear_svc, _linear_svr, ""),
-    "ridge": (_ridge_classifier, _ridge, ""),
-    "sgd": (_sgd_classifier, _sgd_regressor, ""),
-    "perceptron": (_perceptron, None, "for regression use model 'linear', 'ridge' or 'sgd'"),
-    "linear": (None, _linear_regression, "for classification use model 'logreg'"),
-    "lasso": (None, _lasso, "for classification use model 'logreg' or 'linear-svm'"),
-    "elastic-net": (None, _elastic_net, "for classification use model 'logreg' or 'sgd'"),
+# kind -> (classification preset or None, regression preset or None, what to use instead for the other task)
+_PRESETS: dict[str, tuple[Preset | None, Preset | None, str]] = {
+    "logreg": ((LogisticRegression, {"max_iter": 5000}), None, "for regression use model 'linear' or 'ridge'"),
+    "linear-svm": ((LinearSVC, {"max_iter": 20000}), (LinearSVR, {"max_iter": 20000}), ""),
+    "ridge": ((RidgeClassifier, {}), (Ridge, {}), ""),
+    "sgd": ((SGDClassifier, {"max_iter": 5000}), (SGDRegressor, {"max_iter": 5000}), ""),
+    "perceptron": ((Perceptron, {"max_iter": 5000}), None, "for regression use model 'linear', 'ridge' or 'sgd'"),
+    "linear": (None, (LinearRegression, {}), "for classification use model 'logreg'"),
+    "lasso": (None, (Lasso, {"max_iter": 20000}), "for classification use model 'logreg' or 'linear-svm'"),
+    "elastic-net": (None, (ElasticNet, {"max_iter": 20000}), "for classification use model 'logreg' or 'sgd'"),
 }
-assert tuple(_FACTORIES) == KINDS
+assert tuple(_PRESETS) == KINDS
 
 
 def check_kind(kind: str) -> str:
@@ -252,12 +192,15 @@ def make_estimator(
     check_kind(kind)
     if task not in TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
-    for_classification, for_regression, instead = _FACTORIES[kind]
-    factory = for_classification if task == "classification" else for_regression
-    if factory is None:
+    for_classification, for_regression, instead = _PRESETS[kind]
+    preset = for_classification if task == "classification" else for_regression
+    if preset is None:
         because = f": {why}" if why else ""
         raise TinygenError(f"model {kind!r} does not do {task}{because}; {instead}")
-    estimator = factory(int(seed))
+    cls, defaults = preset
+    estimator = cls(**defaults)
+    if "random_state" in estimator.get_params():
+        estimator.set_params(random_state=int(seed))
     if params:
         _apply_params(estimator, kind, params)
     return estimator
