@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -35,3 +36,9 @@ def error_of(func, *args, **kwargs) -> str:
     message = str(info.value)
     assert message and "\n" not in message and "\r" not in message, f"not a one-line message: {message!r}"
     return message
+
+
+def tinygen_command() -> list[str]:
+    """The installed console script, or the same entry point through this interpreter."""
+    script = shutil.which("tinygen")
+    return [script] if script else [sys.executable, "-c", "from tinygen.cli import main; main()"]

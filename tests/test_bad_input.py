@@ -5,9 +5,7 @@ output file behind. The Python API raises TinygenError (never another exception 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 
 import joblib
 import numpy as np
@@ -27,6 +25,8 @@ from tinygen.data import load_csv
 from tinygen.emit import check_name
 from tinygen.modelio import load_model
 from tinygen.train import KINDS
+
+from conftest import tinygen_command
 
 
 def fails(*args) -> str:
@@ -347,9 +347,7 @@ def test_bad_manifest_at_simulate(ws, out, manifest, words):
 
 
 def test_bad_input_as_real_process(ws, out):
-    script = shutil.which("tinygen")
-    command = [script] if script else [sys.executable, "-c", "from tinygen.cli import main; main()"]
-    proc = subprocess.run([*command, "export", str(ws / "m.skops"), "--name", "my-model", "-o", str(out / "model")],
+    proc = subprocess.run([*tinygen_command(), "export", str(ws / "m.skops"), "--name", "my-model", "-o", str(out / "model")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stdout == "" and "Traceback" not in proc.stderr

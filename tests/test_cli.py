@@ -9,9 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +20,8 @@ from tinygen.cli import main
 from tinygen.data import load_csv
 from tinygen.emit import c_string
 from tinygen.quantize import DTYPES
+
+from conftest import tinygen_command
 
 GCC_STRICT = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 
@@ -35,12 +35,6 @@ def run(*args, code: int = 0):
     )
     assert "Traceback" not in result.output
     return result
-
-
-def tinygen_command() -> list[str]:
-    """The installed console script, or the same entry point through this interpreter."""
-    script = shutil.which("tinygen")
-    return [script] if script else [sys.executable, "-c", "from tinygen.cli import main; main()"]
 
 
 def read_csv_rows(text: str) -> list[list[str]]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import warnings
 
 import ctypes
-import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -27,6 +25,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 import tinygen
 from tinygen import fixedpoint
 from tinygen.fixedpoint import FRAC_BITS_MAX, FRAC_BITS_MIN, int_range, pow2_f32
+
+from conftest import need_tool
 
 F32 = np.float32
 INT32_MIN, INT32_MAX = int_range(32)
@@ -195,12 +195,7 @@ class CLib:
 
 @pytest.fixture(scope="session")
 def clib(tmp_path_factory) -> CLib:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        message = "gcc not found: the Python/C fixed-point equality tests need it (apt-get install gcc)"
-        if os.environ.get("TINYGEN_REQUIRE_TOOLCHAINS") == "1":
-            pytest.fail(message + "; TINYGEN_REQUIRE_TOOLCHAINS=1 forbids skipping")
-        pytest.skip(message)
+    gcc = need_tool("gcc")
     directory = tmp_path_factory.mktemp("fixedpoint_c")
     X, y = _tiny_data()
     classifier = LogisticRegression(max_iter=1000).fit(X, y > np.median(y))
