@@ -35,8 +35,8 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
     program = model.program
     with tempfile.TemporaryDirectory(prefix="tinygen-verify-") as tmp:
         paths = model.save(tmp, name)
-        c_scores, c_pred = module.run(program, paths["header"], name, X)
-        sizes = module.size(paths["header"], name)
+        measured = module.measure(program, paths["header"], name, X)
+    c_scores, c_pred = measured.scores, measured.predictions
     sim_scores = program.scores(X)
     sim_pred = program.decide(sim_scores)
     if program.is_fixed:
@@ -45,7 +45,7 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
         score_diff = np.any(c_scores.view(np.int32) != sim_scores.astype(np.float32).view(np.int32), axis=1)
     pred_diff = (c_pred.view(np.int32) != np.asarray(sim_pred).astype(c_pred.dtype).view(np.int32))
     return {"rows": int(len(X)), "mismatches": int(np.sum(score_diff | pred_diff)),
-            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **sizes}
+            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **measured.costs()}
 
 
 def verify(estimator, X, y, dtype: str = "q15", targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,

@@ -1,5 +1,9 @@
-"""Where generated C runs: toolchains and emulators. Each target module offers run(program, header_path,
-name, X) -> (scores, predictions) and size(header_path, name) -> dict of bytes."""
+"""Where generated C runs: toolchains and emulators.
+
+Each target module offers `measure(program, header: Path, name: str, X) -> Measurement`: build the header
+into that target's firmware, run every row of X (float32 features), and return the raw scores and
+predictions with the costs the target can measure (None where it cannot).
+"""
 from __future__ import annotations
 
 from ..errors import TinygenError

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import toolchain
+from .measurement import Measurement
 
 CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
@@ -23,6 +24,12 @@ def build(header: Path, name: str, fixed: bool, workdir: Path) -> Path:
            "-o", str(exe)]
     toolchain.run(cmd, f"building {header.name} with the host gcc")
     return exe
+
+
+def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
+    """Raw scores and predictions of the compiled C for every row of X, and the model's object size."""
+    scores, predictions = run(program, header, name, X)
+    return Measurement(scores, predictions, **size(header, name))
 
 
 def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,5 +57,4 @@ def size(header: Path, name: str) -> dict:
         obj = Path(tmp) / "model.o"
         toolchain.run([toolchain.find("gcc"), "-std=c99", "-Os", "-c", str(src), "-o", str(obj)], "measuring object size")
         sizes = toolchain.berkeley_size(toolchain.find("size"), obj)
-    return {"flash_bytes": sizes["text"] + sizes["data"], "ram_bytes": sizes["data"] + sizes["bss"],
-            "stack_bytes": None, "cycles_per_inference": None}
+    return {"flash_bytes": sizes["text"] + sizes["data"], "ram_bytes": sizes["data"] + sizes["bss"]}
