@@ -6,8 +6,9 @@ import tempfile
 import numpy as np
 from sklearn.metrics import r2_score
 
-from . import targets as target_registry
+from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
+from .errors import TinygenError
 
 # Default allowed metric drop (accuracy, or R^2 for regressors) of the simulator against the float model.
 DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02}
@@ -48,9 +49,28 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
             "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **measured.costs()}
 
 
+def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
+    try:
+        if measured is not None:
+            boards.check_fits(board, measured["flash_bytes"], measured["ram_bytes"], measured["stack_bytes"])
+            detail = f"{measured['flash_bytes']} B flash, {measured['ram_bytes']} B RAM + {measured['stack_bytes']} B stack measured on {board.target}"
+        else:
+            sizes = boards.check_model(model, board, name)
+            detail = f"{sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM ({board.compiler} footprint)"
+        return {"name": f"fits the {board.name}", "passed": True, "detail": detail}
+    except TinygenError as exc:
+        return {"name": f"fits the {board.name}", "passed": False, "detail": str(exc)}
+
+
 def verify(estimator, X, y, dtype: str = "q15", targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
-           calibration=None, feature_names=None, name: str = "model") -> dict:
-    """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON)."""
+           calibration=None, feature_names=None, name: str = "model", board: str | None = None) -> dict:
+    """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
+
+    With a board, its instruction set's target joins `targets` and the model must fit its memories
+    (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise)."""
+    board_spec = boards.get(board) if board else None
+    if board_spec and board_spec.target:
+        targets = (*targets, board_spec.target)
     X = np.asarray(X, dtype=np.float64)
     model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
                     feature_names=feature_names)
@@ -75,5 +95,8 @@ def verify(estimator, X, y, dtype: str = "q15", targets: tuple[str, ...] = ("hos
         report["targets"][target] = result
         checks.append({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
                        "detail": f"{result['mismatches']} of {result['rows']} rows differ"})
+    if board_spec:
+        report["board"] = board_spec.name
+        checks.append(_fit_check(model, board_spec, report["targets"].get(board_spec.target), name))
     report["passed"] = all(check["passed"] for check in checks)
     return report

@@ -77,6 +77,10 @@ class Dense:
     def is_float(self) -> bool:
         return is_float(self.acc_type)
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes of each constant table the C holds for this op."""
+        return {"weights": self.weights.size * BITS[self.weight_type] // 8, "bias": self.n_out * BITS[self.acc_type] // 8}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.is_float:
             x = x.astype(np.float32)

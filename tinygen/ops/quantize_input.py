@@ -38,6 +38,10 @@ class QuantizeInput:
         max_abs = np.nan_to_num(max_abs, nan=0.0)
         return cls(out_type=INT_TYPES[bits], frac_bits=[fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs])
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes of each constant table the C holds for this op (frac bits as int8, scales as float)."""
+        return {"frac_bits": self.n_in, "scale": 4 * self.n_in}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return fixedpoint.to_fixed(x.astype(np.float32), np.asarray(self.frac_bits), BITS[self.out_type])
 

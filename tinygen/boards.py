@@ -1,0 +1,116 @@
+"""Boards users flash to: their memories, the instruction set they run, and whether a model fits.
+
+The fit check compares what the model itself needs (its code and tables, its static RAM and, when a
+target measured it, its peak stack) with what the board offers to an application. Numbers come from the
+board's own cross compiler (footprint) or from a target's measured run (verify), never from a guess.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TinygenError
+from .targets import toolchain
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    target: str | None  # the verify target that runs its instruction set (None: compile check only)
+    flash_bytes: int  # available to the application (bootloader / default app partition excluded)
+    ram_bytes: int
+    compiler: str  # cross compiler for the footprint
+    flags: tuple[str, ...]  # its flags for this board's core
+
+
+# --noinhibit-exec: link even when the program overflows the part, so the overshoot can be measured and said
+AVR_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", "-Wl,--noinhibit-exec")
+ARM_FLAGS = ("-Os", "-mthumb", "-ffunction-sections", "-fdata-sections", "-ffp-contract=off")
+BOARDS = {board.name: board for board in (
+    Board("uno", "Arduino Uno (ATmega328P, 16 MHz)", "avr", 32_256, 2_048, "avr-gcc", ("-mmcu=atmega328p", *AVR_FLAGS)),
+    Board("nano", "Arduino Nano (ATmega328P, 16 MHz, old bootloader)", "avr", 30_720, 2_048, "avr-gcc",
+          ("-mmcu=atmega328p", *AVR_FLAGS)),
+    Board("mega2560", "Arduino Mega 2560 (ATmega2560, 16 MHz)", "avr", 253_952, 8_192, "avr-gcc",
+          ("-mmcu=atmega2560", *AVR_FLAGS)),
+    Board("esp32", "ESP32 (Xtensa LX6; default 1.25 MB app partition, 320 KB DRAM)", None, 1_310_720, 327_680,
+          "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections")),
+    Board("esp32c3", "ESP32-C3 (RISC-V rv32imc; default 1.25 MB app partition, 400 KB SRAM)", "rv32", 1_310_720, 409_600,
+          "riscv64-unknown-elf-gcc", ("--specs=picolibc.specs", "-Os", "-march=rv32imc", "-mabi=ilp32", "-ffunction-sections", "-fdata-sections")),
+    Board("stm32f4", "STM32F407 (Cortex-M4F, 1 MB flash, 192 KB RAM)", "cortex-m4", 1_048_576, 196_608,
+          "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ARM_FLAGS)),
+    Board("nrf52840", "nRF52840 (Cortex-M4F, 1 MB flash, 256 KB RAM)", "cortex-m4", 1_048_576, 262_144,
+          "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ARM_FLAGS)),
+    Board("rp2040", "Raspberry Pi Pico (RP2040, Cortex-M0+, 2 MB flash, 264 KB RAM)", "cortex-m0", 2_097_152, 270_336,
+          "arm-none-eabi-gcc", ("-mcpu=cortex-m0plus", "-mfloat-abi=soft", *ARM_FLAGS)),
+)}
+
+
+def get(name: str) -> Board:
+    if name not in BOARDS:
+        raise TinygenError(f"unknown board {name!r}; choose one of {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+def _size_tool(compiler: str) -> str:
+    return compiler[: -len("gcc")] + "size"
+
+
+def footprint(board: Board, header: Path, name: str) -> dict:
+    """Flash and static RAM the model adds on `board`: an object that calls NAME_predict, built with the
+    board's compiler, minus nothing (the object holds only the model). For AVR the program is linked, so
+    the soft-float and multiply helpers the model pulls from libgcc count too; for 32-bit parts it is the
+    object alone (their helpers are a few hundred bytes against megabytes of flash)."""
+    compiler = toolchain.find(board.compiler)
+    size_tool = toolchain.find(_size_tool(board.compiler))
+    with tempfile.TemporaryDirectory(prefix="tinygen-board-") as tmp:
+        work = Path(tmp)
+        sizes = {}
+        for variant, include, call in (("empty", "<stdint.h>", "0"), ("model", f'"{Path(header).resolve()}"', f"{name}_predict(tg_x)")):
+            source = work / f"{variant}.c"
+            # tg_x is an external global, so the compiler cannot fold the model away on known inputs
+            source.write_text(f"#include {include}\nfloat tg_x[256];\nvolatile float tg_sink;\n"
+                              f"int main(void)\n{{\n    tg_sink = (float){call};\n    return 0;\n}}\n")
+            output = work / f"{variant}.{'elf' if board.compiler == 'avr-gcc' else 'o'}"
+            link = [] if board.compiler == "avr-gcc" else ["-c"]
+            toolchain.run([compiler, *board.flags, "-std=c99", *link, str(source), "-o", str(output)],
+                          f"building the model for the {board.name}")
+            sizes[variant] = toolchain.berkeley_size(size_tool, output)
+    flash = lambda s: s["text"] + s["data"]  # noqa: E731
+    ram = lambda s: s["data"] + s["bss"]  # noqa: E731
+    return {"flash_bytes": flash(sizes["model"]) - flash(sizes["empty"]),
+            "ram_bytes": ram(sizes["model"]) - ram(sizes["empty"])}
+
+
+def check_fits(board: Board, flash_bytes: int | None, ram_bytes: int | None, stack_bytes: int | None = None) -> None:
+    """TinygenError saying by how much, when the model's flash or RAM (static + stack) exceeds the board."""
+    problems = []
+    if flash_bytes is not None and flash_bytes > board.flash_bytes:
+        problems.append(f"{flash_bytes} B of flash where it has {board.flash_bytes} B (over by {flash_bytes - board.flash_bytes} B)")
+    ram_needed = (ram_bytes or 0) + (stack_bytes or 0)
+    if ram_needed > board.ram_bytes:
+        what = "RAM (static + stack)" if stack_bytes else "RAM"
+        problems.append(f"{ram_needed} B of {what} where it has {board.ram_bytes} B (over by {ram_needed - board.ram_bytes} B)")
+    if problems:
+        raise TinygenError(f"the model does not fit the {board.name}: it needs {' and '.join(problems)}; "
+                           "try a smaller dtype (q7), fewer features, or a bigger board")
+
+
+AVR_MAX_OBJECT_BYTES = 32_767  # avr-gcc: size_t is 16 bits, no single array may be larger
+
+
+def check_model(model, board: Board, name: str) -> dict:
+    """The model's footprint on `board` (cross-compiled), raising TinygenError when it does not fit."""
+    if board.compiler == "avr-gcc":
+        for index, op in enumerate(model.program.ops):
+            for table, size in op.table_bytes().items():
+                if size > AVR_MAX_OBJECT_BYTES:
+                    raise TinygenError(f"the model does not fit the {board.name}: its {op.op} {table} table is {size} B and "
+                                       f"AVR cannot hold one array over {AVR_MAX_OBJECT_BYTES} B (over by "
+                                       f"{size - AVR_MAX_OBJECT_BYTES} B); try a smaller dtype (q7) or fewer features")
+    with tempfile.TemporaryDirectory(prefix="tinygen-fit-") as tmp:
+        paths = model.save(tmp, name)
+        sizes = footprint(board, paths["header"], name)
+    check_fits(board, sizes["flash_bytes"], sizes["ram_bytes"])
+    return sizes
