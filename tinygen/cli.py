@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from sklearn.base import is_classifier
 
-from . import __version__, data, doctor as doctor_module, modelio, train as train_module
+from . import __version__, boards, data, doctor as doctor_module, modelio, train as train_module
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
@@ -205,9 +205,10 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
 @click.option("--name", help="C name prefix and file name (default: the model file's name).")
 @click.option("--format", "fmt", default="header", show_default=True, type=click.Choice(FORMATS))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Refuse (writing nothing) if the model does not fit it.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def export(model_path, dtype, calibration, label, name, fmt, outdir, allow_pickle):
+def export(model_path, dtype, calibration, label, name, fmt, outdir, board, allow_pickle):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program)."""
     if fmt != "header":
         raise TinygenError(f"--format {fmt} is not available in this tinygen yet; use --format header")
@@ -220,6 +221,9 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, allow_pickl
     elif dtype != "float32":
         raise TinygenError(f"dtype {dtype} needs calibration data to choose its formats: add --calibration DATA.csv --label COLUMN")
     model = convert(estimator, dtype=dtype, calibration=X, feature_names=names)
+    if board:
+        sizes = boards.check_model(model, boards.get(board), name)
+        click.echo(f"fits the {board}: {sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM")
     paths = model.save(outdir, name)
     click.echo(f"wrote {paths['header']} and {paths['manifest']} ({model.program.source}, {dtype})")
 
@@ -266,16 +270,17 @@ def _csv_cell(text: str) -> str:
 @click.option("--max-accuracy-drop", type=float, help="Allowed drop of accuracy (R^2 for regressors); default per dtype.")
 @click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration CSV (default: the data itself).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
+@click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Also run on its instruction set and check the model fits it.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, allow_pickle):
+def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, board, allow_pickle):
     """Check simulator vs float model and C vs simulator on every row; exit 0 only if all checks pass."""
     estimator = _load_estimator(model_path, allow_pickle)
     rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=True)
     calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
     report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                         max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
-                        name=suggest_name(Path(model_path).stem))
+                        name=suggest_name(Path(model_path).stem), board=board)
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     click.echo(f"{report['model']} {dtype} on {report['rows']} rows of {data_csv}")
