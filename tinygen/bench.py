@@ -1,5 +1,6 @@
-"""Benchmarks that print numbers (never asserted in tests): the linear-family matrix of models x data
-sets x dtypes, with held-out accuracy (R^2 for regressors) and host sizes. `tinygen bench` runs it."""
+"""Benchmarks that print numbers (never asserted in tests), run by `tinygen bench`:
+- the linear family's matrix of models x data sets x dtypes with held-out accuracy (R^2 for regressors);
+- costs per target: flash, RAM, stack and cycles (AVR) or instructions (QEMU) of one model per dtype."""
 from __future__ import annotations
 
 import functools
@@ -68,3 +69,31 @@ def print_accuracy_table(echo=print) -> None:
     for dataset, model, name, float_metric, fixed in accuracy_rows():
         echo(f"{dataset:<14}{model:<20}{name:<10}{float_metric:>8.4f}"
              + "".join(f"{fixed[d] - float_metric:>+9.4f}" for d in DTYPES))
+
+
+def cost_rows(dataset: str, model: str, dtypes, targets, rows: int | None = None):
+    """(target, dtype, compare_on_target result) for the bench model on each target, all rows or the first `rows`."""
+    from .verify import compare_on_target
+
+    X, y, X_train, *_ = split(dataset)
+    X_run = X if rows is None else X[:rows]
+    for target in targets:
+        for dtype in dtypes:
+            converted = convert(fitted(dataset, model), dtype=dtype, calibration=X_train)
+            yield target, dtype, compare_on_target(converted, target, X_run, "bench")
+
+
+def print_cost_table(dataset: str, model: str, dtypes, targets, rows: int | None = None, echo=print) -> None:
+    echo(f"{model} on {dataset} (StandardScaler folded in); flash/RAM: what the model adds to the firmware")
+    echo(f"{'target':<16}{'dtype':<9}{'rows':>6}{'mismatch':>9}{'flash B':>9}{'RAM B':>7}{'stack B':>8}"
+         f"{'mean':>10}{'min':>9}{'max':>9}  unit")
+    for target, dtype, r in cost_rows(dataset, model, dtypes, targets, rows):
+        low = r.get("cycles_min", r.get("instructions_min"))
+        high = r.get("cycles_max", r.get("instructions_max"))
+
+        def show(v, fmt="{:.0f}"):
+            return "-" if v is None else fmt.format(v)
+
+        echo(f"{target:<16}{dtype:<9}{r['rows']:>6}{r['mismatches']:>9}{show(r['flash_bytes']):>9}{show(r['ram_bytes']):>7}"
+             f"{show(r['stack_bytes']):>8}{show(r['cycles_per_inference'], '{:.1f}'):>10}{show(low):>9}{show(high):>9}"
+             f"  {r.get('cycles_unit') or '-'}")

@@ -297,12 +297,25 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
 
 # ---- bench -------------------------------------------------------------------------------------------
 @main.command()
+@click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
+              help="Measure costs on these targets (repeatable); without it, print the accuracy table.")
+@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES), help="Dtypes to measure (default q15, q7, float32).")
+@click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(("breast_cancer", "wine", "diabetes")))
+@click.option("--model", default="LogisticRegression", show_default=True, help="A model of the linear matrix (tinygen/bench.py).")
+@click.option("--rows", type=int, help="Only the first N rows (default: all).")
 @friendly
-def bench():
-    """Print the linear family's held-out metric per dtype (breast_cancer, wine, diabetes)."""
-    from .bench import print_accuracy_table
+def bench(targets, dtypes, dataset, model, rows):
+    """Print numbers: held-out accuracy per dtype, or flash/RAM/stack/cycles per target (--target)."""
+    from . import bench as bench_module
 
-    print_accuracy_table(click.echo)
+    if not targets:
+        bench_module.print_accuracy_table(click.echo)
+        return
+    if model not in {**bench_module.CLASSIFIERS, **bench_module.REGRESSORS}:
+        raise TinygenError(f"unknown bench model {model!r}; choose one of {', '.join({**bench_module.CLASSIFIERS, **bench_module.REGRESSORS})}")
+    if (dataset == "diabetes") != (model in bench_module.REGRESSORS):
+        raise TinygenError(f"{model} does not fit data set {dataset}: regressors go with diabetes, classifiers with the others")
+    bench_module.print_cost_table(dataset, model, dtypes or ("q15", "q7", "float32"), targets, rows, click.echo)
 
 
 # ---- doctor ------------------------------------------------------------------------------------------
