@@ -27,6 +27,7 @@ from tinygen.modelio import load_model
 from tinygen.train import KINDS
 
 from conftest import tinygen_command
+from tinygen.targets import PLANNED
 
 
 def fails(*args) -> str:
@@ -278,12 +279,6 @@ def test_unknown_format(ws, out):
     assert "'makefile'" in message and "header" in message and "arduino" in message
 
 
-@pytest.mark.parametrize("fmt", ["arduino", "esp-idf", "platformio"])
-def test_format_not_available_yet(ws, out, fmt):
-    message = fails("export", ws / "m.skops", "--dtype", "float32", "--format", fmt, "-o", out / "model")
-    assert fmt in message and "not available" in message and "--format header" in message
-
-
 def test_unknown_dtype(ws, out):
     message = fails("export", ws / "m.skops", "--dtype", "q3", "-o", out / "model")
     assert "'q3'" in message and "q15" in message
@@ -305,7 +300,7 @@ def test_output_file_is_an_existing_directory(ws, out):
 # ------------------------------------------------------------------------------------------------ verify options
 
 
-@pytest.mark.parametrize("target", ["avr", "cortex-m4", "cortex-m0", "rv32"])
+@pytest.mark.parametrize("target", list(PLANNED))
 def test_verify_target_not_available_yet(ws, out, target):
     message = fails("verify", ws / "m.skops", "--data", ws / "data.csv", "--label", "target", "--target", target,
                     "--json", out / "report.json")

@@ -7,10 +7,10 @@ predictions with the costs the target can measure (None where it cannot).
 from __future__ import annotations
 
 from ..errors import TinygenError
-from . import host
+from . import host, qemu
 
-TARGETS = {"host": host}
-PLANNED = ("avr", "cortex-m4", "cortex-m0", "rv32")  # contract names; they arrive with the MCU-targets issue
+TARGETS = {"host": host, **qemu.TARGETS}
+PLANNED = ("avr",)  # contract names that are not runnable yet
 
 
 def get(name: str):
