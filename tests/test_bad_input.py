@@ -27,7 +27,6 @@ from tinygen.modelio import load_model
 from tinygen.train import KINDS
 
 from conftest import tinygen_command
-from tinygen.targets import PLANNED
 
 
 def fails(*args) -> str:
@@ -298,13 +297,6 @@ def test_output_file_is_an_existing_directory(ws, out):
 
 
 # ------------------------------------------------------------------------------------------------ verify options
-
-
-@pytest.mark.parametrize("target", list(PLANNED))
-def test_verify_target_not_available_yet(ws, out, target):
-    message = fails("verify", ws / "m.skops", "--data", ws / "data.csv", "--label", "target", "--target", target,
-                    "--json", out / "report.json")
-    assert f"target {target}" in message and "not available" in message and "host" in message
 
 
 def test_verify_unknown_target(ws, out):

@@ -79,7 +79,8 @@ def test_every_header_builds_for_cxx11_and_avr(compiler, tmp_path):
     if compiler == "g++":
         flags = ["-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
     else:
-        flags = ["-mmcu=atmega328p", "-Os", "-Wall", "-Wextra", "-Werror"]
-    done = subprocess.run([path, *flags, "-I", str(tmp_path), str(source), "-o", str(tmp_path / "all")],
+        # compile only: 48 fixed-point models' code does not fit one Uno's 32 KB (each fits on its own)
+        flags = ["-mmcu=atmega328p", "-Os", "-Wall", "-Wextra", "-Werror", "-c"]
+    done = subprocess.run([path, *flags, "-I", str(tmp_path), str(source), "-o", str(tmp_path / "all.o")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[:2000]

@@ -57,16 +57,16 @@ def _wrappers(names: list[str]) -> str:
 #include "{p}.h"
 {''.join(f'#include "{n}.h"' + chr(10) for n in names)}
 /* Exported wrappers around the header's static inline functions, for ctypes. */
-int32_t tg_to_fixed(float x, float scale, int32_t q_min, int32_t q_max)
+int32_t tg_to_fixed(float x, int8_t frac_bits, int32_t q_min, int32_t q_max)
 {{
-    return {p}_to_fixed(x, scale, q_min, q_max);
+    return {p}_to_fixed(x, frac_bits, q_min, q_max);
 }}
 
-void tg_to_fixed_n(const float *x, int64_t n, float scale, int32_t q_min, int32_t q_max, int32_t *out)
+void tg_to_fixed_n(const float *x, int64_t n, int8_t frac_bits, int32_t q_min, int32_t q_max, int32_t *out)
 {{
     int64_t i;
     for (i = 0; i < n; i++) {{
-        out[i] = {p}_to_fixed(x[i], scale, q_min, q_max);
+        out[i] = {p}_to_fixed(x[i], frac_bits, q_min, q_max);
     }}
 }}
 
@@ -165,8 +165,8 @@ def _ptr(dtype):
 def _declare(lib, regressor_names):
     c = ctypes
     sig = {
-        "tg_to_fixed": (c.c_int32, [c.c_float, c.c_float, c.c_int32, c.c_int32]),
-        "tg_to_fixed_n": (None, [_ptr(np.float32), c.c_int64, c.c_float, c.c_int32, c.c_int32, _ptr(np.int32)]),
+        "tg_to_fixed": (c.c_int32, [c.c_float, c.c_int8, c.c_int32, c.c_int32]),
+        "tg_to_fixed_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, c.c_int32, c.c_int32, _ptr(np.int32)]),
         "tg_sat_i32": (c.c_int32, [c.c_int32, c.c_int32, c.c_int32]),
         "tg_sat_i32_n": (None, [_ptr(np.int32), c.c_int64, c.c_int32, c.c_int32, _ptr(np.int32)]),
         "tg_sat_i64": (c.c_int64, [c.c_int64, c.c_int64, c.c_int64]),
@@ -249,7 +249,7 @@ def c_to_fixed_n(clib: CLib, x: np.ndarray, frac_bits: int, bits: int) -> np.nda
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = np.empty(x.size, dtype=np.int32)
     lo, hi = int_range(bits)
-    clib.lib.tg_to_fixed_n(x, x.size, float(pow2_f32(frac_bits)), lo, hi, out)
+    clib.lib.tg_to_fixed_n(x, x.size, frac_bits, lo, hi, out)
     return out
 
 
@@ -341,7 +341,7 @@ def test_to_fixed_matches_c(clib, case):
     x, frac_bits, bits = case
     lo, hi = int_range(bits)
     expected = int(py_to_fixed(F32(x), frac_bits, bits))
-    got = clib.lib.tg_to_fixed(x, float(pow2_f32(frac_bits)), lo, hi)
+    got = clib.lib.tg_to_fixed(x, frac_bits, lo, hi)
     assert lo <= expected <= hi
     assert got == expected, f"to_fixed({describe_float(x)}, frac_bits={frac_bits}, bits={bits}): python {expected}, C {got}"
 
@@ -482,3 +482,26 @@ def test_from_fixed_vectorized(clib):
                              f"{name}_decide vs from_fixed(frac_bits={frac_bits}) (float32 bit patterns)")
         # and the simulator's decision is that same function
         assert np.array_equal(f32_bits(model.program.decide(scores.reshape(-1, 1))), f32_bits(expected))
+
+
+def to_fixed_by_float_arithmetic(x, frac_bits: int, bits: int) -> np.ndarray:
+    """The same function written with float32 arithmetic (scale, trunc, exact remainder): an independent
+    formulation that fixedpoint.to_fixed (integer-only, from the float's bits) must agree with."""
+    lo, hi = int_range(bits)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = (np.asarray(x, dtype=np.float32) * pow2_f32(frac_bits)).astype(np.float32)
+        inside = ~(np.isnan(scaled) | (scaled >= np.float32(-float(lo))) | (scaled <= np.float32(float(lo))))
+        safe = np.where(inside, scaled, np.float32(0.0)).astype(np.float32)
+        trunc = np.trunc(safe).astype(np.float32)
+        remainder = (safe - trunc).astype(np.float32)
+    q = trunc.astype(np.int64) + (remainder >= 0.5) - (remainder <= -0.5)
+    q = np.where(scaled >= np.float32(-float(lo)), hi, np.where(scaled <= np.float32(float(lo)), lo, np.clip(q, lo, hi)))
+    return np.where(np.isnan(scaled), 0, q)
+
+
+@pytest.mark.parametrize("bits", [8, 16, 32])
+def test_integer_to_fixed_equals_float_formulation(bits):
+    for frac_bits in (-40, -7, 0, 3, 15, 31, 60, 100):
+        x = np.concatenate([random_floats(np.random.default_rng(frac_bits + 200), bits, frac_bits), to_fixed_edges(bits, frac_bits)])
+        assert_equal_arrays(x, to_fixed_by_float_arithmetic(x, frac_bits, bits), py_to_fixed(x, frac_bits, bits),
+                            f"float formulation vs to_fixed(bits={bits}, frac_bits={frac_bits})", describe_float)

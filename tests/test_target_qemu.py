@@ -76,14 +76,16 @@ def test_instruction_counts_are_deterministic(target, tmp_path):
     qemu_target = need_target(target)
     converted("breast_cancer", LOGREG, "q15").save(tmp_path, "model")  # build() compiles workdir/model.h
     elf = qemu_target.build(tmp_path, "model", True, "cost", ("-DTG_PREDICT_ONLY",))
-    X = np.ascontiguousarray(split("breast_cancer")[0][:100], dtype=np.float32)
+    rows = split("breast_cancer")[0][:100]
+    special = np.stack([np.zeros(rows.shape[1]), np.full(rows.shape[1], np.nan)])  # early returns in to_fixed
+    X = np.ascontiguousarray(np.vstack([rows, special]), dtype=np.float32)
     X.tofile(tmp_path / qemu.ROWS_FILE)
     plugin = qemu.plugin_library()
     first_lines, first = qemu_target.run(elf, tmp_path, len(X), plugin)
     second_lines, second = qemu_target.run(elf, tmp_path, len(X), plugin)
     assert first == second and first_lines == second_lines
     assert first[0] == 2
-    assert len(set(first[1:])) > 1  # the float->fixed conversion branches: counts differ between rows
+    assert len(set(first[1:])) > 1  # the float->fixed conversion branches (zero, NaN): counts differ
 
 
 # ------------------------------------------------------------------------------------- hand-written probe headers

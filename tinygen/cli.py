@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from sklearn.base import is_classifier
 
-from . import __version__, boards, data, doctor as doctor_module, modelio, train as train_module
+from . import __version__, boards, data, doctor as doctor_module, formats, modelio, train as train_module
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
@@ -21,7 +21,7 @@ from .targets import PLANNED, TARGETS
 from .verify import compare_on_target, verify as run_verify
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
-FORMATS = ("header", "arduino", "esp-idf", "platformio")
+FORMATS = formats.FORMATS
 
 
 def friendly(command):
@@ -209,10 +209,9 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 def export(model_path, dtype, calibration, label, name, fmt, outdir, board, allow_pickle):
-    """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program)."""
-    if fmt != "header":
-        raise TinygenError(f"--format {fmt} is not available in this tinygen yet; use --format header")
+    """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
+    formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
     estimator = _load_estimator(model_path, allow_pickle)
     X, names = None, None
     if calibration is not None:
@@ -224,8 +223,9 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, board, allo
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
         click.echo(f"fits the {board}: {sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM")
-    paths = model.save(outdir, name)
-    click.echo(f"wrote {paths['header']} and {paths['manifest']} ({model.program.source}, {dtype})")
+    paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
+    written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
+    click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {dtype})")
 
 
 # ---- simulate ----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 # Inputs are converted with this rounding; recorded in every manifest so nothing is implied.
-INPUT_ROUNDING = "half_away_from_zero"
+INPUT_ROUNDING = "half_away_from_zero"  # of x * 2**frac_bits, exact (computed from the float's bits)
 # Frac bits are kept where 2**frac_bits is a normal float32 (the C holds 2**frac_bits as a float).
 FRAC_BITS_MIN, FRAC_BITS_MAX = -100, 100
 
@@ -53,29 +53,38 @@ def shift_right(value, shift: int) -> np.ndarray:
 def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     """float32 -> signed fixed point with `frac_bits` fractional bits, stored in `bits` bits.
 
-    C: NAME_to_fixed(x, scale, q_min, q_max) with scale = 2**frac_bits as float.
-      s = x * 2**frac_bits        in float32 (exact but for overflow to inf / underflow below 2**-126)
-      NaN -> 0; s >= 2**(bits-1) -> max; s <= -2**(bits-1) -> min      (so +-inf saturate)
-      otherwise round half away from zero via trunc + the exact remainder s - trunc(s)
-      (adding 0.5 in float would round 0.49999997 up), then saturate (32767.6 -> 32767, not 32768).
-    `frac_bits` may be a scalar or one value per feature (broadcast along the last axis).
+    The value is round(x * 2**frac_bits), ties away from zero, saturated to the `bits` range; NaN -> 0,
+    +-inf saturate. It is computed from the float's bits with integers only (an MCU without an FPU pays
+    a few dozen cycles instead of a soft-float multiply, compares and conversions):
+      x = (-1)**sign * mantissa * 2**(exponent - 150)   (mantissa with its implicit 1; subnormals: exponent 1)
+      shift = exponent - 150 + frac_bits                 magnitude = mantissa * 2**shift, rounded half up
+      shift >= 0: saturate when mantissa > limit >> shift (always when shift >= 32), else mantissa << shift
+      shift < 0:  0 when -shift > 24 (the value is below 0.5), else ((mantissa >> (-shift-1)) + 1) >> 1,
+                  which equals (mantissa + 2**(-shift-1)) >> -shift; the C shifts whole bytes first (cheap on AVR)
+      then magnitude is clamped to limit (2**(bits-1) for negatives, 2**(bits-1)-1 otherwise) and signed.
+    C: NAME_to_fixed(x, frac_bits, q_min, q_max), line for line. `frac_bits` may be a scalar or one value
+    per feature (broadcast along the last axis).
     """
     lo, hi = int_range(bits)
-    x32 = np.asarray(x, dtype=np.float32)
-    with np.errstate(invalid="ignore", over="ignore"):  # x * 2**f overflowing to inf saturates, as in C
-        scaled = (x32 * pow2_f32(frac_bits)).astype(np.float32)
-        nan = np.isnan(scaled)
-        high = scaled >= np.float32(-float(lo))
-        low = scaled <= np.float32(float(lo))
-        inside = ~(nan | high | low)
-        safe = np.where(inside, scaled, np.float32(0.0)).astype(np.float32)
-        trunc = np.trunc(safe).astype(np.float32)
-        remainder = (safe - trunc).astype(np.float32)
-    q = trunc.astype(np.int64)
-    q = q + (remainder >= np.float32(0.5)) - (remainder <= np.float32(-0.5))
-    q = np.clip(q, lo, hi)
-    q = np.where(high, hi, np.where(low, lo, q))
-    return np.where(nan, 0, q).astype(np.int64)
+    raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)  # a copy, so any shape views
+    high = raw >> 16
+    negative = (high >> 15) != 0
+    exponent = (high >> 7) & 0xFF
+    mantissa = raw & 0x7FFFFF
+    nan = (exponent == 0xFF) & (mantissa != 0)
+    inf = (exponent == 0xFF) & (mantissa == 0)
+    mantissa = np.where(exponent != 0, mantissa | 0x800000, mantissa)
+    exponent = np.where(exponent != 0, exponent, 1)
+    shift = exponent - 150 + np.asarray(frac_bits, dtype=np.int64)
+    limit = np.where(negative, -lo, hi)
+    left = np.clip(shift, 0, 31)
+    right = np.clip(-shift, 1, 24)
+    shifted_left = np.where((shift >= 32) | (mantissa > (limit >> left)), limit, mantissa << left)
+    shifted_right = np.where(-shift > 24, 0, ((mantissa >> (right - 1)) + 1) >> 1)  # half rounds up
+    magnitude = np.minimum(np.where(shift >= 0, shifted_left, shifted_right), limit)
+    value = np.where(negative, -magnitude, magnitude)
+    value = np.where(inf, np.where(negative, lo, hi), value)
+    return np.where(nan | (mantissa == 0), 0, value).astype(np.int64)
 
 
 def from_fixed(q, frac_bits: int) -> np.ndarray:

@@ -72,8 +72,11 @@ class Program:
     def decide(self, scores) -> np.ndarray:
         """Class indices (classification) or float values (regression) from raw scores, as the C does."""
         scores = np.asarray(scores)
-        if self.decision == "argmax":
-            return np.argmax(scores, axis=1)  # first index wins ties, as the C loop with strict >
+        if self.decision == "argmax":  # the C loop: best moves only on a strictly greater score, so the
+            best = np.zeros(len(scores), dtype=np.int64)  # first index wins ties and NaN never wins
+            for k in range(1, scores.shape[1]):
+                best = np.where(scores[:, k] > scores[np.arange(len(scores)), best], k, best)
+            return best
         if self.decision == "positive":
             return (scores[:, 0] > 0).astype(np.int64)
         if self.is_fixed:

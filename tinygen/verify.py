@@ -30,6 +30,13 @@ def agreement(task: str, fixed_pred, float_pred) -> float:
     return float(np.mean(np.abs(fixed_pred.astype(np.float64) - float_pred) <= REGRESSION_AGREEMENT * span))
 
 
+def _float_bits_differ(c_values, sim_values) -> np.ndarray:
+    c_values = np.asarray(c_values, dtype=np.float32)
+    sim_values = np.asarray(sim_values, dtype=np.float32)
+    both_nan = np.isnan(c_values) & np.isnan(sim_values)
+    return (c_values.view(np.int32) != sim_values.view(np.int32)) & ~both_nan
+
+
 def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str) -> dict:
     """Build the header for `target`, run every row, count rows whose raw scores or prediction differ."""
     module = target_registry.get(target)
@@ -42,9 +49,10 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
     sim_pred = program.decide(sim_scores)
     if program.is_fixed:
         score_diff = np.any(c_scores.astype(np.int64) != sim_scores, axis=1)
-    else:  # float32: compare bit patterns, so -0.0 vs 0.0 or NaN payloads would count too
-        score_diff = np.any(c_scores.view(np.int32) != sim_scores.astype(np.float32).view(np.int32), axis=1)
-    pred_diff = (c_pred.view(np.int32) != np.asarray(sim_pred).astype(c_pred.dtype).view(np.int32))
+    else:  # float32: bit patterns must be equal (so -0.0 != 0.0), except that a NaN equals any NaN: its
+        # payload is the platform's choice (avr-libc makes 0xffc0xxxx where x86 keeps the input's)
+        score_diff = np.any(_float_bits_differ(c_scores, sim_scores), axis=1)
+    pred_diff = _float_bits_differ(c_pred, sim_pred) if c_pred.dtype == np.float32 else c_pred != sim_pred
     return {"rows": int(len(X)), "mismatches": int(np.sum(score_diff | pred_diff)),
             "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **measured.costs()}
 

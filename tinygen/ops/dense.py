@@ -77,6 +77,12 @@ class Dense:
     def is_float(self) -> bool:
         return is_float(self.acc_type)
 
+    @property
+    def product_type(self) -> str:
+        """The narrowest integer type that holds every weight * input product (int8 x int8 -> int16 lets
+        AVR use its 8-bit MULS instead of a 32-bit multiply routine)."""
+        return INT_TYPES[min(bits for bits in (16, 32, 64) if bits >= BITS[self.weight_type] + BITS[self.in_type])]
+
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op."""
         return {"weights": self.weights.size * BITS[self.weight_type] // 8, "bias": self.n_out * BITS[self.acc_type] // 8}

@@ -39,8 +39,8 @@ class QuantizeInput:
         return cls(out_type=INT_TYPES[bits], frac_bits=[fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs])
 
     def table_bytes(self) -> dict[str, int]:
-        """Bytes of each constant table the C holds for this op (frac bits as int8, scales as float)."""
-        return {"frac_bits": self.n_in, "scale": 4 * self.n_in}
+        """Bytes of each constant table the C holds for this op (frac bits as int8)."""
+        return {"frac_bits": self.n_in}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return fixedpoint.to_fixed(x.astype(np.float32), np.asarray(self.frac_bits), BITS[self.out_type])

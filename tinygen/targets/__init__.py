@@ -7,10 +7,10 @@ predictions with the costs the target can measure (None where it cannot).
 from __future__ import annotations
 
 from ..errors import TinygenError
-from . import host, qemu
+from . import avr, host, qemu
 
-TARGETS = {"host": host, **qemu.TARGETS}
-PLANNED = ("avr",)  # contract names that are not runnable yet
+TARGETS = {"host": host, "avr": avr, **qemu.TARGETS}
+PLANNED: tuple[str, ...] = ()  # contract names that are not runnable yet
 
 
 def get(name: str):

@@ -1,0 +1,167 @@
+/* AVR test harness (ATmega328P, Arduino Uno): runs rows received on UART0 through a generated model header.
+ *
+ * Three firmwares are built from it (flags: avr-gcc -std=c99 -Os -mmcu=atmega328p -DF_CPU=16000000UL
+ * -ffunction-sections -fdata-sections -Wl,--gc-sections -DTG_NAME=activity -DTG_HEADER='"activity.h"'):
+ *   sized:    main.c predict.c                        NAME_predict only (scores are zeros): sized and timed
+ *   baseline: main.c predict.c -DTG_STUB              no model: what the sized firmware is compared with
+ *   run:      main.c model.c -DTG_RUN [-DTG_FIXED]    raw scores, and the fixed-point split check
+ * Run under firmware/avr/driver.c (libsimavr), which feeds the input bytes to UART0 and times the regions.
+ *
+ * Protocol on UART0 (2 Mbaud, 8N1; every number little-endian, as the AVR stores it):
+ *   in:  row count (uint16), then per row N_FEATURES float32
+ *   out: "tinygen-avr FFFF OOOO SS PP\n"  features, outputs, bytes per score, bytes of the prediction (hex)
+ *        per row: the raw bytes of the N_OUTPUTS scores and of the prediction as lowercase hex, then "\n";
+ *        a row ends in "!\n" instead when, for fixed-point models, NAME_scores_q(NAME_quantize_input(x)) !=
+ *        NAME_scores(x) or NAME_predict_q != NAME_predict
+ *        "end RRRR\n" with the number of rows run (hex)
+ * Regions (GPIOR0 markers, read by the driver): region 2 is empty (the cost of the markers themselves);
+ * region 1 is one NAME_predict(x) call per row; region 3 (run firmware of fixed-point models) one
+ * NAME_predict_q(x_q) call on the features quantized beforehand. Interrupts are off throughout, and the
+ * model calls live in another translation unit, so the compiler cannot move model work across the markers.
+ * The run ends with cli + sleep, which stops simavr.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/sleep.h>
+
+#include TG_HEADER
+
+#define TG_CAT2(a, b) a##b
+#define TG_CAT(a, b) TG_CAT2(a, b)
+#define TG(symbol) TG_CAT(TG_NAME, symbol)
+
+/* predict.c or model.c */
+TG(_prediction_t) tg_predict(const float *x);
+void tg_scores(const float *x, TG(_score_t) *out);
+
+#define REGION_PREDICT 1
+#define REGION_EMPTY 2
+#define REGION_PREDICT_Q 3
+
+#if defined(TG_RUN) && defined(TG_FIXED)
+#define TG_TIME_PREDICT_Q
+void tg_quantize(const float *x, TG(_input_t) *x_q);
+void tg_scores_q(const TG(_input_t) *x_q, TG(_score_t) *out);
+TG(_prediction_t) tg_predict_q(const TG(_input_t) *x_q);
+static TG(_input_t) x_q[TG(_N_FEATURES)];
+static TG(_score_t) scores_q[TG(_N_OUTPUTS)];
+static TG(_prediction_t) prediction_q;
+#endif
+
+static float x[TG(_N_FEATURES)];
+static TG(_score_t) scores[TG(_N_OUTPUTS)];
+static TG(_prediction_t) prediction;
+
+static void uart_init(void)
+{
+    UCSR0C = (uint8_t)(_BV(UCSZ01) | _BV(UCSZ00)); /* 8N1 */
+    UCSR0A = (uint8_t)_BV(U2X0);
+    UBRR0H = 0;
+    UBRR0L = 0; /* 16 MHz / 8 / (0 + 1) = 2 Mbaud */
+    UCSR0B = (uint8_t)(_BV(RXEN0) | _BV(TXEN0));
+}
+
+static void put_byte(uint8_t b)
+{
+    while (!(UCSR0A & _BV(UDRE0))) {
+    }
+    UDR0 = b;
+}
+
+static uint8_t get_byte(void)
+{
+    while (!(UCSR0A & _BV(RXC0))) {
+    }
+    return UDR0;
+}
+
+static void put_text(const char *s)
+{
+    while (*s) {
+        put_byte((uint8_t)*s++);
+    }
+}
+
+static void put_hex(const void *data, uint16_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *p = (const uint8_t *)data;
+    while (n--) {
+        put_byte((uint8_t)digits[*p >> 4]);
+        put_byte((uint8_t)digits[*p & 0x0F]);
+        p++;
+    }
+}
+
+static void put_hex16(uint16_t v)
+{
+    uint8_t be[2];
+    be[0] = (uint8_t)(v >> 8);
+    be[1] = (uint8_t)v;
+    put_hex(be, 2);
+}
+
+int main(void)
+{
+    uint16_t rows;
+    uint16_t row;
+    uint8_t *dst;
+    uint16_t i;
+
+    cli();
+    uart_init();
+
+    GPIOR0 = REGION_EMPTY;
+    GPIOR0 = 0;
+
+    put_text("tinygen-avr ");
+    put_hex16(TG(_N_FEATURES));
+    put_byte(' ');
+    put_hex16(TG(_N_OUTPUTS));
+    put_byte(' ');
+    put_hex16(sizeof(TG(_score_t)));
+    put_byte(' ');
+    put_hex16(sizeof(TG(_prediction_t)));
+    put_byte('\n');
+
+    rows = get_byte();
+    rows = (uint16_t)(rows | ((uint16_t)get_byte() << 8));
+    for (row = 0; row < rows; row++) {
+        uint8_t split_mismatch = 0;
+        dst = (uint8_t *)x;
+        for (i = 0; i < sizeof x; i++) {
+            dst[i] = get_byte();
+        }
+        tg_scores(x, scores);
+        GPIOR0 = REGION_PREDICT;
+        prediction = tg_predict(x);
+        GPIOR0 = 0;
+#ifdef TG_TIME_PREDICT_Q
+        tg_quantize(x, x_q);
+        GPIOR0 = REGION_PREDICT_Q;
+        prediction_q = tg_predict_q(x_q);
+        GPIOR0 = 0;
+        tg_scores_q(x_q, scores_q);
+        split_mismatch = (uint8_t)(prediction_q != prediction || memcmp(scores_q, scores, sizeof scores) != 0);
+#endif
+        put_hex(scores, sizeof scores);
+        put_hex(&prediction, sizeof prediction);
+        if (split_mismatch) {
+            put_byte('!');
+        }
+        put_byte('\n');
+    }
+    put_text("end ");
+    put_hex16(row);
+    put_byte('\n');
+
+    while (!(UCSR0A & _BV(TXC0))) { /* let the last byte leave the shift register */
+    }
+    cli();
+    sleep_enable();
+    sleep_cpu();
+    for (;;) {
+    }
+}

@@ -1,0 +1,269 @@
+"""What every package format shares: the template context, text sanitizers, deterministic zips and the
+all-or-nothing writer.
+
+A format renders everything in memory first (a `Package`: its files as bytes), so a template error or a
+bad name fails before anything reaches the disk; `write_outputs` then writes NAME.h, NAME.json and the
+package so that an error leaves none of this call's files behind.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..emit import environment as c_environment
+from ..errors import TinygenError
+from ..files import atomic_write_bytes, atomic_write_text
+
+DEFAULT_VERSION = "1.0.0"
+AUTHOR = "tinygen"
+PROJECT_URL = "https://pypi.org/project/tinygen/"
+KEYWORDS = ["tinygen", "machine-learning", "tinyml", "scikit-learn", "fixed-point"]
+VERSION_PATTERN = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+
+# Timestamp, permissions and compression of every zip entry: same inputs, same bytes.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ZIP_FILE_MODE = 0o100644
+ZIP_DIR_MODE = 0o040755
+
+# A package puts NAME.h on an include path (-I): a name that is also a standard C header, an Arduino core
+# header or a bundled library would shadow it (or be shadowed), e.g. `stdint` makes <stdint.h> include
+# the model itself. Windows device names cannot be file names at all. Compared case-insensitively, as
+# the file systems of Windows and macOS do.
+SHADOWED_HEADERS = frozenset(name.lower() for name in """
+assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg
+stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string strings tgmath threads time uchar wchar wctype
+alloca malloc memory unistd fcntl new
+Arduino binary Client HardwareSerial HardwareSerial_private IPAddress PluggableUSB Print Printable Server
+Stream Udp USBAPI USBCore USBDesc WCharacter WString wiring_private pins_arduino
+EEPROM HID SPI SoftwareSerial Wire Servo SD Stepper LiquidCrystal Ethernet WiFi Keyboard Mouse Firmata
+sdkconfig esp_err esp_log esp_system
+""".split())
+DEVICE_NAMES = frozenset(["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(1, 10)] + [f"lpt{i}" for i in range(1, 10)])
+
+
+def check_package_name(name: str, fmt: str) -> str:
+    """Refuse names that cannot be a library's header file name (the C identifier check came first)."""
+    lowered = name.lower()
+    if lowered in DEVICE_NAMES:
+        raise TinygenError(f"name {name!r} is a reserved device name on Windows and cannot name the {fmt} package's "
+                           f"files; try --name {name}_model")
+    if lowered in SHADOWED_HEADERS:
+        raise TinygenError(f"name {name!r} would make the {fmt} package's header {name}.h clash with the system or "
+                           f"Arduino header of the same name; try --name {name}_model")
+    return name
+
+
+def check_version(version: str) -> str:
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise TinygenError(f"library version {version!r} is not MAJOR.MINOR.PATCH (e.g. 1.0.0)")
+    return version
+
+
+# ---- text that leaves C -----------------------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text, limit: int = 400) -> str:
+    """Text for a one-line `key=value` file (library.properties): no control characters or line breaks,
+    whitespace runs collapsed, at most `limit` characters."""
+    text = " ".join(_CONTROL.sub(" ", str(text)).split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def json_value(value) -> str:
+    """A JSON (and YAML) scalar: json.dumps with every non-ASCII character escaped."""
+    return json.dumps(value, ensure_ascii=True)
+
+
+def environment():
+    """tinygen's Jinja2 environment (C filters included) plus the filters of the package files."""
+    env = c_environment()
+    env.filters.update(one_line=one_line, json=json_value)
+    return env
+
+
+def render(template: str, **context) -> bytes:
+    return environment().get_template(template).render(**context).encode("utf-8")
+
+
+# ---- what the package templates get -----------------------------------------------------------------
+def example_row(model, example) -> tuple[list[float], str]:
+    """The example row as float32 values and a note saying where it came from."""
+    n = model.program.n_features
+    if example is None:
+        return [0.0] * n, "all zeros: no calibration data was given"
+    row = np.asarray(example, dtype=np.float64).reshape(-1)
+    if row.shape[0] != n:
+        raise TinygenError(f"the example row has {row.shape[0]} values but the model takes {n} features")
+    return [float(v) for v in row.astype(np.float32)], "the first row of the calibration data"
+
+
+def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> dict:
+    """Everything the package templates may use; user text still goes through c_string / c_comment /
+    one_line / json there."""
+    program = model.program
+    classifier = program.task == "classification"
+    row, note = example_row(model, example)
+    labels = [str(v) for v in (program.labels or [])] if classifier else []
+    kind = "classifier" if classifier else "regressor"
+    sentence = f"{program.source or 'model'} {kind} ({program.dtype}) as one dependency-free C header, made by tinygen."
+    classes = f" Classes: {', '.join(labels)}." if classifier else ""
+    paragraph = (f"{name}_predict(x) takes {program.n_features} float features and returns "
+                 + ("the class index (name: " + name + "_label(i))" if classifier else "the predicted value")
+                 + f"; {name}_scores(x, out) gives the raw outputs, bit-exact with the tinygen simulator. "
+                 + ("Integer (fixed-point) arithmetic only." if program.is_fixed else "float32 arithmetic.")
+                 + classes)
+    return {
+        "name": name,
+        "version": check_version(version),
+        "tinygen_version": __version__,
+        "author": AUTHOR,
+        "url": PROJECT_URL,
+        "keywords": KEYWORDS,
+        "sentence": sentence,
+        "paragraph": paragraph,
+        "description": sentence,
+        "source": program.source or "model",
+        "task": program.task,
+        "dtype": program.dtype,
+        "classifier": classifier,
+        "fixed": program.is_fixed,
+        "n_features": program.n_features,
+        "n_outputs": program.n_outputs,
+        "feature_names": [str(f) for f in program.feature_names] or [f"x{i}" for i in range(program.n_features)],
+        "labels": labels,
+        "example": row,
+        "example_note": note,
+    }
+
+
+# ---- packages ------------------------------------------------------------------------------------------
+@dataclass
+class Package:
+    """A rendered package: `path` (relative to OUTDIR) is a zip file (kind "zip", files zipped under one
+    top folder `root`) or a directory (kind "dir") holding `files` (relative POSIX path -> bytes)."""
+
+    kind: str
+    path: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    root: str = ""
+
+    def zip_bytes(self) -> bytes:
+        return deterministic_zip(self.files, self.root)
+
+
+def deterministic_zip(files: dict[str, bytes], root: str) -> bytes:
+    """A zip of `files` under the folder `root`/: sorted entries (folders too), fixed dates and modes."""
+    entries: dict[str, bytes | None] = {}
+    for rel, data in files.items():
+        parts = [root, *rel.split("/")]
+        for depth in range(1, len(parts)):
+            entries["/".join(parts[:depth]) + "/"] = None
+        entries["/".join(parts)] = data
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for entry in sorted(entries):
+            info = zipfile.ZipInfo(entry, date_time=ZIP_DATE)
+            info.create_system = 3  # Unix, so the modes below are read
+            data = entries[entry]
+            if data is None:
+                info.external_attr = (ZIP_DIR_MODE << 16) | 0x10  # + the MS-DOS directory flag
+                archive.writestr(info, b"")
+            else:
+                info.external_attr = ZIP_FILE_MODE << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    return buffer.getvalue()
+
+
+def _umask_mode(mode: int) -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def _stage_tree(outdir: Path, package: Package) -> Path:
+    """Write a directory package into a hidden temporary folder next to its final place."""
+    staged = Path(tempfile.mkdtemp(prefix=f".{package.path}.", suffix=".tmp", dir=outdir))
+    try:
+        os.chmod(staged, _umask_mode(0o777))
+        for rel in sorted(package.files):
+            target = staged.joinpath(*rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(package.files[rel])
+    except OSError as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise TinygenError(f"cannot write {outdir / package.path}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged
+
+
+def _swap_in(staged: Path, target: Path) -> None:
+    """Put the staged folder at `target`, replacing an older package there (kept until the swap is done)."""
+    backup = None
+    try:
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.rmdir(backup)
+            os.rename(target, backup)
+        os.rename(staged, target)
+    except OSError as exc:
+        if backup is not None and backup.exists() and not target.exists():
+            os.rename(backup, target)
+        raise TinygenError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _check_targets(outdir: Path, paths: dict[str, Path], package: Package | None) -> None:
+    for key, path in paths.items():
+        want_dir = package is not None and key == "package" and package.kind == "dir"
+        if path.exists() and path.is_dir() != want_dir:
+            what = "a directory" if path.is_dir() else "a file"
+            raise TinygenError(f"cannot write {path}: {what} of that name is in the way; remove it or choose another -o")
+
+
+def write_outputs(outdir, name: str, header: str, manifest: str, package: Package | None) -> dict[str, Path]:
+    """Write OUTDIR/NAME.h, OUTDIR/NAME.json and the package; on any error, none of them (from this call)
+    remains. Returns {"header", "manifest"[, "package"]} -> path."""
+    outdir = Path(outdir)
+    paths = {"header": outdir / f"{name}.h", "manifest": outdir / f"{name}.json"}
+    if package is not None:
+        paths["package"] = outdir / package.path
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TinygenError(f"cannot create output directory {outdir}: {exc.strerror}") from None
+    _check_targets(outdir, paths, package)
+    zipped = package.zip_bytes() if package is not None and package.kind == "zip" else None
+    staged = _stage_tree(outdir, package) if package is not None and package.kind == "dir" else None
+    written: list[Path] = []
+    try:
+        atomic_write_text(paths["header"], header)
+        written.append(paths["header"])
+        atomic_write_text(paths["manifest"], manifest)
+        written.append(paths["manifest"])
+        if zipped is not None:
+            atomic_write_bytes(paths["package"], zipped)
+        elif staged is not None:
+            _swap_in(staged, paths["package"])
+            staged = None
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return paths
