@@ -287,7 +287,12 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
     for check in report["checks"]:
         click.echo(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
     for target, result in report["targets"].items():
-        click.echo(f"  {target}: flash {result['flash_bytes']} B, RAM {result['ram_bytes']} B")
+        costs = [f"flash {result['flash_bytes']} B", f"RAM {result['ram_bytes']} B"]
+        if result.get("stack_bytes") is not None:
+            costs.append(f"stack {result['stack_bytes']} B")
+        if result.get("cycles_per_inference") is not None:
+            costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
+        click.echo(f"  {target}: {', '.join(costs)}")
     click.echo(f"  agreement with the float model: {report['agreement']:.4f}")
     if not report["passed"]:
         failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
