@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 from .targets.toolchain import PACKAGES
 
@@ -14,16 +15,24 @@ TOOLS = (
     ("avr-gcc", "AVR (Arduino Uno) build"),
     ("avr-size", "AVR flash/RAM sizes"),
     ("simavr", "AVR emulator (verify --target avr)"),
+    ("pkg-config", "finds libsimavr for tinygen's AVR driver"),
     ("arm-none-eabi-gcc", "Cortex-M build"),
     ("qemu-system-arm", "Cortex-M emulator"),
     ("riscv64-unknown-elf-gcc", "RISC-V rv32imc build"),
     ("qemu-system-riscv32", "RISC-V emulator"),
+    ("xtensa-lx106-elf-gcc", "Xtensa compile check (esp-idf format, esp32 board)"),
+    ("make", "builds Arduino sketches (arduino-mk)"),
     ("clang", "second compiler for the compiler matrix"),
     ("cppcheck", "static analysis of generated C"),
 )
 
 
+NO_VERSION_FLAG = {"simavr"}  # prints an error for --version: show its path instead
+
+
 def version_line(path: str) -> str:
+    if Path(path).name in NO_VERSION_FLAG:
+        return path
     try:
         done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
@@ -32,9 +41,23 @@ def version_line(path: str) -> str:
     return lines[0][:70] if lines else "?"
 
 
+# (a file, what provides it, what it is for): parts that are libraries or data rather than programs
+FILES = (
+    ("/usr/include/simavr/sim_avr.h", "libsimavr-dev", "libsimavr headers for the AVR driver"),
+    ("/usr/share/arduino/Arduino.mk", "arduino-mk", "Arduino sketch builds (export --format arduino tests)"),
+    ("/usr/share/arduino/hardware/arduino/avr/cores/arduino/Arduino.h", "arduino-core-avr", "the Arduino AVR core"),
+)
+
+
 def report(echo) -> list[str]:
-    """Print one line per tool; return the missing tools."""
+    """Print one line per tool; return the missing tools (or packages, for files)."""
     missing = []
+    for path, package, purpose in FILES:
+        if Path(path).exists():
+            echo(f"  ok       {package:<24} {path}")
+        else:
+            missing.append(package)
+            echo(f"  missing  {package:<24} {purpose}")
     for tool, purpose in TOOLS:
         path = shutil.which(tool)
         if path is None:
