@@ -17,7 +17,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.tree import DecisionTreeClassifier
 
 import tinygen
 from tinygen.cli import main
@@ -93,7 +92,7 @@ def ws(tmp_path_factory):
     skops.io.dump(Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]), root / "unfitted_pipe.skops")
     skops.io.dump(KNeighborsClassifier().fit(X, y), root / "knn.skops")
     skops.io.dump(SVC().fit(X, y), root / "svc.skops")
-    skops.io.dump(DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y), root / "tree.skops")
+    skops.io.dump(KNeighborsClassifier(algorithm="kd_tree").fit(X, y), root / "kdtree.skops")
     joblib.dump(estimator, root / "m.joblib")
     joblib.dump(estimator, root / "m.pkl")
     return root
@@ -237,12 +236,12 @@ def test_train_refuses_to_write_pickle(ws, out):
 
 
 def test_untrusted_type_in_skops_is_refused(ws, out):
-    message = fails("export", ws / "tree.skops", "--calibration", ws / "data.csv", "--label", "target",
+    message = fails("export", ws / "kdtree.skops", "--calibration", ws / "data.csv", "--label", "target",
                     "-o", out / "model")
-    assert "refusing" in message and "sklearn.tree._tree.Tree" in message
-    message = fails("verify", ws / "tree.skops", "--data", ws / "data.csv", "--label", "target",
+    assert "refusing" in message and "sklearn.neighbors._kd_tree.KDTree" in message
+    message = fails("verify", ws / "kdtree.skops", "--data", ws / "data.csv", "--label", "target",
                     "--json", out / "report.json")
-    assert "sklearn.tree._tree.Tree" in message
+    assert "sklearn.neighbors._kd_tree.KDTree" in message
 
 
 def test_model_file_not_a_model(ws, out):

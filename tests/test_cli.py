@@ -19,7 +19,7 @@ import tinygen
 from tinygen.cli import main
 from tinygen.data import load_csv
 from tinygen.emit import c_string
-from tinygen.quantize import DTYPES
+from tinygen.quantize import LINEAR_DTYPES as DTYPES
 
 from conftest import tinygen_command
 

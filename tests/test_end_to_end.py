@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 import tinygen
 from tinygen.bench import LINEAR_CASES as CASES, fitted, split
-from tinygen.quantize import DTYPES
+from tinygen.quantize import LINEAR_DTYPES as DTYPES
 from tinygen.verify import compare_on_target, metric
 
 from conftest import need_tool

@@ -25,7 +25,8 @@ from sklearn.linear_model import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC, LinearSVR
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.neighbors import KNeighborsClassifier
 
 from tinygen import modelio
 from tinygen.modelio import SUPPORTED_TYPES, load_model, save_model
@@ -71,7 +72,8 @@ def test_supported_types_names():
     assert short == {
         "LogisticRegression", "LinearSVC", "RidgeClassifier", "SGDClassifier", "Perceptron", "LinearRegression",
         "Ridge", "Lasso", "ElasticNet", "SGDRegressor", "LinearSVR", "Pipeline", "StandardScaler",
-        "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA",
+        "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA", "DecisionTreeClassifier", "DecisionTreeRegressor",
+        "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor", "Tree",
     }
     assert len(SUPPORTED_TYPES) == len(set(SUPPORTED_TYPES))
     for cls in modelio.SUPPORTED_CLASSES:
@@ -117,21 +119,31 @@ def test_save_overwrites(tmp_path, xy):
     assert leftovers(tmp_path) == ["m.skops"]
 
 
-def test_refuses_untrusted_tree(tmp_path, xy):
-    path = tmp_path / "tree.skops"
-    skops.io.dump(DecisionTreeClassifier(random_state=0).fit(*xy), path)
+KD_TREE = "sklearn.neighbors._kd_tree.KDTree"
+
+
+def test_refuses_untrusted_kd_tree(tmp_path, xy):
+    path = tmp_path / "knn.skops"
+    skops.io.dump(KNeighborsClassifier(algorithm="kd_tree").fit(*xy), path)
     message = error_of(load_model, path)
     assert message.startswith(f"refusing to load {str(path)!r}")
-    assert "sklearn.tree._tree.Tree" in message and "supported:" in message and "LogisticRegression" in message
+    assert KD_TREE in message and "supported:" in message and "LogisticRegression" in message
 
 
 def test_refuses_untrusted_type_inside_pipeline(tmp_path, xy):
     path = tmp_path / "p.skops"
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", DecisionTreeClassifier(random_state=0))])
-    save_model(pipeline.fit(*xy), path)
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", KNeighborsClassifier(algorithm="kd_tree"))])
+    skops.io.dump(pipeline.fit(*xy), path)
     message = error_of(load_model, path)
-    assert "sklearn.tree._tree.Tree" in message
-    assert modelio.untrusted_types(path) == ["sklearn.tree._tree.Tree"]
+    assert KD_TREE in message
+    assert KD_TREE in modelio.untrusted_types(path)
+
+
+def test_trees_load_with_their_node_arrays_trusted(tmp_path, xy):
+    path = tmp_path / "forest.skops"
+    forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(*xy)
+    save_model(forest, path)
+    assert (load_model(path).predict(xy[0]) == forest.predict(xy[0])).all()
 
 
 class Payload:

@@ -6,7 +6,7 @@ import pytest
 
 import tinygen
 from tinygen.bench import LINEAR_CASES, fitted, split
-from tinygen.quantize import DTYPES
+from tinygen.quantize import LINEAR_DTYPES as DTYPES
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 

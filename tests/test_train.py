@@ -13,12 +13,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from tinygen.data import Dataset, load_bundled
-from tinygen.train import KINDS, LATER_KINDS, detect_task, fit, make_estimator, parse_params
+from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, detect_task, fit, make_estimator, parse_params
 
 from conftest import error_of
 
-CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron"]
-REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net"]
+CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", "tree", "forest", "extra-trees"]
+REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", "tree", "forest", "extra-trees"]
 
 EXPECTED_CLASSES = {
     ("logreg", "classification"): "LogisticRegression",
@@ -32,6 +32,12 @@ EXPECTED_CLASSES = {
     ("linear", "regression"): "LinearRegression",
     ("lasso", "regression"): "Lasso",
     ("elastic-net", "regression"): "ElasticNet",
+    ("tree", "classification"): "DecisionTreeClassifier",
+    ("tree", "regression"): "DecisionTreeRegressor",
+    ("forest", "classification"): "RandomForestClassifier",
+    ("forest", "regression"): "RandomForestRegressor",
+    ("extra-trees", "classification"): "ExtraTreesClassifier",
+    ("extra-trees", "regression"): "ExtraTreesRegressor",
 }
 
 
@@ -46,7 +52,8 @@ def diabetes():
 
 
 def test_kinds():
-    assert KINDS == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
+    assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
     assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) == set(KINDS)
 
@@ -80,8 +87,8 @@ def test_every_classifier_kind_fits_iris(iris, kind):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = fit(iris, kind)
-    assert isinstance(model, Pipeline)
-    estimator = model.named_steps["model"]
+    assert isinstance(model, Pipeline) != (kind in TREE_KINDS)  # trees train without a scaler
+    estimator = model.named_steps["model"] if isinstance(model, Pipeline) else model
     assert type(estimator).__name__ == EXPECTED_CLASSES[(kind, "classification")]
     assert is_classifier(estimator)
     assert accuracy_score(iris.y, model.predict(iris.X)) > 0.8
@@ -93,11 +100,16 @@ def test_every_regressor_kind_fits_diabetes(diabetes, kind):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = fit(diabetes, kind)
-    estimator = model.named_steps["model"]
+    estimator = model.named_steps["model"] if isinstance(model, Pipeline) else model
     assert type(estimator).__name__ == EXPECTED_CLASSES[(kind, "regression")]
     assert is_regressor(estimator)
     assert r2_score(diabetes.y, model.predict(diabetes.X)) > 0.3
     assert not hasattr(model, "feature_names_in_")
+
+
+def test_trees_refuse_a_scaler(iris):
+    message = error_of(fit, iris, "forest", scaler="standard")
+    assert "raw features" in message and "--scaler standard" in message
 
 
 @pytest.mark.parametrize("kind", ["linear-svm", "ridge", "sgd"])

@@ -10,6 +10,7 @@ from .errors import TinygenError
 from .files import atomic_write_text
 from .frontend import to_float_program
 from .ir import Program
+from .ops.tree_ensemble import FloatTrees
 from .quantize import check_dtype, quantize
 
 
@@ -61,15 +62,21 @@ class ConvertedModel:
         return f"<ConvertedModel {self.program.source} {self.dtype}, {self.program.n_features} features>"
 
 
-def convert(estimator, dtype: str = "q15", calibration=None, feature_names=None) -> ConvertedModel:
+def convert(estimator, dtype: str | None = None, calibration=None, feature_names=None) -> ConvertedModel:
     """Turn a fitted scikit-learn estimator or Pipeline into a tinygen model.
 
-    dtype: float32, q31, q15 (default) or q7. calibration: rows of features (array-like, n x d) that
-    fixed-point formats are chosen from; required for q-dtypes. feature_names: optional, for the header.
+    dtype: float32, q31, q15 or q7 for linear models (default q15); exact for trees (their default).
+    calibration: rows of features (array-like, n x d) that fixed-point formats are chosen from; required
+    for q-dtypes. feature_names: optional, for the header.
     """
-    check_dtype(dtype)
     program = to_float_program(estimator, feature_names=feature_names)
+    dtype = check_dtype(dtype or default_dtype(program))
     return ConvertedModel(quantize(program, dtype, calibration), estimator)
+
+
+def default_dtype(program: Program) -> str:
+    """exact for trees, q15 for everything else."""
+    return "exact" if any(isinstance(op, FloatTrees) for op in program.ops) else "q15"
 
 
 def load(manifest_path) -> ConvertedModel:

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
 
 from .api import convert
-from .quantize import DTYPES
+from .quantize import LINEAR_DTYPES as DTYPES
 from .verify import metric
 
 CLASSIFIERS = {

@@ -179,8 +179,8 @@ def dataset(name, output):
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Estimator parameter (repeatable).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--task", default="auto", show_default=True, type=click.Choice(("auto", "classification", "regression")))
-@click.option("--scaler", default="standard", show_default=True, type=click.Choice(train_module.SCALERS),
-              help="Scaler in front of the model (folded into the integer program at export).")
+@click.option("--scaler", default="auto", show_default=True, type=click.Choice(train_module.SCALERS),
+              help="Scaler in front of the model, folded into the integer program at export (auto: standard; none for trees).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="MODEL.skops to write.")
 @click.option("--allow-pickle", is_flag=True, help="Allow writing .joblib/.pkl.")
 @friendly
@@ -199,7 +199,7 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
 # ---- export ------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.option("--dtype", default="q15", show_default=True, type=click.Choice(DTYPES))
+@click.option("--dtype", type=click.Choice(DTYPES), help="Number format [default: exact for trees, q15 otherwise].")
 @click.option("--calibration", type=click.Path(dir_okay=False), help="CSV of typical inputs (needed for q-dtypes).")
 @click.option("--label", help="Label column of the calibration CSV, left out of the features.")
 @click.option("--name", help="C name prefix and file name (default: the model file's name).")
@@ -217,9 +217,8 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, board, allo
     if calibration is not None:
         calib = _feature_data(calibration, label, _n_features_of(estimator))
         X, names = calib.X, calib.feature_names
-    elif dtype != "float32":
-        raise TinygenError(f"dtype {dtype} needs calibration data to choose its formats: add --calibration DATA.csv --label COLUMN")
     model = convert(estimator, dtype=dtype, calibration=X, feature_names=names)
+    dtype = model.dtype
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
         click.echo(f"fits the {board}: {sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM")
@@ -264,7 +263,7 @@ def _csv_cell(text: str) -> str:
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to check.")
 @click.option("--label", required=True, help="Label column of the data.")
-@click.option("--dtype", default="q15", show_default=True, type=click.Choice(DTYPES))
+@click.option("--dtype", type=click.Choice(DTYPES), help="Number format [default: exact for trees, q15 otherwise].")
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Where to run the C (repeatable; default host).")
 @click.option("--max-accuracy-drop", type=float, help="Allowed drop of accuracy (R^2 for regressors); default per dtype.")

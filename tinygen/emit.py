@@ -149,6 +149,6 @@ def render_header(program: Program, name: str) -> str:
         "score_type": program.ops[-1].out_type,
         "input_type": program.ops[0].out_type if program.is_fixed else "float32",
         "labels": [_label_text(v) for v in (program.labels or [])],
-        "output_scale": None if not program.is_fixed else 2.0 ** -program.output_frac_bits,
+        "output_scale": program.output_scale,
     }
     return environment().get_template("c/header.h.j2").render(**context)

@@ -87,11 +87,16 @@ def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     return np.where(nan | (mantissa == 0), 0, value).astype(np.int64)
 
 
-def from_fixed(q, frac_bits: int) -> np.ndarray:
-    """Fixed point -> float32: float32(q) * 2**-frac_bits, both steps IEEE float32 as in the C
-    (`(float)q * scale`). q is an int32 score, so the int -> float32 rounding is a single rounding."""
+def dequantize(q, scale: float) -> np.ndarray:
+    """Integer score -> float32: float32(q) * float32(scale), both steps IEEE float32 as in the C
+    (`(float)q * scale`); q is an int32 score, so the int -> float32 rounding is a single rounding."""
     q32 = np.asarray(q, dtype=np.int64).astype(np.float64).astype(np.float32)
-    return (q32 * pow2_f32(-frac_bits)).astype(np.float32)
+    return (q32 * np.float32(scale)).astype(np.float32)
+
+
+def from_fixed(q, frac_bits: int) -> np.ndarray:
+    """Fixed point -> float32: dequantize with the exact power of two 2**-frac_bits."""
+    return dequantize(q, float(pow2_f32(-frac_bits)))
 
 
 def frac_bits_for(max_abs: float, bits: int) -> int:

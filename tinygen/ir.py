@@ -43,8 +43,15 @@ class Program:
 
     @property
     def output_frac_bits(self) -> int | None:
-        """Frac bits of the raw scores (None for float programs)."""
+        """Frac bits of the raw scores (None for float programs and trees)."""
         return getattr(self.ops[-1], "out_frac_bits", None)
+
+    @property
+    def output_scale(self) -> float | None:
+        """Real output = raw score * output_scale (None where the scores are floats)."""
+        if self.output_frac_bits is not None:
+            return 2.0 ** -self.output_frac_bits
+        return getattr(self.ops[-1], "out_scale", None)
 
     # ---- the simulator -------------------------------------------------------------------------------
     def check_features(self, X) -> np.ndarray:
@@ -79,8 +86,8 @@ class Program:
             return best
         if self.decision == "positive":
             return (scores[:, 0] > 0).astype(np.int64)
-        if self.is_fixed:
-            return fixedpoint.from_fixed(scores[:, 0], self.output_frac_bits)
+        if self.output_scale is not None:
+            return fixedpoint.dequantize(scores[:, 0], self.output_scale)
         return scores[:, 0]
 
     def predict(self, X) -> np.ndarray:

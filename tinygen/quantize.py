@@ -14,7 +14,9 @@ from .errors import TinygenError
 from .ir import Program
 from .ops import dense
 from .ops.dense import FloatDense
+from .ops.order_keys import OrderKeys
 from .ops.quantize_input import QuantizeInput
+from .ops.tree_ensemble import FloatTrees, quantize_exact
 
 
 @dataclass(frozen=True)
@@ -28,21 +30,24 @@ FIXED = {
     "q15": FixedSpec(16, (32,)),
     "q7": FixedSpec(8, (16, 32)),
 }
-DTYPES = ("float32", "q31", "q15", "q7")
+LINEAR_DTYPES = ("float32", "q31", "q15", "q7")
+DTYPES = (*LINEAR_DTYPES, "exact")
+TREE_DTYPES = ("exact",)  # the others arrive for trees in a later release
 SCORE_BITS = 32  # NAME_scores writes int32_t
 
 
 def check_dtype(dtype: str) -> str:
-    if dtype in ("int8", "exact"):
-        raise TinygenError(f"dtype {dtype} arrives with a later model family; for linear models use one of {', '.join(DTYPES)}")
+    if dtype == "int8":
+        raise TinygenError(f"dtype int8 arrives with the neural-network family; use one of {', '.join(DTYPES)}")
     if dtype not in DTYPES:
         raise TinygenError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     return dtype
 
 
-def calibration_array(X_calib, n_features: int) -> np.ndarray:
+def calibration_array(X_calib, n_features: int, dtype: str) -> np.ndarray:
     if X_calib is None:
-        raise TinygenError("fixed-point dtypes need calibration data to choose formats: pass calibration rows (--calibration DATA.csv)")
+        raise TinygenError(f"dtype {dtype} needs calibration data to choose its formats: pass calibration rows "
+                           "(--calibration DATA.csv --label COLUMN)")
     X = np.asarray(X_calib, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != n_features or X.shape[0] == 0:
         shape = X.shape[1] if X.ndim == 2 else X.shape
@@ -55,16 +60,20 @@ def calibration_array(X_calib, n_features: int) -> np.ndarray:
 def quantize(program: Program, dtype: str, X_calib=None) -> Program:
     """The typed program for `dtype` from a float program."""
     check_dtype(dtype)
-    if any(not isinstance(op, FloatDense) for op in program.ops):
-        raise TinygenError("quantize expects a float program from a frontend")
     base = dict(task=program.task, decision=program.decision, n_features=program.n_features,
                 feature_names=program.feature_names, labels=program.labels, source=program.source)
+    if any(isinstance(op, FloatTrees) for op in program.ops):
+        return _quantize_trees(program, dtype, base)
+    if dtype == "exact":
+        raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
+    if any(not isinstance(op, FloatDense) for op in program.ops):
+        raise TinygenError("quantize expects a float program from a frontend")
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[op.to_float32() for op in program.ops], notes=notes, **base)
 
     spec = FIXED[dtype]
-    X = calibration_array(X_calib, program.n_features)
+    X = calibration_array(X_calib, program.n_features, dtype)
     first = QuantizeInput.from_calibration(X, spec.bits)
     ops = [first]
     in_frac = np.asarray(first.frac_bits)
@@ -80,3 +89,13 @@ def quantize(program: Program, dtype: str, X_calib=None) -> Program:
     notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
              "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"]
     return Program(dtype=dtype, ops=ops, notes=notes, **base)
+
+
+def _quantize_trees(program: Program, dtype: str, base: dict) -> Program:
+    if dtype not in TREE_DTYPES:
+        raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): use --dtype exact")
+    (trees,) = program.ops
+    typed = quantize_exact(trees)
+    notes = ["exact: float32 inputs become order keys; every split compares integers and takes scikit-learn's "
+             f"branch for every float32 input; {typed.pruned_nodes} nodes of splits with equal subtrees removed"]
+    return Program(dtype=dtype, ops=[OrderKeys(n_in=program.n_features), typed], notes=notes, **base)

@@ -11,7 +11,7 @@ from .api import ConvertedModel, convert
 from .errors import TinygenError
 
 # Default allowed metric drop (accuracy, or R^2 for regressors) of the simulator against the float model.
-DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02}
+DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02, "exact": 1e-6}
 # A regressor's fixed prediction "agrees" when within this fraction of the float predictions' range.
 REGRESSION_AGREEMENT = 0.01
 
@@ -47,7 +47,7 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
     c_scores, c_pred = measured.scores, measured.predictions
     sim_scores = program.scores(X)
     sim_pred = program.decide(sim_scores)
-    if program.is_fixed:
+    if program.ops[-1].out_type != "float32":
         score_diff = np.any(c_scores.astype(np.int64) != sim_scores, axis=1)
     else:  # float32: bit patterns must be equal (so -0.0 != 0.0), except that a NaN equals any NaN: its
         # payload is the platform's choice (avr-libc makes 0xffc0xxxx where x86 keeps the input's)
@@ -70,7 +70,7 @@ def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -
         return {"name": f"fits the {board.name}", "passed": False, "detail": str(exc)}
 
 
-def verify(estimator, X, y, dtype: str = "q15", targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
+def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
 
@@ -82,7 +82,7 @@ def verify(estimator, X, y, dtype: str = "q15", targets: tuple[str, ...] = ("hos
     X = np.asarray(X, dtype=np.float64)
     model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
                     feature_names=feature_names)
-    program = model.program
+    program, dtype = model.program, model.dtype
     program.check_features(X)
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
     float_pred = estimator.predict(X)

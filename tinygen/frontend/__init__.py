@@ -13,9 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import TinygenError
 from ..ir import Program, json_value
 from ..passes import run_passes
-from . import linear, preprocessing
+from . import linear, preprocessing, trees
 
-MODELS = dict(linear.CONVERTERS)
+MODELS = {**linear.CONVERTERS, **trees.CONVERTERS}
 TRANSFORMERS = dict(preprocessing.CONVERTERS)
 
 
@@ -47,6 +47,9 @@ def to_float_program(estimator, feature_names=None) -> Program:
         if type(model) in TRANSFORMERS:
             raise TinygenError(f"the last step is {type(model).__name__}, a transformer; the last step must be a model")
         raise _unsupported(model, " as a model")
+    if transforms and type(model) in trees.CONVERTERS:
+        raise TinygenError(f"{type(model).__name__} after {type(transforms[0]).__name__}: trees take raw features "
+                           "(scaling does not change a tree); fit the tree without the pre-processing steps")
     ops = []
     for step in transforms:
         if type(step) not in TRANSFORMERS:

@@ -1,9 +1,11 @@
 """One file per op. Each op module holds the float op (float64 forward, from frontends), its quantizer,
 and the typed op (the simulator kernel + manifest round trip) that a template in templates/c/ mirrors."""
 from .dense import Dense, FloatDense
+from .order_keys import OrderKeys
 from .quantize_input import QuantizeInput
+from .tree_ensemble import FloatTrees, TreeEnsemble
 
 # manifest "op" name -> typed op class
-OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense)}
+OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, OrderKeys, TreeEnsemble)}
 
-__all__ = ["Dense", "FloatDense", "QuantizeInput", "OP_TYPES"]
+__all__ = ["Dense", "FloatDense", "FloatTrees", "OrderKeys", "QuantizeInput", "TreeEnsemble", "OP_TYPES"]

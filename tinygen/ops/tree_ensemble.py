@@ -1,0 +1,226 @@
+"""tree_ensemble: decision trees, summed — DecisionTree, RandomForest and ExtraTrees (classifier and regressor).
+
+Float IR (FloatTrees): scikit-learn's semantics: the float32 input goes left at a node when
+x <= threshold (float64), NaN goes where the node's missing_go_to_left says; the outputs are the mean over
+trees of the leaf values (class fractions, or regression values).
+
+Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py); each node compares
+key[feature] <= threshold_key (+ `key == NAN_KEY` where NaN goes left), which takes the same branch as
+scikit-learn for every float32 input. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
+[0, 65535], regression values in int32 fixed point. out[c] = sum over trees of the leaf values, in int32:
+  classification: sum <= n_trees * 65535 < 2**31 (n_trees < 32768 is checked), so it cannot overflow;
+  regression:     weight frac bits are chosen so that sum_t max|leaf_t| <= 2**31 - 1.
+The real outputs are out * out_scale (probabilities: 1 / (65535 n_trees); values: 2**-frac_bits / n_trees).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import fixedpoint
+from ..errors import TinygenError
+from .order_keys import NAN_KEY, threshold_keys
+from .types import round_half_away
+
+LEAF_SCALE = 65535  # class fractions in uint16
+INT32_MAX = (1 << 31) - 1
+
+
+@dataclass
+class Tree:
+    """One tree as flat node arrays (index 0 is the root; left[i] == -1 marks a leaf)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray  # float64 in the float IR, int32 keys when typed
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray  # bool: NaN goes left
+    value: np.ndarray  # [n_nodes, n_outputs]: float64, or int64 holding the integer leaves
+
+    @property
+    def is_leaf(self) -> np.ndarray:
+        return self.left < 0
+
+    def leaves_reached(self, go_left) -> np.ndarray:
+        """Leaf index per row, where go_left(rows, node) says which rows at `node` go left."""
+        n_rows = go_left.n_rows
+        node = np.zeros(n_rows, dtype=np.int64)
+        while True:
+            inner = ~self.is_leaf[node]
+            if not inner.any():
+                return node
+            rows = np.nonzero(inner)[0]
+            at = node[rows]
+            left = go_left(rows, at)
+            node[rows] = np.where(left, self.left[at], self.right[at])
+
+    def to_dict(self, integer: bool) -> dict:
+        cast = int if integer else float
+        return {"feature": [int(v) for v in self.feature], "threshold": [cast(v) for v in self.threshold],
+                "left": [int(v) for v in self.left], "right": [int(v) for v in self.right],
+                "missing_left": [bool(v) for v in self.missing_left],
+                "value": [[cast(v) for v in row] for row in self.value]}
+
+    @classmethod
+    def from_dict(cls, data: dict, integer: bool) -> "Tree":
+        kind = np.int64 if integer else np.float64
+        return cls(feature=np.asarray(data["feature"], dtype=np.int64), threshold=np.asarray(data["threshold"], dtype=kind),
+                   left=np.asarray(data["left"], dtype=np.int64), right=np.asarray(data["right"], dtype=np.int64),
+                   missing_left=np.asarray(data["missing_left"], dtype=bool),
+                   value=np.asarray(data["value"], dtype=kind).reshape(len(data["feature"]), -1))
+
+
+class _FloatRouting:
+    """go_left for float32 inputs against float64 thresholds, scikit-learn's way."""
+
+    def __init__(self, tree: Tree, x32: np.ndarray):
+        self.tree, self.x, self.n_rows = tree, x32, len(x32)
+
+    def __call__(self, rows, nodes):
+        values = self.x[rows, self.tree.feature[nodes]].astype(np.float64)
+        return np.where(np.isnan(values), self.tree.missing_left[nodes], values <= self.tree.threshold[nodes])
+
+
+class _KeyRouting:
+    """go_left for order keys against threshold keys: what the C does."""
+
+    def __init__(self, tree: Tree, keys: np.ndarray):
+        self.tree, self.keys, self.n_rows = tree, keys, len(keys)
+
+    def __call__(self, rows, nodes):
+        keys = self.keys[rows, self.tree.feature[nodes]]
+        return (keys <= self.tree.threshold[nodes]) | (self.tree.missing_left[nodes] & (keys == NAN_KEY))
+
+
+@dataclass
+class FloatTrees:
+    """Float IR: mean over trees of the leaf values reached by float32 inputs."""
+
+    trees: list[Tree]
+    task: str  # "classification" | "regression"
+    n_in: int
+
+    @property
+    def n_out(self) -> int:
+        return self.trees[0].value.shape[1]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x32 = np.asarray(x, dtype=np.float32)
+        total = np.zeros((len(x32), self.n_out))
+        for tree in self.trees:
+            total += tree.value[tree.leaves_reached(_FloatRouting(tree, x32))]
+        return total / len(self.trees)
+
+
+@dataclass
+class TreeEnsemble:
+    op = "tree_ensemble"
+    n_in: int
+    trees: list[Tree]
+    task: str
+    leaf_type: str  # "uint16" (class fractions) | "int32" (regression values)
+    out_scale: float  # real output = out * out_scale
+    leaf_frac_bits: int | None = None  # regression leaves' fixed-point format
+    acc_bound: int = 0  # proven max |out|
+    in_type: str = "int32"
+    out_type: str = "int32"
+    acc_type: str = "int32"
+    layout: str = "inline"
+    pruned_nodes: int = field(default=0, compare=False)
+
+    @property
+    def n_out(self) -> int:
+        return self.trees[0].value.shape[1]
+
+    @property
+    def n_nodes(self) -> int:
+        return sum(len(t.feature) for t in self.trees)
+
+    def table_bytes(self) -> dict[str, int]:
+        return {}  # the inline layout keeps thresholds and leaves in the code
+
+    def forward(self, keys: np.ndarray) -> np.ndarray:
+        keys = np.asarray(keys, dtype=np.int64)
+        total = np.zeros((len(keys), self.n_out), dtype=np.int64)
+        for tree in self.trees:
+            total += tree.value[tree.leaves_reached(_KeyRouting(tree, keys))]
+        if total.size and int(np.abs(total).max()) > self.acc_bound:
+            raise AssertionError("tree sum beyond its proven bound: the range analysis is wrong")
+        return total
+
+    def to_dict(self) -> dict:
+        return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "task": self.task, "layout": self.layout,
+                "in_type": self.in_type, "out_type": self.out_type, "acc_type": self.acc_type,
+                "leaf_type": self.leaf_type, "leaf_frac_bits": self.leaf_frac_bits, "out_scale": self.out_scale,
+                "acc_bound": self.acc_bound, "acc_limit": INT32_MAX, "n_trees": len(self.trees),
+                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes,
+                "compare": "key[feature] <= threshold (order keys), or key == nan_key where missing_left",
+                "trees": [t.to_dict(integer=True) for t in self.trees]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TreeEnsemble":
+        return cls(n_in=int(data["n_in"]), trees=[Tree.from_dict(t, integer=True) for t in data["trees"]],
+                   task=data["task"], leaf_type=data["leaf_type"], out_scale=float(data["out_scale"]),
+                   leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
+                   layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)))
+
+
+def prune(tree: Tree) -> tuple[Tree, int]:
+    """Remove splits whose two subtrees always give the same leaf values (bottom up), then renumber the
+    reachable nodes depth first. Returns the new tree and how many nodes went away."""
+    left, right, value = tree.left.copy(), tree.right.copy(), tree.value.copy()
+
+    def settle(node: int) -> bool:  # True when the subtree at node is (now) a single leaf
+        if left[node] < 0:
+            return True
+        l_leaf, r_leaf = settle(int(left[node])), settle(int(right[node]))
+        if l_leaf and r_leaf and np.array_equal(value[left[node]], value[right[node]]):
+            value[node] = value[left[node]]
+            left[node] = right[node] = -1
+            return True
+        return False
+
+    settle(0)
+    order, stack = [], [0]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if left[node] >= 0:
+            stack.extend((int(right[node]), int(left[node])))
+    index = {old: new for new, old in enumerate(order)}
+    remap = np.array([index.get(int(v), -1) if v >= 0 else -1 for v in left[order]], dtype=np.int64)
+    remap_right = np.array([index.get(int(v), -1) if v >= 0 else -1 for v in right[order]], dtype=np.int64)
+    pruned = Tree(feature=np.where(remap >= 0, tree.feature[order], -1), threshold=tree.threshold[order], left=remap,
+                  right=remap_right, missing_left=tree.missing_left[order], value=value[order])
+    return pruned, len(tree.feature) - len(order)
+
+
+def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
+    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed."""
+    n_trees = len(fop.trees)
+    if fop.task == "classification":
+        if n_trees >= 32768:
+            raise TinygenError(f"{n_trees} trees: the exact layout sums class fractions in int32 and takes at most 32767 trees")
+        leaves = [round_half_away(t.value * LEAF_SCALE) for t in fop.trees]
+        leaf_type, frac, scale = "uint16", None, 1.0 / (LEAF_SCALE * n_trees)
+    else:
+        worst = sum(float(np.abs(t.value).max(initial=0.0)) for t in fop.trees)
+        if not np.isfinite(worst):
+            raise TinygenError("the trees have non-finite leaf values; refit them on finite targets")
+        frac = fixedpoint.frac_bits_for(worst, 32)
+        leaves = [round_half_away(t.value * np.exp2(frac)) for t in fop.trees]
+        while sum(int(np.abs(v).max(initial=0)) for v in leaves) > INT32_MAX:  # rounding up at the edge
+            frac -= 1
+            leaves = [round_half_away(t.value * np.exp2(frac)) for t in fop.trees]
+        leaf_type, scale = "int32", 2.0 ** -frac / n_trees
+    typed, removed = [], 0
+    for tree, leaf in zip(fop.trees, leaves):
+        keyed = Tree(feature=tree.feature, threshold=np.where(tree.left >= 0, threshold_keys(tree.threshold), 0),
+                     left=tree.left, right=tree.right, missing_left=tree.missing_left, value=leaf)
+        pruned, gone = prune(keyed)
+        typed.append(pruned)
+        removed += gone
+    bound = sum(int(np.abs(t.value).max(initial=0)) for t in typed)
+    return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
+                        leaf_frac_bits=frac, acc_bound=bound, pruned_nodes=removed)
