@@ -241,7 +241,7 @@ def simulate(manifest, input_csv, label, output):
     rows = _feature_data(input_csv, label, program.n_features, allow_nan=True)
     scores = program.scores(rows.X)
     predictions = program.predict(rows.X)
-    fmt_score = (lambda v: repr(float(v))) if not program.is_fixed else (lambda v: str(int(v)))
+    fmt_score = (lambda v: repr(float(v))) if program.ops[-1].out_type == "float32" else (lambda v: str(int(v)))
     fmt_pred = (lambda v: repr(float(v))) if program.task == "regression" else str
     lines = [",".join(["prediction"] + [f"score_{k}" for k in range(program.n_outputs)])]
     for pred, row in zip(predictions, scores):
@@ -282,7 +282,7 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
                         name=suggest_name(Path(model_path).stem), board=board)
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
-    click.echo(f"{report['model']} {dtype} on {report['rows']} rows of {data_csv}")
+    click.echo(f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}")
     for check in report["checks"]:
         click.echo(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
     for target, result in report["targets"].items():
