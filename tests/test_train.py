@@ -17,8 +17,8 @@ from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, detect_task, fit, make
 
 from conftest import error_of
 
-CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", "tree", "forest", "extra-trees"]
-REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", "tree", "forest", "extra-trees"]
+CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", "tree", "forest", "extra-trees", "gbt"]
+REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", "tree", "forest", "extra-trees", "gbt"]
 
 EXPECTED_CLASSES = {
     ("logreg", "classification"): "LogisticRegression",
@@ -38,6 +38,8 @@ EXPECTED_CLASSES = {
     ("forest", "regression"): "RandomForestRegressor",
     ("extra-trees", "classification"): "ExtraTreesClassifier",
     ("extra-trees", "regression"): "ExtraTreesRegressor",
+    ("gbt", "classification"): "GradientBoostingClassifier",
+    ("gbt", "regression"): "GradientBoostingRegressor",
 }
 
 
@@ -53,7 +55,7 @@ def diabetes():
 
 def test_kinds():
     assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
-    assert KINDS[8:] == ("tree", "forest", "extra-trees")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
     assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) == set(KINDS)
 

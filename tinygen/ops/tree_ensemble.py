@@ -1,4 +1,4 @@
-"""tree_ensemble: decision trees, summed — DecisionTree, RandomForest and ExtraTrees (classifier and regressor).
+"""tree_ensemble: decision trees, summed — DecisionTree, RandomForest, ExtraTrees and GradientBoosting.
 
 Float IR (FloatTrees): scikit-learn's semantics: the float32 input goes left at a node when
 x <= threshold (float64), NaN goes where the node's missing_go_to_left says; the outputs are the mean over
@@ -9,8 +9,10 @@ key[feature] <= threshold_key (+ `key == NAN_KEY` where NaN goes left), which ta
 scikit-learn for every float32 input. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
 [0, 65535], regression values in int32 fixed point. out[c] = sum over trees of the leaf values, in int32:
   classification: sum <= n_trees * 65535 < 2**31 (n_trees < 32768 is checked), so it cannot overflow;
-  regression:     weight frac bits are chosen so that sum_t max|leaf_t| <= 2**31 - 1.
-The real outputs are out * out_scale (probabilities: 1 / (65535 n_trees); values: 2**-frac_bits / n_trees).
+  values:         frac bits are chosen so that |bias| + sum_t max|leaf_t| <= 2**31 - 1 (regression, and
+                  gradient boosting's raw scores: bias = init, leaves = learning_rate * value).
+The real outputs are out * out_scale (probabilities: 1 / (65535 n_trees); values: 2**-frac_bits / n_trees for
+means, 2**-frac_bits for gradient boosting's sums).
 """
 from __future__ import annotations
 
@@ -95,11 +97,19 @@ class _KeyRouting:
 
 @dataclass
 class FloatTrees:
-    """Float IR: mean over trees of the leaf values reached by float32 inputs."""
+    """Float IR: the leaf values reached by float32 inputs, combined over trees.
+
+    combine "mean" (forests, single trees): mean of the leaves. combine "sum" (gradient boosting):
+    bias + sum of the leaves, where each tree's leaves already hold learning_rate * value in its column.
+    leaf_kind "fractions": class fractions in [0, 1]; "values": any real values (regression, raw scores).
+    """
 
     trees: list[Tree]
     task: str  # "classification" | "regression"
     n_in: int
+    combine: str = "mean"
+    leaf_kind: str = "values"
+    bias: np.ndarray | None = None  # [n_out], combine "sum" only
 
     @property
     def n_out(self) -> int:
@@ -110,6 +120,8 @@ class FloatTrees:
         total = np.zeros((len(x32), self.n_out))
         for tree in self.trees:
             total += tree.value[tree.leaves_reached(_FloatRouting(tree, x32))]
+        if self.combine == "sum":
+            return total + (0.0 if self.bias is None else self.bias)
         return total / len(self.trees)
 
 
@@ -119,7 +131,7 @@ class TreeEnsemble:
     n_in: int
     trees: list[Tree]
     task: str
-    leaf_type: str  # "uint16" (class fractions) | "int32" (regression values)
+    leaf_type: str  # "uint16" (class fractions) | "int32" (values in fixed point)
     out_scale: float  # real output = out * out_scale
     leaf_frac_bits: int | None = None  # regression leaves' fixed-point format
     acc_bound: int = 0  # proven max |out|
@@ -127,6 +139,7 @@ class TreeEnsemble:
     out_type: str = "int32"
     acc_type: str = "int32"
     layout: str = "inline"
+    bias: np.ndarray | None = None  # [n_out] initial sums (gradient boosting's init), same units as the leaves
     pruned_nodes: int = field(default=0, compare=False)
 
     @property
@@ -142,7 +155,7 @@ class TreeEnsemble:
 
     def forward(self, keys: np.ndarray) -> np.ndarray:
         keys = np.asarray(keys, dtype=np.int64)
-        total = np.zeros((len(keys), self.n_out), dtype=np.int64)
+        total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
             total += tree.value[tree.leaves_reached(_KeyRouting(tree, keys))]
         if total.size and int(np.abs(total).max()) > self.acc_bound:
@@ -154,6 +167,7 @@ class TreeEnsemble:
                 "in_type": self.in_type, "out_type": self.out_type, "acc_type": self.acc_type,
                 "leaf_type": self.leaf_type, "leaf_frac_bits": self.leaf_frac_bits, "out_scale": self.out_scale,
                 "acc_bound": self.acc_bound, "acc_limit": INT32_MAX, "n_trees": len(self.trees),
+                "bias": None if self.bias is None else [int(v) for v in self.bias],
                 "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes,
                 "compare": "key[feature] <= threshold (order keys), or key == nan_key where missing_left",
                 "trees": [t.to_dict(integer=True) for t in self.trees]}
@@ -163,7 +177,8 @@ class TreeEnsemble:
         return cls(n_in=int(data["n_in"]), trees=[Tree.from_dict(t, integer=True) for t in data["trees"]],
                    task=data["task"], leaf_type=data["leaf_type"], out_scale=float(data["out_scale"]),
                    leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
-                   layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)))
+                   layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)),
+                   bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
 
 def prune(tree: Tree) -> tuple[Tree, int]:
@@ -199,21 +214,27 @@ def prune(tree: Tree) -> tuple[Tree, int]:
 def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
     """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed."""
     n_trees = len(fop.trees)
-    if fop.task == "classification":
+    divisor = n_trees if fop.combine == "mean" else 1
+    bias = None
+    if fop.leaf_kind == "fractions":
         if n_trees >= 32768:
             raise TinygenError(f"{n_trees} trees: the exact layout sums class fractions in int32 and takes at most 32767 trees")
         leaves = [round_half_away(t.value * LEAF_SCALE) for t in fop.trees]
-        leaf_type, frac, scale = "uint16", None, 1.0 / (LEAF_SCALE * n_trees)
+        leaf_type, frac, scale = "uint16", None, 1.0 / (LEAF_SCALE * divisor)
     else:
-        worst = sum(float(np.abs(t.value).max(initial=0.0)) for t in fop.trees)
+        bias_max = 0.0 if fop.bias is None else float(np.abs(fop.bias).max(initial=0.0))
+        worst = bias_max + sum(float(np.abs(t.value).max(initial=0.0)) for t in fop.trees)
         if not np.isfinite(worst):
             raise TinygenError("the trees have non-finite leaf values; refit them on finite targets")
         frac = fixedpoint.frac_bits_for(worst, 32)
-        leaves = [round_half_away(t.value * np.exp2(frac)) for t in fop.trees]
-        while sum(int(np.abs(v).max(initial=0)) for v in leaves) > INT32_MAX:  # rounding up at the edge
-            frac -= 1
+        while True:  # leaves and bias in 2**frac fixed point; |bias| + sum of max |leaf| must stay in int32
             leaves = [round_half_away(t.value * np.exp2(frac)) for t in fop.trees]
-        leaf_type, scale = "int32", 2.0 ** -frac / n_trees
+            bias = None if fop.bias is None else round_half_away(fop.bias * np.exp2(frac))
+            total = sum(int(np.abs(v).max(initial=0)) for v in leaves) + (0 if bias is None else int(np.abs(bias).max()))
+            if total <= INT32_MAX:
+                break
+            frac -= 1
+        leaf_type, scale = "int32", 2.0 ** -frac / divisor
     typed, removed = [], 0
     for tree, leaf in zip(fop.trees, leaves):
         keyed = Tree(feature=tree.feature, threshold=np.where(tree.left >= 0, threshold_keys(tree.threshold), 0),
@@ -221,6 +242,6 @@ def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
         pruned, gone = prune(keyed)
         typed.append(pruned)
         removed += gone
-    bound = sum(int(np.abs(t.value).max(initial=0)) for t in typed)
+    bound = sum(int(np.abs(t.value).max(initial=0)) for t in typed) + (0 if bias is None else int(np.abs(bias).max()))
     return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
-                        leaf_frac_bits=frac, acc_bound=bound, pruned_nodes=removed)
+                        leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed)
