@@ -77,3 +77,38 @@ def test_custom_init_is_refused():
     estimator = GradientBoostingRegressor(n_estimators=3, init=LinearRegression()).fit(X, y)
     with pytest.raises(tinygen.TinygenError, match="init"):
         tinygen.convert(estimator)
+
+
+@functools.lru_cache(maxsize=None)
+def hist_fitted(dataset: str):
+    """HistGradientBoosting on float32-representable data with 10 % of the values missing."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    loader, cls = CASES[dataset]
+    X, y = loader(return_X_y=True)
+    X = X.astype(np.float32).astype(np.float64)  # what the C sees: HistGradientBoosting compares float64
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    hist = HistGradientBoostingClassifier if cls is GradientBoostingClassifier else HistGradientBoostingRegressor
+    return X, y, hist(max_iter=30, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("dataset", list(CASES))
+def test_hist_gradient_boosting_with_missing_values(dataset):
+    need_tool("gcc")
+    X, y, estimator = hist_fitted(dataset)
+    model = tinygen.convert(estimator)
+    expected = estimator.predict(X)
+    if dataset == "diabetes":
+        assert (np.abs(model.predict(X) - expected) <= raw_bound(model) + np.abs(expected) * 2.0 ** -24).all()
+    else:
+        assert (model.predict(X) == expected).all()
+        raw = model.scores(X) * model.program.output_scale
+        assert np.abs(raw - estimator.decision_function(X).reshape(len(X), -1)).max() <= raw_bound(model)
+    assert compare_on_target(model, "host", X, "hgb")["mismatches"] == 0
+
+
+def test_hist_gradient_boosting_on_avr():
+    for tool in ("avr-gcc", "simavr"):
+        need_tool(tool)
+    X, y, estimator = hist_fitted("breast_cancer")
+    assert compare_on_target(tinygen.convert(estimator), "avr", X[::3], "hgb")["mismatches"] == 0

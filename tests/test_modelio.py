@@ -74,7 +74,8 @@ def test_supported_types_names():
         "Ridge", "Lasso", "ElasticNet", "SGDRegressor", "LinearSVR", "Pipeline", "StandardScaler",
         "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA", "DecisionTreeClassifier", "DecisionTreeRegressor",
         "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor", "Tree",
-        "GradientBoostingClassifier", "GradientBoostingRegressor",
+        "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
+        "HistGradientBoostingRegressor", "TreePredictor",
     }
     assert len(SUPPORTED_TYPES) == len(set(SUPPORTED_TYPES))
     for cls in modelio.SUPPORTED_CLASSES:

@@ -17,8 +17,9 @@ from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, detect_task, fit, make
 
 from conftest import error_of
 
-CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", "tree", "forest", "extra-trees", "gbt"]
-REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", "tree", "forest", "extra-trees", "gbt"]
+TREES = ["tree", "forest", "extra-trees", "gbt", "hist-gbt"]
+CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES]
+REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", *TREES]
 
 EXPECTED_CLASSES = {
     ("logreg", "classification"): "LogisticRegression",
@@ -40,6 +41,8 @@ EXPECTED_CLASSES = {
     ("extra-trees", "regression"): "ExtraTreesRegressor",
     ("gbt", "classification"): "GradientBoostingClassifier",
     ("gbt", "regression"): "GradientBoostingRegressor",
+    ("hist-gbt", "classification"): "HistGradientBoostingClassifier",
+    ("hist-gbt", "regression"): "HistGradientBoostingRegressor",
 }
 
 
@@ -55,7 +58,7 @@ def diabetes():
 
 def test_kinds():
     assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
-    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
     assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) == set(KINDS)
 

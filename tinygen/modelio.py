@@ -30,7 +30,10 @@ def _supported_classes() -> list[type]:
 
 # Fully qualified names of non-estimator types that supported estimators contain and that skops does not
 # trust by default (e.g. a later tree family adds "sklearn.tree._tree.Tree"). Empty for the linear family.
-_EXTRA_TRUSTED: list[str] = ["sklearn.tree._tree.Tree"]  # the node arrays inside every tree and forest
+_EXTRA_TRUSTED: list[str] = [
+    "sklearn.tree._tree.Tree",  # the node arrays inside every tree, forest and GradientBoosting
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # HistGradientBoosting's trees
+]
 
 
 def _qualified_name(cls: type) -> str:

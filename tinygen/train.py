@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron, Ridge,
                                   RidgeClassifier, SGDClassifier, SGDRegressor)
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
-                              GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+                              GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -23,12 +24,12 @@ from tinygen.errors import TinygenError
 
 # The model kinds fit() supports now, in the order the CLI help lists them.
 KINDS = ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net",
-         "tree", "forest", "extra-trees", "gbt")
+         "tree", "forest", "extra-trees", "gbt", "hist-gbt")
 # Trees compare raw features (scaling cannot change a tree), so they train without a scaler.
-TREE_KINDS = ("tree", "forest", "extra-trees", "gbt")
+TREE_KINDS = ("tree", "forest", "extra-trees", "gbt", "hist-gbt")
 
 # Kinds named in DESIGN.md that later releases add (a clear "not yet" instead of "unknown").
-LATER_KINDS = ("hist-gbt", "isolation-forest", "mlp", "gnb")
+LATER_KINDS = ("isolation-forest", "mlp", "gnb")
 
 TASKS = ("classification", "regression")
 SCALERS = ("auto", "standard", "minmax", "maxabs", "robust", "none")  # auto: standard, none for trees
@@ -61,6 +62,8 @@ _PRESETS: dict[str, tuple[Preset | None, Preset | None, str]] = {
                     (ExtraTreesRegressor, {"n_estimators": 10, "max_depth": 6}), ""),
     "gbt": ((GradientBoostingClassifier, {"n_estimators": 50, "max_depth": 3}),
             (GradientBoostingRegressor, {"n_estimators": 50, "max_depth": 3}), ""),
+    "hist-gbt": ((HistGradientBoostingClassifier, {"max_iter": 50, "max_depth": 4}),
+                 (HistGradientBoostingRegressor, {"max_iter": 50, "max_depth": 4}), ""),
 }
 assert tuple(_PRESETS) == KINDS
 

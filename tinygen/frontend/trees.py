@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
-                              GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+                              GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import TinygenError
@@ -70,17 +71,45 @@ def _boosting(estimator) -> FloatTrees:
                       n_in=n_features, combine="sum", leaf_kind="values", bias=bias)
 
 
+def _hist_boosting(estimator) -> FloatTrees:
+    """raw[k] = baseline[k] + sum over iterations of the predictors' leaf values (already shrunk by the
+    learning rate). HistGradientBoosting compares float64 inputs with float64 thresholds; from float32 inputs
+    (what the C takes) that is the same branch as the float32 floor of the threshold."""
+    if getattr(estimator, "is_categorical_", None) is not None and np.any(estimator.is_categorical_):
+        raise TinygenError("HistGradientBoosting with categorical features is not supported yet; refit with "
+                           "categorical_features=None (encode categories as numbers)")
+    n_features = int(estimator.n_features_in_)
+    bias = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(-1)
+    trees = []
+    for iteration in estimator._predictors:
+        for column, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            value = np.zeros((len(nodes), len(iteration)))
+            value[:, column] = np.where(leaf, nodes["value"], 0.0)
+            index = {key: nodes[key].astype(np.int64) for key in ("feature_idx", "left", "right")}  # unsigned there
+            trees.append(Tree(feature=np.where(leaf, -1, index["feature_idx"]),
+                              threshold=np.asarray(nodes["num_threshold"], dtype=np.float64),
+                              left=np.where(leaf, -1, index["left"]), right=np.where(leaf, -1, index["right"]),
+                              missing_left=nodes["missing_go_to_left"].astype(bool), value=value))
+    return FloatTrees(trees=trees, task="classification" if hasattr(estimator, "classes_") else "regression",
+                      n_in=n_features, combine="sum", leaf_kind="values", bias=bias)
+
+
 def convert_boosting_classifier(estimator) -> FrontendResult:
-    op = _boosting(estimator)
+    op = (_hist_boosting if isinstance(estimator, HistGradientBoostingClassifier) else _boosting)(estimator)
     decision = "positive" if op.n_out == 1 else "argmax"  # binary: class 1 when the raw score is > 0
     return FrontendResult([op], "classification", decision, list(estimator.classes_))
 
 
 def convert_boosting_regressor(estimator) -> FrontendResult:
-    return FrontendResult([_boosting(estimator)], "regression", "value", None)
+    op = (_hist_boosting if isinstance(estimator, HistGradientBoostingRegressor) else _boosting)(estimator)
+    return FrontendResult([op], "regression", "value", None)
 
 
 CLASSIFIERS = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
 REGRESSORS = (DecisionTreeRegressor, RandomForestRegressor, ExtraTreesRegressor)
 CONVERTERS = {**{cls: convert_classifier for cls in CLASSIFIERS}, **{cls: convert_regressor for cls in REGRESSORS},
-              GradientBoostingClassifier: convert_boosting_classifier, GradientBoostingRegressor: convert_boosting_regressor}
+              GradientBoostingClassifier: convert_boosting_classifier, GradientBoostingRegressor: convert_boosting_regressor,
+              HistGradientBoostingClassifier: convert_boosting_classifier,
+              HistGradientBoostingRegressor: convert_boosting_regressor}
