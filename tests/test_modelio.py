@@ -75,7 +75,7 @@ def test_supported_types_names():
         "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA", "DecisionTreeClassifier", "DecisionTreeRegressor",
         "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor", "Tree",
         "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
-        "HistGradientBoostingRegressor", "TreePredictor",
+        "HistGradientBoostingRegressor", "TreePredictor", "IsolationForest",
     }
     assert len(SUPPORTED_TYPES) == len(set(SUPPORTED_TYPES))
     for cls in modelio.SUPPORTED_CLASSES:

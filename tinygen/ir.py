@@ -18,14 +18,14 @@ from .ops import OP_TYPES
 
 FORMAT = "tinygen-model"
 VERSION = 1
-DECISIONS = ("argmax", "positive", "value")
+DECISIONS = ("argmax", "positive", "nonnegative", "value")
 
 
 @dataclass
 class Program:
     dtype: str  # "float" (float IR) | "float32" | "q31" | "q15" | "q7"
     task: str  # "classification" | "regression"
-    decision: str  # argmax of the scores | class 1 when the one score > 0 | the score is the value
+    decision: str  # argmax of the scores | class 1 when the one score > 0 (>= 0) | the score is the value
     n_features: int
     feature_names: list[str]
     labels: list | None  # the estimator's classes_, as JSON values (str, int or float)
@@ -86,6 +86,8 @@ class Program:
             return best
         if self.decision == "positive":
             return (scores[:, 0] > 0).astype(np.int64)
+        if self.decision == "nonnegative":
+            return (scores[:, 0] >= 0).astype(np.int64)
         if self.output_scale is not None:
             return fixedpoint.dequantize(scores[:, 0], self.output_scale)
         return scores[:, 0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
                               GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                              RandomForestClassifier, RandomForestRegressor)
+                              IsolationForest, RandomForestClassifier, RandomForestRegressor)
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import TinygenError
@@ -107,9 +107,33 @@ def convert_boosting_regressor(estimator) -> FrontendResult:
     return FrontendResult([op], "regression", "value", None)
 
 
+def convert_isolation_forest(estimator) -> FrontendResult:
+    """predict: inlier (1) when decision_function = -2**(-d / D) - offset_ >= 0, d = sum over trees of the
+    leaf's path length (depth + average_path_length(leaf size) - 1), D = n_trees * c(max_samples). That is
+    d >= -D * log2(-offset_) =: d*, so the program outputs d - d* (bias -d*) and decides "nonnegative"."""
+    from sklearn.ensemble._iforest import _average_path_length
+
+    offset = float(estimator.offset_)
+    if not offset < 0:
+        raise TinygenError(f"IsolationForest with offset_ {offset}: every sample is an outlier; refit it")
+    trees = []
+    for member, features, path, average in zip(estimator.estimators_, estimator.estimators_features_,
+                                               estimator._decision_path_lengths, estimator._average_path_length_per_tree):
+        tree = _tree(member)
+        features = np.asarray(features, dtype=np.int64)
+        tree.feature = np.where(tree.left >= 0, features[np.maximum(tree.feature, 0)], -1)  # subset -> column
+        tree.value = (np.asarray(path, dtype=np.float64) + np.asarray(average, dtype=np.float64) - 1.0).reshape(-1, 1)
+        trees.append(tree)
+    denominator = len(trees) * float(_average_path_length([estimator._max_samples])[0])
+    threshold = -denominator * np.log2(-offset)
+    op = FloatTrees(trees=trees, task="classification", n_in=int(estimator.n_features_in_), combine="sum",
+                    leaf_kind="values", bias=np.array([-threshold]))
+    return FrontendResult([op], "classification", "nonnegative", [-1, 1])
+
+
 CLASSIFIERS = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
 REGRESSORS = (DecisionTreeRegressor, RandomForestRegressor, ExtraTreesRegressor)
 CONVERTERS = {**{cls: convert_classifier for cls in CLASSIFIERS}, **{cls: convert_regressor for cls in REGRESSORS},
               GradientBoostingClassifier: convert_boosting_classifier, GradientBoostingRegressor: convert_boosting_regressor,
               HistGradientBoostingClassifier: convert_boosting_classifier,
-              HistGradientBoostingRegressor: convert_boosting_regressor}
+              HistGradientBoostingRegressor: convert_boosting_regressor, IsolationForest: convert_isolation_forest}
