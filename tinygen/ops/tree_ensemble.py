@@ -7,11 +7,11 @@ trees of the leaf values (class fractions, or regression values).
 Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py); each node compares
 key[feature] <= threshold_key (+ `key == NAN_KEY` where NaN goes left), which takes the same branch as
 scikit-learn for every float32 input. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
-[0, 65535], regression values in int32 fixed point. out[c] = sum over trees of the leaf values, in int32:
-  classification: sum <= n_trees * 65535 < 2**31 (n_trees < 32768 is checked), so it cannot overflow;
+[0, 65520], regression values in int32 fixed point. out[c] = sum over trees of the leaf values, in int32:
+  classification: sum <= n_trees * 65520 < 2**31 (n_trees < 32768 is checked), so it cannot overflow;
   values:         frac bits are chosen so that |bias| + sum_t max|leaf_t| <= 2**31 - 1 (regression, and
                   gradient boosting's raw scores: bias = init, leaves = learning_rate * value).
-The real outputs are out * out_scale (probabilities: 1 / (65535 n_trees); values: 2**-frac_bits / n_trees for
+The real outputs are out * out_scale (probabilities: 1 / (65520 n_trees); values: 2**-frac_bits / n_trees for
 means, 2**-frac_bits for gradient boosting's sums).
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ from ..errors import TinygenError
 from .order_keys import NAN_KEY, threshold_keys
 from .types import round_half_away
 
-LEAF_SCALE = 65535  # class fractions in uint16
+# Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
+# small denominator (1/2, 1/3, ..., 1/16) exactly, so exact ties between classes stay exact ties.
+LEAF_SCALE = 65520
 INT32_MAX = (1 << 31) - 1
 
 
