@@ -95,7 +95,8 @@ def _quantize_trees(program: Program, dtype: str, base: dict) -> Program:
     if dtype not in TREE_DTYPES:
         raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): use --dtype exact")
     (trees,) = program.ops
-    typed = quantize_exact(trees)
+    typed, features = quantize_exact(trees)
     notes = ["exact: float32 inputs become order keys; every split compares integers and takes scikit-learn's "
              f"branch for every float32 input; {typed.pruned_nodes} nodes of splits with equal subtrees removed"]
-    return Program(dtype=dtype, ops=[OrderKeys(n_in=program.n_features), typed], notes=notes, **base)
+    keys = OrderKeys(n_in=program.n_features, features=features, nan_keys=typed.nan_keys)
+    return Program(dtype=dtype, ops=[keys, typed], notes=notes, **base)

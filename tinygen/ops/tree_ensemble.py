@@ -4,13 +4,18 @@ Float IR (FloatTrees): scikit-learn's semantics: the float32 input goes left at 
 x <= threshold (float64), NaN goes where the node's missing_go_to_left says; the outputs are the mean over
 trees of the leaf values (class fractions, or regression values).
 
-Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py); each node compares
-key[feature] <= threshold_key (+ `key == NAN_KEY` where NaN goes left), which takes the same branch as
-scikit-learn for every float32 input. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
+Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py) of the features the trees read
+(`feature` indexes the keys); a node sends the key nan_keys[feature] (NaN) where missing_left says and any
+other key left when key <= threshold_key, which takes the same branch as scikit-learn for every float32
+input. The NaN key is the one most splits already route right: INT32_MAX is above every threshold key (NaN
+goes right with `k <= t`), INT32_MIN below every one (NaN goes left), so only the other splits test it. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
 [0, 65520], regression values in int32 fixed point. out[c] = sum over trees of the leaf values, in int32:
   classification: sum <= n_trees * 65520 < 2**31 (n_trees < 32768 is checked), so it cannot overflow;
   values:         frac bits are chosen so that |bias| + sum_t max|leaf_t| <= 2**31 - 1 (regression, and
                   gradient boosting's raw scores: bias = init, leaves = learning_rate * value).
+leaf_row_total (classification): when every leaf's class fractions sum to this same integer (65520, as
+rounding leaves them unless a fraction ends in exactly .5), the last class is not summed but computed:
+out[last] = n_trees * leaf_row_total - sum of the other outputs, which is the same integer as its sum.
 The real outputs are out * out_scale (probabilities: 1 / (65520 n_trees); values: 2**-frac_bits / n_trees for
 means, 2**-frac_bits for gradient boosting's sums).
 """
@@ -22,7 +27,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .order_keys import NAN_KEY, threshold_keys
+from .order_keys import NAN_KEY, NAN_KEY_LOW, threshold_keys
 from .types import round_half_away
 
 # Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
@@ -89,12 +94,13 @@ class _FloatRouting:
 class _KeyRouting:
     """go_left for order keys against threshold keys: what the C does."""
 
-    def __init__(self, tree: Tree, keys: np.ndarray):
-        self.tree, self.keys, self.n_rows = tree, keys, len(keys)
+    def __init__(self, tree: Tree, keys: np.ndarray, nan_keys: np.ndarray):
+        self.tree, self.keys, self.nan_keys, self.n_rows = tree, keys, nan_keys, len(keys)
 
     def __call__(self, rows, nodes):
-        keys = self.keys[rows, self.tree.feature[nodes]]
-        return (keys <= self.tree.threshold[nodes]) | (self.tree.missing_left[nodes] & (keys == NAN_KEY))
+        features = self.tree.feature[nodes]
+        keys = self.keys[rows, features]
+        return np.where(keys == self.nan_keys[features], self.tree.missing_left[nodes], keys <= self.tree.threshold[nodes])
 
 
 @dataclass
@@ -143,6 +149,23 @@ class TreeEnsemble:
     layout: str = "inline"
     bias: np.ndarray | None = None  # [n_out] initial sums (gradient boosting's init), same units as the leaves
     pruned_nodes: int = field(default=0, compare=False)
+    nan_keys: list[int] | None = None  # per input key: the key that means NaN; None: NAN_KEY for all
+    leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
+
+    def __post_init__(self):
+        self.nan_keys = [NAN_KEY] * self.n_in if self.nan_keys is None else [int(v) for v in self.nan_keys]
+
+    @property
+    def n_summed(self) -> int:
+        """How many outputs the trees add up (the last one is computed when leaf_row_total is set)."""
+        return self.n_out - (1 if self.leaf_row_total is not None else 0)
+
+    def nan_test(self, tree: Tree, node: int) -> str:
+        """What a node adds to `k <= t` for NaN: "or_eq" (|| k == nan), "and_ne" (&& k != nan) or ""."""
+        low = self.nan_keys[int(tree.feature[node])] == NAN_KEY_LOW
+        if bool(tree.missing_left[node]) != low:
+            return "or_eq" if tree.missing_left[node] else "and_ne"
+        return ""
 
     @property
     def n_out(self) -> int:
@@ -157,9 +180,12 @@ class TreeEnsemble:
 
     def forward(self, keys: np.ndarray) -> np.ndarray:
         keys = np.asarray(keys, dtype=np.int64)
+        nan_keys = np.asarray(self.nan_keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
-            total += tree.value[tree.leaves_reached(_KeyRouting(tree, keys))]
+            total[:, :self.n_summed] += tree.value[tree.leaves_reached(_KeyRouting(tree, keys, nan_keys)), :self.n_summed]
+        if self.leaf_row_total is not None:
+            total[:, -1] = len(self.trees) * self.leaf_row_total - total[:, :-1].sum(axis=1)
         if total.size and int(np.abs(total).max()) > self.acc_bound:
             raise AssertionError("tree sum beyond its proven bound: the range analysis is wrong")
         return total
@@ -170,8 +196,9 @@ class TreeEnsemble:
                 "leaf_type": self.leaf_type, "leaf_frac_bits": self.leaf_frac_bits, "out_scale": self.out_scale,
                 "acc_bound": self.acc_bound, "acc_limit": INT32_MAX, "n_trees": len(self.trees),
                 "bias": None if self.bias is None else [int(v) for v in self.bias],
-                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes,
-                "compare": "key[feature] <= threshold (order keys), or key == nan_key where missing_left",
+                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes, "nan_keys": list(self.nan_keys),
+                "leaf_row_total": self.leaf_row_total,
+                "compare": "key == nan_keys[feature] ? missing_left : key[feature] <= threshold (order keys)",
                 "trees": [t.to_dict(integer=True) for t in self.trees]}
 
     @classmethod
@@ -180,6 +207,7 @@ class TreeEnsemble:
                    task=data["task"], leaf_type=data["leaf_type"], out_scale=float(data["out_scale"]),
                    leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
                    layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)),
+                   nan_keys=data.get("nan_keys"), leaf_row_total=data.get("leaf_row_total"),
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
 
@@ -213,8 +241,9 @@ def prune(tree: Tree) -> tuple[Tree, int]:
     return pruned, len(tree.feature) - len(order)
 
 
-def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
-    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed."""
+def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
+    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed; the trees
+    read the keys of the returned features (key j = feature features[j]) with the NaN keys op.nan_keys."""
     n_trees = len(fop.trees)
     divisor = n_trees if fop.combine == "mean" else 1
     bias = None
@@ -245,5 +274,38 @@ def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
         typed.append(pruned)
         removed += gone
     bound = sum(int(np.abs(t.value).max(initial=0)) for t in typed) + (0 if bias is None else int(np.abs(bias).max()))
-    return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
-                        leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed)
+    features, nan_keys = _key_plan(typed, fop.n_in)
+    index = {f: j for j, f in enumerate(features)}
+    for tree in typed:
+        tree.feature = np.array([index[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)], dtype=np.int64)
+    row_total = None
+    if fop.leaf_kind == "fractions" and bias is None and typed[0].value.shape[1] >= 2:
+        sums = np.unique(np.concatenate([t.value[t.left < 0].sum(axis=1) for t in typed]))
+        row_total = int(sums[0]) if len(sums) == 1 else None
+    op = TreeEnsemble(n_in=len(features), trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
+                      leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed, nan_keys=nan_keys,
+                      leaf_row_total=row_total)
+    return op, features
+
+
+# Keying every feature costs a plain loop; keying a subset costs an index table read per key: key only the
+# features the trees read when they are at most this share of all features.
+SUBSET_SHARE = 0.75
+
+
+def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], list[int]]:
+    """The features to key (all, or only those the splits read) and their NaN key: NAN_KEY_LOW where more
+    splits send NaN left than right (those then need no NaN test), else NAN_KEY."""
+    left, right = np.zeros(n_in, dtype=np.int64), np.zeros(n_in, dtype=np.int64)
+    for tree in trees:
+        inner = tree.left >= 0
+        np.add.at(left, tree.feature[inner & tree.missing_left], 1)
+        np.add.at(right, tree.feature[inner & ~tree.missing_left], 1)
+    used = [f for f in range(n_in) if left[f] + right[f] > 0]
+    features = used if len(used) <= SUBSET_SHARE * n_in else list(range(n_in))
+    if not features:
+        features = [0]  # a model of single leaves still takes its first feature through one key
+    # One NaN key for the whole model: per-feature keys (which the IR and the C allow) test fewer splits but
+    # cost a bit lookup in the key loop, which measured slower on AVR and Cortex-M4 (RF 10x6, breast_cancer).
+    nan_key = NAN_KEY_LOW if left.sum() > right.sum() else NAN_KEY
+    return features, [nan_key] * len(features)
