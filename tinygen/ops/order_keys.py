@@ -7,6 +7,9 @@ one that sends NaN the way most of that feature's splits send it, so only the ot
 float32 x and every threshold t that is a float32 other than -0.0, x <= t exactly when key(x) <= key(t), so a
 tree compares integers and still takes scikit-learn's branch at every node (the "FlInt" idea). Thresholds
 are made float32 (largest float32 <= the float64 threshold) and -0.0 becomes +0.0 in tree_ensemble.
+mode "bits" (the trees compare the raw float32 bits themselves, see tree_ensemble.bits_test): the op
+outputs the features' bits, uint32 in int64, and the C reads them straight from x (no pass, no buffer).
+
 Only the features the trees read get a key (`features`: key j is feature features[j]); a model that reads
 most of its features keys all of them (a plain loop is cheaper than an index table).
 Ranges: input any float32; output int32, NaN only as the feature's NaN key.
@@ -55,12 +58,20 @@ class OrderKeys:
     features: list[int] | None = None  # the features keyed, in key order; None: all of them
     nan_keys: list[int] | None = None  # per key; None: NAN_KEY for all
     out_type: str = "int32"
+    mode: str = "keys"  # "keys" | "bits"
 
     def __post_init__(self):
         self.features = list(range(self.n_in)) if self.features is None else [int(f) for f in self.features]
         self.nan_keys = [NAN_KEY] * len(self.features) if self.nan_keys is None else [int(v) for v in self.nan_keys]
         if len(self.nan_keys) != len(self.features) or any(v not in NAN_KEYS for v in self.nan_keys):
             raise ValueError("order_keys: one NaN key per keyed feature, each INT32_MAX or INT32_MIN")
+        if self.mode not in ("keys", "bits") or (self.mode == "bits" and not self.all_features):
+            raise ValueError("order_keys: mode keys, or bits over all features")
+
+    @property
+    def passthrough(self) -> bool:
+        """True when the C has no pass and no buffer: the next op reads the float input itself."""
+        return self.mode == "bits"
 
     @property
     def n_out(self) -> int:
@@ -75,13 +86,16 @@ class OrderKeys:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
+        if self.mode == "bits":
+            return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
         return order_keys(x[:, self.features], np.asarray(self.nan_keys, dtype=np.int64))
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
-                "features": list(self.features), "nan_keys": list(self.nan_keys),
+                "features": list(self.features), "nan_keys": list(self.nan_keys), "mode": self.mode,
                 "key": "bits for x >= +0.0, -(bits & 0x7FFFFFFF) - 1 below; NaN -> nan_keys[j]"}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OrderKeys":
-        return cls(n_in=int(data["n_in"]), features=data.get("features"), nan_keys=data.get("nan_keys"))
+        return cls(n_in=int(data["n_in"]), features=data.get("features"), nan_keys=data.get("nan_keys"),
+                   mode=data.get("mode", "keys"))

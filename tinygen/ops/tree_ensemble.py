@@ -16,6 +16,11 @@ goes right with `k <= t`), INT32_MIN below every one (NaN goes left), so only th
 leaf_row_total (classification): when every leaf's class fractions sum to this same integer (65520, as
 rounding leaves them unless a fraction ends in exactly .5), the last class is not summed but computed:
 out[last] = n_trees * leaf_row_total - sum of the other outputs, which is the same integer as its sum.
+in_kind "bits" (no key pass): the inputs are the raw float32 bits u (uint32) and each node tests them
+directly with the same outcome as the keys, by bits_test: for a threshold key T >= 0 every negative value
+is below the threshold and the bits of x >= +0.0 order as their keys; for T < 0 the negative values'
+bits order in reverse and every x >= +0.0 is above; NaN bits lie above +inf's or below -inf's (by sign),
+and each node's test puts them on its missing_left side.
 The real outputs are out * out_scale (probabilities: 1 / (65520 n_trees); values: 2**-frac_bits / n_trees for
 means, 2**-frac_bits for gradient boosting's sums).
 """
@@ -34,6 +39,30 @@ from .types import round_half_away
 # small denominator (1/2, 1/3, ..., 1/16) exactly, so exact ties between classes stay exact ties.
 LEAF_SCALE = 65520
 INT32_MAX = (1 << 31) - 1
+U32 = 1 << 32
+INF_BITS = 0x7F800000  # +inf: also its key, the largest threshold key
+NEG_INF_BITS = 0xFF800000  # -inf
+POS_NAN_FIRST, NAN_SPAN = 0x7F800001, 0x7FFFFE  # positive NaN bits: POS_NAN_FIRST .. + NAN_SPAN
+BITS_TESTS = ("always", "outside", "le_not_nan", "ge_or_nan", "inside")
+
+
+def bits_test(threshold_key: int, missing_left: bool) -> tuple[str, int, int]:
+    """A node's test on the raw bits u (uint32) of x: (kind, c1, c2); go left when
+      always      always (threshold +inf, NaN left)
+      outside     (u - c1) mod 2^32 > c2     right only for T < x <= +inf: c1 = T + 1, c2 = INF_BITS - T - 1
+      le_not_nan  (int32)u <= c1 and u <= c2  x <= t (negative NaN bits exceed c2 = NEG_INF_BITS)
+      ge_or_nan   u >= c1 or (u - POS_NAN_FIRST) mod 2^32 <= NAN_SPAN   (negative t: c1 = t's bits)
+      inside      (u - c1) mod 2^32 <= c2    left only for -inf <= x <= t: c1 = t's bits, c2 = NEG_INF_BITS - c1
+    """
+    key = int(threshold_key)
+    if key >= 0:
+        if missing_left:
+            return ("always", 0, 0) if key == INF_BITS else ("outside", key + 1, INF_BITS - key - 1)
+        return ("le_not_nan", key, NEG_INF_BITS)
+    bits = (key ^ 0x7FFFFFFF) & 0xFFFFFFFF  # the negative threshold's own bits
+    if missing_left:
+        return ("ge_or_nan", bits, 0)
+    return ("inside", bits, NEG_INF_BITS - bits)
 
 
 @dataclass
@@ -103,6 +132,29 @@ class _KeyRouting:
         return np.where(keys == self.nan_keys[features], self.tree.missing_left[nodes], keys <= self.tree.threshold[nodes])
 
 
+class _BitsRouting:
+    """go_left for raw float32 bits, by each node's bits_test: what the C does in in_kind "bits"."""
+
+    def __init__(self, tree: Tree, bits: np.ndarray):
+        self.tree, self.bits, self.n_rows = tree, bits, len(bits)
+        tests = [bits_test(t, m) if left >= 0 else ("always", 0, 0)
+                 for t, m, left in zip(tree.threshold, tree.missing_left, tree.left)]
+        self.kind = np.array([BITS_TESTS.index(k) for k, _, _ in tests], dtype=np.int64)
+        self.c1 = np.array([c for _, c, _ in tests], dtype=np.int64)
+        self.c2 = np.array([c for _, _, c in tests], dtype=np.int64)
+
+    def __call__(self, rows, nodes):
+        u = self.bits[rows, self.tree.feature[nodes]]
+        c1, c2, kind = self.c1[nodes], self.c2[nodes], self.kind[nodes]
+        signed = np.where(u >= 1 << 31, u - U32, u)
+        outcomes = [np.ones(len(u), dtype=bool),
+                    (u - c1) % U32 > c2,
+                    (signed <= c1) & (u <= c2),
+                    (u >= c1) | ((u - POS_NAN_FIRST) % U32 <= NAN_SPAN),
+                    (u - c1) % U32 <= c2]
+        return np.choose(kind, outcomes)
+
+
 @dataclass
 class FloatTrees:
     """Float IR: the leaf values reached by float32 inputs, combined over trees.
@@ -151,6 +203,7 @@ class TreeEnsemble:
     pruned_nodes: int = field(default=0, compare=False)
     nan_keys: list[int] | None = None  # per input key: the key that means NaN; None: NAN_KEY for all
     leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
+    in_kind: str = "keys"  # "keys": order keys | "bits": the raw float32 bits (bits_test per node)
 
     def __post_init__(self):
         self.nan_keys = [NAN_KEY] * self.n_in if self.nan_keys is None else [int(v) for v in self.nan_keys]
@@ -159,6 +212,9 @@ class TreeEnsemble:
     def n_summed(self) -> int:
         """How many outputs the trees add up (the last one is computed when leaf_row_total is set)."""
         return self.n_out - (1 if self.leaf_row_total is not None else 0)
+
+    def bits_test(self, tree: Tree, node: int) -> tuple[str, int, int]:
+        return bits_test(tree.threshold[node], bool(tree.missing_left[node]))
 
     def nan_test(self, tree: Tree, node: int) -> str:
         """What a node adds to `k <= t` for NaN: "or_eq" (|| k == nan), "and_ne" (&& k != nan) or ""."""
@@ -183,7 +239,8 @@ class TreeEnsemble:
         nan_keys = np.asarray(self.nan_keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
-            total[:, :self.n_summed] += tree.value[tree.leaves_reached(_KeyRouting(tree, keys, nan_keys)), :self.n_summed]
+            routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, nan_keys)
+            total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
         if self.leaf_row_total is not None:
             total[:, -1] = len(self.trees) * self.leaf_row_total - total[:, :-1].sum(axis=1)
         if total.size and int(np.abs(total).max()) > self.acc_bound:
@@ -197,7 +254,7 @@ class TreeEnsemble:
                 "acc_bound": self.acc_bound, "acc_limit": INT32_MAX, "n_trees": len(self.trees),
                 "bias": None if self.bias is None else [int(v) for v in self.bias],
                 "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes, "nan_keys": list(self.nan_keys),
-                "leaf_row_total": self.leaf_row_total,
+                "leaf_row_total": self.leaf_row_total, "in_kind": self.in_kind,
                 "compare": "key == nan_keys[feature] ? missing_left : key[feature] <= threshold (order keys)",
                 "trees": [t.to_dict(integer=True) for t in self.trees]}
 
@@ -208,6 +265,7 @@ class TreeEnsemble:
                    leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
                    layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)),
                    nan_keys=data.get("nan_keys"), leaf_row_total=data.get("leaf_row_total"),
+                   in_kind=data.get("in_kind", "keys"),
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
 
