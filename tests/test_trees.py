@@ -613,3 +613,40 @@ def test_BUG_single_leaf_tree_header_compiles(case):
     assert np.array_equal(model.predict(X), estimator.predict(X))
     result = compare_on_target(model, "host", X, "m")
     assert result["mismatches"] == 0
+
+
+# ---- the raw-bits split tests (models of up to BITS_MAX_NODES splits) ---------------------------------------
+def test_bits_tests_route_as_float32_compares():
+    """Each split's bits_test on the raw float32 bits takes scikit-learn's branch for every input: x <= t for
+    numbers (+-0, subnormals, +-inf), missing_left for NaN of either sign, over random bit patterns and
+    thresholds of both signs, zero, +-FLT_MAX and +-inf."""
+    from tinygen.ops.tree_ensemble import Tree, _BitsRouting
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.integers(0, 2**32, 100_000, dtype=np.uint64).astype(np.uint32).view(np.float32), SPECIALS])
+    t = np.concatenate([rng.standard_normal(30) * 10.0 ** rng.integers(-40, 38, 30), SPECIALS[~np.isnan(SPECIALS)],
+                        [1e-300, -1e-300, 1e39, -1e39, 2.5e-45, -2.5e-45]])
+    bits = x.view(np.uint32).astype(np.int64).reshape(-1, 1)
+    kinds = set()
+    for threshold, key in zip(t, threshold_keys(t)):
+        for missing_left in (False, True):
+            tree = Tree(feature=np.array([0, -1, -1]), threshold=np.array([key, 0, 0]), left=np.array([1, -1, -1]),
+                        right=np.array([2, -1, -1]), missing_left=np.array([missing_left, False, False]),
+                        value=np.zeros((3, 1), dtype=np.int64))
+            routing = _BitsRouting(tree, bits)
+            kinds.add(int(routing.kind[0]))
+            got = routing(np.arange(len(x)), np.zeros(len(x), dtype=np.int64))
+            expected = np.where(np.isnan(x), missing_left, x.astype(np.float64) <= threshold)
+            assert np.array_equal(got, expected), (threshold, missing_left, x[got != expected][:5])
+    assert kinds == {0, 1, 2, 3, 4}, "every kind of bits test was exercised"
+
+
+def test_small_forest_reads_bits_large_reads_keys():
+    from tinygen.quantize import BITS_MAX_NODES
+
+    small, large = converted("breast_cancer", "RandomForestClassifier"), converted("digits", "RandomForestClassifier")
+    for model in (small, large):
+        splits = sum(int((tree.left >= 0).sum()) for tree in model.program.ops[1].trees)
+        mode = "bits" if splits <= BITS_MAX_NODES else "keys"
+        assert model.program.ops[0].mode == mode and model.program.ops[1].in_kind == mode
+    assert small.program.ops[0].mode == "bits"

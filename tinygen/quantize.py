@@ -14,7 +14,7 @@ from .errors import TinygenError
 from .ir import Program
 from .ops import dense
 from .ops.dense import FloatDense
-from .ops.order_keys import OrderKeys
+from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops.quantize_input import QuantizeInput
 from .ops.tree_ensemble import FloatTrees, quantize_exact
 
@@ -91,11 +91,35 @@ def quantize(program: Program, dtype: str, X_calib=None) -> Program:
     return Program(dtype=dtype, ops=ops, notes=notes, **base)
 
 
+# Trees read the raw float32 bits (no key pass: RF 10x6 on breast_cancer, Uno: 2,174 -> 1,245 cycles, stack
+# 154 -> 42 B) at ~4 B of flash per split more than order keys (5,942 -> 6,684 B there); above this many splits
+# the flash matters more (a 900-split HistGradientBoosting would no longer fit the Uno) and they read keys.
+BITS_MAX_NODES = 512
+
+
+def _on_bits(typed, features, n_features):
+    """The same trees reading the raw bits of the input: feature indices back to the input's (the NaN keys
+    mean nothing there: each node's bits test routes NaN itself)."""
+    for tree in typed.trees:
+        tree.feature = np.array([features[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)],
+                                dtype=np.int64)
+    typed.in_kind = "bits"
+    typed.n_in = n_features
+    typed.nan_keys = [NAN_KEY] * n_features
+    return typed
+
+
 def _quantize_trees(program: Program, dtype: str, base: dict) -> Program:
     if dtype not in TREE_DTYPES:
         raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): use --dtype exact")
     (trees,) = program.ops
-    typed = quantize_exact(trees)
-    notes = ["exact: float32 inputs become order keys; every split compares integers and takes scikit-learn's "
-             f"branch for every float32 input; {typed.pruned_nodes} nodes of splits with equal subtrees removed"]
-    return Program(dtype=dtype, ops=[OrderKeys(n_in=program.n_features), typed], notes=notes, **base)
+    typed, features = quantize_exact(trees)
+    notes = ["exact: every split compares integers (the raw float32 bits, or order keys for models of more than "
+             f"{BITS_MAX_NODES} splits) and takes scikit-learn's branch for every float32 input; "
+             f"{typed.pruned_nodes} nodes of splits with equal subtrees removed"]
+    inner = sum(int((tree.left >= 0).sum()) for tree in typed.trees)
+    if inner <= BITS_MAX_NODES:  # the trees test the raw float32 bits: no key pass, no key buffer
+        typed = _on_bits(typed, features, program.n_features)
+        features = list(range(program.n_features))
+    keys = OrderKeys(n_in=program.n_features, features=features, nan_keys=typed.nan_keys, mode=typed.in_kind)
+    return Program(dtype=dtype, ops=[keys, typed], notes=notes, **base)

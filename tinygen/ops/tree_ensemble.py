@@ -4,13 +4,23 @@ Float IR (FloatTrees): scikit-learn's semantics: the float32 input goes left at 
 x <= threshold (float64), NaN goes where the node's missing_go_to_left says; the outputs are the mean over
 trees of the leaf values (class fractions, or regression values).
 
-Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py); each node compares
-key[feature] <= threshold_key (+ `key == NAN_KEY` where NaN goes left), which takes the same branch as
-scikit-learn for every float32 input. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
+Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py) of the features the trees read
+(`feature` indexes the keys); a node sends the key nan_keys[feature] (NaN) where missing_left says and any
+other key left when key <= threshold_key, which takes the same branch as scikit-learn for every float32
+input. The NaN key is the one most splits already route right: INT32_MAX is above every threshold key (NaN
+goes right with `k <= t`), INT32_MIN below every one (NaN goes left), so only the other splits test it. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
 [0, 65520], regression values in int32 fixed point. out[c] = sum over trees of the leaf values, in int32:
   classification: sum <= n_trees * 65520 < 2**31 (n_trees < 32768 is checked), so it cannot overflow;
   values:         frac bits are chosen so that |bias| + sum_t max|leaf_t| <= 2**31 - 1 (regression, and
                   gradient boosting's raw scores: bias = init, leaves = learning_rate * value).
+leaf_row_total (classification): when every leaf's class fractions sum to this same integer (65520, as
+rounding leaves them unless a fraction ends in exactly .5), the last class is not summed but computed:
+out[last] = n_trees * leaf_row_total - sum of the other outputs, which is the same integer as its sum.
+in_kind "bits" (no key pass): the inputs are the raw float32 bits u (uint32) and each node tests them
+directly with the same outcome as the keys, by bits_test: for a threshold key T >= 0 every negative value
+is below the threshold and the bits of x >= +0.0 order as their keys; for T < 0 the negative values'
+bits order in reverse and every x >= +0.0 is above; NaN bits lie above +inf's or below -inf's (by sign),
+and each node's test puts them on its missing_left side.
 The real outputs are out * out_scale (probabilities: 1 / (65520 n_trees); values: 2**-frac_bits / n_trees for
 means, 2**-frac_bits for gradient boosting's sums).
 """
@@ -22,13 +32,37 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .order_keys import NAN_KEY, threshold_keys
+from .order_keys import NAN_KEY, NAN_KEY_LOW, threshold_keys
 from .types import round_half_away
 
 # Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
 # small denominator (1/2, 1/3, ..., 1/16) exactly, so exact ties between classes stay exact ties.
 LEAF_SCALE = 65520
 INT32_MAX = (1 << 31) - 1
+U32 = 1 << 32
+INF_BITS = 0x7F800000  # +inf: also its key, the largest threshold key
+NEG_INF_BITS = 0xFF800000  # -inf
+POS_NAN_FIRST, NAN_SPAN = 0x7F800001, 0x7FFFFE  # positive NaN bits: POS_NAN_FIRST .. + NAN_SPAN
+BITS_TESTS = ("always", "outside", "le_not_nan", "ge_or_nan", "inside")
+
+
+def bits_test(threshold_key: int, missing_left: bool) -> tuple[str, int, int]:
+    """A node's test on the raw bits u (uint32) of x: (kind, c1, c2); go left when
+      always      always (threshold +inf, NaN left)
+      outside     (u - c1) mod 2^32 > c2     right only for T < x <= +inf: c1 = T + 1, c2 = INF_BITS - T - 1
+      le_not_nan  (int32)u <= c1 and u <= c2  x <= t (negative NaN bits exceed c2 = NEG_INF_BITS)
+      ge_or_nan   u >= c1 or (u - POS_NAN_FIRST) mod 2^32 <= NAN_SPAN   (negative t: c1 = t's bits)
+      inside      (u - c1) mod 2^32 <= c2    left only for -inf <= x <= t: c1 = t's bits, c2 = NEG_INF_BITS - c1
+    """
+    key = int(threshold_key)
+    if key >= 0:
+        if missing_left:
+            return ("always", 0, 0) if key == INF_BITS else ("outside", key + 1, INF_BITS - key - 1)
+        return ("le_not_nan", key, NEG_INF_BITS)
+    bits = (key ^ 0x7FFFFFFF) & 0xFFFFFFFF  # the negative threshold's own bits
+    if missing_left:
+        return ("ge_or_nan", bits, 0)
+    return ("inside", bits, NEG_INF_BITS - bits)
 
 
 @dataclass
@@ -89,12 +123,36 @@ class _FloatRouting:
 class _KeyRouting:
     """go_left for order keys against threshold keys: what the C does."""
 
-    def __init__(self, tree: Tree, keys: np.ndarray):
-        self.tree, self.keys, self.n_rows = tree, keys, len(keys)
+    def __init__(self, tree: Tree, keys: np.ndarray, nan_keys: np.ndarray):
+        self.tree, self.keys, self.nan_keys, self.n_rows = tree, keys, nan_keys, len(keys)
 
     def __call__(self, rows, nodes):
-        keys = self.keys[rows, self.tree.feature[nodes]]
-        return (keys <= self.tree.threshold[nodes]) | (self.tree.missing_left[nodes] & (keys == NAN_KEY))
+        features = self.tree.feature[nodes]
+        keys = self.keys[rows, features]
+        return np.where(keys == self.nan_keys[features], self.tree.missing_left[nodes], keys <= self.tree.threshold[nodes])
+
+
+class _BitsRouting:
+    """go_left for raw float32 bits, by each node's bits_test: what the C does in in_kind "bits"."""
+
+    def __init__(self, tree: Tree, bits: np.ndarray):
+        self.tree, self.bits, self.n_rows = tree, bits, len(bits)
+        tests = [bits_test(t, m) if left >= 0 else ("always", 0, 0)
+                 for t, m, left in zip(tree.threshold, tree.missing_left, tree.left)]
+        self.kind = np.array([BITS_TESTS.index(k) for k, _, _ in tests], dtype=np.int64)
+        self.c1 = np.array([c for _, c, _ in tests], dtype=np.int64)
+        self.c2 = np.array([c for _, _, c in tests], dtype=np.int64)
+
+    def __call__(self, rows, nodes):
+        u = self.bits[rows, self.tree.feature[nodes]]
+        c1, c2, kind = self.c1[nodes], self.c2[nodes], self.kind[nodes]
+        signed = np.where(u >= 1 << 31, u - U32, u)
+        outcomes = [np.ones(len(u), dtype=bool),
+                    (u - c1) % U32 > c2,
+                    (signed <= c1) & (u <= c2),
+                    (u >= c1) | ((u - POS_NAN_FIRST) % U32 <= NAN_SPAN),
+                    (u - c1) % U32 <= c2]
+        return np.choose(kind, outcomes)
 
 
 @dataclass
@@ -143,6 +201,27 @@ class TreeEnsemble:
     layout: str = "inline"
     bias: np.ndarray | None = None  # [n_out] initial sums (gradient boosting's init), same units as the leaves
     pruned_nodes: int = field(default=0, compare=False)
+    nan_keys: list[int] | None = None  # per input key: the key that means NaN; None: NAN_KEY for all
+    leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
+    in_kind: str = "keys"  # "keys": order keys | "bits": the raw float32 bits (bits_test per node)
+
+    def __post_init__(self):
+        self.nan_keys = [NAN_KEY] * self.n_in if self.nan_keys is None else [int(v) for v in self.nan_keys]
+
+    @property
+    def n_summed(self) -> int:
+        """How many outputs the trees add up (the last one is computed when leaf_row_total is set)."""
+        return self.n_out - (1 if self.leaf_row_total is not None else 0)
+
+    def bits_test(self, tree: Tree, node: int) -> tuple[str, int, int]:
+        return bits_test(tree.threshold[node], bool(tree.missing_left[node]))
+
+    def nan_test(self, tree: Tree, node: int) -> str:
+        """What a node adds to `k <= t` for NaN: "or_eq" (|| k == nan), "and_ne" (&& k != nan) or ""."""
+        low = self.nan_keys[int(tree.feature[node])] == NAN_KEY_LOW
+        if bool(tree.missing_left[node]) != low:
+            return "or_eq" if tree.missing_left[node] else "and_ne"
+        return ""
 
     @property
     def n_out(self) -> int:
@@ -157,9 +236,13 @@ class TreeEnsemble:
 
     def forward(self, keys: np.ndarray) -> np.ndarray:
         keys = np.asarray(keys, dtype=np.int64)
+        nan_keys = np.asarray(self.nan_keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
-            total += tree.value[tree.leaves_reached(_KeyRouting(tree, keys))]
+            routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, nan_keys)
+            total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
+        if self.leaf_row_total is not None:
+            total[:, -1] = len(self.trees) * self.leaf_row_total - total[:, :-1].sum(axis=1)
         if total.size and int(np.abs(total).max()) > self.acc_bound:
             raise AssertionError("tree sum beyond its proven bound: the range analysis is wrong")
         return total
@@ -170,8 +253,9 @@ class TreeEnsemble:
                 "leaf_type": self.leaf_type, "leaf_frac_bits": self.leaf_frac_bits, "out_scale": self.out_scale,
                 "acc_bound": self.acc_bound, "acc_limit": INT32_MAX, "n_trees": len(self.trees),
                 "bias": None if self.bias is None else [int(v) for v in self.bias],
-                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes,
-                "compare": "key[feature] <= threshold (order keys), or key == nan_key where missing_left",
+                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes, "nan_keys": list(self.nan_keys),
+                "leaf_row_total": self.leaf_row_total, "in_kind": self.in_kind,
+                "compare": "key == nan_keys[feature] ? missing_left : key[feature] <= threshold (order keys)",
                 "trees": [t.to_dict(integer=True) for t in self.trees]}
 
     @classmethod
@@ -180,6 +264,8 @@ class TreeEnsemble:
                    task=data["task"], leaf_type=data["leaf_type"], out_scale=float(data["out_scale"]),
                    leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
                    layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)),
+                   nan_keys=data.get("nan_keys"), leaf_row_total=data.get("leaf_row_total"),
+                   in_kind=data.get("in_kind", "keys"),
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
 
@@ -213,8 +299,9 @@ def prune(tree: Tree) -> tuple[Tree, int]:
     return pruned, len(tree.feature) - len(order)
 
 
-def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
-    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed."""
+def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
+    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed; the trees
+    read the keys of the returned features (key j = feature features[j]) with the NaN keys op.nan_keys."""
     n_trees = len(fop.trees)
     divisor = n_trees if fop.combine == "mean" else 1
     bias = None
@@ -245,5 +332,38 @@ def quantize_exact(fop: FloatTrees) -> TreeEnsemble:
         typed.append(pruned)
         removed += gone
     bound = sum(int(np.abs(t.value).max(initial=0)) for t in typed) + (0 if bias is None else int(np.abs(bias).max()))
-    return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
-                        leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed)
+    features, nan_keys = _key_plan(typed, fop.n_in)
+    index = {f: j for j, f in enumerate(features)}
+    for tree in typed:
+        tree.feature = np.array([index[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)], dtype=np.int64)
+    row_total = None
+    if fop.leaf_kind == "fractions" and bias is None and typed[0].value.shape[1] >= 2:
+        sums = np.unique(np.concatenate([t.value[t.left < 0].sum(axis=1) for t in typed]))
+        row_total = int(sums[0]) if len(sums) == 1 else None
+    op = TreeEnsemble(n_in=len(features), trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
+                      leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed, nan_keys=nan_keys,
+                      leaf_row_total=row_total)
+    return op, features
+
+
+# Keying every feature costs a plain loop; keying a subset costs an index table read per key: key only the
+# features the trees read when they are at most this share of all features.
+SUBSET_SHARE = 0.75
+
+
+def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], list[int]]:
+    """The features to key (all, or only those the splits read) and their NaN key: NAN_KEY_LOW where more
+    splits send NaN left than right (those then need no NaN test), else NAN_KEY."""
+    left, right = np.zeros(n_in, dtype=np.int64), np.zeros(n_in, dtype=np.int64)
+    for tree in trees:
+        inner = tree.left >= 0
+        np.add.at(left, tree.feature[inner & tree.missing_left], 1)
+        np.add.at(right, tree.feature[inner & ~tree.missing_left], 1)
+    used = [f for f in range(n_in) if left[f] + right[f] > 0]
+    features = used if len(used) <= SUBSET_SHARE * n_in else list(range(n_in))
+    if not features:
+        features = [0]  # a model of single leaves still takes its first feature through one key
+    # One NaN key for the whole model: per-feature keys (which the IR and the C allow) test fewer splits but
+    # cost a bit lookup in the key loop, which measured slower on AVR and Cortex-M4 (RF 10x6, breast_cancer).
+    nan_key = NAN_KEY_LOW if left.sum() > right.sum() else NAN_KEY
+    return features, [nan_key] * len(features)
