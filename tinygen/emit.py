@@ -106,7 +106,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(c_string=c_string, c_comment=c_comment, c_array=c_array, c_int=c_int, c_float=c_float,
-                       ctype=C_TYPES.__getitem__, reader=READERS.__getitem__,
+                       ctype=C_TYPES.__getitem__, reader=READERS.__getitem__, bits_of=BITS.__getitem__,
                        c_min=lambda t: c_int(-(1 << (BITS[t] - 1)), t), c_max=lambda t: c_int((1 << (BITS[t] - 1)) - 1, t))
     return env
 

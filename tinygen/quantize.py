@@ -16,7 +16,7 @@ from .ops import dense
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops.quantize_input import QuantizeInput
-from .ops.tree_ensemble import FloatTrees, quantize_exact
+from .ops.tree_ensemble import FloatTrees, quantize_exact, quantize_fixed
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ FIXED = {
 }
 LINEAR_DTYPES = ("float32", "q31", "q15", "q7")
 DTYPES = (*LINEAR_DTYPES, "exact")
-TREE_DTYPES = ("exact",)  # the others arrive for trees in a later release
+TREE_DTYPES = ("exact", "q15", "q7")  # trees: float inputs (exact) or pre-quantized ones
 SCORE_BITS = 32  # NAME_scores writes int32_t
 
 
@@ -63,7 +63,7 @@ def quantize(program: Program, dtype: str, X_calib=None) -> Program:
     base = dict(task=program.task, decision=program.decision, n_features=program.n_features,
                 feature_names=program.feature_names, labels=program.labels, source=program.source)
     if any(isinstance(op, FloatTrees) for op in program.ops):
-        return _quantize_trees(program, dtype, base)
+        return _quantize_trees(program, dtype, base, X_calib)
     if dtype == "exact":
         raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
     if any(not isinstance(op, FloatDense) for op in program.ops):
@@ -109,10 +109,18 @@ def _on_bits(typed, features, n_features):
     return typed
 
 
-def _quantize_trees(program: Program, dtype: str, base: dict) -> Program:
+def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None) -> Program:
     if dtype not in TREE_DTYPES:
-        raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): use --dtype exact")
+        raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): "
+                           "use --dtype exact for float inputs")
     (trees,) = program.ops
+    if dtype in FIXED:  # pre-quantized integer inputs, per-feature formats from the calibration data
+        spec = FIXED[dtype]
+        first = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
+        typed = quantize_fixed(trees, first.frac_bits, spec.bits)
+        notes = [f"{dtype}: a split goes left when x_q <= floor(t * 2^frac_bits), exact for the quantized input; "
+                 f"NaN inputs become 0 in the conversion; {typed.pruned_nodes} nodes of equal subtrees removed"]
+        return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
     typed, features = quantize_exact(trees)
     notes = ["exact: every split compares integers (the raw float32 bits, or order keys for models of more than "
              f"{BITS_MAX_NODES} splits) and takes scikit-learn's branch for every float32 input; "

@@ -33,7 +33,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import TinygenError
 from .order_keys import NAN_KEY, NAN_KEY_LOW, threshold_keys
-from .types import round_half_away
+from .types import INT_TYPES, round_half_away
 
 # Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
 # small denominator (1/2, 1/3, ..., 1/16) exactly, so exact ties between classes stay exact ties.
@@ -132,6 +132,16 @@ class _KeyRouting:
         return np.where(keys == self.nan_keys[features], self.tree.missing_left[nodes], keys <= self.tree.threshold[nodes])
 
 
+class _FixedRouting:
+    """go_left for quantized inputs x_q against integer thresholds floor(t * 2**frac_bits)."""
+
+    def __init__(self, tree: Tree, x_q: np.ndarray):
+        self.tree, self.x_q, self.n_rows = tree, x_q, len(x_q)
+
+    def __call__(self, rows, nodes):
+        return self.x_q[rows, self.tree.feature[nodes]] <= self.tree.threshold[nodes]
+
+
 class _BitsRouting:
     """go_left for raw float32 bits, by each node's bits_test: what the C does in in_kind "bits"."""
 
@@ -203,7 +213,7 @@ class TreeEnsemble:
     pruned_nodes: int = field(default=0, compare=False)
     nan_keys: list[int] | None = None  # per input key: the key that means NaN; None: NAN_KEY for all
     leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
-    in_kind: str = "keys"  # "keys": order keys | "bits": the raw float32 bits (bits_test per node)
+    in_kind: str = "keys"  # "keys": order keys | "bits": raw float32 bits (bits_test per node) | "fixed": x_q
 
     def __post_init__(self):
         self.nan_keys = [NAN_KEY] * self.n_in if self.nan_keys is None else [int(v) for v in self.nan_keys]
@@ -239,7 +249,10 @@ class TreeEnsemble:
         nan_keys = np.asarray(self.nan_keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
-            routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, nan_keys)
+            if self.in_kind == "fixed":
+                routing = _FixedRouting(tree, keys)
+            else:
+                routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, nan_keys)
             total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
         if self.leaf_row_total is not None:
             total[:, -1] = len(self.trees) * self.leaf_row_total - total[:, :-1].sum(axis=1)
@@ -265,7 +278,7 @@ class TreeEnsemble:
                    leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
                    layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)),
                    nan_keys=data.get("nan_keys"), leaf_row_total=data.get("leaf_row_total"),
-                   in_kind=data.get("in_kind", "keys"),
+                   in_kind=data.get("in_kind", "keys"), in_type=data.get("in_type", "int32"),
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
 
@@ -299,9 +312,9 @@ def prune(tree: Tree) -> tuple[Tree, int]:
     return pruned, len(tree.feature) - len(order)
 
 
-def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
-    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed; the trees
-    read the keys of the returned features (key j = feature features[j]) with the NaN keys op.nan_keys."""
+def _integer_leaves(fop: FloatTrees):
+    """(leaves per tree, leaf_type, leaf frac bits, out_scale, bias): class fractions in 1/LEAF_SCALE, or
+    values (and the boosting's init) in int32 fixed point with |bias| + sum of max |leaf| <= INT32_MAX."""
     n_trees = len(fop.trees)
     divisor = n_trees if fop.combine == "mean" else 1
     bias = None
@@ -324,14 +337,50 @@ def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
                 break
             frac -= 1
         leaf_type, scale = "int32", 2.0 ** -frac / divisor
+    return leaves, leaf_type, frac, scale, bias
+
+
+def _typed_trees(fop: FloatTrees, leaves, thresholds) -> tuple[list[Tree], int]:
+    """Trees with integer thresholds (thresholds(tree) -> per node) and leaves, equal-subtree splits removed."""
     typed, removed = [], 0
     for tree, leaf in zip(fop.trees, leaves):
-        keyed = Tree(feature=tree.feature, threshold=np.where(tree.left >= 0, threshold_keys(tree.threshold), 0),
-                     left=tree.left, right=tree.right, missing_left=tree.missing_left, value=leaf)
-        pruned, gone = prune(keyed)
+        integer = Tree(feature=tree.feature, threshold=np.where(tree.left >= 0, thresholds(tree), 0),
+                       left=tree.left, right=tree.right, missing_left=tree.missing_left, value=leaf)
+        pruned, gone = prune(integer)
         typed.append(pruned)
         removed += gone
-    bound = sum(int(np.abs(t.value).max(initial=0)) for t in typed) + (0 if bias is None else int(np.abs(bias).max()))
+    return typed, removed
+
+
+def _sum_bound(typed: list[Tree], bias) -> int:
+    return sum(int(np.abs(t.value).max(initial=0)) for t in typed) + (0 if bias is None else int(np.abs(bias).max()))
+
+
+def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
+    """q15/q7 trees on pre-quantized input x_q (feature i has frac_bits[i]): a split goes left when
+    x_q <= floor(t * 2**frac_bits[i]), exactly x_q * 2**-frac_bits[i] <= t for that x_q. Thresholds outside
+    the input's range become always-left (>= max) or never-left (< min) splits. NaN inputs were turned into 0
+    by the input conversion, so missing_go_to_left plays no part."""
+    leaves, leaf_type, frac, scale, bias = _integer_leaves(fop)
+    lo, hi = fixedpoint.int_range(bits)
+    frac_bits = np.asarray(frac_bits, dtype=np.float64)
+
+    def thresholds(tree: Tree) -> np.ndarray:
+        scaled = np.floor(tree.threshold * np.exp2(frac_bits[np.maximum(tree.feature, 0)]))
+        return np.clip(np.nan_to_num(scaled, nan=hi, posinf=hi, neginf=lo - 1), lo - 1, hi).astype(np.int64)
+
+    typed, removed = _typed_trees(fop, leaves, thresholds)
+    return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
+                        leaf_frac_bits=frac, acc_bound=_sum_bound(typed, bias), bias=bias, pruned_nodes=removed,
+                        in_kind="fixed", in_type=INT_TYPES[bits])
+
+
+def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
+    """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed; the trees
+    read the keys of the returned features (key j = feature features[j]) with the NaN keys op.nan_keys."""
+    leaves, leaf_type, frac, scale, bias = _integer_leaves(fop)
+    typed, removed = _typed_trees(fop, leaves, lambda tree: threshold_keys(tree.threshold))
+    bound = _sum_bound(typed, bias)
     features, nan_keys = _key_plan(typed, fop.n_in)
     index = {f: j for j, f in enumerate(features)}
     for tree in typed:
