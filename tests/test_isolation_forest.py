@@ -41,3 +41,28 @@ def test_on_mcu():
         for tool in getattr(TARGETS[target], "tools", None) or ("avr-gcc", "simavr"):
             need_tool(tool)
         assert compare_on_target(model, target, X[::5], "iso")["mismatches"] == 0
+
+
+def test_score_samples_and_decision_function(tmp_path):
+    """From the integer sum d - d*: score_samples = -2**(-d / D), decision_function = score_samples - offset_;
+    |error| <= ln 2 / D * (the path-length bound), far below 1e-5 here; the manifest carries D, d*, offset_."""
+    X, _ = load_breast_cancer(return_X_y=True)
+    forest = IsolationForest(n_estimators=50, random_state=0).fit(X)
+    model = tinygen.convert(forest)
+    op = model.program.ops[1]
+    depth_bound = (len(op.trees) + 1) * 2.0 ** -(op.leaf_frac_bits + 1)
+    bound = np.log(2) / model.program.anomaly["denominator"] * depth_bound + 1e-12
+    assert np.abs(model.score_samples(X) - forest.score_samples(X)).max() <= bound
+    assert np.abs(model.decision_function(X) - forest.decision_function(X)).max() <= bound
+    model.save(tmp_path, "iso")
+    loaded = tinygen.load(tmp_path / "iso.json")
+    assert np.array_equal(loaded.decision_function(X), model.decision_function(X))
+    with pytest.raises(tinygen.TinygenError, match="IsolationForest"):
+        tinygen.convert(load_breast_cancer_tree()).score_samples(X)
+
+
+def load_breast_cancer_tree():
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)

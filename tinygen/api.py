@@ -34,6 +34,14 @@ class ConvertedModel:
     def predict(self, X) -> np.ndarray:
         return self.program.predict(X)
 
+    def score_samples(self, X) -> np.ndarray:
+        """IsolationForest models: scikit-learn's score_samples, from the simulator's integer path lengths."""
+        return self.program.score_samples(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """IsolationForest models: scikit-learn's decision_function (>= 0: inlier)."""
+        return self.program.decision_function(X)
+
     def header(self, name: str = "model") -> str:
         return render_header(self.program, name)
 

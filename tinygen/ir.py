@@ -32,6 +32,9 @@ class Program:
     ops: list
     source: str = ""  # what the program was made from, e.g. "Pipeline(StandardScaler, LogisticRegression)"
     notes: list[str] = field(default_factory=list)
+    # IsolationForest: {"threshold": d*, "denominator": D, "offset": offset_}; the score is d - d*, where d is
+    # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
+    anomaly: dict | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -92,6 +95,17 @@ class Program:
             return fixedpoint.dequantize(scores[:, 0], self.output_scale)
         return scores[:, 0]
 
+    def score_samples(self, X) -> np.ndarray:
+        """IsolationForest's score_samples from the integer path lengths (float64, in Python only)."""
+        if self.anomaly is None:
+            raise TinygenError(f"score_samples is for IsolationForest models, not {self.source}")
+        depth = self.scores(X)[:, 0] * self.output_scale + self.anomaly["threshold"]
+        return -np.exp2(-depth / self.anomaly["denominator"])
+
+    def decision_function(self, X) -> np.ndarray:
+        """IsolationForest's decision_function: score_samples - offset_ (>= 0 for inliers)."""
+        return self.score_samples(X) - (self.anomaly or {}).get("offset", 0.0)
+
     def predict(self, X) -> np.ndarray:
         """Labels (classification, the estimator's own labels) or values (regression)."""
         decided = self.decide(self.scores(X))
@@ -121,6 +135,7 @@ class Program:
                 "signed_right_shift": "arithmetic (floor)",
             },
             "notes": list(self.notes),
+            "anomaly": self.anomaly,
             "ops": [op.to_dict() for op in self.ops],
         }
         if name is None:
@@ -152,7 +167,7 @@ class Program:
                 dtype=data["dtype"], task=data["task"], decision=data["decision"],
                 n_features=int(data["n_features"]), feature_names=list(data["feature_names"]),
                 labels=data.get("labels"), ops=ops, source=data.get("source", ""),
-                notes=list(data.get("notes", [])),
+                notes=list(data.get("notes", [])), anomaly=data.get("anomaly"),
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TinygenError(f"the manifest is incomplete or damaged ({type(exc).__name__}: {exc}); re-export the model") from None

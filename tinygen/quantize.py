@@ -61,7 +61,8 @@ def quantize(program: Program, dtype: str, X_calib=None) -> Program:
     """The typed program for `dtype` from a float program."""
     check_dtype(dtype)
     base = dict(task=program.task, decision=program.decision, n_features=program.n_features,
-                feature_names=program.feature_names, labels=program.labels, source=program.source)
+                feature_names=program.feature_names, labels=program.labels, source=program.source,
+                anomaly=program.anomaly)
     if any(isinstance(op, FloatTrees) for op in program.ops):
         return _quantize_trees(program, dtype, base, X_calib)
     if dtype == "exact":

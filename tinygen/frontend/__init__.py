@@ -71,7 +71,7 @@ def to_float_program(estimator, feature_names=None) -> Program:
     if transforms:
         source = f"Pipeline({', '.join(type(s).__name__ for s in steps)})"
     program = Program(dtype="float", task=head.task, decision=head.decision, n_features=n_features,
-                      feature_names=list(names), labels=labels, ops=ops, source=source)
+                      feature_names=list(names), labels=labels, ops=ops, source=source, anomaly=head.anomaly)
     return run_passes(program)
 
 

@@ -23,6 +23,7 @@ class FrontendResult:
     task: str
     decision: str
     labels: list | None
+    anomaly: dict | None = None  # IsolationForest: how scores map back to score_samples (ir.Program.anomaly)
 
 
 def _dense(est) -> FloatDense:

@@ -128,7 +128,8 @@ def convert_isolation_forest(estimator) -> FrontendResult:
     threshold = -denominator * np.log2(-offset)
     op = FloatTrees(trees=trees, task="classification", n_in=int(estimator.n_features_in_), combine="sum",
                     leaf_kind="values", bias=np.array([-threshold]))
-    return FrontendResult([op], "classification", "nonnegative", [-1, 1])
+    anomaly = {"threshold": float(threshold), "denominator": denominator, "offset": offset}
+    return FrontendResult([op], "classification", "nonnegative", [-1, 1], anomaly)
 
 
 CLASSIFIERS = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
