@@ -53,34 +53,11 @@ def get(name: str) -> Board:
     return BOARDS[name]
 
 
-def _size_tool(compiler: str) -> str:
-    return compiler[: -len("gcc")] + "size"
-
-
 def footprint(board: Board, header: Path, name: str) -> dict:
-    """Flash and static RAM the model adds on `board`: an object that calls NAME_predict, built with the
-    board's compiler, minus nothing (the object holds only the model). For AVR the program is linked, so
-    the soft-float and multiply helpers the model pulls from libgcc count too; for 32-bit parts it is the
-    object alone (their helpers are a few hundred bytes against megabytes of flash)."""
-    compiler = toolchain.find(board.compiler)
-    size_tool = toolchain.find(_size_tool(board.compiler))
-    with tempfile.TemporaryDirectory(prefix="tinygen-board-") as tmp:
-        work = Path(tmp)
-        sizes = {}
-        for variant, include, call in (("empty", "<stdint.h>", "0"), ("model", f'"{Path(header).resolve()}"', f"{name}_predict(tg_x)")):
-            source = work / f"{variant}.c"
-            # tg_x is an external global, so the compiler cannot fold the model away on known inputs
-            source.write_text(f"#include {include}\nfloat tg_x[256];\nvolatile float tg_sink;\n"
-                              f"int main(void)\n{{\n    tg_sink = (float){call};\n    return 0;\n}}\n")
-            output = work / f"{variant}.{'elf' if board.compiler == 'avr-gcc' else 'o'}"
-            link = [] if board.compiler == "avr-gcc" else ["-c"]
-            toolchain.run([compiler, *board.flags, "-std=c99", *link, str(source), "-o", str(output)],
-                          f"building the model for the {board.name}")
-            sizes[variant] = toolchain.berkeley_size(size_tool, output)
-    flash = lambda s: s["text"] + s["data"]  # noqa: E731
-    ram = lambda s: s["data"] + s["bss"]  # noqa: E731
-    return {"flash_bytes": flash(sizes["model"]) - flash(sizes["empty"]),
-            "ram_bytes": ram(sizes["model"]) - ram(sizes["empty"])}
+    """Flash and static RAM the model adds on `board`, built with the board's compiler. For AVR the program
+    is linked, so the soft-float and multiply helpers the model pulls from libgcc count too; for 32-bit parts
+    it is the object alone (their helpers are a few hundred bytes against megabytes of flash)."""
+    return toolchain.model_footprint(board.compiler, list(board.flags), header, name, link=board.compiler == "avr-gcc")
 
 
 def check_fits(board: Board, flash_bytes: int | None, ram_bytes: int | None, stack_bytes: int | None = None) -> None:

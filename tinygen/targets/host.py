@@ -49,12 +49,5 @@ def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np
 
 
 def size(header: Path, name: str) -> dict:
-    """Bytes of code and data the model adds to a host object file (-Os, every API function used)."""
-    with tempfile.TemporaryDirectory(prefix="tinygen-size-") as tmp:
-        src = Path(tmp) / "model.c"
-        src.write_text(f'#include "{Path(header).resolve()}"\n'
-                       f"{name}_prediction_t use_{name}(const float *x) {{ return {name}_predict(x); }}\n")
-        obj = Path(tmp) / "model.o"
-        toolchain.run([toolchain.find("gcc"), "-std=c99", "-Os", "-c", str(src), "-o", str(obj)], "measuring object size")
-        sizes = toolchain.berkeley_size(toolchain.find("size"), obj)
-    return {"flash_bytes": sizes["text"] + sizes["data"], "ram_bytes": sizes["data"] + sizes["bss"]}
+    """Bytes of code and data the model adds to a host object file (gcc -Os)."""
+    return toolchain.model_footprint("gcc", ["-Os"], header, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from ..errors import TinygenError
@@ -54,3 +55,26 @@ def berkeley_size(size_tool: str, path: Path) -> dict:
     """text/data/bss bytes of an object or ELF, from binutils `size` (Berkeley format)."""
     line = run([size_tool, str(path)], f"{size_tool} {path.name}").stdout.strip().splitlines()[-1].split()
     return {"text": int(line[0]), "data": int(line[1]), "bss": int(line[2])}
+
+
+def model_footprint(compiler: str, flags: list[str], header: Path, name: str, link: bool = False) -> dict:
+    """Flash (text + data) and static RAM (data + bss) that a model adds: a program calling NAME_predict on
+    an external input array, minus the same program without the model. Linked (link=True) it also counts
+    the libgcc/libc helpers the model pulls in; as an object file (link=False) the model's own code only."""
+    size_tool = find(compiler[: -len("gcc")] + "size")
+    header = Path(header).resolve()
+    with tempfile.TemporaryDirectory(prefix="tinygen-footprint-") as tmp:
+        sizes = {}
+        for variant, call in (("empty", "0"), ("model", f"{name}_predict(tg_x)")):
+            source = Path(tmp) / f"{variant}.c"
+            # tg_x is an external global, so the compiler cannot fold the model away on known inputs;
+            # both variants include the header (unused static inline code and tables emit nothing)
+            source.write_text(f'#include "{header}"\nfloat tg_x[{name}_N_FEATURES];\nvolatile float tg_sink;\n'
+                              f"int main(void)\n{{\n    tg_sink = (float){call};\n    return 0;\n}}\n")
+            output = Path(tmp) / f"{variant}.{'elf' if link else 'o'}"
+            run([find(compiler), *flags, "-std=c99", *([] if link else ["-c"]), str(source), "-o", str(output)],
+                f"building {header.name} with {compiler}")
+            sizes[variant] = berkeley_size(size_tool, output)
+    flash = {v: s["text"] + s["data"] for v, s in sizes.items()}
+    ram = {v: s["data"] + s["bss"] for v, s in sizes.items()}
+    return {"flash_bytes": flash["model"] - flash["empty"], "ram_bytes": ram["model"] - ram["empty"]}
