@@ -18,7 +18,7 @@ from .errors import TinygenError
 from .files import atomic_write_text
 from .quantize import DTYPES
 from .targets import PLANNED, TARGETS
-from .verify import compare_on_target, verify as run_verify
+from .verify import verify as run_verify
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 FORMATS = formats.FORMATS
@@ -135,17 +135,14 @@ def demo(outdir, dataset, kind, dtype):
     paths = model.save(out, name)
     modelio.save_model(estimator, out / f"{name}.skops")
     data.write_csv(data.Dataset(X_test, y_test, bundle.feature_names, bundle.label_name), out / f"{name}_test.csv")
-    on_host = compare_on_target(model, "host", X_test, name)
-    from .verify import agreement, metric
-
-    float_pred, fixed_pred = estimator.predict(X_test), model.predict(X_test)
-    metric_name, float_metric = metric(model.program.task, y_test, float_pred)
-    _, fixed_metric = metric(model.program.task, y_test, fixed_pred)
+    report = run_verify(estimator, X_test, y_test, dtype=model.dtype, calibration=X_train,
+                        feature_names=bundle.feature_names, name=name)
+    on_host, metric_name = report["targets"]["host"], report["metric_name"]
     rows = [
         ("model", f"{model.program.source}"),
-        (f"float {metric_name}", f"{float_metric:.4f}"),
-        (f"{dtype} {metric_name} (simulator)", f"{fixed_metric:.4f}"),
-        ("agreement with float model", f"{agreement(model.program.task, fixed_pred, float_pred):.4f}"),
+        (f"float {metric_name}", f"{report['float_metric']:.4f}"),
+        (f"{model.dtype} {metric_name} (simulator)", f"{report['fixed_metric']:.4f}"),
+        ("agreement with float model", f"{report['agreement']:.4f}"),
         ("C vs simulator mismatches", f"{on_host['mismatches']} of {on_host['rows']} rows (host gcc)"),
         ("header size", f"{paths['header'].stat().st_size} bytes"),
         ("host object size", f"{on_host['flash_bytes']} bytes (gcc -Os, text+data)"),
