@@ -111,17 +111,9 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _label_text(label) -> str:
-    return str(label)
-
-
 def op_context(name: str, index: int, op) -> dict:
-    """What an op's template needs: the op itself plus its C function name and C types."""
-    ctx = {"op": op, "fn": f"{name}_{op.op}_{index}", "template": f"c/{op.op}.c.j2"}
-    for attr in ("in_type", "out_type", "weight_type", "acc_type"):
-        if hasattr(op, attr):
-            ctx[attr] = getattr(op, attr)
-    return ctx
+    """What an op's template needs: the op itself, its C function name and its template."""
+    return {"op": op, "fn": f"{name}_{op.op}_{index}", "template": f"c/{op.op}.c.j2"}
 
 
 def render_header(program: Program, name: str) -> str:
@@ -129,7 +121,6 @@ def render_header(program: Program, name: str) -> str:
     if program.dtype == "float":
         raise TinygenError("quantize the float program first (dtype float32, q31, q15 or q7)")
     ops = [op_context(name, i, op) for i, op in enumerate(program.ops)]
-    quantize_op = ops[0] if program.is_fixed else None
     body = ops[1:] if program.is_fixed else ops
     # The chain of ops after the input conversion: op k reads buffer k and writes buffer k+1; the first
     # reads the (quantized) input and the last writes the caller's score array.
@@ -145,11 +136,10 @@ def render_header(program: Program, name: str) -> str:
         "version": __version__,
         "program": program,
         "ops": ops,
-        "quantize": quantize_op,
         "chain": chain,
         "score_type": program.ops[-1].out_type,
         "input_type": program.ops[0].out_type if program.is_fixed else "float32",
-        "labels": [_label_text(v) for v in (program.labels or [])],
+        "labels": [str(v) for v in (program.labels or [])],
         "output_scale": program.output_scale,
     }
     return environment().get_template("c/header.h.j2").render(**context)
