@@ -16,7 +16,7 @@ from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
 from .files import atomic_write_text
-from .quantize import DTYPES
+from .quantize import DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
 from .verify import verify as run_verify
 
@@ -203,9 +203,11 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
 @click.option("--format", "fmt", default="header", show_default=True, type=click.Choice(FORMATS))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Refuse (writing nothing) if the model does not fit it.")
+@click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
+              help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def export(model_path, dtype, calibration, label, name, fmt, outdir, board, allow_pickle):
+def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layout, allow_pickle):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
@@ -214,7 +216,7 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, board, allo
     if calibration is not None:
         calib = _feature_data(calibration, label, _n_features_of(estimator))
         X, names = calib.X, calib.feature_names
-    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names)
+    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout)
     dtype = model.dtype
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
@@ -267,16 +269,19 @@ def _csv_cell(text: str) -> str:
 @click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration CSV (default: the data itself).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Also run on its instruction set and check the model fits it.")
+@click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
+              help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, board, allow_pickle):
+def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, board, layout,
+           allow_pickle):
     """Check simulator vs float model and C vs simulator on every row; exit 0 only if all checks pass."""
     estimator = _load_estimator(model_path, allow_pickle)
     rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=True)
     calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
     report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                         max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
-                        name=suggest_name(Path(model_path).stem), board=board)
+                        name=suggest_name(Path(model_path).stem), board=board, layout=layout)
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     click.echo(f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}")

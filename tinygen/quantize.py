@@ -16,7 +16,7 @@ from .ops import dense
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops.quantize_input import QuantizeInput
-from .ops.tree_ensemble import FloatTrees, quantize_exact, quantize_fixed
+from .ops.tree_ensemble import LAYOUTS, FloatTrees, choose_layout, quantize_exact, quantize_fixed
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,21 @@ def calibration_array(X_calib, n_features: int, dtype: str) -> np.ndarray:
     return X
 
 
-def quantize(program: Program, dtype: str, X_calib=None) -> Program:
-    """The typed program for `dtype` from a float program."""
+LAYOUT_CHOICES = ("auto", *LAYOUTS)
+
+
+def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto") -> Program:
+    """The typed program for `dtype` from a float program; layout (trees only): inline, table or auto."""
     check_dtype(dtype)
+    if layout not in LAYOUT_CHOICES:
+        raise TinygenError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_CHOICES)}")
     base = dict(task=program.task, decision=program.decision, n_features=program.n_features,
                 feature_names=program.feature_names, labels=program.labels, source=program.source,
                 anomaly=program.anomaly)
     if any(isinstance(op, FloatTrees) for op in program.ops):
-        return _quantize_trees(program, dtype, base, X_calib)
+        return _quantize_trees(program, dtype, base, X_calib, layout)
+    if layout != "auto":
+        raise TinygenError(f"--layout is for tree models; {program.source} has one layout")
     if dtype == "exact":
         raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
     if any(not isinstance(op, FloatDense) for op in program.ops):
@@ -110,7 +117,7 @@ def _on_bits(typed, features, n_features):
     return typed
 
 
-def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None) -> Program:
+def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto") -> Program:
     if dtype not in TREE_DTYPES:
         raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): "
                            "use --dtype exact for float inputs")
@@ -119,16 +126,20 @@ def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None) -> P
         spec = FIXED[dtype]
         first = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
         typed = quantize_fixed(trees, first.frac_bits, spec.bits)
+        typed.layout = choose_layout(typed, layout)
         notes = [f"{dtype}: a split goes left when x_q <= floor(t * 2^frac_bits), exact for the quantized input; "
-                 f"NaN inputs become 0 in the conversion; {typed.pruned_nodes} nodes of equal subtrees removed"]
+                 f"NaN inputs become 0 in the conversion; {typed.pruned_nodes} nodes of decided splits and equal "
+                 f"subtrees removed; {typed.layout} layout"]
         return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
     typed, features = quantize_exact(trees)
-    notes = ["exact: every split compares integers (the raw float32 bits, or order keys for models of more than "
-             f"{BITS_MAX_NODES} splits) and takes scikit-learn's branch for every float32 input; "
-             f"{typed.pruned_nodes} nodes of splits with equal subtrees removed"]
+    typed.layout = choose_layout(typed, layout)
     inner = sum(int((tree.left >= 0).sum()) for tree in typed.trees)
-    if inner <= BITS_MAX_NODES:  # the trees test the raw float32 bits: no key pass, no key buffer
+    # inline code of few splits tests the raw float32 bits: no key pass, no key buffer
+    if typed.layout == "inline" and inner <= BITS_MAX_NODES:
         typed = _on_bits(typed, features, program.n_features)
         features = list(range(program.n_features))
+    notes = [f"exact: every split compares integers ({'the raw float32 bits' if typed.in_kind == 'bits' else 'order keys'}) "
+             f"and takes scikit-learn's branch for every float32 input; {typed.pruned_nodes} nodes of splits with "
+             f"equal subtrees removed; {typed.layout} layout"]
     keys = OrderKeys(n_in=program.n_features, features=features, nan_keys=typed.nan_keys, mode=typed.in_kind)
     return Program(dtype=dtype, ops=[keys, typed], notes=notes, **base)

@@ -195,6 +195,37 @@ class FloatTrees:
         return total / len(self.trees)
 
 
+LAYOUTS = ("inline", "table")
+
+
+@dataclass
+class TreeTables:
+    """The table layout: every tree's splits and leaves in flat arrays (flash on AVR), walked by one loop.
+
+    Tree t owns splits inner_base[t] .. inner_base[t+1]-1 and leaves leaf_base[t] ..; inside a tree a node is
+    a ref: ref < n_inner(t) is split inner_base[t] + ref, else leaf leaf_base[t] + ref - n_inner(t). The root
+    is ref 0 (a split, or the leaf of a one-leaf tree). Splits are numbered depth first, so refs fit uint8
+    while every tree has at most 256 nodes. nan_flip[i]: the split's NaN key falls on the wrong side of
+    `k <= t`, so a NaN key takes the other branch (TreeEnsemble.nan_test)."""
+
+    feature: list[int]
+    threshold: list[int]
+    left: list[int]
+    right: list[int]
+    nan_flip: list[bool]
+    inner_base: list[int]  # n_trees + 1 entries
+    leaf_base: list[int]  # n_trees entries
+    leaf: np.ndarray  # [n_leaves, n_summed]
+
+    @property
+    def ref_type(self) -> str:
+        return "uint8" if max(self.left + self.right, default=0) < 256 else "uint16"
+
+    @property
+    def feature_type(self) -> str:
+        return "uint8" if max(self.feature, default=0) < 256 else "uint16"
+
+
 @dataclass
 class TreeEnsemble:
     op = "tree_ensemble"
@@ -241,8 +272,41 @@ class TreeEnsemble:
     def n_nodes(self) -> int:
         return sum(len(t.feature) for t in self.trees)
 
+    def tables(self) -> TreeTables:
+        """The arrays of the table layout (see TreeTables)."""
+        feature, threshold, left, right, nan_flip, inner_base, leaf_base, leaves = [], [], [], [], [], [0], [], []
+        for tree in self.trees:
+            inner = np.nonzero(tree.left >= 0)[0]
+            leaf = np.nonzero(tree.left < 0)[0]
+            ref = np.zeros(len(tree.left), dtype=np.int64)
+            ref[inner] = np.arange(len(inner))
+            ref[leaf] = len(inner) + np.arange(len(leaf))
+            feature += [int(tree.feature[i]) for i in inner]
+            threshold += [int(tree.threshold[i]) for i in inner]
+            left += [int(ref[tree.left[i]]) for i in inner]
+            right += [int(ref[tree.right[i]]) for i in inner]
+            nan_flip += [self.in_kind == "keys" and self.nan_test(tree, int(i)) != "" for i in inner]
+            leaf_base.append(len(leaves))
+            leaves += [tree.value[i, :self.n_summed] for i in leaf]
+            inner_base.append(len(feature))
+        return TreeTables(feature=feature, threshold=threshold, left=left, right=right, nan_flip=nan_flip,
+                          inner_base=inner_base, leaf_base=leaf_base,
+                          leaf=np.array(leaves, dtype=np.int64).reshape(len(leaves), self.n_summed))
+
     def table_bytes(self) -> dict[str, int]:
-        return {}  # the inline layout keeps thresholds and leaves in the code
+        """Bytes of each flash table (the inline layout keeps thresholds and leaves in the code)."""
+        if self.layout != "table":
+            return {}
+        tables = self.tables()
+        width = {"uint8": 1, "uint16": 2, "int8": 1, "int16": 2, "int32": 4}
+        n_inner, n_trees = len(tables.feature), len(self.trees)
+        sizes = {"feature": width[tables.feature_type] * n_inner, "threshold": width[self.in_type] * n_inner,
+                 "left": width[tables.ref_type] * n_inner, "right": width[tables.ref_type] * n_inner,
+                 "inner_base": 2 * (n_trees + 1), "leaf_base": 2 * n_trees,
+                 "leaf": (2 if self.leaf_type == "uint16" else 4) * tables.leaf.size}
+        if any(tables.nan_flip):
+            sizes["nan_flip"] = (n_inner + 7) // 8
+        return sizes
 
     def forward(self, keys: np.ndarray) -> np.ndarray:
         keys = np.asarray(keys, dtype=np.int64)
@@ -282,10 +346,21 @@ class TreeEnsemble:
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
 
-def prune(tree: Tree) -> tuple[Tree, int]:
-    """Remove splits whose two subtrees always give the same leaf values (bottom up), then renumber the
+def prune(tree: Tree, decided=None) -> tuple[Tree, int]:
+    """Remove splits whose outcome is known (decided[node]: True always left, False never left, None a real
+    test) and splits whose two subtrees always give the same leaf values (bottom up), then renumber the
     reachable nodes depth first. Returns the new tree and how many nodes went away."""
     left, right, value = tree.left.copy(), tree.right.copy(), tree.value.copy()
+
+    def follow(node: int) -> int:  # past every decided split, to the subtree the input always reaches
+        while decided is not None and left[node] >= 0 and decided[node] is not None:
+            node = int(left[node] if decided[node] else right[node])
+        return node
+
+    inner = np.nonzero(left >= 0)[0]
+    left[inner] = [follow(int(v)) for v in left[inner]]
+    right[inner] = [follow(int(v)) for v in right[inner]]
+    root = follow(0)
 
     def settle(node: int) -> bool:  # True when the subtree at node is (now) a single leaf
         if left[node] < 0:
@@ -297,8 +372,8 @@ def prune(tree: Tree) -> tuple[Tree, int]:
             return True
         return False
 
-    settle(0)
-    order, stack = [], [0]
+    settle(root)
+    order, stack = [], [root]
     while stack:
         node = stack.pop()
         order.append(node)
@@ -340,13 +415,14 @@ def _integer_leaves(fop: FloatTrees):
     return leaves, leaf_type, frac, scale, bias
 
 
-def _typed_trees(fop: FloatTrees, leaves, thresholds) -> tuple[list[Tree], int]:
-    """Trees with integer thresholds (thresholds(tree) -> per node) and leaves, equal-subtree splits removed."""
+def _typed_trees(fop: FloatTrees, leaves, thresholds, decided=None) -> tuple[list[Tree], int]:
+    """Trees with integer thresholds (thresholds(tree) -> per node) and leaves, equal-subtree splits and
+    splits decided(tree, thresholds) says are constant (per node: True, False or None) removed."""
     typed, removed = [], 0
     for tree, leaf in zip(fop.trees, leaves):
         integer = Tree(feature=tree.feature, threshold=np.where(tree.left >= 0, thresholds(tree), 0),
                        left=tree.left, right=tree.right, missing_left=tree.missing_left, value=leaf)
-        pruned, gone = prune(integer)
+        pruned, gone = prune(integer, None if decided is None else decided(integer))
         typed.append(pruned)
         removed += gone
     return typed, removed
@@ -358,8 +434,9 @@ def _sum_bound(typed: list[Tree], bias) -> int:
 
 def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
     """q15/q7 trees on pre-quantized input x_q (feature i has frac_bits[i]): a split goes left when
-    x_q <= floor(t * 2**frac_bits[i]), exactly x_q * 2**-frac_bits[i] <= t for that x_q. Thresholds outside
-    the input's range become always-left (>= max) or never-left (< min) splits. NaN inputs were turned into 0
+    x_q <= floor(t * 2**frac_bits[i]), exactly x_q * 2**-frac_bits[i] <= t for that x_q. A split whose
+    threshold is at or above the input's max always goes left, below its min never: it is replaced by the
+    subtree every input reaches, so the thresholds left fit the input type. NaN inputs were turned into 0
     by the input conversion, so missing_go_to_left plays no part."""
     leaves, leaf_type, frac, scale, bias = _integer_leaves(fop)
     lo, hi = fixedpoint.int_range(bits)
@@ -369,7 +446,10 @@ def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
         scaled = np.floor(tree.threshold * np.exp2(frac_bits[np.maximum(tree.feature, 0)]))
         return np.clip(np.nan_to_num(scaled, nan=hi, posinf=hi, neginf=lo - 1), lo - 1, hi).astype(np.int64)
 
-    typed, removed = _typed_trees(fop, leaves, thresholds)
+    def decided(tree: Tree) -> list:  # every x_q <= hi goes left; no x_q <= lo - 1
+        return [None if left < 0 or lo <= t < hi else bool(t >= hi) for t, left in zip(tree.threshold, tree.left)]
+
+    typed, removed = _typed_trees(fop, leaves, thresholds, decided)
     return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
                         leaf_frac_bits=frac, acc_bound=_sum_bound(typed, bias), bias=bias, pruned_nodes=removed,
                         in_kind="fixed", in_type=INT_TYPES[bits])
@@ -416,3 +496,29 @@ def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], list[int]]:
     # cost a bit lookup in the key loop, which measured slower on AVR and Cortex-M4 (RF 10x6, breast_cancer).
     nan_key = NAN_KEY_LOW if left.sum() > right.sum() else NAN_KEY
     return features, [nan_key] * len(features)
+
+
+# The table layout indexes splits, leaves and leaf values with uint16.
+TABLE_MAX_ENTRIES = 65535
+
+
+def check_table_limits(op: TreeEnsemble) -> None:
+    tables = op.tables()
+    for what, count in (("splits", len(tables.feature)), ("leaves", len(tables.leaf)), ("leaf values", tables.leaf.size)):
+        if count > TABLE_MAX_ENTRIES:
+            raise TinygenError(f"the table layout indexes at most {TABLE_MAX_ENTRIES} {what} and this model has {count}; "
+                               "use fewer or shallower trees")
+
+
+def choose_layout(op: TreeEnsemble, layout: str) -> str:
+    """The layout for `op`: inline or table as asked, or for "auto" the smaller by estimate_bytes."""
+    if layout == "auto":
+        estimates = estimate_bytes(op)
+        layout = min(LAYOUTS, key=lambda name: (estimates[name], LAYOUTS.index(name)))
+    if layout == "table":
+        check_table_limits(op)
+    return layout
+
+
+def estimate_bytes(op: TreeEnsemble) -> dict[str, int]:
+    return {"inline": 0, "table": 1}  # placeholder while measuring

@@ -1,0 +1,183 @@
+"""The table layout (issue 4: "inline if/else and compact tables (tables in PROGMEM on AVR), picked by a flag,
+with an automatic choice by size"). A layout changes only the C: the integer program (TreeEnsemble.forward)
+is the same, so for every estimator the table's scores equal the inline layout's, and its C equals the
+simulator on every row of the data and of generated rows on, just above and just below every threshold,
+with NaN, +-inf, +-0.0 and subnormals, on the host and on the MCU instruction sets."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier, GradientBoostingRegressor,
+                              HistGradientBoostingClassifier, IsolationForest, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+import tinygen
+from tinygen.cli import main
+from tinygen.ops import tree_ensemble
+from tinygen.targets import TARGETS
+from tinygen.verify import compare_on_target
+
+from conftest import need_tool
+
+pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]
+
+LOADERS = {"wine": load_wine, "breast_cancer": load_breast_cancer, "digits": load_digits, "diabetes": load_diabetes}
+CASES = {
+    "dt-wine": ("wine", lambda: DecisionTreeClassifier(max_depth=8, random_state=0)),
+    "rf-breast_cancer": ("breast_cancer", lambda: RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0)),
+    "et-digits": ("digits", lambda: ExtraTreesClassifier(n_estimators=10, max_depth=6, random_state=0)),
+    "dt-diabetes": ("diabetes", lambda: DecisionTreeRegressor(max_depth=8, random_state=0)),
+    "rf-diabetes": ("diabetes", lambda: RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0)),
+    "gbt-wine": ("wine", lambda: GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0)),
+    "gbt-diabetes": ("diabetes", lambda: GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)),
+    "hgb-breast_cancer-nan": ("breast_cancer-nan", lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0)),
+    "iforest-breast_cancer": ("breast_cancer", lambda: IsolationForest(n_estimators=30, random_state=0)),
+}
+F32 = np.finfo(np.float32)
+SPECIALS = np.concatenate([
+    np.array([0.0, -0.0, np.inf, -np.inf, F32.max, -F32.max, F32.tiny, -F32.tiny], dtype=np.float32),
+    np.array([0x00000001, 0x80000001, 0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF], dtype=np.uint32).view(np.float32),
+])
+
+
+@functools.cache
+def data(dataset: str) -> np.ndarray:
+    X, y = LOADERS[dataset.removesuffix("-nan")](return_X_y=True)
+    if dataset.endswith("-nan"):  # float32-representable values, 10 % missing
+        X = X.astype(np.float32).astype(np.float64)
+        X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    return X, y
+
+
+@functools.cache
+def fitted(case: str):
+    dataset, make = CASES[case]
+    X, y = data(dataset)
+    return make().fit(X) if case.startswith("iforest") else make().fit(X, y)
+
+
+def key_floats(keys) -> np.ndarray:
+    """The float32 values of order keys (ops/order_keys.py: negative keys are the bits ^ 0x7FFFFFFF)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    bits = np.where(keys >= 0, keys, (keys ^ 0x7FFFFFFF) & 0xFFFFFFFF)
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def threshold_rows(model, X, total: int = 3000, seed: int = 0) -> np.ndarray:
+    """About `total` rows of X with one split's feature set to its threshold (the float32 floor
+    scikit-learn's threshold was keyed from) and to the float32 one ulp below and above, for every split of
+    the model; 300 rows with a few features set to special values; one row per special value everywhere."""
+    rng = np.random.default_rng(seed)
+    keys, trees = model.program.ops
+    per_split = max(1, -(-total // (3 * sum(int((tree.left >= 0).sum()) for tree in trees.trees))))
+    X32 = np.asarray(X, dtype=np.float32)
+    blocks = []
+    for tree in trees.trees:
+        inner = np.nonzero(tree.left >= 0)[0]
+        for offset in (-1, 0, 1):
+            rows = X32[rng.integers(0, len(X32), (len(inner), per_split))].reshape(-1, X32.shape[1])
+            column = np.repeat(np.asarray(keys.features)[tree.feature[inner]] if trees.in_kind == "keys"
+                               else tree.feature[inner], per_split)
+            rows[np.arange(len(rows)), column] = np.repeat(key_floats(tree.threshold[inner] + offset), per_split)
+            blocks.append(rows)
+    special = X32[rng.integers(0, len(X32), 300)].copy()
+    for row in special:
+        chosen = rng.choice(X32.shape[1], size=int(rng.integers(1, 5)), replace=False)
+        row[chosen] = rng.choice(SPECIALS, size=len(chosen))
+    return np.concatenate([*blocks, special, np.repeat(SPECIALS[:, None], X32.shape[1], axis=1)])
+
+
+@functools.cache
+def pair(case: str, dtype: str | None = None):
+    """(inline model, table model) of one estimator."""
+    X, _ = data(CASES[case][0])
+    estimator = fitted(case)
+    calibration = X if dtype else None
+    return (tinygen.convert(estimator, dtype=dtype, calibration=calibration, layout="inline"),
+            tinygen.convert(estimator, dtype=dtype, calibration=calibration, layout="table"))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_table_equals_simulator_and_inline_on_every_row(case):
+    need_tool("gcc")
+    X, _ = data(CASES[case][0])
+    inline, table = pair(case)
+    op = table.program.ops[1]
+    assert op.layout == "table" and op.in_kind == "keys" and inline.program.ops[1].layout == "inline"
+    rows = np.concatenate([X.astype(np.float32), threshold_rows(table, X)])
+    assert len(rows) >= len(X) + 3000
+    assert np.array_equal(table.scores(rows), inline.scores(rows))
+    header = table.header("tt")
+    assert "_threshold[" in header and "if (k[" not in header  # the splits are data, not code
+    result = compare_on_target(table, "host", rows, "tt")
+    assert result["rows"] == len(rows) and result["mismatches"] == 0, result
+
+
+@pytest.mark.parametrize("dtype", ["q15", "q7"])
+@pytest.mark.parametrize("case", ["rf-breast_cancer", "gbt-diabetes"])
+def test_table_on_quantized_input(case, dtype):
+    need_tool("gcc")
+    X, _ = data(CASES[case][0])
+    inline, table = pair(case, dtype)
+    assert table.program.ops[1].in_type == {"q15": "int16", "q7": "int8"}[dtype]
+    assert np.array_equal(table.scores(X), inline.scores(X))
+    assert compare_on_target(table, "host", X, "tq")["mismatches"] == 0
+
+
+def test_nan_flips_are_used_and_one_leaf_trees_work():
+    """The HistGradientBoosting model routes NaN both ways (some splits need the flip bit); a model of one
+    leaf has no split table at all."""
+    need_tool("gcc")
+    assert any(pair("hgb-breast_cancer-nan")[1].program.ops[1].tables().nan_flip)
+    X = np.random.default_rng(0).random((40, 3))
+    single = DecisionTreeRegressor().fit(X, np.full(40, 2.5))
+    model = tinygen.convert(single, layout="table")
+    assert model.program.ops[1].tables().feature == []
+    assert compare_on_target(model, "host", X, "one")["mismatches"] == 0
+
+
+MCU_TARGETS = ("avr", "cortex-m4", "rv32")
+
+
+@pytest.mark.parametrize("target", MCU_TARGETS)
+@pytest.mark.parametrize("case", ["rf-breast_cancer", "hgb-breast_cancer-nan", "gbt-diabetes"])
+def test_table_on_mcu(case, target):
+    for tool in getattr(TARGETS[target], "tools", None) or ("avr-gcc", "simavr"):
+        need_tool(tool)
+    X, _ = data(CASES[case][0])
+    _, table = pair(case)
+    rows = np.concatenate([X[::4].astype(np.float32), threshold_rows(table, X, total=400)])
+    result = compare_on_target(table, target, rows, "tt")
+    assert result["mismatches"] == 0, result
+    assert result["ram_bytes"] == 0  # every table is in flash
+
+
+def test_layout_errors():
+    X, y = load_breast_cancer(return_X_y=True)
+    linear = LogisticRegression(max_iter=3000).fit(X, y)
+    with pytest.raises(tinygen.TinygenError, match="layout is for tree models"):
+        tinygen.convert(linear, layout="table")
+    with pytest.raises(tinygen.TinygenError, match="unknown layout"):
+        tinygen.convert(fitted("dt-wine"), layout="tables")
+
+
+def test_table_index_limit(monkeypatch):
+    monkeypatch.setattr(tree_ensemble, "TABLE_MAX_ENTRIES", 100)
+    with pytest.raises(tinygen.TinygenError, match="table layout indexes at most 100 splits"):
+        tinygen.convert(fitted("rf-breast_cancer"), layout="table")
+
+
+def test_cli_layout(tmp_path):
+    import skops.io as sio
+    sio.dump(fitted("dt-wine"), tmp_path / "m.skops")
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(tmp_path / "m.skops"), "--layout", "table", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "_threshold[" in (tmp_path / "out" / "m.h").read_text()
