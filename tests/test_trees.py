@@ -41,6 +41,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
 from tinygen.ops.order_keys import NAN_KEY, float32_floor, order_keys, threshold_keys
+from tinygen.ops.tree_ensemble import LAYOUTS
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 
@@ -93,8 +94,8 @@ def fitted(dataset: str, kind: str):
 
 
 @functools.cache
-def converted(dataset: str, kind: str):
-    return tinygen.convert(fitted(dataset, kind))
+def converted(dataset: str, kind: str, layout: str = "auto"):
+    return tinygen.convert(fitted(dataset, kind), layout=layout)
 
 
 def members(estimator) -> list:
@@ -223,14 +224,15 @@ def check_regression_bound(model, got, expected, what: str) -> None:
 
 
 # ---- 1. classification on the full data sets -------------------------------------------------------------
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dataset,kind", CLASSIFICATION_CASES)
-def test_classifier_every_row(dataset, kind):
+def test_classifier_every_row(dataset, kind, layout):
     need_tool("gcc")
     X, _ = data(dataset)
-    estimator, model = fitted(dataset, kind), converted(dataset, kind)
+    estimator, model = fitted(dataset, kind), converted(dataset, kind, layout)
     assert model.dtype == "exact"  # the default for trees
     assert [op.op for op in model.program.ops] == ["order_keys", "tree_ensemble"]
-    assert model.program.ops[1].layout == "inline"
+    assert model.program.ops[1].layout == layout
     assert model.program.output_scale == 1.0 / (LEAF_SCALE * len(members(estimator)))
     assert np.array_equal(model.predict(X), estimator.predict(X)), "simulator predict != scikit-learn"
     # the classification probability bound, against predict_proba itself
@@ -250,11 +252,12 @@ def test_explicit_exact_equals_default():
 
 
 # ---- 2. regression on diabetes --------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("kind", REGRESSORS)
-def test_regressor_every_row(kind):
+def test_regressor_every_row(kind, layout):
     need_tool("gcc")
     X, _ = data("diabetes")
-    estimator, model = fitted("diabetes", kind), converted("diabetes", kind)
+    estimator, model = fitted("diabetes", kind), converted("diabetes", kind, layout)
     assert model.dtype == "exact"
     op = model.program.ops[1]
     n, frac = len(op.trees), op.leaf_frac_bits
@@ -309,11 +312,12 @@ def test_order_keys_order_as_floats():
         assert np.array_equal(floats, kx[finite_or_inf] <= key), threshold
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dataset,kind", [*CLASSIFICATION_CASES, *(("diabetes", k) for k in REGRESSORS)])
-def test_threshold_edge_rows(dataset, kind):
+def test_threshold_edge_rows(dataset, kind, layout):
     need_tool("gcc")
     X, _ = data(dataset)
-    estimator, model = fitted(dataset, kind), converted(dataset, kind)
+    estimator, model = fitted(dataset, kind), converted(dataset, kind, layout)
     rows = edge_rows(estimator, X)
     assert len(rows) >= MIN_EDGE_ROWS
     assert has_inf(rows).any() and np.isnan(rows).any()
@@ -444,11 +448,12 @@ def _mcu_rows(dataset: str, kind: str) -> np.ndarray:
     return np.concatenate([X.astype(np.float32), picked])
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("target", MCU_TARGETS)
 @pytest.mark.parametrize("dataset,kind", [("breast_cancer", "RandomForestClassifier"), ("diabetes", "DecisionTreeRegressor")])
-def test_mcu_targets(target, dataset, kind):
+def test_mcu_targets(target, dataset, kind, layout):
     _need(target)
-    estimator, model = fitted(dataset, kind), converted(dataset, kind)
+    estimator, model = fitted(dataset, kind), converted(dataset, kind, layout)
     rows = _mcu_rows(dataset, kind)
     assert np.isnan(rows).any() and has_inf(rows).any()
     check_rows(estimator, model, rows, f"{kind} on {dataset}, {target} rows")
@@ -641,10 +646,11 @@ def test_bits_tests_route_as_float32_compares():
     assert kinds == {0, 1, 2, 3, 4}, "every kind of bits test was exercised"
 
 
-def test_small_forest_reads_bits_large_reads_keys():
+def test_small_inline_forest_reads_bits_large_reads_keys():
     from tinygen.quantize import BITS_MAX_NODES
 
-    small, large = converted("breast_cancer", "RandomForestClassifier"), converted("digits", "RandomForestClassifier")
+    small = converted("breast_cancer", "RandomForestClassifier", "inline")
+    large = converted("digits", "RandomForestClassifier", "inline")
     for model in (small, large):
         splits = sum(int((tree.left >= 0).sum()) for tree in model.program.ops[1].trees)
         mode = "bits" if splits <= BITS_MAX_NODES else "keys"
