@@ -14,7 +14,7 @@ from .errors import TinygenError
 from .ir import Program
 from .ops import dense
 from .ops.dense import FloatDense
-from .ops.order_keys import NAN_KEY, OrderKeys
+from .ops.order_keys import OrderKeys
 from .ops.quantize_input import QuantizeInput
 from .ops.tree_ensemble import LAYOUTS, FloatTrees, choose_layout, quantize_exact, quantize_fixed
 
@@ -113,7 +113,6 @@ def _on_bits(typed, features, n_features):
                                 dtype=np.int64)
     typed.in_kind = "bits"
     typed.n_in = n_features
-    typed.nan_keys = [NAN_KEY] * n_features
     return typed
 
 
@@ -141,5 +140,5 @@ def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layo
     notes = [f"exact: every split compares integers ({'the raw float32 bits' if typed.in_kind == 'bits' else 'order keys'}) "
              f"and takes scikit-learn's branch for every float32 input; {typed.pruned_nodes} nodes of splits with "
              f"equal subtrees removed; {typed.layout} layout"]
-    keys = OrderKeys(n_in=program.n_features, features=features, nan_keys=typed.nan_keys, mode=typed.in_kind)
+    keys = OrderKeys(n_in=program.n_features, features=features, nan_key=typed.nan_key, mode=typed.in_kind)
     return Program(dtype=dtype, ops=[keys, typed], notes=notes, **base)

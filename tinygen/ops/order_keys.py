@@ -2,8 +2,8 @@
 
 key(x) = bits(x) for x >= +0.0, and -(bits(x) & 0x7FFFFFFF) - 1 for negative x (so -0.0 -> -1, just below
 +0.0 -> 0); NaN (any payload, either sign) -> a NaN key per feature: NAN_KEY = 2**31 - 1, above +inf's key
-0x7F800000, or NAN_KEY_LOW = -2**31, below -inf's key -0x7F800001 (chosen per feature by the tree op: the
-one that sends NaN the way most of that feature's splits send it, so only the others test for it). For every
+0x7F800000, or NAN_KEY_LOW = -2**31, below -inf's key -0x7F800001 (chosen by the tree op: the one that
+sends NaN the way most splits send it, so only the others test for it). For every
 float32 x and every threshold t that is a float32 other than -0.0, x <= t exactly when key(x) <= key(t), so a
 tree compares integers and still takes scikit-learn's branch at every node (the "FlInt" idea). Thresholds
 are made float32 (largest float32 <= the float64 threshold) and -0.0 becomes +0.0 in tree_ensemble.
@@ -26,8 +26,8 @@ NAN_KEYS = (NAN_KEY, NAN_KEY_LOW)
 
 
 def order_keys(x, nan_key=NAN_KEY) -> np.ndarray:
-    """The keys of float32 values (int64 holding int32 values); NaN -> nan_key (a scalar, or one per column
-    of a 2-D x). C: NAME_order_key."""
+    """The keys of float32 values (int64 holding int32 values); NaN -> nan_key. C: the ops' _key function
+    (templates/c/order_key_fn.c.j2)."""
     raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)
     magnitude = raw & 0x7FFFFFFF
     keys = np.where(raw >> 31 != 0, -magnitude - 1, magnitude)
@@ -51,20 +51,20 @@ def threshold_keys(thresholds) -> np.ndarray:
 
 @dataclass
 class OrderKeys:
-    """key[j] = order key of x[features[j]], NaN -> nan_keys[j] (NAN_KEY or NAN_KEY_LOW)."""
+    """key[j] = order key of x[features[j]], NaN -> nan_key (NAN_KEY or NAN_KEY_LOW)."""
 
     op = "order_keys"
     n_in: int
     features: list[int] | None = None  # the features keyed, in key order; None: all of them
-    nan_keys: list[int] | None = None  # per key; None: NAN_KEY for all
+    nan_key: int = NAN_KEY
     out_type: str = "int32"
     mode: str = "keys"  # "keys" | "bits"
 
     def __post_init__(self):
         self.features = list(range(self.n_in)) if self.features is None else [int(f) for f in self.features]
-        self.nan_keys = [NAN_KEY] * len(self.features) if self.nan_keys is None else [int(v) for v in self.nan_keys]
-        if len(self.nan_keys) != len(self.features) or any(v not in NAN_KEYS for v in self.nan_keys):
-            raise ValueError("order_keys: one NaN key per keyed feature, each INT32_MAX or INT32_MIN")
+        self.nan_key = int(self.nan_key)
+        if self.nan_key not in NAN_KEYS:
+            raise ValueError("order_keys: the NaN key is INT32_MAX or INT32_MIN")
         if self.mode not in ("keys", "bits") or (self.mode == "bits" and not self.all_features):
             raise ValueError("order_keys: mode keys, or bits over all features")
 
@@ -88,14 +88,14 @@ class OrderKeys:
         x = np.asarray(x)
         if self.mode == "bits":
             return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
-        return order_keys(x[:, self.features], np.asarray(self.nan_keys, dtype=np.int64))
+        return order_keys(x[:, self.features], self.nan_key)
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
-                "features": list(self.features), "nan_keys": list(self.nan_keys), "mode": self.mode,
-                "key": "bits for x >= +0.0, -(bits & 0x7FFFFFFF) - 1 below; NaN -> nan_keys[j]"}
+                "features": list(self.features), "nan_key": self.nan_key, "mode": self.mode,
+                "key": "bits for x >= +0.0, -(bits & 0x7FFFFFFF) - 1 below; NaN -> nan_key"}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OrderKeys":
-        return cls(n_in=int(data["n_in"]), features=data.get("features"), nan_keys=data.get("nan_keys"),
+        return cls(n_in=int(data["n_in"]), features=data.get("features"), nan_key=data.get("nan_key", NAN_KEY),
                    mode=data.get("mode", "keys"))

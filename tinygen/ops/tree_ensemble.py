@@ -5,7 +5,7 @@ x <= threshold (float64), NaN goes where the node's missing_go_to_left says; the
 trees of the leaf values (class fractions, or regression values).
 
 Typed (`exact`, TreeEnsemble): inputs are order keys (ops/order_keys.py) of the features the trees read
-(`feature` indexes the keys); a node sends the key nan_keys[feature] (NaN) where missing_left says and any
+(`feature` indexes the keys); a node sends the key nan_key (NaN) where missing_left says and any
 other key left when key <= threshold_key, which takes the same branch as scikit-learn for every float32
 input. The NaN key is the one most splits already route right: INT32_MAX is above every threshold key (NaN
 goes right with `k <= t`), INT32_MIN below every one (NaN goes left), so only the other splits test it. Leaves are integers: class fractions as round(p * LEAF_SCALE) in
@@ -123,13 +123,13 @@ class _FloatRouting:
 class _KeyRouting:
     """go_left for order keys against threshold keys: what the C does."""
 
-    def __init__(self, tree: Tree, keys: np.ndarray, nan_keys: np.ndarray):
-        self.tree, self.keys, self.nan_keys, self.n_rows = tree, keys, nan_keys, len(keys)
+    def __init__(self, tree: Tree, keys: np.ndarray, nan_key: int):
+        self.tree, self.keys, self.nan_key, self.n_rows = tree, keys, nan_key, len(keys)
 
     def __call__(self, rows, nodes):
         features = self.tree.feature[nodes]
         keys = self.keys[rows, features]
-        return np.where(keys == self.nan_keys[features], self.tree.missing_left[nodes], keys <= self.tree.threshold[nodes])
+        return np.where(keys == self.nan_key, self.tree.missing_left[nodes], keys <= self.tree.threshold[nodes])
 
 
 class _FixedRouting:
@@ -251,12 +251,12 @@ class TreeEnsemble:
     layout: str = "inline"
     bias: np.ndarray | None = None  # [n_out] initial sums (gradient boosting's init), same units as the leaves
     pruned_nodes: int = field(default=0, compare=False)
-    nan_keys: list[int] | None = None  # per input key: the key that means NaN; None: NAN_KEY for all
+    nan_key: int = NAN_KEY  # the input value that means NaN: NAN_KEY or NAN_KEY_LOW (keys), 0 or bin_max (bins)
     leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
     in_kind: str = "keys"  # "keys": order keys | "bits": raw float32 bits (bits_test per node) | "fixed": x_q
 
     def __post_init__(self):
-        self.nan_keys = [NAN_KEY] * self.n_in if self.nan_keys is None else [int(v) for v in self.nan_keys]
+        self.nan_key = int(self.nan_key)
 
     @property
     def n_summed(self) -> int:
@@ -268,7 +268,7 @@ class TreeEnsemble:
 
     def nan_test(self, tree: Tree, node: int) -> str:
         """What a node adds to `k <= t` for NaN: "or_eq" (|| k == nan), "and_ne" (&& k != nan) or ""."""
-        low = self.nan_keys[int(tree.feature[node])] == NAN_KEY_LOW
+        low = self.nan_key <= 0  # NAN_KEY_LOW, or bin 0: below every threshold
         if bool(tree.missing_left[node]) != low:
             return "or_eq" if tree.missing_left[node] else "and_ne"
         return ""
@@ -335,13 +335,12 @@ class TreeEnsemble:
 
     def forward(self, keys: np.ndarray) -> np.ndarray:
         keys = np.asarray(keys, dtype=np.int64)
-        nan_keys = np.asarray(self.nan_keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
             if self.in_kind == "fixed":
                 routing = _FixedRouting(tree, keys)
             else:
-                routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, nan_keys)
+                routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, self.nan_key)
             total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
         if self.leaf_row_total is not None:
             total[:, -1] = len(self.trees) * self.leaf_row_total - total[:, :-1].sum(axis=1)
@@ -355,9 +354,9 @@ class TreeEnsemble:
                 "leaf_type": self.leaf_type, "leaf_frac_bits": self.leaf_frac_bits, "out_scale": self.out_scale,
                 "acc_bound": self.acc_bound, "acc_limit": INT32_MAX, "n_trees": len(self.trees),
                 "bias": None if self.bias is None else [int(v) for v in self.bias],
-                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes, "nan_keys": list(self.nan_keys),
+                "n_nodes": self.n_nodes, "pruned_nodes": self.pruned_nodes, "nan_key": self.nan_key,
                 "leaf_row_total": self.leaf_row_total, "in_kind": self.in_kind,
-                "compare": "key == nan_keys[feature] ? missing_left : key[feature] <= threshold (order keys)",
+                "compare": "key[feature] == nan_key ? missing_left : key[feature] <= threshold",
                 "trees": [t.to_dict(integer=True) for t in self.trees]}
 
     @classmethod
@@ -366,7 +365,7 @@ class TreeEnsemble:
                    task=data["task"], leaf_type=data["leaf_type"], out_scale=float(data["out_scale"]),
                    leaf_frac_bits=data.get("leaf_frac_bits"), acc_bound=int(data["acc_bound"]),
                    layout=data.get("layout", "inline"), pruned_nodes=int(data.get("pruned_nodes", 0)),
-                   nan_keys=data.get("nan_keys"), leaf_row_total=data.get("leaf_row_total"),
+                   nan_key=data.get("nan_key", NAN_KEY), leaf_row_total=data.get("leaf_row_total"),
                    in_kind=data.get("in_kind", "keys"), in_type=data.get("in_type", "int32"),
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
 
@@ -482,11 +481,11 @@ def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
 
 def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
     """The `exact` typed op: thresholds as order keys, integer leaves, redundant splits removed; the trees
-    read the keys of the returned features (key j = feature features[j]) with the NaN keys op.nan_keys."""
+    read the keys of the returned features (key j = feature features[j]) with the NaN key op.nan_key."""
     leaves, leaf_type, frac, scale, bias = _integer_leaves(fop)
     typed, removed = _typed_trees(fop, leaves, lambda tree: threshold_keys(tree.threshold))
     bound = _sum_bound(typed, bias)
-    features, nan_keys = _key_plan(typed, fop.n_in)
+    features, nan_key = _key_plan(typed, fop.n_in)
     index = {f: j for j, f in enumerate(features)}
     for tree in typed:
         tree.feature = np.array([index[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)], dtype=np.int64)
@@ -495,7 +494,7 @@ def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
         sums = np.unique(np.concatenate([t.value[t.left < 0].sum(axis=1) for t in typed]))
         row_total = int(sums[0]) if len(sums) == 1 else None
     op = TreeEnsemble(n_in=len(features), trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
-                      leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed, nan_keys=nan_keys,
+                      leaf_frac_bits=frac, acc_bound=bound, bias=bias, pruned_nodes=removed, nan_key=nan_key,
                       leaf_row_total=row_total)
     return op, features
 
@@ -505,8 +504,8 @@ def quantize_exact(fop: FloatTrees) -> tuple[TreeEnsemble, list[int]]:
 SUBSET_SHARE = 0.75
 
 
-def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], list[int]]:
-    """The features to key (all, or only those the splits read) and their NaN key: NAN_KEY_LOW where more
+def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], int]:
+    """The features to key (all, or only those the splits read) and the NaN key: NAN_KEY_LOW when more
     splits send NaN left than right (those then need no NaN test), else NAN_KEY."""
     left, right = np.zeros(n_in, dtype=np.int64), np.zeros(n_in, dtype=np.int64)
     for tree in trees:
@@ -517,10 +516,10 @@ def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], list[int]]:
     features = used if len(used) <= SUBSET_SHARE * n_in else list(range(n_in))
     if not features:
         features = [0]  # a model of single leaves still takes its first feature through one key
-    # One NaN key for the whole model: per-feature keys (which the IR and the C allow) test fewer splits but
-    # cost a bit lookup in the key loop, which measured slower on AVR and Cortex-M4 (RF 10x6, breast_cancer).
+    # One NaN key for the whole model: per-feature keys would test fewer splits but cost a bit lookup in the
+    # key loop, which measured slower on AVR and Cortex-M4 (RF 10x6, breast_cancer).
     nan_key = NAN_KEY_LOW if left.sum() > right.sum() else NAN_KEY
-    return features, [nan_key] * len(features)
+    return features, nan_key
 
 
 # The table layout indexes splits, leaves and leaf values with uint16.
