@@ -71,17 +71,19 @@ class ConvertedModel:
 
 
 def convert(estimator, dtype: str | None = None, calibration=None, feature_names=None,
-            layout: str = "auto") -> ConvertedModel:
+            layout: str = "auto", bins: bool | None = None) -> ConvertedModel:
     """Turn a fitted scikit-learn estimator or Pipeline into a tinygen model.
 
     dtype: float32, q31, q15 or q7 for linear models (default q15); exact for trees (their default).
     calibration: rows of features (array-like, n x d) that fixed-point formats are chosen from; required
     for q-dtypes. feature_names: optional, for the header. layout (trees): "inline" (if/else code, fastest),
-    "table" (arrays walked by a loop, smallest) or "auto" (the smaller of the two for this model).
+    "table" (arrays walked by a loop, smallest) or "auto" (the smaller of the two for this model); bins (trees,
+    exact): True to map each feature once to its rank among the split thresholds and compare small integers,
+    False to compare 32-bit order keys, None for whichever is smaller.
     """
     program = to_float_program(estimator, feature_names=feature_names)
     dtype = check_dtype(dtype or default_dtype(program))
-    return ConvertedModel(quantize(program, dtype, calibration, layout), estimator)
+    return ConvertedModel(quantize(program, dtype, calibration, layout, bins), estimator)
 
 
 def default_dtype(program: Program) -> str:

@@ -205,9 +205,11 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Refuse (writing nothing) if the model does not fit it.")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
+@click.option("--bins/--no-bins", default=None,
+              help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layout, allow_pickle):
+def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layout, bins, allow_pickle):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
@@ -216,7 +218,7 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layo
     if calibration is not None:
         calib = _feature_data(calibration, label, _n_features_of(estimator))
         X, names = calib.X, calib.feature_names
-    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout)
+    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout, bins=bins)
     dtype = model.dtype
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
@@ -271,17 +273,19 @@ def _csv_cell(text: str) -> str:
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Also run on its instruction set and check the model fits it.")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
+@click.option("--bins/--no-bins", default=None,
+              help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, board, layout,
-           allow_pickle):
+           bins, allow_pickle):
     """Check simulator vs float model and C vs simulator on every row; exit 0 only if all checks pass."""
     estimator = _load_estimator(model_path, allow_pickle)
     rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=True)
     calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
     report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                         max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
-                        name=suggest_name(Path(model_path).stem), board=board, layout=layout)
+                        name=suggest_name(Path(model_path).stem), board=board, layout=layout, bins=bins)
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     click.echo(f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}")

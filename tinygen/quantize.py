@@ -6,6 +6,8 @@ without losing all resolution on the small one). Accumulators are proven not to 
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,9 @@ from .ops import dense
 from .ops.dense import FloatDense
 from .ops.order_keys import OrderKeys
 from .ops.quantize_input import QuantizeInput
-from .ops.tree_ensemble import LAYOUTS, FloatTrees, choose_layout, quantize_exact, quantize_fixed
+from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
+from .ops.tree_ensemble import (LAYOUTS, FloatTrees, check_table_limits, choose_layout, estimate_bytes, quantize_exact,
+                                quantize_fixed)
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,9 @@ def calibration_array(X_calib, n_features: int, dtype: str) -> np.ndarray:
 LAYOUT_CHOICES = ("auto", *LAYOUTS)
 
 
-def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto") -> Program:
-    """The typed program for `dtype` from a float program; layout (trees only): inline, table or auto."""
+def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", bins: bool | None = None) -> Program:
+    """The typed program for `dtype` from a float program. Trees only: layout inline, table or auto; bins
+    True (threshold bins), False (order keys) or None (whichever is smaller)."""
     check_dtype(dtype)
     if layout not in LAYOUT_CHOICES:
         raise TinygenError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_CHOICES)}")
@@ -69,9 +74,9 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto") -
                 feature_names=program.feature_names, labels=program.labels, source=program.source,
                 anomaly=program.anomaly)
     if any(isinstance(op, FloatTrees) for op in program.ops):
-        return _quantize_trees(program, dtype, base, X_calib, layout)
-    if layout != "auto":
-        raise TinygenError(f"--layout is for tree models; {program.source} has one layout")
+        return _quantize_trees(program, dtype, base, X_calib, layout, bins)
+    if layout != "auto" or bins is not None:
+        raise TinygenError(f"--layout and --bins are for tree models; {program.source} has one layout")
     if dtype == "exact":
         raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
     if any(not isinstance(op, FloatDense) for op in program.ops):
@@ -116,12 +121,15 @@ def _on_bits(typed, features, n_features):
     return typed
 
 
-def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto") -> Program:
+def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",
+                    bins: bool | None = None) -> Program:
     if dtype not in TREE_DTYPES:
         raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): "
                            "use --dtype exact for float inputs")
     (trees,) = program.ops
     if dtype in FIXED:  # pre-quantized integer inputs, per-feature formats from the calibration data
+        if bins:
+            raise TinygenError(f"threshold bins are for dtype exact; {dtype} trees already compare {dtype} integers")
         spec = FIXED[dtype]
         first = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
         typed = quantize_fixed(trees, first.frac_bits, spec.bits)
@@ -131,14 +139,31 @@ def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layo
                  f"subtrees removed; {typed.layout} layout"]
         return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
     typed, features = quantize_exact(trees)
-    typed.layout = choose_layout(typed, layout)
-    inner = sum(int((tree.left >= 0).sum()) for tree in typed.trees)
-    # inline code of few splits tests the raw float32 bits: no key pass, no key buffer
-    if typed.layout == "inline" and inner <= BITS_MAX_NODES:
-        typed = _on_bits(typed, features, program.n_features)
-        features = list(range(program.n_features))
-    notes = [f"exact: every split compares integers ({'the raw float32 bits' if typed.in_kind == 'bits' else 'order keys'}) "
-             f"and takes scikit-learn's branch for every float32 input; {typed.pruned_nodes} nodes of splits with "
-             f"equal subtrees removed; {typed.layout} layout"]
-    keys = OrderKeys(n_in=program.n_features, features=features, nan_key=typed.nan_key, mode=typed.in_kind)
-    return Program(dtype=dtype, ops=[keys, typed], notes=notes, **base)
+    first, typed = _exact_variant(typed, features, program.n_features, layout, bins)
+    what = {"bits": "the raw float32 bits", "keys": "order keys", "bins": f"{typed.in_type} threshold bins"}[typed.in_kind]
+    notes = [f"exact: every split compares integers ({what}) and takes scikit-learn's branch for every float32 "
+             f"input; {typed.pruned_nodes} nodes of splits with equal subtrees removed; {typed.layout} layout"]
+    return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
+
+
+def _exact_variant(typed, features: list[int], n_features: int, layout: str, bins: bool | None):
+    """(input op, tree op) of the exact program: order keys or threshold bins, inline or table layout, as
+    asked, and where left to "auto"/None the variant with the smallest estimated flash."""
+    candidates = []
+    for binned in ((False, True) if bins is None else (bins,)):
+        variant = copy.deepcopy(typed)
+        first = bin_trees(variant, features, n_features)[0] if binned else \
+            OrderKeys(n_in=n_features, features=features, nan_key=typed.nan_key)
+        for name in (LAYOUTS if layout == "auto" else (layout,)):
+            estimate = estimate_bytes(variant)[name] + sum(first.table_bytes().values()) + \
+                (BINS_CODE_BYTES if binned else 0)
+            candidates.append((estimate, len(candidates), first, dataclasses.replace(variant, layout=name)))
+    _, _, first, chosen = min(candidates, key=lambda c: c[:2])
+    if chosen.layout == "table":
+        check_table_limits(chosen)
+    inner = sum(int((tree.left >= 0).sum()) for tree in chosen.trees)
+    if chosen.layout == "inline" and chosen.in_kind == "keys" and inner <= BITS_MAX_NODES:
+        # inline code of few splits tests the raw float32 bits: no key pass, no key buffer
+        chosen = _on_bits(copy.deepcopy(chosen), features, n_features)
+        first = OrderKeys(n_in=n_features, nan_key=chosen.nan_key, mode="bits")
+    return first, chosen

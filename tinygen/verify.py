@@ -72,7 +72,7 @@ def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -
 
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
-           layout: str = "auto") -> dict:
+           layout: str = "auto", bins: bool | None = None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
 
     With a board, its instruction set's target joins `targets` and the model must fit its memories
@@ -82,7 +82,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
         targets = (*targets, board_spec.target)
     X = np.asarray(X, dtype=np.float64)
     model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
-                    feature_names=feature_names, layout=layout)
+                    feature_names=feature_names, layout=layout, bins=bins)
     program, dtype = model.program, model.dtype
     program.check_features(X)
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)

@@ -3,9 +3,10 @@ and the typed op (the simulator kernel + manifest round trip) that a template in
 from .dense import Dense, FloatDense
 from .order_keys import OrderKeys
 from .quantize_input import QuantizeInput
+from .threshold_bins import ThresholdBins
 from .tree_ensemble import FloatTrees, TreeEnsemble
 
 # manifest "op" name -> typed op class
-OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, OrderKeys, TreeEnsemble)}
+OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, OrderKeys, ThresholdBins, TreeEnsemble)}
 
-__all__ = ["Dense", "FloatDense", "FloatTrees", "OrderKeys", "QuantizeInput", "TreeEnsemble", "OP_TYPES"]
+__all__ = ["Dense", "FloatDense", "FloatTrees", "OrderKeys", "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]

@@ -294,7 +294,7 @@ class TreeEnsemble:
             threshold += [int(tree.threshold[i]) for i in inner]
             left += [int(ref[tree.left[i]]) for i in inner]
             right += [int(ref[tree.right[i]]) for i in inner]
-            nan_flip += [self.in_kind == "keys" and self.nan_test(tree, int(i)) != "" for i in inner]
+            nan_flip += [self.in_kind in ("keys", "bins") and self.nan_test(tree, int(i)) != "" for i in inner]
             leaf_base.append(len(leaves))
             leaves += [tree.value[i, :self.n_summed] for i in leaf]
             inner_base.append(len(feature))
@@ -550,6 +550,7 @@ def choose_layout(op: TreeEnsemble, layout: str) -> str:
 # (inline / table, B): DecisionTree wine 548 / 712, RF 10x6 breast_cancer 6,684 / 2,212, GBT 30x3 diabetes
 # 11,580 / 3,498, HistGBT breast_cancer 30,194 / 7,992, ExtraTrees 10x6 digits 58,076 / 16,584.
 INLINE_BASE_BYTES, INLINE_SPLIT_BYTES, INLINE_RETURN_LEAF_BYTES, INLINE_LEAF_VALUE_BYTES = 150, 30, 6, 18
+INLINE_BIN_SPLIT_BYTES = 12  # a split on a uint8 bin: load, compare with a constant, branch
 TABLE_CODE_BYTES = 600
 
 
@@ -561,5 +562,6 @@ def estimate_bytes(op: TreeEnsemble) -> dict[str, int]:
     else:
         leaves = INLINE_LEAF_VALUE_BYTES * sum(int((tree.value[tree.left < 0, :op.n_summed] != 0).sum()) for tree in op.trees)
     table_layout = TreeEnsemble(**{**op.__dict__, "layout": "table"})
-    return {"inline": INLINE_BASE_BYTES + INLINE_SPLIT_BYTES * splits + leaves,
+    per_split = INLINE_BIN_SPLIT_BYTES if op.in_kind == "bins" else INLINE_SPLIT_BYTES
+    return {"inline": INLINE_BASE_BYTES + per_split * splits + leaves,
             "table": TABLE_CODE_BYTES + sum(table_layout.table_bytes().values())}

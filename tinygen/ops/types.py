@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32}
+BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32, "uint8": 8, "uint16": 16}
 INT_TYPES = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
 
 
