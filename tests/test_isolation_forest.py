@@ -1,6 +1,8 @@
 """IsolationForest in exact mode: the program sums each tree's path length (depth + the average path length
 of the leaf's samples - 1) in int32 fixed point, minus the threshold d* = -D log2(-offset_), and predicts an
-inlier when the sum is >= 0 — the same as scikit-learn's decision_function >= 0."""
+inlier when the sum is >= 0 — the same as scikit-learn's decision_function >= 0. The acceptance matrix
+(every data set plus threshold-edge rows, host and MCU targets) is test_trees.py::test_acceptance_rows and
+test_trees_mcu.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +11,6 @@ from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.ensemble import IsolationForest
 
 import tinygen
-from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 
 from conftest import need_tool
@@ -32,15 +33,6 @@ def test_predict_equals_scikit_learn(loader, options):
     denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])[0]
     expected = -np.log2(-forest.score_samples(X)) * denominator + denominator * np.log2(-forest.offset_)
     assert np.abs(model.scores(X)[:, 0] * op.out_scale - expected).max() <= bound + 1e-9
-
-
-def test_on_mcu():
-    X, _ = load_breast_cancer(return_X_y=True)
-    model = tinygen.convert(IsolationForest(n_estimators=20, random_state=0).fit(X))
-    for target in ("avr", "rv32"):
-        for tool in getattr(TARGETS[target], "tools", None) or ("avr-gcc", "simavr"):
-            need_tool(tool)
-        assert compare_on_target(model, target, X[::5], "iso")["mismatches"] == 0
 
 
 def test_score_samples_and_decision_function(tmp_path):

@@ -1,6 +1,7 @@
-"""The table layout (issue 4: "inline if/else and compact tables (tables in PROGMEM on AVR), picked by a flag,
-with an automatic choice by size"). A layout changes only the C: the integer program (TreeEnsemble.forward)
-is the same, so for every estimator the table's scores equal the inline layout's, and its C equals the
+"""Layouts and threshold bins (issue 4: "inline if/else and compact tables (tables in PROGMEM on AVR), picked by
+a flag, with an automatic choice by size; lossless per-feature threshold binning"). Four variants of every
+exact tree model: inline or table, each reading order keys (or raw float32 bits) or threshold bins. They
+compute the same integers, so every variant's scores equal the others', and each one's C equals the
 simulator on every row of the data and of generated rows on, just above and just below every threshold,
 with NaN, +-inf, +-0.0 and subnormals, on the host and on the MCU instruction sets."""
 from __future__ import annotations
@@ -94,30 +95,52 @@ def threshold_rows(model, X, total: int = 3000, seed: int = 0) -> np.ndarray:
     return np.concatenate([*blocks, special, np.repeat(SPECIALS[:, None], X32.shape[1], axis=1)])
 
 
+VARIANTS = [(layout, bins) for layout in ("inline", "table") for bins in (False, True)]
+
+
 @functools.cache
-def pair(case: str, dtype: str | None = None):
-    """(inline model, table model) of one estimator."""
+def variant(case: str, layout: str, bins: bool | None):
+    return tinygen.convert(fitted(case), layout=layout, bins=bins)
+
+
+@functools.cache
+def pair(case: str, dtype: str):
+    """(inline model, table model) of one estimator on quantized input."""
     X, _ = data(CASES[case][0])
-    estimator = fitted(case)
-    calibration = X if dtype else None
-    return (tinygen.convert(estimator, dtype=dtype, calibration=calibration, layout="inline"),
-            tinygen.convert(estimator, dtype=dtype, calibration=calibration, layout="table"))
+    return tuple(tinygen.convert(fitted(case), dtype=dtype, calibration=X, layout=layout) for layout in ("inline", "table"))
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_table_equals_simulator_and_inline_on_every_row(case):
+def test_variants_equal_simulator_and_each_other_on_every_row(case):
     need_tool("gcc")
     X, _ = data(CASES[case][0])
-    inline, table = pair(case)
-    op = table.program.ops[1]
-    assert op.layout == "table" and op.in_kind == "keys" and inline.program.ops[1].layout == "inline"
-    rows = np.concatenate([X.astype(np.float32), threshold_rows(table, X)])
+    reference = variant(case, "table", False)
+    rows = np.concatenate([X.astype(np.float32), threshold_rows(reference, X)])
     assert len(rows) >= len(X) + 3000
-    assert np.array_equal(table.scores(rows), inline.scores(rows))
-    header = table.header("tt")
-    assert "_threshold[" in header and "if (k[" not in header  # the splits are data, not code
-    result = compare_on_target(table, "host", rows, "tt")
-    assert result["rows"] == len(rows) and result["mismatches"] == 0, result
+    expected = reference.scores(rows)
+    for layout, bins in VARIANTS:
+        model = variant(case, layout, bins)
+        op = model.program.ops[1]
+        assert op.layout == layout and (op.in_kind == "bins") == bins
+        assert model.program.ops[0].op == ("threshold_bins" if bins else "order_keys")
+        assert np.array_equal(model.scores(rows), expected), (layout, bins)
+        header = model.header("tt")
+        assert ("_threshold[" in header) == (layout == "table")  # the table's splits are data, not code
+        result = compare_on_target(model, "host", rows, "tt")
+        assert result["rows"] == len(rows) and result["mismatches"] == 0, (layout, bins, result)
+
+
+def test_bins_are_ranks_of_the_thresholds():
+    """Binning is lossless: a feature's bins are 1 + its rank among that feature's distinct thresholds,
+    shared by every split that reads it (HistGradientBoosting reuses its bin edges: 457 for 652 splits)."""
+    model = variant("hgb-breast_cancer-nan", "table", True)
+    bins, trees = model.program.ops
+    splits = sum(int((tree.left >= 0).sum()) for tree in trees.trees)
+    assert len(bins.flat_edges) < splits
+    assert all(edges == sorted(set(edges)) for edges in bins.edges)
+    X, _ = data("breast_cancer-nan")
+    got = bins.forward(X)
+    assert got.max() <= max(len(e) for e in bins.edges) + 1 and (got[np.isnan(X[:, bins.features])] == bins.nan_bin).all()
 
 
 @pytest.mark.parametrize("dtype", ["q15", "q7"])
@@ -129,32 +152,38 @@ def test_table_on_quantized_input(case, dtype):
     assert table.program.ops[1].in_type == {"q15": "int16", "q7": "int8"}[dtype]
     assert np.array_equal(table.scores(X), inline.scores(X))
     assert compare_on_target(table, "host", X, "tq")["mismatches"] == 0
+    with pytest.raises(tinygen.TinygenError, match="threshold bins are for dtype exact"):
+        tinygen.convert(fitted(case), dtype=dtype, calibration=X, bins=True)
 
 
 def test_nan_flips_are_used_and_one_leaf_trees_work():
     """The HistGradientBoosting model routes NaN both ways (some splits need the flip bit); a model of one
     leaf has no split table at all."""
     need_tool("gcc")
-    assert any(pair("hgb-breast_cancer-nan")[1].program.ops[1].tables().nan_flip)
+    assert any(variant("hgb-breast_cancer-nan", "table", False).program.ops[1].tables().nan_flip)
     X = np.random.default_rng(0).random((40, 3))
     single = DecisionTreeRegressor().fit(X, np.full(40, 2.5))
-    model = tinygen.convert(single, layout="table")
-    assert model.program.ops[1].tables().feature == []
-    assert compare_on_target(model, "host", X, "one")["mismatches"] == 0
+    for layout, bins in VARIANTS:
+        model = tinygen.convert(single, layout=layout, bins=bins)
+        assert compare_on_target(model, "host", X, "one")["mismatches"] == 0, (layout, bins)
 
 
 MCU_TARGETS = ("avr", "cortex-m4", "rv32")
 
 
 @pytest.mark.parametrize("target", MCU_TARGETS)
+@pytest.mark.parametrize("layout,bins", VARIANTS)
 @pytest.mark.parametrize("case", ["rf-breast_cancer", "hgb-breast_cancer-nan", "gbt-diabetes"])
-def test_table_on_mcu(case, target):
+def test_variants_on_mcu(case, layout, bins, target):
+    """Every variant on each instruction set (test_trees_mcu.py runs each estimator's automatic choice)."""
     for tool in getattr(TARGETS[target], "tools", None) or ("avr-gcc", "simavr"):
         need_tool(tool)
+    if target == "avr" and layout == "inline" and case == "hgb-breast_cancer-nan":
+        pytest.xfail("inline code of 652 splits is 30 KB on AVR: with the test firmware it exceeds the Uno's flash")
     X, _ = data(CASES[case][0])
-    _, table = pair(case)
-    rows = np.concatenate([X[::4].astype(np.float32), threshold_rows(table, X, total=400)])
-    result = compare_on_target(table, target, rows, "tt")
+    model = variant(case, layout, bins)
+    rows = np.concatenate([X[::6].astype(np.float32), threshold_rows(model, X, total=300)])
+    result = compare_on_target(model, target, rows, "tt")
     assert result["mismatches"] == 0, result
     assert result["ram_bytes"] == 0  # every table is in flash
 
@@ -162,7 +191,7 @@ def test_table_on_mcu(case, target):
 def test_layout_errors():
     X, y = load_breast_cancer(return_X_y=True)
     linear = LogisticRegression(max_iter=3000).fit(X, y)
-    with pytest.raises(tinygen.TinygenError, match="layout is for tree models"):
+    with pytest.raises(tinygen.TinygenError, match="--layout and --bins are for tree models"):
         tinygen.convert(linear, layout="table")
     with pytest.raises(tinygen.TinygenError, match="unknown layout"):
         tinygen.convert(fitted("dt-wine"), layout="tables")

@@ -1,11 +1,11 @@
 """Acceptance tests for tree models in dtype `exact` (issue 4: "Tree ensembles in integers that agree with
-scikit-learn on every row"): DecisionTree, RandomForest and ExtraTrees, classifier and regressor, inline layout.
+scikit-learn on every row"): DecisionTree, RandomForest and ExtraTrees, classifier and regressor, inline layout;
+and the host half of the acceptance matrix over every tree estimator (GradientBoosting, HistGradientBoosting
+and IsolationForest too): `test_acceptance_rows`. The MCU half is test_trees_mcu.py.
 
-The oracle is scikit-learn itself. `estimator.predict` / `predict_proba` on every row they accept (finite and
-NaN); for rows with +-inf, which they refuse, each member tree's own traversal `tree_.apply(X float32)` (the
-Cython routine predict runs) with `tree_.value` summed over the trees and divided by their number, exactly as
-ForestClassifier.predict_proba does. `test_oracle_is_sklearn` pins that this oracle equals predict_proba bit
-for bit (and predict) on every generated row that predict accepts, so it can be trusted on the others.
+The oracle is scikit-learn itself (tree_cases.py's docstring says how, per family). `test_oracle_is_sklearn`
+pins the apply-based oracles bit for bit to predict_proba / decision_function / predict on every generated
+row that predict accepts, so they can be trusted on the others.
 
 Bounds stated and tested (n = number of trees):
   classification: |scores * out_scale - predict_proba| <= 0.5 / LEAF_SCALE: every leaf fraction is rounded to a
@@ -20,20 +20,19 @@ Bounds stated and tested (n = number of trees):
       2**-f / 10 are not float32-exact). So the stated 2**-23 term is not a proof (3 roundings can reach
       1.5 * 2**-23 * |v|); on diabetes the worst case uses 0.90 of it, and the test holds it to that.
 
-Threshold-edge rows: for every internal node of every tree, real rows that reach the node with the node's
-feature set to the float32 just below / just above the float64 threshold, float32_floor(threshold) and the
-float32 nearest to it; rows mixing such values over all features; rows with +-0.0, NaN (several payloads),
-+-inf, +-FLT_MAX, subnormals and FLT_MIN. Every such row: simulator == scikit-learn, C == simulator.
+Boosting and IsolationForest: |scores * out_scale - sklearn's raw score| <= (trees per column + 1) * 2**-(f+1)
+(tree_cases.raw_bound); boosting regressors add one float32 rounding of the value.
+
+Threshold-edge rows (tree_cases.edge_rows): for every internal node of every tree, real rows that reach the
+node with the node's feature set to the float32 values around its threshold; mixed rows; rows of special
+values (+-0.0, NaN payloads, +-inf, +-FLT_MAX, subnormals). Every such row: simulator == scikit-learn,
+C == simulator.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
-from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
-                              RandomForestRegressor)
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -41,186 +40,20 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
 from tinygen.ops.order_keys import NAN_KEY, float32_floor, order_keys, threshold_keys
-from tinygen.ops.tree_ensemble import LAYOUTS
-from tinygen.targets import TARGETS
+from tinygen.ops.tree_ensemble import LAYOUTS, LEAF_SCALE
 from tinygen.verify import compare_on_target
 
 from conftest import error_of, need_tool
+from tree_cases import (ACCEPTANCE_CASES, CLASSIFICATION_DATASETS, CLASSIFIERS, F32, KINDS, MIN_EDGE_ROWS, NANS,
+                        PROBA_BOUND, REGRESSORS, SPECIALS, check_regression_bound, check_rows, converted, data,
+                        edge_rows, edge_values, family, fitted, has_inf, internal_nodes, is_classifier, members,
+                        sklearn_output, sklearn_predict, with_nans)
 
-MCU_TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32")
-from tinygen.ops.tree_ensemble import LEAF_SCALE  # noqa: E402
-PROBA_BOUND = 0.5 / LEAF_SCALE + 1e-12
-MIN_EDGE_ROWS = 10_000
-
-LOADERS = {"wine": load_wine, "breast_cancer": load_breast_cancer, "digits": load_digits, "diabetes": load_diabetes}
-CLASSIFIERS = {
-    "DecisionTreeClassifier": lambda: DecisionTreeClassifier(max_depth=8, random_state=0),
-    "RandomForestClassifier": lambda: RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0),
-    "ExtraTreesClassifier": lambda: ExtraTreesClassifier(n_estimators=10, max_depth=6, random_state=0),
-}
-REGRESSORS = {
-    "DecisionTreeRegressor": lambda: DecisionTreeRegressor(max_depth=8, random_state=0),
-    "RandomForestRegressor": lambda: RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0),
-    "ExtraTreesRegressor": lambda: ExtraTreesRegressor(n_estimators=10, max_depth=6, random_state=0),
-}
 # The special values make numpy warn where they are expected: sklearn's finiteness check sums FLT_MAX rows
 # (overflow), float32 signalling NaNs cast to float64 ("invalid value"), thresholds beyond the float32 range.
 pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
               pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]
-CLASSIFICATION_CASES = [(d, k) for d in ("wine", "breast_cancer", "digits") for k in CLASSIFIERS]
-
-F32 = np.finfo(np.float32)
-NAN_BITS = (0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x7FFFFFFF, 0xFFFFFFFF, 0x7FA5A5A5)
-NANS = np.array(NAN_BITS, dtype=np.uint32).view(np.float32)
-SPECIALS = np.concatenate([
-    np.array([0.0, -0.0, np.inf, -np.inf, F32.max, -F32.max, F32.tiny, -F32.tiny], dtype=np.float32),
-    np.array([0x00000001, 0x80000001, 0x007FFFFF, 0x807FFFFF, 0x00400000], dtype=np.uint32).view(np.float32),
-    NANS,
-])
-
-
-# ---- data and models -----------------------------------------------------------------------------------
-@functools.cache
-def data(name: str) -> tuple[np.ndarray, np.ndarray]:
-    X, y = LOADERS[name](return_X_y=True)
-    X.setflags(write=False)
-    return X, y
-
-
-@functools.cache
-def fitted(dataset: str, kind: str):
-    X, y = data(dataset)
-    return {**CLASSIFIERS, **REGRESSORS}[kind]().fit(X, y)
-
-
-@functools.cache
-def converted(dataset: str, kind: str, layout: str = "auto"):
-    return tinygen.convert(fitted(dataset, kind), layout=layout)
-
-
-def members(estimator) -> list:
-    return list(getattr(estimator, "estimators_", [estimator]))
-
-
-def is_classifier(estimator) -> bool:
-    return hasattr(estimator, "classes_")
-
-
-# ---- the oracle: scikit-learn's own traversal ------------------------------------------------------------
-def sklearn_output(estimator, X) -> np.ndarray:
-    """predict_proba (classifiers) or predict (regressors) the way scikit-learn computes them, for any
-    float32 rows including +-inf: Tree.apply per member, tree_.value summed in member order, / n_trees."""
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    trees = members(estimator)
-    total = None
-    for member in trees:
-        value = member.tree_.value[member.tree_.apply(X32), 0, :]
-        total = value.copy() if total is None else total + value
-    total /= len(trees)
-    if is_classifier(estimator):
-        return total[:, : len(estimator.classes_)]
-    return total[:, 0]
-
-
-def sklearn_predict(estimator, X) -> np.ndarray:
-    out = sklearn_output(estimator, X)
-    if is_classifier(estimator):
-        return estimator.classes_.take(np.argmax(out, axis=1))
-    return out
-
-
-def has_inf(X) -> np.ndarray:
-    return np.isinf(np.asarray(X, dtype=np.float32)).any(axis=1)
-
-
-# ---- threshold-edge rows ---------------------------------------------------------------------------------
-def edge_values(threshold: float) -> np.ndarray:
-    """float32 values around a float64 threshold: two below, float32_floor, nearest, two above."""
-    floor = np.float32(float32_floor(threshold))
-    with np.errstate(over="ignore"):
-        nearest = np.float32(threshold)
-    below = floor if float(floor) < threshold else np.nextafter(floor, np.float32(-np.inf))
-    above = np.nextafter(floor, np.float32(np.inf))
-    values = [np.nextafter(below, np.float32(-np.inf)), below, floor, nearest, above,
-              np.nextafter(above, np.float32(np.inf))]
-    return np.unique(np.array(values, dtype=np.float32))
-
-
-def internal_nodes(member):
-    tree = member.tree_
-    return [int(i) for i in np.nonzero(tree.children_left >= 0)[0]]
-
-
-def edge_rows(estimator, X, seed: int = 0, total: int = MIN_EDGE_ROWS, n_special: int = 1500):
-    """Threshold-edge rows (float32) for every internal node of every tree of `estimator`, plus mixed
-    rows and rows of special values; at least `total` + `n_special` rows.
-
-    per node: real rows that reach the node (decision_path), with the node's feature set to each of
-    edge_values(threshold), 4 to 32 rows per value; mixed: real rows where every feature a split uses
-    takes an edge value of one of its thresholds with probability 1/4; special: real rows with 1 to 4 split
-    features set to SPECIALS; and one row per special value with every feature set to it."""
-    rng = np.random.default_rng(seed)
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    sites, by_feature = [], {}
-    for member in members(estimator):
-        tree = member.tree_
-        reach = member.decision_path(X32).tocsc()
-        for node in internal_nodes(member):
-            feature = int(tree.feature[node])
-            values = edge_values(float(tree.threshold[node]))
-            by_feature.setdefault(feature, []).append(values)
-            rows = reach.indices[reach.indptr[node]:reach.indptr[node + 1]]
-            sites.append((feature, values, rows if len(rows) else np.arange(len(X32))))
-    per_value = int(np.clip((total // 2) // sum(len(v) for _, v, _ in sites), 4, 32))
-    blocks = []
-    for feature, values, rows in sites:
-        base = rng.choice(rows, size=per_value * len(values), replace=len(rows) < per_value * len(values))
-        block = X32[base].copy()
-        block[:, feature] = np.repeat(values, per_value)
-        blocks.append(block)
-    per_node = np.concatenate(blocks)
-    features = sorted(by_feature)
-    pools = {f: np.unique(np.concatenate(by_feature[f])) for f in features}
-    n_mixed = max(total - len(per_node), total // 5)
-    mixed = X32[rng.integers(0, len(X32), n_mixed)].copy()
-    for f in features:  # every feature a split uses: an edge value of one of its thresholds, 1 time in 4
-        hit = rng.random(n_mixed) < 0.25
-        mixed[hit, f] = rng.choice(pools[f], size=int(hit.sum()))
-    special = X32[rng.integers(0, len(X32), n_special)].copy()
-    for row in special:
-        chosen = rng.choice(features, size=min(len(features), int(rng.integers(1, 5))), replace=False)
-        row[chosen] = rng.choice(SPECIALS, size=len(chosen))
-    uniform = np.repeat(SPECIALS[:, None], X32.shape[1], axis=1)  # every feature the same special value
-    return np.concatenate([per_node, mixed, special, uniform])
-
-
-def check_rows(estimator, model, X, what: str) -> None:
-    """Simulator == scikit-learn (predict, and predict_proba/values within the stated bounds) on every row."""
-    expected_out = sklearn_output(estimator, X)
-    got = model.predict(X)
-    if is_classifier(estimator):
-        expected = estimator.classes_.take(np.argmax(expected_out, axis=1))
-        bad = np.nonzero(got != expected)[0]
-        assert len(bad) == 0, (f"{what}: simulator predict != scikit-learn on {len(bad)} of {len(X)} rows; first: "
-                               f"row {bad[0]} = {X[bad[0]].tolist()}, sklearn {expected[bad[0]]!r} proba "
-                               f"{expected_out[bad[0]].tolist()}, tinygen {got[bad[0]]!r}")
-        proba = model.scores(X) * model.program.output_scale
-        error = np.abs(proba - expected_out).max()
-        assert error <= PROBA_BOUND, f"{what}: predict_proba error {error} > 0.5/{LEAF_SCALE}"
-    else:
-        check_regression_bound(model, got, expected_out, what)
-
-
-def check_regression_bound(model, got, expected, what: str) -> None:
-    op = model.program.ops[1]
-    n, frac = len(op.trees), op.leaf_frac_bits
-    leaf_term = n * 2.0 ** -(frac + 1) / n
-    got = np.asarray(got, dtype=np.float64)
-    stated = leaf_term + 2.0 ** -23 * np.abs(expected) + float(F32.tiny)
-    worst = np.argmax(np.abs(got - expected) - stated)
-    assert np.all(np.abs(got - expected) <= stated), (
-        f"{what}: |value - sklearn| = {abs(got[worst] - expected[worst])} > bound {stated[worst]} "
-        f"(row {worst}, sklearn {expected[worst]}, tinygen {got[worst]}, leaf_frac_bits {frac}, {n} trees)")
+CLASSIFICATION_CASES = [(d, k) for d in CLASSIFICATION_DATASETS for k in CLASSIFIERS]
 
 
 # ---- 1. classification on the full data sets -------------------------------------------------------------
@@ -231,7 +64,8 @@ def test_classifier_every_row(dataset, kind, layout):
     X, _ = data(dataset)
     estimator, model = fitted(dataset, kind), converted(dataset, kind, layout)
     assert model.dtype == "exact"  # the default for trees
-    assert [op.op for op in model.program.ops] == ["order_keys", "tree_ensemble"]
+    assert [op.op for op in model.program.ops][1:] == ["tree_ensemble"]
+    assert model.program.ops[0].op in ("order_keys", "threshold_bins")
     assert model.program.ops[1].layout == layout
     assert model.program.output_scale == 1.0 / (LEAF_SCALE * len(members(estimator)))
     assert np.array_equal(model.predict(X), estimator.predict(X)), "simulator predict != scikit-learn"
@@ -313,34 +147,47 @@ def test_order_keys_order_as_floats():
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("dataset,kind", [*CLASSIFICATION_CASES, *(("diabetes", k) for k in REGRESSORS)])
-def test_threshold_edge_rows(dataset, kind, layout):
+@pytest.mark.parametrize("dataset,kind", ACCEPTANCE_CASES)
+def test_acceptance_rows(dataset, kind, layout):
+    """Issue 4's acceptance on the host, for every tree estimator: every row of the data set and >= 10,000
+    threshold-edge rows (NaN, +-inf, +-0.0 among them): simulator == scikit-learn, C == simulator."""
     need_tool("gcc")
     X, _ = data(dataset)
     estimator, model = fitted(dataset, kind), converted(dataset, kind, layout)
-    rows = edge_rows(estimator, X)
-    assert len(rows) >= MIN_EDGE_ROWS
-    assert has_inf(rows).any() and np.isnan(rows).any()
-    check_rows(estimator, model, rows, f"{kind} on {dataset}, edge rows")
+    assert model.dtype == "exact" and model.program.ops[1].layout == layout
+    edges = edge_rows(estimator, X)
+    assert len(edges) >= MIN_EDGE_ROWS
+    assert has_inf(edges).any() and np.isnan(edges).any() and np.signbit(edges[edges == 0]).any()
+    rows = np.concatenate([X.astype(np.float32), edges])
+    check_rows(estimator, model, rows, f"{kind} on {dataset}")
     result = compare_on_target(model, "host", rows, "m")
     assert result["rows"] == len(rows)
     assert result["mismatches"] == 0, result
 
 
-@pytest.mark.parametrize("dataset,kind", [("breast_cancer", "RandomForestClassifier"), ("wine", "DecisionTreeClassifier"),
-                                          ("digits", "ExtraTreesClassifier"), ("diabetes", "RandomForestRegressor")])
+@pytest.mark.parametrize("dataset,kind", [
+    ("breast_cancer", "RandomForestClassifier"), ("wine", "DecisionTreeClassifier"), ("digits", "ExtraTreesClassifier"),
+    ("diabetes", "RandomForestRegressor"), ("breast_cancer", "GradientBoostingClassifier"),
+    ("wine", "GradientBoostingClassifier"), ("diabetes", "GradientBoostingRegressor")])
 def test_oracle_is_sklearn(dataset, kind):
-    """The apply-based oracle equals predict_proba / predict bit for bit on every edge row predict accepts."""
+    """The apply-based oracle equals predict_proba / decision_function / predict bit for bit on every edge row
+    predict accepts (forests: finite and NaN; GradientBoosting: finite only)."""
     X, _ = data(dataset)
     estimator = fitted(dataset, kind)
     rows = edge_rows(estimator, X)
-    accepted = rows[~has_inf(rows)]
-    assert np.isnan(accepted).any() and len(accepted) >= MIN_EDGE_ROWS
-    if is_classifier(estimator):
-        assert np.array_equal(sklearn_output(estimator, accepted), estimator.predict_proba(accepted))
+    refused = has_inf(rows) | (np.isnan(rows).any(axis=1) if family(estimator) == "boosting" else False)
+    accepted = rows[~refused]
+    assert len(accepted) >= MIN_EDGE_ROWS
+    if family(estimator) == "forest":
+        assert np.isnan(accepted).any()
+        if is_classifier(estimator):
+            assert np.array_equal(sklearn_output(estimator, accepted), estimator.predict_proba(accepted))
+    elif is_classifier(estimator):
+        raw = estimator.decision_function(accepted)
+        assert np.array_equal(sklearn_output(estimator, accepted), raw.reshape(len(accepted), -1))
     assert np.array_equal(sklearn_predict(estimator, accepted), estimator.predict(accepted))
     with pytest.raises(ValueError):  # why the oracle is needed at all
-        estimator.predict(rows[has_inf(rows)])
+        estimator.predict(rows[refused])
 
 
 # ---- 4. +-0.0 and thresholds at zero ----------------------------------------------------------------------
@@ -398,21 +245,14 @@ def test_hand_set_threshold_near_zero_and_range_ends(threshold):
 
 
 # ---- 5. NaN learned in training (missing_go_to_left) ----------------------------------------------------
-def _with_nans(X, fraction: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    X = np.array(X, dtype=np.float64)
-    X[rng.random(X.shape) < fraction] = np.nan
-    return X
-
-
 @pytest.mark.parametrize("kind", ["DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
                                   "DecisionTreeRegressor"])
 def test_trained_with_nan(kind):
     need_tool("gcc")
     dataset = "diabetes" if kind in REGRESSORS else "breast_cancer"
     X, y = data(dataset)
-    X_nan = _with_nans(X, 0.15, seed=3)
-    estimator = {**CLASSIFIERS, **REGRESSORS}[kind]().fit(X_nan, y)
+    X_nan = with_nans(X, 0.15, seed=3)
+    estimator = KINDS[kind]().fit(X_nan, y)
     directions = np.concatenate([m.tree_.missing_go_to_left[internal_nodes(m)] for m in members(estimator)])
     assert directions.min() == 0 and directions.max() == 1, "the test needs NaN sent both ways"
     if kind in ("DecisionTreeClassifier", "RandomForestClassifier"):  # "numbers left, NaN right" splits
@@ -420,46 +260,12 @@ def test_trained_with_nan(kind):
     model = tinygen.convert(estimator)
     # the training rows (15 % NaN), all-NaN rows, and fresh NaN rows over the threshold-edge rows
     rows = np.concatenate([X_nan.astype(np.float32), edge_rows(estimator, X_nan, seed=4, total=3000, n_special=300)])
-    rows = np.concatenate([rows, _with_nans(rows[:3000], 0.3, seed=5).astype(np.float32)])
+    rows = np.concatenate([rows, with_nans(rows[:3000], 0.3, seed=5).astype(np.float32)])
     finite = ~has_inf(rows)
     assert np.array_equal(sklearn_predict(estimator, rows[finite]), estimator.predict(rows[finite]))
     check_rows(estimator, model, rows, f"{kind} trained with NaN")
     result = compare_on_target(model, "host", rows, "m")
     assert result["mismatches"] == 0, result
-
-
-# ---- 6. MCU targets -----------------------------------------------------------------------------------------
-def _need(target: str) -> None:
-    module = TARGETS[target]
-    for tool in getattr(module, "tools", None) or (("avr-gcc", "simavr") if target == "avr" else ()):
-        need_tool(tool)
-
-
-def _mcu_rows(dataset: str, kind: str) -> np.ndarray:
-    """Every row of the data set plus 240 threshold-edge rows, NaN and +-inf among them."""
-    X, _ = data(dataset)
-    rows = edge_rows(fitted(dataset, kind), X, seed=7)
-    rng = np.random.default_rng(8)
-    special = rows[np.isnan(rows).any(axis=1) | has_inf(rows)]
-    plain = rows[~(np.isnan(rows).any(axis=1) | has_inf(rows))]
-    picked = np.concatenate([special[rng.choice(len(special), 100, replace=False)],
-                             plain[rng.choice(len(plain), 140 - len(SPECIALS), replace=False)],
-                             rows[-len(SPECIALS):]])
-    return np.concatenate([X.astype(np.float32), picked])
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("target", MCU_TARGETS)
-@pytest.mark.parametrize("dataset,kind", [("breast_cancer", "RandomForestClassifier"), ("diabetes", "DecisionTreeRegressor")])
-def test_mcu_targets(target, dataset, kind, layout):
-    _need(target)
-    estimator, model = fitted(dataset, kind), converted(dataset, kind, layout)
-    rows = _mcu_rows(dataset, kind)
-    assert np.isnan(rows).any() and has_inf(rows).any()
-    check_rows(estimator, model, rows, f"{kind} on {dataset}, {target} rows")
-    result = compare_on_target(model, target, rows, "m")
-    assert result["rows"] == len(rows)
-    assert result["mismatches"] == 0, (target, result)
 
 
 # ---- 7. manifest round trip ---------------------------------------------------------------------------------
@@ -649,8 +455,8 @@ def test_bits_tests_route_as_float32_compares():
 def test_small_inline_forest_reads_bits_large_reads_keys():
     from tinygen.quantize import BITS_MAX_NODES
 
-    small = converted("breast_cancer", "RandomForestClassifier", "inline")
-    large = converted("digits", "RandomForestClassifier", "inline")
+    small, large = (tinygen.convert(fitted(dataset, "RandomForestClassifier"), layout="inline", bins=False)
+                    for dataset in ("breast_cancer", "digits"))
     for model in (small, large):
         splits = sum(int((tree.left >= 0).sum()) for tree in model.program.ops[1].trees)
         mode = "bits" if splits <= BITS_MAX_NODES else "keys"
