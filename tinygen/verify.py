@@ -53,8 +53,27 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
         # payload is the platform's choice (avr-libc makes 0xffc0xxxx where x86 keeps the input's)
         score_diff = np.any(_float_bits_differ(c_scores, sim_scores), axis=1)
     pred_diff = _float_bits_differ(c_pred, sim_pred) if c_pred.dtype == np.float32 else c_pred != sim_pred
-    return {"rows": int(len(X)), "mismatches": int(np.sum(score_diff | pred_diff)),
-            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **measured.costs()}
+    row_diff = score_diff | pred_diff
+    anomaly = {}
+    if program.anomaly_score_op is not None:  # IsolationForest: score_samples / decision_function, int and float
+        anomaly_diff = _anomaly_diff(program, measured, X)
+        anomaly = {"anomaly_mismatches": None if anomaly_diff is None else int(np.sum(anomaly_diff))}
+        if anomaly_diff is not None:
+            row_diff = row_diff | anomaly_diff
+    return {"rows": int(len(X)), "mismatches": int(np.sum(row_diff)),
+            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)),
+            **anomaly, **measured.costs()}
+
+
+def _anomaly_diff(program, measured, X) -> np.ndarray | None:
+    """Rows where the C's score_samples / decision_function (int32, and the floats from them) differ from the
+    simulator's; None where the target does not run them."""
+    if measured.anomaly_int is None:
+        return None
+    sim = program.anomaly_scores(X)
+    sim_float = (sim * program.anomaly_score_op.scale).astype(np.float32)  # exact: |q| <= 2**23
+    return np.any(measured.anomaly_int.astype(np.int64) != sim, axis=1) | \
+        np.any(_float_bits_differ(measured.anomaly_float, sim_float), axis=1)
 
 
 def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
