@@ -12,6 +12,7 @@ from sklearn.ensemble import IsolationForest
 
 import tinygen
 import tinygen.ir
+import tinygen.modelio
 from tinygen import fixedpoint
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
@@ -297,3 +298,93 @@ def load_breast_cancer_tree():
 
     X, y = load_breast_cancer(return_X_y=True)
     return DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+
+
+# ---- command line: train / export / simulate / verify ------------------------------------------------------
+
+def _cli(*args, code: int = 0):
+    from click.testing import CliRunner
+
+    from tinygen.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == code, (args, result.output, result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_cli_train_export_simulate_verify(tmp_path):
+    """isolation-forest through the CLI: train without --label (or with it: that column is left out), export,
+    simulate (score_samples and decision_function columns, equal to the C's), verify (accuracy against the
+    float model's predict, or -1/1 labels; the score bounds; C == simulator incl. the anomaly scores)."""
+    import csv
+    import json
+
+    need_tool("gcc")
+    _cli("dataset", "breast_cancer", "-o", tmp_path / "bc.csv")
+    features = tmp_path / "features.csv"
+    with open(tmp_path / "bc.csv") as src, open(features, "w", newline="") as dst:
+        rows = list(csv.reader(src))
+        csv.writer(dst).writerows([row[:-1] for row in rows])
+    out = _cli("train", features, "--model", "isolation-forest", "--seed", "1", "-o", tmp_path / "a.skops").output
+    assert "IsolationForest on 569 rows x 30 features" in out and "outliers" in out
+    out = _cli("train", tmp_path / "bc.csv", "--label", "target", "--model", "isolation-forest", "--seed", "1",
+               "-o", tmp_path / "b.skops").output
+    assert "label column 'target' left out of the features and not used" in out
+    _cli("export", tmp_path / "b.skops", "--name", "iso", "-o", tmp_path / "out")
+    header = (tmp_path / "out" / "iso.h").read_text()
+    for symbol in ("iso_score_samples_int(const float *x)", "iso_decision_function(const float *x)",
+                   "#define iso_SCORE_SAMPLES_SCALE", "#define iso_SCORE_SAMPLES_FRAC_BITS 23"):
+        assert symbol in header
+    text = _cli("simulate", tmp_path / "out" / "iso.json", features).output
+    table = list(csv.reader(text.splitlines()))
+    assert table[0] == ["prediction", "score_0", "score_samples", "decision_function"]
+    model = tinygen.load(tmp_path / "out" / "iso.json")
+    X = np.loadtxt(features, delimiter=",", skiprows=1)
+    assert [float(r[2]) for r in table[1:]] == list(model.score_samples(X))
+    assert [float(r[3]) for r in table[1:]] == list(model.decision_function(X))
+    assert [int(r[0]) for r in table[1:]] == list(model.predict(X))
+
+    _cli("verify", tmp_path / "b.skops", "--data", features, "--json", tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] and report["rows"] == 569 and report["metric_name"] == "accuracy"
+    assert report["metric_reference"] == "float model's predict" and report["agreement"] == 1.0
+    assert report["float_metric"] == report["fixed_metric"] == 1.0
+    assert report["targets"]["host"]["mismatches"] == 0 and report["targets"]["host"]["anomaly_mismatches"] == 0
+    assert report["score_samples_max_error"] <= report["score_samples_error_bound"] < 2.0 ** -23
+    # class labels say nothing about outliers: still against the float model; -1/1 labels are used as such
+    _cli("verify", tmp_path / "b.skops", "--data", tmp_path / "bc.csv", "--label", "target", "--json", tmp_path / "r2.json")
+    assert json.loads((tmp_path / "r2.json").read_text())["metric_reference"] == "float model's predict"
+    signed = tmp_path / "signed.csv"
+    with open(signed, "w", newline="") as dst:
+        forest = tinygen.modelio.load_model(tmp_path / "b.skops")
+        writer = csv.writer(dst)
+        writer.writerow(rows[0][:-1] + ["outlier"])
+        for row, label in zip(rows[1:], forest.predict(X)):
+            writer.writerow(row[:-1] + [int(label)])
+    _cli("verify", tmp_path / "b.skops", "--data", signed, "--label", "outlier", "--json", tmp_path / "r3.json")
+    report = json.loads((tmp_path / "r3.json").read_text())
+    assert report["metric_reference"] == "labels" and report["float_metric"] == 1.0
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model", "logreg"], ["needs --label", "isolation-forest"]),
+    (["--model", "isolation-forest", "--task", "regression"], ["unsupervised", "--task"]),
+    (["--model", "isolation-forest", "--scaler", "minmax"], ["scaler"]),
+    (["--model", "isolation-forest", "--param", "n_estimators=0"], ["invalid parameter", "n_estimators"]),
+    (["--model", "isolation-forest", "--param", "contamination=0.9"], ["contamination"]),
+])
+def test_cli_train_bad_input(tmp_path, args, words):
+    _cli("dataset", "wine", "-o", tmp_path / "w.csv")
+    result = _cli("train", tmp_path / "w.csv", *args, "-o", tmp_path / "m.skops", code=2)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert all(word in lines[0] for word in words), lines[0]
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_cli_verify_without_label_needs_it_for_other_models(tmp_path):
+    _cli("dataset", "wine", "-o", tmp_path / "w.csv")
+    _cli("train", tmp_path / "w.csv", "--label", "target", "--model", "tree", "-o", tmp_path / "t.skops")
+    result = _cli("verify", tmp_path / "t.skops", "--data", tmp_path / "w.csv", code=2)
+    assert result.output.startswith("error: verify needs --label") and len(result.output.strip().splitlines()) == 1
