@@ -388,3 +388,17 @@ def test_cli_verify_without_label_needs_it_for_other_models(tmp_path):
     _cli("train", tmp_path / "w.csv", "--label", "target", "--model", "tree", "-o", tmp_path / "t.skops")
     result = _cli("verify", tmp_path / "t.skops", "--data", tmp_path / "w.csv", code=2)
     assert result.output.startswith("error: verify needs --label") and len(result.output.strip().splitlines()) == 1
+
+
+def test_verify_q15_isolation_forest_reports_score_error_without_bound():
+    """q15 trees route the quantized input, so the exact-path bound does not apply: the error is reported,
+    the C still equals the simulator (anomaly scores included)."""
+    from tinygen.verify import verify
+
+    need_tool("gcc")
+    X, _ = load_wine(return_X_y=True)
+    forest = IsolationForest(n_estimators=20, random_state=0).fit(X)
+    report = verify(forest, X, None, dtype="q15")
+    assert report["passed"] and report["metric_reference"] == "float model's predict"
+    assert report["targets"]["host"]["anomaly_mismatches"] == 0
+    assert 0 < report["score_samples_max_error"] < 0.05 and "score_samples_error_bound" not in report
