@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from tinygen.data import Dataset, load_bundled
-from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, detect_task, fit, make_estimator, parse_params
+from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, UNSUPERVISED_KINDS, detect_task, fit, make_estimator, parse_params
 
 from conftest import error_of
 
@@ -58,9 +58,26 @@ def diabetes():
 
 def test_kinds():
     assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
-    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
-    assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) == set(KINDS)
+    assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) | set(UNSUPERVISED_KINDS) == set(KINDS)
+
+
+def test_isolation_forest_fits_features_alone(iris):
+    """Unsupervised: the labels are not used (same model with or without them), the MCU preset and the seed
+    apply, max_samples above the row count becomes the row count, and --task makes no sense."""
+    from sklearn.ensemble import IsolationForest
+
+    model = fit(iris, "isolation-forest", seed=3)
+    assert isinstance(model, IsolationForest)
+    assert model.n_estimators == 25 and model.max_samples == 64 and model.random_state == 3
+    unlabeled = Dataset(X=iris.X, y=None, feature_names=iris.feature_names, label_name=None)
+    assert (fit(unlabeled, "isolation-forest", seed=3).score_samples(iris.X) == model.score_samples(iris.X)).all()
+    few = Dataset(X=iris.X[:10], y=None, feature_names=iris.feature_names, label_name=None)
+    assert fit(few, "isolation-forest").max_samples == 10
+    assert fit(iris, "isolation-forest", params={"n_estimators": 7}).n_estimators == 7
+    assert "unsupervised" in error_of(fit, iris, "isolation-forest", task="classification")
+    assert "scaler" in error_of(fit, iris, "isolation-forest", scaler="standard")
 
 
 # ------------------------------------------------------------------------------------------------- task

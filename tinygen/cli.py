@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 from sklearn.base import is_classifier
 
 from . import __version__, boards, data, doctor as doctor_module, formats, modelio, train as train_module
@@ -171,8 +172,10 @@ def dataset(name, output):
 # ---- train -------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("data_csv", metavar="DATA.csv", type=click.Path(dir_okay=False))
-@click.option("--label", required=True, help="Name of the label column.")
-@click.option("--model", "kind", required=True, help=f"Model kind: {', '.join(train_module.KINDS)}.")
+@click.option("--label", help="Name of the label column (required, except for isolation-forest: it trains on the "
+              "features alone, and a column named here is left out of them and not used).")
+@click.option("--model", "kind", required=True, help=f"Model kind: {', '.join(train_module.KINDS)}. isolation-forest "
+              "(unsupervised anomaly detection) defaults to 25 trees of 64-row subsamples, sized for an Arduino Uno.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Estimator parameter (repeatable).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--task", default="auto", show_default=True, type=click.Choice(("auto", "classification", "regression")))
@@ -184,13 +187,23 @@ def dataset(name, output):
 def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle):
     """Fit a model on a CSV file and save it (.skops)."""
     train_module.check_kind(kind)
+    unsupervised = kind in train_module.UNSUPERVISED_KINDS
+    if label is None and not unsupervised:
+        raise TinygenError(f"model {kind!r} needs --label COLUMN (only {', '.join(train_module.UNSUPERVISED_KINDS)} "
+                           "trains without labels)")
     parsed = train_module.parse_params(list(params))
-    dataset = data.load_csv(data_csv, label, require_label=True)
+    dataset = data.load_csv(data_csv, label, require_label=not unsupervised)
     estimator = train_module.fit(dataset, kind, params=parsed, seed=seed, task=task, scaler=scaler)
     modelio.save_model(estimator, output, allow_pickle=allow_pickle)
-    score = estimator.score(dataset.X, dataset.y)
-    what = "training accuracy" if is_classifier(estimator) else "training R^2"
-    click.echo(f"wrote {output}: {type(estimator).__name__} on {dataset.n_rows} rows x {dataset.n_features} features, {what} {score:.4f}")
+    if unsupervised:
+        outliers = float(np.mean(estimator.predict(dataset.X) == -1))
+        what = f"training rows flagged as outliers {outliers:.4f}"
+        if label is not None:
+            what += f" (label column {label!r} left out of the features and not used)"
+    else:
+        score = estimator.score(dataset.X, dataset.y)
+        what = f"{'training accuracy' if is_classifier(estimator) else 'training R^2'} {score:.4f}"
+    click.echo(f"wrote {output}: {type(estimator).__name__} on {dataset.n_rows} rows x {dataset.n_features} features, {what}")
 
 
 # ---- export ------------------------------------------------------------------------------------------
@@ -236,7 +249,8 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layo
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: standard output).")
 @friendly
 def simulate(manifest, input_csv, label, output):
-    """Run rows through the bit-exact fixed-point simulator: prediction and raw integer scores."""
+    """Run rows through the bit-exact fixed-point simulator: prediction and raw integer scores (IsolationForest
+    models add score_samples and decision_function: what NAME_score_samples / NAME_decision_function return)."""
     model = load(manifest)
     program = model.program
     rows = _feature_data(input_csv, label, program.n_features, allow_nan=True)
@@ -244,9 +258,14 @@ def simulate(manifest, input_csv, label, output):
     predictions = program.predict(rows.X)
     fmt_score = (lambda v: repr(float(v))) if program.ops[-1].out_type == "float32" else (lambda v: str(int(v)))
     fmt_pred = (lambda v: repr(float(v))) if program.task == "regression" else str
-    lines = [",".join(["prediction"] + [f"score_{k}" for k in range(program.n_outputs)])]
-    for pred, row in zip(predictions, scores):
-        lines.append(",".join([_csv_cell(fmt_pred(pred))] + [fmt_score(v) for v in row]))
+    columns = ["prediction"] + [f"score_{k}" for k in range(program.n_outputs)]
+    extra = np.zeros((len(scores), 0))
+    if program.anomaly_score_op is not None:  # exact multiples of 2**-23: repr() round-trips them
+        columns += ["score_samples", "decision_function"]
+        extra = program.anomaly_scores(rows.X) * program.anomaly_score_op.scale
+    lines = [",".join(columns)]
+    for pred, row, more in zip(predictions, scores, extra):
+        lines.append(",".join([_csv_cell(fmt_pred(pred))] + [fmt_score(v) for v in row] + [repr(float(v)) for v in more]))
     text = "\n".join(lines) + "\n"
     if output:
         atomic_write_text(output, text)
@@ -263,7 +282,8 @@ def _csv_cell(text: str) -> str:
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to check.")
-@click.option("--label", required=True, help="Label column of the data.")
+@click.option("--label", help="Label column of the data (required, except for an isolation forest: its accuracy is "
+              "against -1/1 labels if the column holds them, else against the float model's predict).")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Number format [default: exact for trees, q15 otherwise].")
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Where to run the C (repeatable; default host).")
@@ -281,7 +301,10 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
            bins, allow_pickle):
     """Check simulator vs float model and C vs simulator on every row; exit 0 only if all checks pass."""
     estimator = _load_estimator(model_path, allow_pickle)
-    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=True)
+    unsupervised = train_module.is_unsupervised(estimator)
+    if label is None and not unsupervised:
+        raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
+    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
     calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
     report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                         max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,

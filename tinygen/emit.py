@@ -143,5 +143,6 @@ def render_header(program: Program, name: str) -> str:
         "input_type": program.ops[0].out_type if program.is_fixed else "float32",
         "labels": [str(v) for v in (program.labels or [])],
         "output_scale": program.output_scale,
+        "anomaly": program.anomaly_score_op,  # IsolationForest: score_samples / decision_function in C
     }
     return environment().get_template("c/header.h.j2").render(**context)

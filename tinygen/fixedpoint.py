@@ -110,3 +110,28 @@ def frac_bits_for(max_abs: float, bits: int) -> int:
     _, exponent = np.frexp(max_abs)  # max_abs = m * 2**exponent, 0.5 <= m < 1  ->  max_abs < 2**exponent
     frac_bits = (bits - 1) - int(exponent)
     return int(min(max(frac_bits, FRAC_BITS_MIN), FRAC_BITS_MAX))
+
+
+def mul_hi_u32(a, b) -> np.ndarray:
+    """floor(a * b / 2**32) for a, b in [0, 2**32): the high half of an unsigned 32 x 32 -> 64 product,
+    computed from four 16 x 16 -> 32 products (no 64-bit integer needed: an AVR multiplies 16-bit halves
+    in hardware, a 64-bit product calls a slow libgcc helper).
+      a = a_hi 2**16 + a_lo, b = b_hi 2**16 + b_lo
+      a b = hi_hi 2**32 + (lo_hi + hi_lo) 2**16 + lo_lo
+      mid = (lo_lo >> 16) + (lo_hi & 0xFFFF) + (hi_lo & 0xFFFF)        < 3 * 2**16
+      result = hi_hi + (lo_hi >> 16) + (hi_lo >> 16) + (mid >> 16)      exact; < 2**32, as are its partial sums
+    C: NAME_mul_hi_u32, line for line (every product cast to uint32_t first: uint16 * uint16 would be an
+    int multiply, which overflows a 16-bit AVR int and can overflow a 32-bit one).
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if np.any(a < 0) or np.any(a >= 1 << 32) or np.any(b < 0) or np.any(b >= 1 << 32):
+        raise ValueError("mul_hi_u32 takes values in [0, 2**32)")
+    a_lo, a_hi = a & 0xFFFF, a >> 16
+    b_lo, b_hi = b & 0xFFFF, b >> 16
+    lo_lo = a_lo * b_lo
+    lo_hi = a_lo * b_hi
+    hi_lo = a_hi * b_lo
+    hi_hi = a_hi * b_hi
+    mid = (lo_lo >> 16) + (lo_hi & 0xFFFF) + (hi_lo & 0xFFFF)
+    return hi_hi + (lo_hi >> 16) + (hi_lo >> 16) + (mid >> 16)

@@ -15,6 +15,7 @@ import numpy as np
 from . import fixedpoint
 from .errors import TinygenError
 from .ops import OP_TYPES
+from .ops.anomaly_score import AnomalyScore
 
 FORMAT = "tinygen-model"
 VERSION = 1
@@ -34,6 +35,7 @@ class Program:
     notes: list[str] = field(default_factory=list)
     # IsolationForest: {"threshold": d*, "denominator": D, "offset": offset_}; the score is d - d*, where d is
     # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
+    # Typed programs add "score": the integer op that computes both (ops/anomaly_score.py, the C mirrors it).
     anomaly: dict | None = None
 
     @property
@@ -95,16 +97,40 @@ class Program:
             return fixedpoint.dequantize(scores[:, 0], self.output_scale)
         return scores[:, 0]
 
+    @property
+    def anomaly_score_op(self):
+        """The integer score_samples / decision_function op (ops/anomaly_score.py) of a typed IsolationForest
+        program, from anomaly["score"]; None for other programs and the float IR."""
+        if self.anomaly is None or self.dtype == "float":
+            return None
+        if "score" not in self.anomaly:
+            raise TinygenError("this IsolationForest manifest predates the integer score_samples; re-export the model")
+        return AnomalyScore.from_dict(self.anomaly["score"])
+
+    def anomaly_scores(self, X) -> np.ndarray:
+        """[rows, 2] int64: (score_samples, decision_function) in Q(out_frac_bits), exactly what
+        NAME_score_samples_int / NAME_decision_function_int return in C."""
+        op = self.anomaly_score_op
+        if op is None:
+            raise TinygenError(f"score_samples is for exported IsolationForest models, not {self.source} ({self.dtype})")
+        return op.forward(self.scores(X)[:, 0])
+
     def score_samples(self, X) -> np.ndarray:
-        """IsolationForest's score_samples from the integer path lengths (float64, in Python only)."""
+        """IsolationForest's score_samples (float64 = the integer result * 2**-out_frac_bits, as the C's float)."""
         if self.anomaly is None:
             raise TinygenError(f"score_samples is for IsolationForest models, not {self.source}")
-        depth = self.scores(X)[:, 0] * self.output_scale + self.anomaly["threshold"]
-        return -np.exp2(-depth / self.anomaly["denominator"])
+        if self.dtype == "float":  # the float IR: scikit-learn's formula on the float path lengths
+            depth = self.scores(X)[:, 0] + self.anomaly["threshold"]
+            return -np.exp2(-depth / self.anomaly["denominator"])
+        return self.anomaly_scores(X)[:, 0] * self.anomaly_score_op.scale
 
     def decision_function(self, X) -> np.ndarray:
-        """IsolationForest's decision_function: score_samples - offset_ (>= 0 for inliers)."""
-        return self.score_samples(X) - (self.anomaly or {}).get("offset", 0.0)
+        """IsolationForest's decision_function: score_samples - offset_ (>= 0 for inliers), from the integers."""
+        if self.anomaly is None:
+            raise TinygenError(f"decision_function is for IsolationForest models, not {self.source}")
+        if self.dtype == "float":
+            return self.score_samples(X) - self.anomaly["offset"]
+        return self.anomaly_scores(X)[:, 1] * self.anomaly_score_op.scale
 
     def predict(self, X) -> np.ndarray:
         """Labels (classification, the estimator's own labels) or values (regression)."""
@@ -163,12 +189,14 @@ class Program:
             for index, op in enumerate(ops):
                 if op.n_in != widths[index]:
                     raise TinygenError(f"the manifest is damaged: op {index} ({op.op}) takes {op.n_in} values but gets {widths[index]}; re-export the model")
-            return cls(
+            program = cls(
                 dtype=data["dtype"], task=data["task"], decision=data["decision"],
                 n_features=int(data["n_features"]), feature_names=list(data["feature_names"]),
                 labels=data.get("labels"), ops=ops, source=data.get("source", ""),
                 notes=list(data.get("notes", [])), anomaly=data.get("anomaly"),
             )
+            _ = program.anomaly_score_op  # a damaged anomaly score fails on load, not in simulate
+            return program
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TinygenError(f"the manifest is incomplete or damaged ({type(exc).__name__}: {exc}); re-export the model") from None
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import TinygenError
 from .ir import Program
-from .ops import dense
+from .ops import anomaly_score, dense
 from .ops.dense import FloatDense
 from .ops.order_keys import OrderKeys
 from .ops.quantize_input import QuantizeInput
@@ -123,6 +123,14 @@ def _on_bits(typed, features, n_features):
 
 def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",
                     bins: bool | None = None) -> Program:
+    typed = _typed_trees(program, dtype, base, X_calib, layout, bins)
+    if program.anomaly is not None:  # IsolationForest: the integer score_samples reads the tree sum
+        typed.anomaly = {**program.anomaly, "score": anomaly_score.plan(typed.ops[-1], program.anomaly).to_dict()}
+    return typed
+
+
+def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",
+                 bins: bool | None = None) -> Program:
     if dtype not in TREE_DTYPES:
         raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): "
                            "use --dtype exact for float inputs")

@@ -15,7 +15,7 @@ from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticR
                                   RidgeClassifier, SGDClassifier, SGDRegressor)
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
                               GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                              RandomForestClassifier, RandomForestRegressor)
+                              IsolationForest, RandomForestClassifier, RandomForestRegressor)
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -24,12 +24,14 @@ from tinygen.errors import TinygenError
 
 # The model kinds fit() supports now, in the order the CLI help lists them.
 KINDS = ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net",
-         "tree", "forest", "extra-trees", "gbt", "hist-gbt")
+         "tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
 # Trees compare raw features (scaling cannot change a tree), so they train without a scaler.
-TREE_KINDS = ("tree", "forest", "extra-trees", "gbt", "hist-gbt")
+TREE_KINDS = ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
+# Unsupervised kinds: fitted on the features alone (a label column, if named, is left out and not used).
+UNSUPERVISED_KINDS = ("isolation-forest",)
 
 # Kinds named in DESIGN.md that later releases add (a clear "not yet" instead of "unknown").
-LATER_KINDS = ("isolation-forest", "mlp", "gnb")
+LATER_KINDS = ("mlp", "gnb")
 
 TASKS = ("classification", "regression")
 SCALERS = ("auto", "standard", "minmax", "maxabs", "robust", "none")  # auto: standard, none for trees
@@ -65,7 +67,19 @@ _PRESETS: dict[str, tuple[Preset | None, Preset | None, str]] = {
     "hist-gbt": ((HistGradientBoostingClassifier, {"max_iter": 50, "max_depth": 4}),
                  (HistGradientBoostingRegressor, {"max_iter": 50, "max_depth": 4}), ""),
 }
-assert tuple(_PRESETS) == KINDS
+# Unsupervised presets. MCU-sized: 25 trees on 64-row subsamples (depth <= 6) take ~20 KB of AVR flash on
+# breast_cancer, which fits an Uno; scikit-learn's 100 trees x 256 rows would need ~130 KB there.
+_UNSUPERVISED_PRESETS: dict[str, Preset] = {
+    "isolation-forest": (IsolationForest, {"n_estimators": 25, "max_samples": 64}),
+}
+assert tuple(_PRESETS) + tuple(_UNSUPERVISED_PRESETS) == KINDS
+
+
+def is_unsupervised(estimator) -> bool:
+    """True for models fitted without labels (IsolationForest, alone or as a Pipeline's last step)."""
+    steps = getattr(estimator, "steps", None)
+    final = steps[-1][1] if steps else estimator
+    return isinstance(final, IsolationForest)
 
 
 def check_kind(kind: str) -> str:
@@ -207,6 +221,9 @@ def make_estimator(
     ``why`` (optional) explains how the task was chosen; it is added to the error for a kind/task mismatch.
     """
     check_kind(kind)
+    if kind in _UNSUPERVISED_PRESETS:
+        cls, defaults = _UNSUPERVISED_PRESETS[kind]
+        return _configured(cls(**defaults), kind, params, seed)
     if task not in TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
     for_classification, for_regression, instead = _PRESETS[kind]
@@ -215,7 +232,10 @@ def make_estimator(
         because = f": {why}" if why else ""
         raise TinygenError(f"model {kind!r} does not do {task}{because}; {instead}")
     cls, defaults = preset
-    estimator = cls(**defaults)
+    return _configured(cls(**defaults), kind, params, seed)
+
+
+def _configured(estimator, kind: str, params: dict[str, Any] | None, seed: int):
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=int(seed))
     if params:
@@ -249,7 +269,8 @@ def fit(
     Returns ``Pipeline([("scale", <scaler>), ("model", estimator)])``, or the bare estimator for
     ``scaler="none"``. ``task`` is "auto" (see :func:`detect_task`), "classification" or "regression".
     ``params`` (see :func:`parse_params`) are set on the estimator and override tinygen's defaults;
-    ``seed`` is its ``random_state`` where it has one.
+    ``seed`` is its ``random_state`` where it has one. Unsupervised kinds (isolation-forest) fit the
+    features alone and return the bare estimator; ``dataset.y`` is ignored.
     """
     check_kind(kind)
     if scaler is None:
@@ -263,6 +284,8 @@ def fit(
     if task not in ("auto",) + TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
     label = dataset.label_name or "label"
+    if kind in UNSUPERVISED_KINDS:
+        return _fit_unsupervised(dataset, kind, params=params, seed=seed, task=task)
     if dataset.y is None:
         raise TinygenError(f"model {kind!r} needs labels but the data has no label column; name it with --label COLUMN")
 
@@ -313,6 +336,34 @@ def fit(
     except (ValueError, TypeError) as exc:
         raise TinygenError(f"cannot fit model {kind!r} ({type(estimator).__name__}): {_one_line(exc)}") from exc
     return model
+
+
+def _check_table(X: np.ndarray, dataset: Dataset) -> None:
+    if X.ndim != 2:
+        raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
+    if X.shape[0] < 2:
+        raise TinygenError(f"the data has {X.shape[0]} row(s); training needs at least 2 rows")
+    if X.shape[1] < 1:
+        raise TinygenError("the data has no feature columns; add at least one")
+    _check_features(X, dataset)
+
+
+def _fit_unsupervised(dataset: Dataset, kind: str, *, params, seed: int, task: str):
+    """An anomaly detector on the features alone: the labels (if the data has a label column) are not used.
+    A preset max_samples above the row count becomes the row count (scikit-learn would warn and do the same)."""
+    if task != "auto":
+        raise TinygenError(f"model {kind!r} is unsupervised (it has no classification or regression task); drop --task {task}")
+    X = np.asarray(dataset.X, dtype=np.float64)
+    _check_table(X, dataset)
+    estimator = make_estimator(kind, "auto", params=params, seed=seed)
+    preset_samples = _UNSUPERVISED_PRESETS[kind][1].get("max_samples")
+    if "max_samples" not in (params or {}) and isinstance(preset_samples, int) and preset_samples > X.shape[0]:
+        estimator.set_params(max_samples=X.shape[0])
+    try:
+        estimator.fit(X)
+    except (ValueError, TypeError) as exc:
+        raise TinygenError(f"cannot fit model {kind!r} ({type(estimator).__name__}): {_one_line(exc)}") from exc
+    return estimator
 
 
 def _pipeline(scaler, estimator):

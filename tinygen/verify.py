@@ -53,8 +53,58 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
         # payload is the platform's choice (avr-libc makes 0xffc0xxxx where x86 keeps the input's)
         score_diff = np.any(_float_bits_differ(c_scores, sim_scores), axis=1)
     pred_diff = _float_bits_differ(c_pred, sim_pred) if c_pred.dtype == np.float32 else c_pred != sim_pred
-    return {"rows": int(len(X)), "mismatches": int(np.sum(score_diff | pred_diff)),
-            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)), **measured.costs()}
+    row_diff = score_diff | pred_diff
+    anomaly = {}
+    if program.anomaly_score_op is not None:  # IsolationForest: score_samples / decision_function, int and float
+        anomaly_diff = _anomaly_diff(program, measured, X)
+        anomaly = {"anomaly_mismatches": None if anomaly_diff is None else int(np.sum(anomaly_diff))}
+        if anomaly_diff is not None:
+            row_diff = row_diff | anomaly_diff
+    return {"rows": int(len(X)), "mismatches": int(np.sum(row_diff)),
+            "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)),
+            **anomaly, **measured.costs()}
+
+
+def _anomaly_diff(program, measured, X) -> np.ndarray | None:
+    """Rows where the C's score_samples / decision_function (int32, and the floats from them) differ from the
+    simulator's; None where the target does not run them."""
+    if measured.anomaly_int is None:
+        return None
+    sim = program.anomaly_scores(X)
+    sim_float = (sim * program.anomaly_score_op.scale).astype(np.float32)  # exact: |q| <= 2**23
+    return np.any(measured.anomaly_int.astype(np.int64) != sim, axis=1) | \
+        np.any(_float_bits_differ(measured.anomaly_float, sim_float), axis=1)
+
+
+def _anomaly_reference(y, float_pred):
+    """An anomaly model's accuracy is against -1/1 (outlier/inlier) labels when the label column holds only
+    those; otherwise (no labels, or class labels that say nothing about outliers) against the float model's
+    own predict, so the metric is then its agreement and the float model scores 1.0."""
+    if y is not None:
+        values = set(np.unique(np.asarray(y, dtype=object)).tolist())
+        if values <= {-1, 1, -1.0, 1.0}:
+            return y, "labels"
+    return float_pred, "float model's predict"
+
+
+def _anomaly_checks(model: ConvertedModel, estimator, X, report: dict) -> list[dict]:
+    """score_samples and decision_function of the simulator (what the C returns) within the proven bound of
+    the float model's (ops/anomaly_score.py). The bound assumes scikit-learn's tree paths, which only the exact
+    dtype guarantees: q-dtypes route the quantized input, so their error is reported, not checked."""
+    bound = model.program.anomaly_score_op.error_bound()
+    checks = []
+    for what in ("score_samples", "decision_function"):
+        fn = getattr(estimator, what, None)
+        if fn is None:
+            continue
+        error = float(np.max(np.abs(getattr(model, what)(X) - fn(X)), initial=0.0))
+        report[f"{what}_max_error"] = error
+        if model.dtype != "exact":
+            continue
+        report[f"{what}_error_bound"] = bound[what]
+        checks.append({"name": f"{what} within {bound[what]:.3g} of the float model", "passed": error <= bound[what] + 1e-12,
+                       "detail": f"max |error| {error:.3g}"})
+    return checks
 
 
 def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
@@ -88,6 +138,10 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
     float_pred = estimator.predict(X)
     fixed_pred = program.predict(X)
+    anomaly = program.anomaly_score_op is not None
+    y, reference = _anomaly_reference(y, float_pred) if anomaly else (y, "labels")
+    if y is None:
+        raise TinygenError("verify needs labels (a label column) to measure the accuracy")
     metric_name, float_metric = metric(program.task, y, float_pred)
     _, fixed_metric = metric(program.task, y, fixed_pred)
     report = {
@@ -95,10 +149,14 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
         "metric_name": metric_name, "float_metric": float_metric, "fixed_metric": fixed_metric,
         "accuracy_drop": float_metric - fixed_metric, "max_accuracy_drop": max_drop,
         "agreement": agreement(program.task, fixed_pred, float_pred), "targets": {}, "checks": [],
+        "metric_reference": reference,
     }
     checks = report["checks"]
     checks.append({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
-                   "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}"})
+                   "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}" +
+                             ("" if reference == "labels" else f" (against the {reference})")})
+    if anomaly:
+        checks.extend(_anomaly_checks(model, estimator, X, report))
     for target in dict.fromkeys(targets):
         result = compare_on_target(model, target, X, name)
         report["targets"][target] = result

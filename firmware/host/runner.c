@@ -5,6 +5,8 @@
  * rows.f32 holds N_FEATURES float32 per row; out.bin gets, per row, the N_OUTPUTS raw scores followed by
  * the prediction (both in the header's own types). For fixed-point models it also checks that
  * scores_q(quantize_input(x)) gives the same scores as scores(x), and exits 3 if not.
+ * -DTG_ANOMALY (IsolationForest headers): each row also gets score_samples_int and decision_function_int
+ * (int32_t), then score_samples and decision_function (float).
  */
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +54,18 @@ int main(int argc, char **argv)
 #endif
         fwrite(scores, sizeof scores[0], TG(_N_OUTPUTS), out);
         fwrite(&prediction, sizeof prediction, 1, out);
+#ifdef TG_ANOMALY
+        {
+            int32_t anomaly_q[2];
+            float anomaly_f[2];
+            anomaly_q[0] = TG(_score_samples_int)(x);
+            anomaly_q[1] = TG(_decision_function_int)(x);
+            anomaly_f[0] = TG(_score_samples)(x);
+            anomaly_f[1] = TG(_decision_function)(x);
+            fwrite(anomaly_q, sizeof anomaly_q[0], 2, out);
+            fwrite(anomaly_f, sizeof anomaly_f[0], 2, out);
+        }
+#endif
         rows++;
     }
     fclose(in);

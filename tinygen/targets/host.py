@@ -17,10 +17,11 @@ CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedanti
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 
 
-def build(header: Path, name: str, fixed: bool, workdir: Path) -> Path:
+def build(header: Path, name: str, fixed: bool, workdir: Path, anomaly: bool = False) -> Path:
     exe = workdir / f"{name}_runner"
     cmd = [toolchain.find("gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{header.resolve()}"',
-           *(["-DTG_FIXED"] if fixed else []), str(toolchain.package_root("firmware") / "host" / "runner.c"),
+           *(["-DTG_FIXED"] if fixed else []), *(["-DTG_ANOMALY"] if anomaly else []),
+           str(toolchain.package_root("firmware") / "host" / "runner.c"),
            "-o", str(exe)]
     toolchain.run(cmd, f"building {header.name} with the host gcc")
     return exe
@@ -28,24 +29,31 @@ def build(header: Path, name: str, fixed: bool, workdir: Path) -> Path:
 
 def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
     """Raw scores and predictions of the compiled C for every row of X, and the model's object size."""
-    scores, predictions = run(program, header, name, X)
-    return Measurement(scores, predictions, **size(header, name))
+    scores, predictions, anomaly = run(program, header, name, X)
+    measured = Measurement(scores, predictions, **size(header, name))
+    if anomaly is not None:
+        measured.anomaly_int, measured.anomaly_float = anomaly["anomaly_int"], anomaly["anomaly_float"]
+    return measured
 
 
-def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw scores and predictions of the compiled C for every row of X (float32 features)."""
+def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Raw scores and predictions of the compiled C for every row of X (float32 features), and for
+    IsolationForest headers the records of NAME_score_samples_int, ..._decision_function (else None)."""
     score_type = NUMPY_TYPES[program.ops[-1].out_type]
     prediction_type = np.int32 if program.task == "classification" else np.float32
+    anomaly = program.anomaly_score_op is not None
     with tempfile.TemporaryDirectory(prefix="tinygen-host-") as tmp:
         workdir = Path(tmp)
-        exe = build(Path(header), name, program.is_fixed, workdir)
+        exe = build(Path(header), name, program.is_fixed, workdir, anomaly)
         rows = workdir / "rows.f32"
         out = workdir / "out.bin"
         np.ascontiguousarray(X, dtype=np.float32).tofile(rows)
         toolchain.run([str(exe), str(rows), str(out)], f"running {name} on the host")
-        record = np.dtype([("scores", score_type, (program.n_outputs,)), ("prediction", prediction_type)])
-        data = np.fromfile(out, dtype=record)
-    return data["scores"], data["prediction"]
+        fields = [("scores", score_type, (program.n_outputs,)), ("prediction", prediction_type)]
+        if anomaly:
+            fields += [("anomaly_int", np.int32, (2,)), ("anomaly_float", np.float32, (2,))]
+        data = np.fromfile(out, dtype=np.dtype(fields))
+    return data["scores"], data["prediction"], (data if anomaly else None)
 
 
 def size(header: Path, name: str) -> dict:

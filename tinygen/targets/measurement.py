@@ -16,6 +16,10 @@ class Measurement:
     cycles_per_inference: float | None = None  # mean over the rows
     cycles_unit: str | None = None  # "cycles" (exact, AVR) or "instructions" (QEMU targets)
     extra: dict = field(default_factory=dict)  # target-specific numbers worth reporting (min/max cycles, ...)
+    # IsolationForest (where the target runs them): [rows, 2] NAME_score_samples_int, NAME_decision_function_int
+    # (int32) and NAME_score_samples, NAME_decision_function (float32); None where not measured
+    anomaly_int: np.ndarray | None = None
+    anomaly_float: np.ndarray | None = None
 
     def costs(self) -> dict:
         return {"flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes,
