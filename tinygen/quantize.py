@@ -20,7 +20,7 @@ from .ops.order_keys import OrderKeys
 from .ops.quantize_input import QuantizeInput
 from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
 from .ops.tree_ensemble import (LAYOUTS, FloatTrees, check_table_limits, choose_layout, estimate_bytes, quantize_exact,
-                                quantize_fixed)
+                                quantize_fixed, table_limit_problem)
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,8 @@ def _exact_variant(typed, features: list[int], n_features: int, layout: str, bin
         first = bin_trees(variant, features, n_features)[0] if binned else \
             OrderKeys(n_in=n_features, features=features, nan_key=typed.nan_key)
         for name in (LAYOUTS if layout == "auto" else (layout,)):
+            if layout == "auto" and name == "table" and table_limit_problem(variant):
+                continue
             estimate = estimate_bytes(variant)[name] + sum(first.table_bytes().values()) + \
                 (BINS_CODE_BYTES if binned else 0)
             candidates.append((estimate, len(candidates), first, dataclasses.replace(variant, layout=name)))

@@ -526,17 +526,32 @@ def _key_plan(trees: list[Tree], n_in: int) -> tuple[list[int], int]:
 TABLE_MAX_ENTRIES = 65535
 
 
-def check_table_limits(op: TreeEnsemble) -> None:
-    tables = op.tables()
-    for what, count in (("splits", len(tables.feature)), ("leaves", len(tables.leaf)), ("leaf values", tables.leaf.size)):
+def table_limit_problem(op: TreeEnsemble) -> str | None:
+    """Why the table layout cannot index `op`, or None."""
+    splits = sum(int((tree.left >= 0).sum()) for tree in op.trees)
+    leaves = sum(int((tree.left < 0).sum()) for tree in op.trees)
+    for what, count in (("splits", splits), ("leaves", leaves)):
         if count > TABLE_MAX_ENTRIES:
-            raise TinygenError(f"the table layout indexes at most {TABLE_MAX_ENTRIES} {what} and this model has {count}; "
-                               "use fewer or shallower trees")
+            return f"the table layout indexes at most {TABLE_MAX_ENTRIES} {what} and this model has {count}"
+    if leaves * op.n_summed > TABLE_MAX_ENTRIES:  # equal leaves are stored once: count what is stored
+        values = op.tables().leaf.size
+        if values > TABLE_MAX_ENTRIES:
+            return f"the table layout indexes at most {TABLE_MAX_ENTRIES} leaf values and this model has {values}"
+    return None
+
+
+def check_table_limits(op: TreeEnsemble) -> None:
+    problem = table_limit_problem(op)
+    if problem:
+        raise TinygenError(f"{problem}; use fewer or shallower trees, or --layout inline")
 
 
 def choose_layout(op: TreeEnsemble, layout: str) -> str:
-    """The layout for `op`: inline or table as asked, or for "auto" the smaller by estimate_bytes."""
+    """The layout for `op`: inline or table as asked, or for "auto" the smaller by estimate_bytes (of those
+    that can index it)."""
     if layout == "auto":
+        if table_limit_problem(op):
+            return "inline"
         estimates = estimate_bytes(op)
         layout = min(LAYOUTS, key=lambda name: (estimates[name], LAYOUTS.index(name)))
     if layout == "table":
