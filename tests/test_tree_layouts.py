@@ -21,6 +21,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 import tinygen
 from tinygen.cli import main
 from tinygen.ops import tree_ensemble
+from tinygen.ops.order_keys import key_floats
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 
@@ -64,13 +65,6 @@ def fitted(case: str):
     return make().fit(X) if case.startswith("iforest") else make().fit(X, y)
 
 
-def key_floats(keys) -> np.ndarray:
-    """The float32 values of order keys (ops/order_keys.py: negative keys are the bits ^ 0x7FFFFFFF)."""
-    keys = np.asarray(keys, dtype=np.int64)
-    bits = np.where(keys >= 0, keys, (keys ^ 0x7FFFFFFF) & 0xFFFFFFFF)
-    return bits.astype(np.uint32).view(np.float32)
-
-
 def threshold_rows(model, X, total: int = 3000, seed: int = 0) -> np.ndarray:
     """About `total` rows of X with one split's feature set to its threshold (the float32 floor
     scikit-learn's threshold was keyed from) and to the float32 one ulp below and above, for every split of
@@ -85,7 +79,7 @@ def threshold_rows(model, X, total: int = 3000, seed: int = 0) -> np.ndarray:
         for offset in (-1, 0, 1):
             rows = X32[rng.integers(0, len(X32), (len(inner), per_split))].reshape(-1, X32.shape[1])
             column = np.repeat(np.asarray(keys.features)[tree.feature[inner]] if trees.in_kind == "keys"
-                               else tree.feature[inner], per_split)
+                               else tree.feature[inner], per_split)  # bits and float read the input's own columns
             rows[np.arange(len(rows)), column] = np.repeat(key_floats(tree.threshold[inner] + offset), per_split)
             blocks.append(rows)
     special = X32[rng.integers(0, len(X32), 300)].copy()
@@ -226,3 +220,37 @@ def test_500_trees_of_depth_12_convert():
         assert tinygen.convert(forest).program.ops[1].layout == "inline"
         with pytest.raises(tinygen.TinygenError, match="table layout indexes at most 30000 splits"):
             tinygen.convert(forest, layout="table")
+
+
+FLOAT32_CASES = [(case, target) for case in ("rf-breast_cancer", "hgb-breast_cancer-nan", "dt-diabetes")
+                 for target in ("host", *MCU_TARGETS)
+                 if (case, target) != ("hgb-breast_cancer-nan", "avr")]  # float compares: 39 KB on AVR
+
+
+@pytest.mark.parametrize("case,target", FLOAT32_CASES)
+def test_float32_trees_compare_floats_and_equal_exact(case, target):
+    """dtype float32: inline float compares against float32 thresholds (NaN by x != x where it goes left),
+    integer leaves: the same scores as exact on every row; C == simulator on the host and the MCUs (the
+    HistGradientBoosting model's 652 float compares do not fit the Uno: use exact there)."""
+    if target == "host":
+        need_tool("gcc")
+    else:
+        for tool in getattr(TARGETS[target], "tools", None) or ("avr-gcc", "simavr"):
+            need_tool(tool)
+    X, _ = data(CASES[case][0])
+    model = tinygen.convert(fitted(case), dtype="float32")
+    exact = variant(case, "table", False)
+    rows = np.concatenate([X.astype(np.float32), threshold_rows(exact, X, total=3000 if target == "host" else 300)])
+    if target != "host":
+        rows = rows[::4]
+    assert model.program.ops[1].in_kind == "float" and model.program.ops[0].mode == "float"
+    assert np.array_equal(model.scores(rows), exact.scores(rows))
+    assert "<= " in model.header("ft") and "INT32_C(" not in model.header("ft").split("tree_ensemble_1")[1]
+    result = compare_on_target(model, target, rows, "ft")
+    assert result["mismatches"] == 0, result
+
+
+def test_float32_trees_refuse_tables_and_bins():
+    for options in ({"layout": "table"}, {"bins": True}):
+        with pytest.raises(tinygen.TinygenError, match="for tables or threshold bins use --dtype exact"):
+            tinygen.convert(fitted("dt-wine"), dtype="float32", **options)

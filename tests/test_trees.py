@@ -296,7 +296,7 @@ def test_pipeline_with_scaler_before_trees_is_refused():
     assert "raw features" in message and "RandomForestClassifier" in message
 
 
-@pytest.mark.parametrize("dtype", ["q31", "float32"])
+@pytest.mark.parametrize("dtype", ["q31"])
 def test_tree_with_fixed_dtype_says_use_exact(dtype):
     X, _ = data("wine")
     message = error_of(tinygen.convert, fitted("wine", "DecisionTreeClassifier"), dtype=dtype, calibration=X)

@@ -110,6 +110,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(c_string=c_string, c_comment=c_comment, c_array=c_array, c_int=c_int, c_float=c_float,
                        ctype=C_TYPES.__getitem__, reader=READERS.__getitem__, bits_of=BITS.__getitem__,
                        c_min=lambda t: c_int(-(1 << (BITS[t] - 1)), t), c_max=lambda t: c_int((1 << (BITS[t] - 1)) - 1, t))
+    env.globals["inf"] = float("inf")
     return env
 
 

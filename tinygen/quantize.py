@@ -16,7 +16,7 @@ from .errors import TinygenError
 from .ir import Program
 from .ops import anomaly_score, dense
 from .ops.dense import FloatDense
-from .ops.order_keys import OrderKeys
+from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops.quantize_input import QuantizeInput
 from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
 from .ops.tree_ensemble import (LAYOUTS, FloatTrees, check_table_limits, choose_layout, estimate_bytes, quantize_exact,
@@ -36,7 +36,7 @@ FIXED = {
 }
 LINEAR_DTYPES = ("float32", "q31", "q15", "q7")
 DTYPES = (*LINEAR_DTYPES, "exact")
-TREE_DTYPES = ("exact", "q15", "q7")  # trees: float inputs (exact) or pre-quantized ones
+TREE_DTYPES = ("exact", "float32", "q15", "q7")  # trees: float inputs (exact: integer compares) or pre-quantized ones
 SCORE_BITS = 32  # NAME_scores writes int32_t
 
 
@@ -110,14 +110,15 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
 BITS_MAX_NODES = 512
 
 
-def _on_bits(typed, features, n_features):
-    """The same trees reading the raw bits of the input: feature indices back to the input's (the NaN keys
-    mean nothing there: each node's bits test routes NaN itself)."""
+def _on_raw_input(typed, features, n_features, in_kind: str):
+    """The same trees reading the input itself ("bits": its raw float32 bits; "float": the floats): feature
+    indices back to the input's (the NaN key means nothing there: each node routes NaN itself)."""
     for tree in typed.trees:
         tree.feature = np.array([features[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)],
                                 dtype=np.int64)
-    typed.in_kind = "bits"
+    typed.in_kind = in_kind
     typed.n_in = n_features
+    typed.nan_key = NAN_KEY
     return typed
 
 
@@ -147,11 +148,25 @@ def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout:
                  f"subtrees removed; {typed.layout} layout"]
         return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
     typed, features = quantize_exact(trees)
+    if dtype == "float32":
+        return _float32_trees(typed, features, program.n_features, layout, bins, base)
     first, typed = _exact_variant(typed, features, program.n_features, layout, bins)
     what = {"bits": "the raw float32 bits", "keys": "order keys", "bins": f"{typed.in_type} threshold bins"}[typed.in_kind]
     notes = [f"exact: every split compares integers ({what}) and takes scikit-learn's branch for every float32 "
              f"input; {typed.pruned_nodes} nodes of splits with equal subtrees removed; {typed.layout} layout"]
     return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
+
+
+def _float32_trees(typed, features: list[int], n_features: int, layout: str, bins: bool | None, base: dict) -> Program:
+    """float32: the exact program's trees comparing float32 features with float32 thresholds (inline code; for
+    MCUs with an FPU, or where float compares are wanted). Leaves and sums stay integers."""
+    if bins or layout == "table":
+        raise TinygenError("float32 trees compare floats in inline code; for tables or threshold bins use --dtype exact")
+    typed = _on_raw_input(typed, features, n_features, "float")
+    typed.in_type, typed.layout = "float32", "inline"
+    notes = ["float32: every split compares the float32 feature with the largest float32 at or below scikit-learn's "
+             f"threshold (the same branch); integer leaves; {typed.pruned_nodes} nodes of equal subtrees removed"]
+    return Program(dtype="float32", ops=[OrderKeys(n_in=n_features, mode="float"), typed], notes=notes, **base)
 
 
 def _exact_variant(typed, features: list[int], n_features: int, layout: str, bins: bool | None):
@@ -174,6 +189,6 @@ def _exact_variant(typed, features: list[int], n_features: int, layout: str, bin
     inner = sum(int((tree.left >= 0).sum()) for tree in chosen.trees)
     if chosen.layout == "inline" and chosen.in_kind == "keys" and inner <= BITS_MAX_NODES:
         # inline code of few splits tests the raw float32 bits: no key pass, no key buffer
-        chosen = _on_bits(copy.deepcopy(chosen), features, n_features)
+        chosen = _on_raw_input(copy.deepcopy(chosen), features, n_features, "bits")
         first = OrderKeys(n_in=n_features, nan_key=chosen.nan_key, mode="bits")
     return first, chosen

@@ -9,6 +9,8 @@ tree compares integers and still takes scikit-learn's branch at every node (the 
 are made float32 (largest float32 <= the float64 threshold) and -0.0 becomes +0.0 in tree_ensemble.
 mode "bits" (the trees compare the raw float32 bits themselves, see tree_ensemble.bits_test): the op
 outputs the features' bits, uint32 in int64, and the C reads them straight from x (no pass, no buffer).
+mode "float" (dtype float32: the trees compare the floats with float32 thresholds): the op outputs the
+features as float32 values and the C reads x itself (no pass, no buffer).
 
 Only the features the trees read get a key (`features`: key j is feature features[j]); a model that reads
 most of its features keys all of them (a plain loop is cheaper than an index table).
@@ -32,6 +34,13 @@ def order_keys(x, nan_key=NAN_KEY) -> np.ndarray:
     magnitude = raw & 0x7FFFFFFF
     keys = np.where(raw >> 31 != 0, -magnitude - 1, magnitude)
     return np.where(magnitude > 0x7F800000, np.asarray(nan_key, dtype=np.int64), keys)
+
+
+def key_floats(keys) -> np.ndarray:
+    """The float32 values of order keys (the inverse of order_keys on numbers: negative keys are bits ^ 0x7FFFFFFF)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    bits = np.where(keys >= 0, keys, (keys ^ 0x7FFFFFFF) & 0xFFFFFFFF)
+    return bits.astype(np.uint32).view(np.float32)
 
 
 def float32_floor(t) -> np.ndarray:
@@ -58,20 +67,20 @@ class OrderKeys:
     features: list[int] | None = None  # the features keyed, in key order; None: all of them
     nan_key: int = NAN_KEY
     out_type: str = "int32"
-    mode: str = "keys"  # "keys" | "bits"
+    mode: str = "keys"  # "keys" | "bits" | "float"
 
     def __post_init__(self):
         self.features = list(range(self.n_in)) if self.features is None else [int(f) for f in self.features]
         self.nan_key = int(self.nan_key)
         if self.nan_key not in NAN_KEYS:
             raise ValueError("order_keys: the NaN key is INT32_MAX or INT32_MIN")
-        if self.mode not in ("keys", "bits") or (self.mode == "bits" and not self.all_features):
-            raise ValueError("order_keys: mode keys, or bits over all features")
+        if self.mode not in ("keys", "bits", "float") or (self.mode != "keys" and not self.all_features):
+            raise ValueError("order_keys: mode keys, or bits or float over all features")
 
     @property
     def passthrough(self) -> bool:
         """True when the C has no pass and no buffer: the next op reads the float input itself."""
-        return self.mode == "bits"
+        return self.mode != "keys"
 
     @property
     def n_out(self) -> int:
@@ -88,6 +97,8 @@ class OrderKeys:
         x = np.asarray(x)
         if self.mode == "bits":
             return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+        if self.mode == "float":
+            return np.asarray(x, dtype=np.float32).astype(np.float64)
         return order_keys(x[:, self.features], self.nan_key)
 
     def to_dict(self) -> dict:

@@ -21,6 +21,8 @@ directly with the same outcome as the keys, by bits_test: for a threshold key T 
 is below the threshold and the bits of x >= +0.0 order as their keys; for T < 0 the negative values'
 bits order in reverse and every x >= +0.0 is above; NaN bits lie above +inf's or below -inf's (by sign),
 and each node's test puts them on its missing_left side.
+in_kind "float" (dtype float32): the inputs are the float32 features and a split goes left when
+x <= key_floats(threshold key) in float32, NaN where missing_left says; the same branch as the keys take.
 The real outputs are out * out_scale (probabilities: 1 / (65520 n_trees); values: 2**-frac_bits / n_trees for
 means, 2**-frac_bits for gradient boosting's sums).
 """
@@ -32,7 +34,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .order_keys import NAN_KEY, NAN_KEY_LOW, threshold_keys
+from .order_keys import NAN_KEY, NAN_KEY_LOW, key_floats, threshold_keys
 from .types import INT_TYPES, round_half_away
 
 # Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
@@ -254,6 +256,7 @@ class TreeEnsemble:
     nan_key: int = NAN_KEY  # the input value that means NaN: NAN_KEY or NAN_KEY_LOW (keys), 0 or bin_max (bins)
     leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
     in_kind: str = "keys"  # "keys": order keys | "bits": raw float32 bits (bits_test per node) | "fixed": x_q
+    #                        "bins": threshold bins | "float": float32 compares (dtype float32)
 
     def __post_init__(self):
         self.nan_key = int(self.nan_key)
@@ -333,7 +336,13 @@ class TreeEnsemble:
             sizes["nan_flip"] = (n_inner + 7) // 8
         return sizes
 
+    def float_threshold(self, tree: Tree, node: int) -> float:
+        """in_kind "float": the float32 threshold of a split (its key's value)."""
+        return float(key_floats(tree.threshold[node]))
+
     def forward(self, keys: np.ndarray) -> np.ndarray:
+        if self.in_kind == "float":
+            return self._forward_float(np.asarray(keys, dtype=np.float32))
         keys = np.asarray(keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
         for tree in self.trees:
@@ -342,11 +351,24 @@ class TreeEnsemble:
             else:
                 routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, self.nan_key)
             total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
+        return self._finish(total)
+
+    def _finish(self, total: np.ndarray) -> np.ndarray:
+        """The computed last output, and the range check."""
         if self.leaf_row_total is not None:
             total[:, -1] = len(self.trees) * self.leaf_row_total - total[:, :-1].sum(axis=1)
         if total.size and int(np.abs(total).max()) > self.acc_bound:
             raise AssertionError("tree sum beyond its proven bound: the range analysis is wrong")
         return total
+
+    def _forward_float(self, x32: np.ndarray) -> np.ndarray:
+        """in_kind "float": float32 compares against the float32 thresholds, scikit-learn's routing."""
+        total = np.zeros((len(x32), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
+        for tree in self.trees:
+            floats = Tree(feature=tree.feature, threshold=key_floats(tree.threshold).astype(np.float64), left=tree.left,
+                          right=tree.right, missing_left=tree.missing_left, value=tree.value)
+            total[:, :self.n_summed] += tree.value[floats.leaves_reached(_FloatRouting(floats, x32)), :self.n_summed]
+        return self._finish(total)
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "task": self.task, "layout": self.layout,
