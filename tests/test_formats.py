@@ -346,6 +346,24 @@ def test_arduino_sketch_regressor_q7_on_uno_matches_simulator(tmp_path):
         check_result(model, row, result, exact_value=False)
 
 
+def test_arduino_sketch_forest_exact_on_uno_matches_simulator(tmp_path):
+    """A tree model (dtype exact, the automatic layout: tables in flash) in the library's example sketch."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    _, _, X_train, _, y_train, _ = split("wine")
+    forest = RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0).fit(X_train, LABELS[y_train])
+    model = convert(forest, feature_names=FEATURES)
+    assert model.program.ops[1].layout == "table"
+    rows = (np.round(X_train[[0, 60, 100]] * 8) / 8).astype(np.float32)  # short decimals: every strtod is exact
+    results, example, sizes = run_sketch(model, "forest", tmp_path, rows, build_example=True)
+    assert len(results) == 1 + 2 + len(rows)
+    check_result(model, example, results[0], exact_value=False)
+    assert results[2:4] == ["error", "error"]
+    for row, result in zip(rows, [results[1], *results[4:]]):
+        check_result(model, row, result, exact_value=False)
+    print(f"\nUno example sketch (wine forest exact, table layout): flash {sizes['flash']} B, RAM {sizes['ram']} B")
+
+
 # ---- ESP-IDF component -------------------------------------------------------------------------------------------
 def esp_idf_component(model, name: str, tmp_path: Path, example) -> Path:
     paths = formats.export(model, tmp_path, name, "esp-idf", example=example)
@@ -372,10 +390,20 @@ def esp_idf_component(model, name: str, tmp_path: Path, example) -> Path:
     return app / "main" / "main.c"
 
 
-@pytest.mark.parametrize("case", ["classifier-q15", "regressor-float32"])
+@functools.lru_cache(maxsize=None)
+def diabetes_forest(dtype: str):
+    from sklearn.ensemble import RandomForestRegressor
+
+    _, _, X_train, _, y_train, _ = split("diabetes")
+    return convert(RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0).fit(X_train, y_train), dtype=dtype)
+
+
+@pytest.mark.parametrize("case", ["classifier-q15", "regressor-float32", "forest-exact", "forest-float32"])
 def test_esp_idf_example_compiles_for_xtensa_and_runs_on_rv32_and_host(tmp_path, case):
     model, name, dataset = {"classifier-q15": (wine_classifier("q15"), "wine", "wine"),
-                            "regressor-float32": (diabetes_regressor("float32"), "diabetes", "diabetes")}[case]
+                            "regressor-float32": (diabetes_regressor("float32"), "diabetes", "diabetes"),
+                            "forest-exact": (diabetes_forest("exact"), "forest", "diabetes"),
+                            "forest-float32": (diabetes_forest("float32"), "forest", "diabetes")}[case]
     example = first_row(dataset)
     main_c = esp_idf_component(model, name, tmp_path, example)
     include = f"-I{tmp_path / f'{name}_esp_idf' / 'include'}"

@@ -121,7 +121,7 @@ def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> d
     paragraph = (f"{name}_predict(x) takes {program.n_features} float features and returns "
                  + ("the class index (name: " + name + "_label(i))" if classifier else "the predicted value")
                  + f"; {name}_scores(x, out) gives the raw outputs, bit-exact with the tinygen simulator. "
-                 + ("Integer (fixed-point) arithmetic only." if program.is_fixed else "float32 arithmetic.")
+                 + ("float32 arithmetic." if program.dtype == "float32" else "Integer arithmetic only.")
                  + classes)
     return {
         "name": name,
@@ -138,6 +138,7 @@ def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> d
         "dtype": program.dtype,
         "classifier": classifier,
         "fixed": program.is_fixed,
+        "integer_scores": program.ops[-1].out_type != "float32",  # fixed point, and every tree dtype
         "n_features": program.n_features,
         "n_outputs": program.n_outputs,
         "feature_names": [str(f) for f in program.feature_names] or [f"x{i}" for i in range(program.n_features)],
