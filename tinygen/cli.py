@@ -17,7 +17,7 @@ from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
 from .files import atomic_write_text
-from .quantize import DTYPES, LAYOUT_CHOICES
+from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
 from .verify import verify as run_verify
 
@@ -332,23 +332,30 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
 @main.command()
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Measure costs on these targets (repeatable); without it, print the accuracy table.")
-@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES), help="Dtypes to measure (default q15, q7, float32).")
+@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
+              help="Dtypes to measure (repeatable; default q15, q7, float32 for linear models, exact for trees).")
 @click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(("breast_cancer", "wine", "diabetes")))
-@click.option("--model", default="LogisticRegression", show_default=True, help="A model of the linear matrix (tinygen/bench.py).")
-@click.option("--rows", type=int, help="Only the first N rows (default: all).")
+@click.option("--model", default="LogisticRegression", show_default=True,
+              help="A bench model of tinygen/bench.py: linear (LogisticRegression, Ridge, ...) or a tree (RandomForest, "
+              "DecisionTree, ExtraTrees, GradientBoosting, HistGradientBoosting; regressors: DecisionTreeRegressor, ...).")
+@click.option("--layout", "layouts", multiple=True, type=click.Choice(LAYOUT_CHOICES),
+              help="Trees: layouts to measure (repeatable; default auto, the smaller).")
+@click.option("--bins", "bins", multiple=True, type=click.Choice(list(BINS_CHOICES)),
+              help="Trees, dtype exact: threshold bins on, off (order keys or raw bits) or auto (repeatable; default auto).")
+@click.option("--rows", type=click.IntRange(min=1), help="Only the first N rows (default: all).")
 @friendly
-def bench(targets, dtypes, dataset, model, rows):
-    """Print numbers: held-out accuracy per dtype, or flash/RAM/stack/cycles per target (--target)."""
+def bench(targets, dtypes, dataset, model, layouts, bins, rows):
+    """Print numbers: held-out accuracy per dtype, or per target x dtype x layout x bins (--target): C vs
+    simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions."""
     from . import bench as bench_module
 
     if not targets:
+        if dtypes or layouts or bins or rows or model in bench_module.TREES:
+            raise TinygenError("--dtype, --layout, --bins, --rows and tree models are for the cost table: add --target T")
         bench_module.print_accuracy_table(click.echo)
         return
-    if model not in {**bench_module.CLASSIFIERS, **bench_module.REGRESSORS}:
-        raise TinygenError(f"unknown bench model {model!r}; choose one of {', '.join({**bench_module.CLASSIFIERS, **bench_module.REGRESSORS})}")
-    if (dataset == "diabetes") != (model in bench_module.REGRESSORS):
-        raise TinygenError(f"{model} does not fit data set {dataset}: regressors go with diabetes, classifiers with the others")
-    bench_module.print_cost_table(dataset, model, dtypes or ("q15", "q7", "float32"), targets, rows, click.echo)
+    bench_module.print_cost_table(dataset, model, targets, dtypes, layouts or ("auto",), bins or ("auto",), rows,
+                                  click.echo)
 
 
 # ---- doctor ------------------------------------------------------------------------------------------

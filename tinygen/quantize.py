@@ -62,6 +62,8 @@ def calibration_array(X_calib, n_features: int, dtype: str) -> np.ndarray:
 
 
 LAYOUT_CHOICES = ("auto", *LAYOUTS)
+# the `bins` argument by name (bench --bins): auto lets quantize take the smaller, on / off force bins / order keys
+BINS_CHOICES = {"auto": None, "on": True, "off": False}
 
 
 def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", bins: bool | None = None) -> Program:
@@ -137,8 +139,9 @@ def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout:
                            "use --dtype exact for float inputs")
     (trees,) = program.ops
     if dtype in FIXED:  # pre-quantized integer inputs, per-feature formats from the calibration data
-        if bins:
-            raise TinygenError(f"threshold bins are for dtype exact; {dtype} trees already compare {dtype} integers")
+        if bins is not None:  # --no-bins too: silently ignoring it would hide a mistaken command
+            raise TinygenError(f"threshold bins are for dtype exact; {dtype} trees already compare {dtype} integers "
+                               "(leave the bins choice unset)")
         spec = FIXED[dtype]
         first = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
         typed = quantize_fixed(trees, first.frac_bits, spec.bits)
