@@ -119,7 +119,7 @@ def test_variants_equal_simulator_and_each_other_on_every_row(case):
         assert model.program.ops[0].op == ("threshold_bins" if bins else "order_keys")
         assert np.array_equal(model.scores(rows), expected), (layout, bins)
         header = model.header("tt")
-        assert ("_threshold[" in header) == (layout == "table")  # the table's splits are data, not code
+        assert ("_splits[" in header) == (layout == "table")  # the table's splits are data, not code
         result = compare_on_target(model, "host", rows, "tt")
         assert result["rows"] == len(rows) and result["mismatches"] == 0, (layout, bins, result)
 
@@ -201,7 +201,7 @@ def test_cli_layout(tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["export", str(tmp_path / "m.skops"), "--layout", "table", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "_threshold[" in (tmp_path / "out" / "m.h").read_text()
+    assert "_splits[" in (tmp_path / "out" / "m.h").read_text()
 
 
 def test_500_trees_of_depth_12_convert():

@@ -209,6 +209,17 @@ class TreeTables:
     is ref 0 (a split, or the leaf of a one-leaf tree). Splits are numbered depth first, so refs fit uint8
     while every tree has at most 256 nodes. nan_flip[i]: the split's NaN key falls on the wrong side of
     `k <= t`, so a NaN key takes the other branch (TreeEnsemble.nan_test).
+    What the C reads (tuned for avr-gcc -Os, where every byte read and 16-bit add counts):
+    - one record per split (a struct: threshold, feature code, child[2] = left, right ref), so a split is one
+      address and child[go right] picks the branch.
+    - feature_code: when every key's byte offset (key index * key_bytes) fits 7 bits (feature_offsets), the
+      split's key byte offset plus 128 when nan_flip is set: the key loads without a multiply and the flip
+      costs one bit test (no nan_flip table). Otherwise the key index, with nan_flip bits in their own table.
+    The thresholds stay whole (one load on 32-bit cores); on AVR the C reads a 32-bit threshold's high half
+    first and its low half only when the high halves are equal: `k <= t` is k_hi < t_hi, or k_hi == t_hi and
+    k_lo <= t_lo (unsigned). The NaN keys (INT32_MAX, INT32_MIN) never tie: their high halves 0x7FFF and
+    0x8000 lie beyond those of every threshold key (+inf's 0x7F80, -FLT_MAX's 0x8080), so a NaN key is told
+    by its high half alone, on the branch it falls on.
     Leaves are stored as small as they go: column[t] (when every tree adds to one output only, as
     multiclass gradient boosting does) makes a leaf one value, added to out[column[t]]; leaf_index (when
     many leaves are equal) maps leaf numbers to rows of distinct leaves, when that takes fewer bytes."""
@@ -223,6 +234,22 @@ class TreeTables:
     leaf: np.ndarray  # [rows, values per leaf]
     column: list[int] | None = None  # per tree: the one output its leaves add to
     leaf_index: list[int] | None = None  # per leaf: its row of `leaf`
+    key_bytes: int = 4  # bytes of one input value (the op's in_type)
+
+    @property
+    def feature_offsets(self) -> bool:
+        return max(self.feature, default=0) * self.key_bytes < 128
+
+    @property
+    def feature_code(self) -> list[int]:
+        if not self.feature_offsets:
+            return list(self.feature)
+        return [f * self.key_bytes + (128 if flip else 0) for f, flip in zip(self.feature, self.nan_flip)]
+
+    @property
+    def nan_flip_table(self) -> bool:
+        """True when the flips need their own bit table (the feature codes cannot hold them)."""
+        return any(self.nan_flip) and not self.feature_offsets
 
     @property
     def ref_type(self) -> str:
@@ -230,7 +257,7 @@ class TreeTables:
 
     @property
     def feature_type(self) -> str:
-        return "uint8" if max(self.feature, default=0) < 256 else "uint16"
+        return "uint8" if max(self.feature_code, default=0) < 256 else "uint16"
 
     @property
     def index_type(self) -> str:
@@ -303,7 +330,8 @@ class TreeEnsemble:
             inner_base.append(len(feature))
         values = np.array(leaves, dtype=np.int64).reshape(len(leaves), self.n_summed)
         tables = TreeTables(feature=feature, threshold=threshold, left=left, right=right, nan_flip=nan_flip,
-                            inner_base=inner_base, leaf_base=leaf_base, leaf=values)
+                            inner_base=inner_base, leaf_base=leaf_base, leaf=values,
+                            key_bytes={"int8": 1, "uint8": 1, "int16": 2, "uint16": 2}.get(self.in_type, 4))
         if self.n_summed > 1:  # one output per tree: keep that column only
             columns = [np.unique(np.nonzero(values[start:start + n])[1]) for start, n in
                        zip(leaf_base, [int((tree.left < 0).sum()) for tree in self.trees])]
@@ -324,15 +352,15 @@ class TreeEnsemble:
         tables = self.tables()
         width = {"uint8": 1, "uint16": 2, "int8": 1, "int16": 2, "int32": 4}
         n_inner, n_trees = len(tables.feature), len(self.trees)
-        sizes = {"feature": width[tables.feature_type] * n_inner, "threshold": width[self.in_type] * n_inner,
-                 "left": width[tables.ref_type] * n_inner, "right": width[tables.ref_type] * n_inner,
+        record = width[self.in_type] + width[tables.feature_type] + 2 * width[tables.ref_type]  # no padding on AVR
+        sizes = {"splits": record * n_inner,
                  "inner_base": 2 * (n_trees + 1), "leaf_base": 2 * n_trees,
                  "leaf": (2 if self.leaf_type == "uint16" else 4) * tables.leaf.size}
         if tables.column is not None:
             sizes["column"] = n_trees
         if tables.leaf_index is not None:
             sizes["leaf_index"] = width[tables.index_type] * len(tables.leaf_index)
-        if any(tables.nan_flip):
+        if tables.nan_flip_table:
             sizes["nan_flip"] = (n_inner + 7) // 8
         return sizes
 
