@@ -218,7 +218,7 @@ class TreeTables:
     The thresholds stay whole (one load on 32-bit cores); on AVR the C reads a 32-bit threshold's high half
     first and its low half only when the high halves are equal: `k <= t` is k_hi < t_hi, or k_hi == t_hi and
     k_lo <= t_lo (unsigned). The NaN keys (INT32_MAX, INT32_MIN) never tie: their high halves 0x7FFF and
-    0x8000 lie beyond those of every threshold key (+inf's 0x7F80, -FLT_MAX's 0x8080), so a NaN key is told
+    0x8000 lie beyond those of every threshold key (+inf's 0x7F80, -inf's 0x807F), so a NaN key is told
     by its high half alone, on the branch it falls on.
     Leaves are stored as small as they go: column[t] (when every tree adds to one output only, as
     multiclass gradient boosting does) makes a leaf one value, added to out[column[t]]; leaf_index (when
