@@ -122,6 +122,14 @@ void tg_shr_i64_n(const int64_t *v, int64_t n, int32_t s, int64_t *out)
         out[i] = v[i] >> s;
     }}
 }}
+
+void tg_mul_u32_u16_shr_n(const uint32_t *t, const uint16_t *m, const uint8_t *shift, int64_t n, uint32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_mul_u32_u16_shr(t[i], m[i], shift[i]);
+    }}
+}}
 """]
     for n in names:
         lines.append(f"""
@@ -175,6 +183,7 @@ def _declare(lib, regressor_names):
         "tg_shr_i32_n": (None, [_ptr(np.int32), c.c_int64, c.c_int32, _ptr(np.int32)]),
         "tg_shr_i64": (c.c_int64, [c.c_int64, c.c_int32]),
         "tg_shr_i64_n": (None, [_ptr(np.int64), c.c_int64, c.c_int32, _ptr(np.int64)]),
+        "tg_mul_u32_u16_shr_n": (None, [_ptr(np.uint32), _ptr(np.uint16), _ptr(np.uint8), c.c_int64, _ptr(np.uint32)]),
     }
     for n in regressor_names:
         sig[f"tg_decide_{n}"] = (c.c_float, [c.c_int32])
@@ -447,6 +456,34 @@ def test_shift_right_vectorized(clib):
         out = np.empty_like(v64)
         clib.lib.tg_shr_i64_n(v64, v64.size, s, out)
         assert_equal_arrays(v64, fixedpoint.shift_right(v64, s), out, f"int64 >> {s}")
+
+
+# ---- mul_u32_u16_shr (GaussianNB's scaled squares) ---------------------------------------------------------
+
+U32_EDGES = [0, 1, 0xFFFF, 0x10000, 0x10001, 0x7FFFFFFF, 0x80000000, 0xFFFF0000, 0xFFFFFFFE, 0xFFFFFFFF]
+U16_EDGES = [0, 1, 0x7FFF, 0x8000, 0xFFFE, 0xFFFF]
+
+
+@SETTINGS
+@given(st.integers(0, (1 << 32) - 1), st.integers(0, (1 << 16) - 1), st.integers(0, 31))
+def test_mul_u32_u16_shr_is_the_floor_of_the_exact_product(t, m, shift):
+    assert int(fixedpoint.mul_u32_u16_shr(t, m, shift)) == (t * m) >> (16 + shift)
+
+
+def test_mul_u32_u16_shr_matches_c(clib):
+    rng = np.random.default_rng(11)
+    edges = np.array([(t, m, s) for t in U32_EDGES for m in U16_EDGES for s in (0, 1, 7, 8, 9, 15, 16, 24, 31)])
+    n = 100_000
+    t = np.concatenate([edges[:, 0], rng.integers(0, 1 << 32, n), rng.integers(0, 1 << 16, n) << 16,
+                        rng.integers(0, 1 << 16, n)]).astype(np.uint32)
+    m = np.concatenate([edges[:, 1], rng.integers(0, 1 << 16, 3 * n)]).astype(np.uint16)
+    shift = np.concatenate([edges[:, 2], rng.integers(0, 32, 3 * n)]).astype(np.uint8)
+    out = np.empty_like(t)
+    clib.lib.tg_mul_u32_u16_shr_n(t, m, shift, t.size, out)
+    python = fixedpoint.mul_u32_u16_shr(t.astype(np.int64), m.astype(np.int64), shift.astype(np.int64))
+    assert_equal_arrays(t, python, out.astype(np.int64), "mul_u32_u16_shr")
+    with pytest.raises(ValueError):
+        fixedpoint.mul_u32_u16_shr(1 << 32, 1, 0)
 
 
 # ---- from_fixed (the regression decision) --------------------------------------------------------------

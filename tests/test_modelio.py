@@ -75,7 +75,7 @@ def test_supported_types_names():
         "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA", "DecisionTreeClassifier", "DecisionTreeRegressor",
         "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor", "Tree",
         "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
-        "HistGradientBoostingRegressor", "TreePredictor", "IsolationForest",
+        "HistGradientBoostingRegressor", "TreePredictor", "IsolationForest", "GaussianNB",
     }
     assert len(SUPPORTED_TYPES) == len(set(SUPPORTED_TYPES))
     for cls in modelio.SUPPORTED_CLASSES:
@@ -101,6 +101,17 @@ def test_skops_round_trip_in_pipeline(tmp_path, xy, estimator, scaler):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     if hasattr(model, "decision_function"):
         np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+
+
+def test_skops_round_trip_gaussian_nb(tmp_path, xy):
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = xy
+    model = Pipeline([("scale", StandardScaler()), ("model", GaussianNB(var_smoothing=1e-8))]).fit(X, y)
+    save_model(model, tmp_path / "gnb.skops")
+    assert set(skops.io.get_untrusted_types(file=tmp_path / "gnb.skops")) <= set(SUPPORTED_TYPES)
+    loaded = load_model(tmp_path / "gnb.skops")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def test_skops_round_trip_bare_estimator_with_string_classes(tmp_path, xy):

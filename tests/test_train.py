@@ -18,7 +18,7 @@ from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, UNSUPERVISED_KINDS, de
 from conftest import error_of
 
 TREES = ["tree", "forest", "extra-trees", "gbt", "hist-gbt"]
-CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES]
+CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES, "gnb"]
 REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", *TREES]
 
 EXPECTED_CLASSES = {
@@ -43,6 +43,7 @@ EXPECTED_CLASSES = {
     ("gbt", "regression"): "GradientBoostingRegressor",
     ("hist-gbt", "classification"): "HistGradientBoostingClassifier",
     ("hist-gbt", "regression"): "HistGradientBoostingRegressor",
+    ("gnb", "classification"): "GaussianNB",
 }
 
 
@@ -58,7 +59,7 @@ def diabetes():
 
 def test_kinds():
     assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
-    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "gnb", "isolation-forest")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
     assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) | set(UNSUPERVISED_KINDS) == set(KINDS)
 
@@ -148,6 +149,7 @@ def test_task_override(iris, kind):
         ("linear", "iris", "'logreg'"),
         ("lasso", "iris", "'logreg'"),
         ("elastic-net", "iris", "'logreg'"),
+        ("gnb", "diabetes", "'linear'"),
     ],
 )
 def test_kind_task_mismatch(iris, diabetes, kind, data, hint):

@@ -135,3 +135,24 @@ def mul_hi_u32(a, b) -> np.ndarray:
     hi_hi = a_hi * b_hi
     mid = (lo_lo >> 16) + (lo_hi & 0xFFFF) + (hi_lo & 0xFFFF)
     return hi_hi + (lo_hi >> 16) + (hi_lo >> 16) + (mid >> 16)
+
+
+def mul_u32_u16_shr(t, m, shift) -> np.ndarray:
+    """floor(t * m / 2**(16 + shift)) for t in [0, 2**32), m in [0, 2**16), shift in [0, 31]: a 32 x 16-bit
+    product scaled down, from two 16 x 16 -> 32 products (no 64-bit integer, which AVR would call libgcc for).
+      t = t_high 2**16 + t_low
+      floor(t m / 2**16) = t_high m + floor(t_low m / 2**16)      exact; < 2**32 (t m < 2**48), as is each part
+      result = that >> shift                                       floor(floor(y / 2**16) / 2**s) = floor(y / 2**(16+s))
+    The C skips the product of a half that is 0 (a q15 square below 2**16, a q7 square shifted up by 16), and on AVR
+    shifts whole bytes first (it shifts a uint32_t one bit per loop). C: NAME_mul_u32_u16_shr, line for line.
+    """
+    t = np.asarray(t, dtype=np.int64)
+    m = np.asarray(m, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if np.any(t < 0) or np.any(t >= 1 << 32) or np.any(m < 0) or np.any(m >= 1 << 16) \
+            or np.any(shift < 0) or np.any(shift > 31):
+        raise ValueError("mul_u32_u16_shr takes t in [0, 2**32), m in [0, 2**16), shift in [0, 31]")
+    t_low, t_high = t & 0xFFFF, t >> 16
+    product = (t_low * m) >> 16
+    product = product + t_high * m
+    return product >> shift

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import TinygenError
 from .ir import Program
-from .ops import anomaly_score, dense
+from .ops import anomaly_score, dense, gaussian_jll
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops.quantize_input import QuantizeInput
@@ -79,6 +79,8 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
         return _quantize_trees(program, dtype, base, X_calib, layout, bins)
     if layout != "auto" or bins is not None:
         raise TinygenError(f"--layout and --bins are for tree models; {program.source} has one layout")
+    if any(isinstance(op, gaussian_jll.FloatGaussianJLL) for op in program.ops):
+        return _quantize_gaussian(program, dtype, base, X_calib)
     if dtype == "exact":
         raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
     if any(not isinstance(op, FloatDense) for op in program.ops):
@@ -104,6 +106,30 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
     notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
              "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"]
     return Program(dtype=dtype, ops=ops, notes=notes, **base)
+
+
+GAUSSIAN_DTYPES = ("float32", "q15", "q7")  # q31 inputs would square beyond 32 bits
+
+
+def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -> Program:
+    """GaussianNB: float32 as plain float C, or q15/q7 inputs (per-feature formats) and int32 scores."""
+    if dtype not in GAUSSIAN_DTYPES:
+        raise TinygenError(f"{program.source} exports with dtype {', '.join(GAUSSIAN_DTYPES)}, not {dtype}")
+    (fop,) = program.ops
+    if dtype == "float32":
+        notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
+        return Program(dtype=dtype, ops=[fop.to_float32()], notes=notes, **base)
+    spec = FIXED[dtype]
+    X = calibration_array(X_calib, program.n_features, dtype)
+    first = QuantizeInput.from_calibration(X, spec.bits)
+    finite_rows = X[np.all(np.isfinite(X), axis=1)]
+    typed = gaussian_jll.quantize(fop, first.frac_bits, spec.bits, finite_rows)
+    saturation = "scores of inputs far outside the calibration range may saturate at INT32_MIN" if typed.saturate \
+        else "no input can saturate a score"
+    notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
+             f"jll in Q{typed.out_frac_bits} from squared deviations, no overflow anywhere; {saturation}; "
+             "error bound: tinygen/ops/gaussian_jll.py"]
+    return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
 
 
 # Trees read the raw float32 bits (no key pass: RF 10x6 on breast_cancer, Uno: 2,174 -> 1,245 cycles, stack

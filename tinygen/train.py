@@ -16,6 +16,7 @@ from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticR
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
                               GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               IsolationForest, RandomForestClassifier, RandomForestRegressor)
+from sklearn.naive_bayes import GaussianNB
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -24,14 +25,14 @@ from tinygen.errors import TinygenError
 
 # The model kinds fit() supports now, in the order the CLI help lists them.
 KINDS = ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net",
-         "tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
+         "tree", "forest", "extra-trees", "gbt", "hist-gbt", "gnb", "isolation-forest")
 # Trees compare raw features (scaling cannot change a tree), so they train without a scaler.
 TREE_KINDS = ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
 # Unsupervised kinds: fitted on the features alone (a label column, if named, is left out and not used).
 UNSUPERVISED_KINDS = ("isolation-forest",)
 
 # Kinds named in DESIGN.md that later releases add (a clear "not yet" instead of "unknown").
-LATER_KINDS = ("mlp", "gnb")
+LATER_KINDS = ("mlp",)
 
 TASKS = ("classification", "regression")
 SCALERS = ("auto", "standard", "minmax", "maxabs", "robust", "none")  # auto: standard, none for trees
@@ -66,6 +67,8 @@ _PRESETS: dict[str, tuple[Preset | None, Preset | None, str]] = {
             (GradientBoostingRegressor, {"n_estimators": 50, "max_depth": 3}), ""),
     "hist-gbt": ((HistGradientBoostingClassifier, {"max_iter": 50, "max_depth": 4}),
                  (HistGradientBoostingRegressor, {"max_iter": 50, "max_depth": 4}), ""),
+    # one mean and variance per class and feature: MCU-sized as it is; var_smoothing via --param
+    "gnb": ((GaussianNB, {}), None, "for regression use model 'linear' or 'ridge'"),
 }
 # Unsupervised presets. MCU-sized: 25 trees on 64-row subsamples (depth <= 6) take ~20 KB of AVR flash on
 # breast_cancer, which fits an Uno; scikit-learn's 100 trees x 256 rows would need ~130 KB there.

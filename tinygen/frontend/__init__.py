@@ -13,9 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import TinygenError
 from ..ir import Program, json_value
 from ..passes import run_passes
-from . import linear, preprocessing, trees
+from . import linear, naive_bayes, preprocessing, trees
 
-MODELS = {**linear.CONVERTERS, **trees.CONVERTERS}
+MODELS = {**linear.CONVERTERS, **trees.CONVERTERS, **naive_bayes.CONVERTERS}
 TRANSFORMERS = dict(preprocessing.CONVERTERS)
 
 

@@ -1,0 +1,304 @@
+"""gaussian_jll: GaussianNB's joint log-likelihood per class,
+    jll[c] = b[c] - sum_i (x[i] - theta[c][i])**2 / (2 var[c][i]),   b[c] = log prior[c] - 1/2 sum_i log(2 pi var[c][i]),
+in the deviation form: the expanded quadratic b' + sum_i (a x**2 + l x) cancels catastrophically in fixed point
+(large l x against a large b'), the deviation form only ever subtracts non-negative terms from b[c].
+
+Typed forms (what templates/c/gaussian_jll.c.j2 computes, class by class, feature by feature in order):
+- float32: acc = b[c]; diff = in[i] - theta[c][i]; acc = acc - coef[c][i] * (diff * diff), coef = 1/(2 var),
+  each operation rounded to float32 (the C is built without FMA contraction, -ffp-contract=off).
+- fixed (q15: int16 inputs, q7: int8 inputs; in_q[i] = round(x[i] 2**f[i]) from quantize_input):
+    dist = |in_q[i] - theta_q[c][i]|           theta_q = round(theta 2**f) saturated to the input type, so
+                                               dist <= 2**16 - 1 (q15: uint16) or <= 2**8 - 1 (q7: uint8)
+    t    = dist * dist << square_shift        q15: < 2**32, square_shift 0; q7: < 2**16 shifted up by
+                                               square_shift 16 (< 2**32), which lets a q7 multiplier exceed 1
+    term = mul_u32_u16_shr(t, mult, shift)     floor(t mult / 2**(16 + shift)), uint32, no 64-bit product
+                                               (mult < 2**16, shift in [0, 31]; fixedpoint.py)
+    room = constant_q[c] + 2**31               uint32 in [0, 2**32): the score biased to be unsigned
+    room = term < room ? room - term : 0       saturating subtraction, for each i: room only decreases, and
+                                               the sequence equals max(room_0 - sum_i term, 0) (terms >= 0)
+    out[c] = room - 2**31                      int32 in [INT32_MIN, constant_q[c]]: jll[c] in Q(out_frac_bits)
+  mult and shift encode w[c][i] = 2**(s - 2 f[i]) / (2 var[c][i]), the score units (2**-s) per unit of
+  dist**2 (2**-2f[i]): mult = round(w 2**(16+shift-square_shift)) in [2**15, 2**16) for the smallest shift >= 0
+  that allows it (quantize() lowers s until every w < 2**square_shift so that it exists); a w too small for
+  shift 31 gets shift 31 and a smaller, possibly zero, mult. constant_q = round(b 2**s), in [INT32_MIN + 1, INT32_MAX]; a class whose prior
+  is 0 (b = -inf, never predicted by scikit-learn) gets INT32_MIN: room 0, its score stays INT32_MIN.
+  Overflow: none anywhere (every step above is in range for every input); the only non-exact steps are the
+  floors of term (each < 1 LSB) and the saturation of room at 0. quantize() picks the largest s
+  (<= S_MAX) for which no input at all can reach the saturation (score_floor > INT32_MIN, recorded as
+  "saturation": "impossible"), unless that leaves fewer than MIN_SCORE_FRAC_BITS fractional bits; then s is
+  raised to MIN_SCORE_FRAC_BITS (or the calibration rows' range with CALIB_HEADROOM, if lower) and scores of
+  inputs far outside the calibration range may saturate at INT32_MIN ("saturation": "possible").
+
+Error bound (error_bound() computes it per row; the tests hold it): for an input row x whose conversion did
+not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score did not saturate,
+    |out[c] 2**-s - jll[c](x)| <= sum_i [ a (2 D eps + eps**2)      input and theta rounding (a = 1/(2 var),
+                                                                     D = dist 2**-f, eps = |x - theta - D'| bound:
+                                                                     eps = 2**-(f+1) + 2**-24 |x| + 2**-149 + |theta_q 2**-f - theta|,
+                                                                     the half step of the input conversion, the
+                                                                     float32 rounding of x (subnormals too), and theta's rounding)
+                                        + dist**2 |mult 2**-(16+shift-square_shift) - w| 2**-s   multiplier rounding
+                                        + 2**-s ]                                floor of term
+                                    + |constant_q 2**-s - b|                     rounding of the constant
+  since (x - theta)**2 = (D' - e)**2 with |D'| = D and |e| <= eps, |(x - theta)**2 - D**2| <= 2 D eps + eps**2.
+  Margin: if the float model's best class c* beats every other class k by jll[c*] - jll[k] > bound[c*] +
+  bound[k] (in particular by more than twice the row's largest bound), then out[c*] > out[k] strictly and
+  the C's argmax (first index of the strictly greatest) is c*, whatever the tie rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import fixedpoint
+from ..errors import TinygenError
+from .types import BITS, INT_TYPES, as_ints, check_type, is_float, round_half_away
+
+INT32_MIN, INT32_MAX = fixedpoint.int_range(32)
+BIAS = 1 << 31  # room = score + BIAS
+SHIFT_MAX = 31  # mul_u32_u16_shr's largest extra shift
+S_MAX, S_MIN = 30, -31  # the score's frac bits are searched from S_MAX down
+MIN_SCORE_FRAC_BITS = 10  # below this, trade impossible saturation for resolution (2**-10 nats)
+CALIB_HEADROOM = 4.0  # calibration rows' most negative jll, times this, must fit when saturation is possible
+LOWEST_F32 = float(np.finfo(np.float32).min)  # float32 stand-in for log(0): a zero-prior class never wins
+
+
+@dataclass
+class FloatGaussianJLL:
+    """Float IR, float64: jll[c] = constant[c] - sum_i (x[i] - theta[c][i])**2 / (2 var[c][i])."""
+
+    theta: np.ndarray  # [n_classes, n_in]
+    var: np.ndarray  # [n_classes, n_in], > 0
+    constant: np.ndarray  # [n_classes]: log prior - 1/2 sum_i log(2 pi var) of the estimator (-inf: prior 0)
+
+    @property
+    def n_in(self) -> int:
+        return self.theta.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.theta.shape[0]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return self.constant[None, :] - 0.5 * np.sum((x[:, None, :] - self.theta[None]) ** 2 / self.var[None], axis=2)
+
+    def after_affine(self, scale: np.ndarray, offset: np.ndarray) -> "FloatGaussianJLL":
+        """The same jll on raw features, when a scaler maps x -> x * scale + offset before the model:
+        (x * scale + offset - theta)**2 / var = (x - (theta - offset) / scale)**2 / (var / scale**2)."""
+        if np.any(scale == 0) or not np.all(np.isfinite(scale)):
+            raise TinygenError("a scaler in front of GaussianNB has a zero or non-finite scale; refit it")
+        return FloatGaussianJLL(theta=(self.theta - offset[None, :]) / scale[None, :],
+                                var=self.var / scale[None, :] ** 2, constant=self.constant.copy())
+
+    def to_float32(self) -> "GaussianJLL":
+        constant = np.where(np.isfinite(self.constant), self.constant, LOWEST_F32)
+        return GaussianJLL(in_type="float32", out_type="float32", theta=self.theta.astype(np.float32),
+                           mult=(0.5 / self.var).astype(np.float32), constant=constant.astype(np.float32))
+
+
+@dataclass
+class GaussianJLL:
+    op = "gaussian_jll"
+    in_type: str  # int8 | int16 | float32
+    out_type: str  # int32 | float32
+    theta: np.ndarray  # [n_out, n_in]: in_type values (int64) or float32
+    mult: np.ndarray  # [n_out, n_in]: uint16 multipliers (int64), or float32 coef = 1/(2 var)
+    constant: np.ndarray  # [n_out]: int32 constant_q (INT32_MIN: prior 0), or float32 b
+    shift: np.ndarray | None = None  # [n_out, n_in]: 0..31 (fixed only)
+    in_frac_bits: list[int] | None = None  # f[i] of the inputs (fixed only)
+    out_frac_bits: int | None = None  # s: score = jll * 2**s
+    score_floor: int | None = None  # lowest score any input can reach before saturation
+    saturate: bool = False  # True when score_floor <= INT32_MIN (scores may saturate there)
+
+    @property
+    def n_in(self) -> int:
+        return self.theta.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.theta.shape[0]
+
+    @property
+    def is_float(self) -> bool:
+        return is_float(self.out_type)
+
+    @property
+    def square_shift(self) -> int:
+        """q7 squares (< 2**16) are shifted up by 16 before the multiply, for multipliers up to 2**16."""
+        return 16 if self.in_type == "int8" else 0
+
+    @property
+    def dist_type(self) -> str:
+        """|in_q - theta_q|: uint8 for int8 inputs (<= 255), uint16 for int16 inputs (<= 65535)."""
+        return "uint8" if self.in_type == "int8" else "uint16"
+
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes of each constant table the C holds for this op."""
+        cells = self.theta.size
+        if self.is_float:
+            return {"theta": 4 * cells, "coef": 4 * cells, "constant": 4 * self.n_out}
+        return {"theta": cells * BITS[self.in_type] // 8, "mult": 2 * cells, "shift": cells, "constant": 4 * self.n_out}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.is_float:
+            x = np.asarray(x, dtype=np.float32)
+            acc = np.tile(self.constant.astype(np.float32), (x.shape[0], 1))
+            for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
+                diff = (x[:, i][:, None] - self.theta[:, i][None, :]).astype(np.float32)
+                square = (diff * diff).astype(np.float32)
+                acc = (acc - (self.mult[:, i][None, :] * square).astype(np.float32)).astype(np.float32)
+            return acc
+        dist = np.abs(as_ints(x)[:, None, :] - self.theta[None])  # <= 2**bits - 1
+        term = fixedpoint.mul_u32_u16_shr(dist * dist << self.square_shift, self.mult[None], self.shift[None])
+        room = self.constant + BIAS  # the C's sequential saturating subtraction equals this one clamp
+        return np.maximum(room[None, :] - term.sum(axis=2), 0) - BIAS
+
+    def to_dict(self) -> dict:
+        data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "in_type": self.in_type,
+                "out_type": self.out_type}
+        if self.is_float:
+            data.update({"theta": _floats(self.theta), "coef": _floats(self.mult),
+                         "constant": [float(v) for v in self.constant],
+                         "compute": "acc = constant[c]; diff = x[i] - theta[c][i]; acc = acc - coef[c][i] * (diff * diff)"})
+            return data
+        data.update({
+            "in_frac_bits": [int(f) for f in self.in_frac_bits], "out_frac_bits": int(self.out_frac_bits),
+            "score_floor": int(self.score_floor),
+            "saturation": "possible: scores clamp at INT32_MIN" if self.saturate else "impossible: score_floor > INT32_MIN",
+            "overflow": "impossible: dist < 2^bits, t < 2^32, term < 2^32, room in [0, 2^32)",
+            "rounding": "term = floor(t * mult / 2^(16+shift)); constant rounded half away from zero",
+            "compute": "room = constant[c] + 2^31; room = max(room - mul_u32_u16_shr(|x_q[i] - theta[c][i]|^2, "
+                       "mult[c][i], shift[c][i]), 0) for each i; score = room - 2^31",
+            "theta": _ints(self.theta), "mult": _ints(self.mult), "shift": _ints(self.shift),
+            "constant": [int(v) for v in self.constant],
+        })
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GaussianJLL":
+        in_type, out_type = check_type(data["in_type"]), check_type(data["out_type"])
+        shape = (int(data["n_out"]), int(data["n_in"]))
+        if is_float(out_type):
+            return cls(in_type=in_type, out_type=out_type,
+                       theta=np.asarray(data["theta"], dtype=np.float32).reshape(shape),
+                       mult=np.asarray(data["coef"], dtype=np.float32).reshape(shape),
+                       constant=np.asarray(data["constant"], dtype=np.float32).reshape(shape[0]))
+        op = cls(in_type=in_type, out_type=out_type, theta=as_ints(data["theta"]).reshape(shape),
+                 mult=as_ints(data["mult"]).reshape(shape), constant=as_ints(data["constant"]).reshape(shape[0]),
+                 shift=as_ints(data["shift"]).reshape(shape), in_frac_bits=[int(f) for f in data["in_frac_bits"]],
+                 out_frac_bits=int(data["out_frac_bits"]), score_floor=int(data["score_floor"]),
+                 saturate=str(data.get("saturation", "")).startswith("possible"))
+        op.check()
+        return op
+
+    def check(self) -> None:
+        """The ranges the module doc's proof assumes; a damaged manifest fails here, not in the C."""
+        lo, hi = fixedpoint.int_range(BITS[self.in_type])
+        ok = (self.in_type in ("int8", "int16") and self.out_type == "int32"
+              and len(self.in_frac_bits) == self.n_in
+              and np.all((self.theta >= lo) & (self.theta <= hi)) and np.all((self.mult >= 0) & (self.mult < 1 << 16))
+              and np.all((self.shift >= 0) & (self.shift <= SHIFT_MAX))
+              and np.all((self.constant >= INT32_MIN) & (self.constant <= INT32_MAX)))
+        if not ok:
+            raise TinygenError("the manifest's gaussian_jll parameters are out of range; re-export the model")
+
+
+def _ints(array) -> list:
+    return [[int(v) for v in row] for row in np.asarray(array)]
+
+
+def _floats(array) -> list:
+    return [[float(v) for v in row] for row in np.asarray(array)]
+
+
+def _plan(fop: FloatGaussianJLL, in_frac: np.ndarray, s: int, square_shift: int):
+    """(mult, shift, constant_q) for score frac bits s, or None when some w >= 2**square_shift or a constant
+    does not fit."""
+    w = np.exp2(s - 2.0 * in_frac)[None, :] * (0.5 / fop.var)  # score LSBs per unit of dist**2
+    mantissa, exponent = np.frexp(w)  # w = mantissa 2**exponent, mantissa in [0.5, 1)
+    shift = square_shift - exponent.astype(np.int64)  # w = (mantissa 2**16) 2**-(16 + shift - square_shift)
+    mult = round_half_away(mantissa * 65536.0)
+    carry = mult == 1 << 16  # rounded up to 2**16: one bit less of shift
+    mult, shift = np.where(carry, 1 << 15, mult), np.where(carry, shift - 1, shift)
+    if np.any(shift < 0):
+        return None
+    tiny = shift > SHIFT_MAX  # w < 2**-32: the largest shift and a smaller (maybe zero) multiplier
+    mult = np.where(tiny, round_half_away(w * 2.0 ** (16 + SHIFT_MAX - square_shift)), mult)
+    shift = np.minimum(shift, SHIFT_MAX)
+    live = np.isfinite(fop.constant)
+    constant_q = round_half_away(np.where(live, fop.constant, 0.0) * 2.0 ** s)
+    if np.any(constant_q[live] <= INT32_MIN) or np.any(constant_q[live] > INT32_MAX):
+        return None
+    return mult, shift, np.where(live, constant_q, INT32_MIN)
+
+
+def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.ndarray) -> GaussianJLL:
+    """The fixed-point op for inputs of `in_bits` bits with per-feature frac bits `in_frac_bits`; calib_in
+    (finite float rows) sets the score format only when no format short of MIN_SCORE_FRAC_BITS is saturation-free."""
+    if not (np.all(np.isfinite(fop.theta)) and np.all(np.isfinite(fop.var)) and np.all(fop.var > 0)):
+        raise TinygenError("the GaussianNB has non-finite means or a variance <= 0; refit it (var_smoothing > 0)")
+    if not np.any(np.isfinite(fop.constant)):
+        raise TinygenError("every class of the GaussianNB has prior 0; refit it with priors that sum to 1")
+    in_frac = np.asarray(in_frac_bits, dtype=np.int64)
+    q_lo, q_hi = fixedpoint.int_range(in_bits)
+    theta_q = np.clip(round_half_away(fop.theta * np.exp2(in_frac)[None, :]), q_lo, q_hi)
+    square_shift = 16 if in_bits == 8 else 0
+    t_max = np.maximum(theta_q - q_lo, q_hi - theta_q) ** 2 << square_shift  # the largest t any input gives
+    live = np.isfinite(fop.constant)
+    jll = fop.forward(calib_in)[:, live] if len(calib_in) else np.zeros((0, int(live.sum())))
+    calib_low = float(-np.min(jll, initial=0.0))  # the most negative jll of a live class on calibration rows
+
+    def floor_of(plan) -> int:
+        mult, shift, constant_q = plan
+        worst = fixedpoint.mul_u32_u16_shr(t_max, mult, shift).sum(axis=1)
+        return int(np.min(np.where(live, constant_q - worst, INT32_MAX)))
+
+    s_full = s_fit = None
+    for s in range(S_MAX, S_MIN - 1, -1):
+        plan = _plan(fop, in_frac, s, square_shift)
+        if plan is None:
+            continue
+        if s_fit is None and CALIB_HEADROOM * calib_low * 2.0 ** s < 2.0 ** 31:
+            s_fit = s
+        if floor_of(plan) > INT32_MIN:
+            s_full = s
+            break
+    if s_full is None:
+        raise TinygenError("the GaussianNB's variances span too wide a range for fixed point; try dtype float32")
+    s = s_full if s_full >= MIN_SCORE_FRAC_BITS else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
+    mult, shift, constant_q = plan = _plan(fop, in_frac, s, square_shift)
+    floor = floor_of(plan)
+    return GaussianJLL(in_type=INT_TYPES[in_bits], out_type="int32", theta=theta_q, mult=mult, constant=constant_q,
+                       shift=shift, in_frac_bits=[int(f) for f in in_frac], out_frac_bits=s,
+                       score_floor=max(floor, INT32_MIN), saturate=floor <= INT32_MIN)
+
+
+def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.ndarray:
+    """[rows, n_classes]: the proven bound (module doc) on |score 2**-s - jll| for float rows x, in nats;
+    inf where an input saturated or was not finite, or the score saturated. Float32 ops: None (their error
+    is float32 rounding, not bounded here)."""
+    x = np.asarray(x, dtype=np.float64)
+    f = np.asarray(qop.in_frac_bits, dtype=np.float64)
+    s = qop.out_frac_bits
+    bits = BITS[qop.in_type]
+    q_hi = (1 << (bits - 1)) - 1
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad_input = ~np.isfinite(x) | (np.abs(x) * np.exp2(f)[None, :] >= q_hi)
+    x_q = fixedpoint.to_fixed(x.astype(np.float32), qop.in_frac_bits, bits)
+    dist = np.abs(x_q[:, None, :] - qop.theta[None])
+    t = dist * dist
+    eps = (np.exp2(-(f + 1))[None, None, :] + (2.0 ** -24 * np.abs(np.nan_to_num(x)) + 2.0 ** -149)[:, None, :]
+           + np.abs(qop.theta * np.exp2(-f)[None, :] - fop.theta)[None])
+    a = 0.5 / fop.var
+    deviation = dist * np.exp2(-f)[None, None, :]
+    w = np.exp2(s - 2.0 * f)[None, :] * a
+    w_error = np.abs(qop.mult * np.exp2(-(16.0 + qop.shift - qop.square_shift)) - w)
+    live = np.isfinite(fop.constant)
+    constant_error = np.where(live, np.abs(qop.constant * 2.0 ** -s - np.where(live, fop.constant, 0.0)), 0.0)
+    per_term = a[None] * (2 * deviation * eps + eps ** 2) + (t * w_error[None] + 1.0) * 2.0 ** -s
+    bound = per_term.sum(axis=2) + constant_error[None, :]
+    term = fixedpoint.mul_u32_u16_shr(t << qop.square_shift, qop.mult[None], qop.shift[None]).sum(axis=2)
+    saturated = (qop.constant[None, :] - term <= INT32_MIN) & live[None, :]
+    bound = np.where(bad_input.any(axis=1)[:, None] | saturated, np.inf, bound)
+    return np.where(live[None, :], bound, 0.0)  # a zero-prior class: -inf in both, never the argmax
