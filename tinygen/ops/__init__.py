@@ -1,5 +1,6 @@
 """One file per op. Each op module holds the float op (float64 forward, from frontends), its quantizer,
 and the typed op (the simulator kernel + manifest round trip) that a template in templates/c/ mirrors."""
+from .activation import Activation, FloatActivation
 from .dense import Dense, FloatDense
 from .order_keys import OrderKeys
 from .quantize_input import QuantizeInput
@@ -7,6 +8,6 @@ from .threshold_bins import ThresholdBins
 from .tree_ensemble import FloatTrees, TreeEnsemble
 
 # manifest "op" name -> typed op class
-OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, OrderKeys, ThresholdBins, TreeEnsemble)}
+OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble)}
 
-__all__ = ["Dense", "FloatDense", "FloatTrees", "OrderKeys", "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]
+__all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatTrees", "OrderKeys", "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]
