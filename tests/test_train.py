@@ -18,8 +18,8 @@ from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, UNSUPERVISED_KINDS, de
 from conftest import error_of
 
 TREES = ["tree", "forest", "extra-trees", "gbt", "hist-gbt"]
-CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES]
-REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", *TREES]
+CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES, "mlp"]
+REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", *TREES, "mlp"]
 
 EXPECTED_CLASSES = {
     ("logreg", "classification"): "LogisticRegression",
@@ -43,6 +43,8 @@ EXPECTED_CLASSES = {
     ("gbt", "regression"): "GradientBoostingRegressor",
     ("hist-gbt", "classification"): "HistGradientBoostingClassifier",
     ("hist-gbt", "regression"): "HistGradientBoostingRegressor",
+    ("mlp", "classification"): "MLPClassifier",
+    ("mlp", "regression"): "MLPRegressor",
 }
 
 
@@ -58,7 +60,7 @@ def diabetes():
 
 def test_kinds():
     assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
-    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest", "mlp")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
     assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) | set(UNSUPERVISED_KINDS) == set(KINDS)
 

@@ -180,7 +180,8 @@ class Activation:
             x = x.astype(np.float32)
             if self.kind == "relu":
                 return np.where(x < 0, np.float32(0.0), x).astype(np.float32)
-            return (tanh_f32 if self.kind == "tanh" else logistic_f32)(x)
+            with np.errstate(all="ignore"):  # NaN and inf inputs: handled by the formulas' own branches
+                return (tanh_f32 if self.kind == "tanh" else logistic_f32)(x)
         x = as_ints(x)
         if self.kind == "relu":
             return np.where(x < 0, 0, x)
