@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -27,8 +27,8 @@ from conftest import error_of, need_tool
 
 DTYPES = ("float32", "q15", "q7")
 MAX_DROP = {"float32": 0.001, "q15": 0.005, "q7": 0.015}  # the issue's acceptance (float32: same predictions)
-DATA = {"breast_cancer": load_breast_cancer, "digits": load_digits, "diabetes": load_diabetes}
-HIDDEN = {"breast_cancer": (16, 8), "digits": (32,), "diabetes": (16, 8)}
+DATA = {"breast_cancer": load_breast_cancer, "digits": load_digits, "diabetes": load_diabetes, "wine": load_wine}
+HIDDEN = {"breast_cancer": (16, 8), "digits": (32,), "diabetes": (16, 8), "wine": (9, 5)}  # wine: odd widths
 # (data set, activation): the acceptance networks, and each activation on at least one of them
 CLASSIFIER_CASES = [("breast_cancer", "relu"), ("breast_cancer", "tanh"), ("digits", "relu"), ("digits", "logistic"),
                     ("breast_cancer", "identity")]
@@ -176,7 +176,7 @@ def test_mcu_targets(target):
     """Sampled rows of the acceptance networks (every activation) plus the edge rows, on each instruction set."""
     need_target(target)
     cases = [("breast_cancer", "relu", DTYPES), ("breast_cancer", "tanh", DTYPES), ("digits", "logistic", ("q15", "q7")),
-             ("digits", "relu", ("q7",))]
+             ("digits", "relu", ("q7",)), ("wine", "relu", ("q7",))]  # wine: 13, 9, 5 inputs (odd MAC counts)
     for dataset, activation, dtypes in cases:
         X_test = split(dataset)[1]
         X = np.vstack([X_test[:: max(1, len(X_test) // 12)], edge_rows(X_test.shape[1])[::2]])

@@ -10,20 +10,24 @@ Typed forms (what the C in templates/c/activation.c.j2 computes, element by elem
     index_shift 0 (q7):  out = table[u]                      256 entries, one per int8 input
     index_shift s > 0 (q15): i = u >> s, r = u & (2**s - 1)   257 entries at every 2**s-th input
                          out = table[i] + (((table[i+1] - table[i]) * r + 2**(s-1)) >> s)
-  table[k] = round(f((in_min + k * 2**s) * 2**-in_frac_bits) * 2**out_frac_bits), saturated to out_type.
+  table[k] = round((f((in_min + k * 2**s) * 2**-in_frac_bits) - out_offset) * 2**out_frac_bits), saturated to
+  out_type (out_offset 1/2 for logistic, 0 for tanh: real output = out * 2**-out_frac_bits + out_offset).
   Ranges: the output lies between two neighbouring table entries (monotone f, rounding shift), so it never
   leaves out_type; |table[i+1] - table[i]| < 2**out_bits and r < 2**s, so the product is below
   2**(out_bits + s) = 2**24 (q15) and fits int32. Outputs are in [min(table), max(table)], which is the
   input range the next dense's accumulator bound uses.
-  Formats: out_frac_bits = out_bits - 1 (Q7 / Q15: tanh in [-1, 1), logistic in [0, 1)). The input format
+  Formats: tanh out in Q7 / Q15 ([-1, 1)); logistic out as logistic - 1/2 in Q8 / Q16 ([-1/2, 1/2): the
+  whole signed range, one bit finer than [0, 1) in Q7 / Q15); the next dense adds 1/2 * sum_i w[j][i] to its
+  bias in float before quantizing (quantize.py), so the integer program needs no extra step. The input format
   is the previous dense's output format, chosen to cover the calibration range with one bit of headroom but
   no more than where f has saturated to within an output step (INPUT_RANGE: q7 tanh +-4, logistic +-8;
   q15 tanh +-8, logistic +-16); beyond it the dense saturates, where f is already flat.
   Error (max over every input integer, against the exact f of that input's value; computed exhaustively at
   export and recorded as "max_abs_error"): q7 direct tables are within half an output step, 2**-8 =
-  0.0039, except at the top of Q7, where 1.0 saturates to 127/128 (error <= 2**-7 = 0.0078); q15 piecewise
-  linear tables over 256 segments are within ~4e-4 (tanh, Q12 input, step 1/16: h**2/8 * max|f''|) and
-  ~2e-4 (logistic, Q11, step 1/8), plus 2**-16 of output rounding.
+  0.0039 (tanh: except at the top of Q7, where 1.0 saturates to 127/128, error <= 2**-7 = 0.0078; logistic
+  in Q8: <= 2**-9 + saturation at 1 - 2**-8); q15 piecewise linear tables over 256 segments are within
+  ~4e-4 (tanh, Q12 input, step 1/16: h**2/8 * max|f''|) and ~2e-4 (logistic, Q11, step 1/8), plus output
+  rounding. A finer calibration range gives a finer input format and a smaller error.
 - float32 (no libm in the header): relu as above (NaN stays NaN); tanh and logistic from one float32 exp,
   each operation rounded to float32 in the same order in C and numpy (build with -ffp-contract=off):
     exp(x), |x| <= 80: k = (int32)(x * log2(e) +- 0.5) (round half away), r = (x - k*LN2_HI) - k*LN2_LO,
