@@ -76,6 +76,7 @@ def test_supported_types_names():
         "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor", "Tree",
         "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
         "HistGradientBoostingRegressor", "TreePredictor", "IsolationForest", "GaussianNB",
+        "MLPClassifier", "MLPRegressor", "AdamOptimizer", "SGDOptimizer",
     }
     assert len(SUPPORTED_TYPES) == len(set(SUPPORTED_TYPES))
     for cls in modelio.SUPPORTED_CLASSES:

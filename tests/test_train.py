@@ -13,13 +13,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from tinygen.data import Dataset, load_bundled
-from tinygen.train import KINDS, LATER_KINDS, TREE_KINDS, UNSUPERVISED_KINDS, detect_task, fit, make_estimator, parse_params
+from tinygen.train import KINDS, TREE_KINDS, UNSUPERVISED_KINDS, detect_task, fit, make_estimator, parse_params
 
 from conftest import error_of
 
 TREES = ["tree", "forest", "extra-trees", "gbt", "hist-gbt"]
-CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES, "gnb"]
-REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", *TREES]
+CLASSIFIER_KINDS = ["logreg", "linear-svm", "ridge", "sgd", "perceptron", *TREES, "gnb", "mlp"]
+REGRESSOR_KINDS = ["linear-svm", "ridge", "sgd", "linear", "lasso", "elastic-net", *TREES, "mlp"]
 
 EXPECTED_CLASSES = {
     ("logreg", "classification"): "LogisticRegression",
@@ -44,6 +44,8 @@ EXPECTED_CLASSES = {
     ("hist-gbt", "classification"): "HistGradientBoostingClassifier",
     ("hist-gbt", "regression"): "HistGradientBoostingRegressor",
     ("gnb", "classification"): "GaussianNB",
+    ("mlp", "classification"): "MLPClassifier",
+    ("mlp", "regression"): "MLPRegressor",
 }
 
 
@@ -59,7 +61,7 @@ def diabetes():
 
 def test_kinds():
     assert KINDS[:8] == ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net")
-    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "gnb", "isolation-forest")
+    assert KINDS[8:] == ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "gnb", "isolation-forest", "mlp")
     assert sorted(CLASSIFIER_KINDS + REGRESSOR_KINDS) == sorted(k for k, _ in EXPECTED_CLASSES)
     assert set(CLASSIFIER_KINDS) | set(REGRESSOR_KINDS) | set(UNSUPERVISED_KINDS) == set(KINDS)
 
@@ -162,14 +164,6 @@ def test_kind_task_mismatch(iris, diabetes, kind, data, hint):
 def test_mismatch_with_explicit_task(iris):
     message = error_of(fit, iris, "logreg", task="regression")
     assert "regression" in message and "'linear'" in message
-
-
-@pytest.mark.parametrize("kind", LATER_KINDS)
-def test_later_kinds(iris, kind):
-    message = error_of(fit, iris, kind)
-    assert f"'{kind}'" in message and "later tinygen release" in message
-    for available in KINDS:
-        assert available in message
 
 
 def test_unknown_kind(iris):

@@ -34,6 +34,10 @@ class ConvertedModel:
     def predict(self, X) -> np.ndarray:
         return self.program.predict(X)
 
+    def predict_proba(self, X) -> np.ndarray:
+        """MLPClassifier models: softmax / logistic of the simulator's dequantized raw scores."""
+        return self.program.predict_proba(X)
+
     def score_samples(self, X) -> np.ndarray:
         """IsolationForest models: scikit-learn's score_samples, from the simulator's integer path lengths."""
         return self.program.score_samples(X)

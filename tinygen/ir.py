@@ -37,6 +37,9 @@ class Program:
     # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
     # Typed programs add "score": the integer op that computes both (ops/anomaly_score.py, the C mirrors it).
     anomaly: dict | None = None
+    # Classifiers whose scores are logits (MLPClassifier): "softmax" (argmax) or "logistic" (positive) gives
+    # predict_proba from the dequantized scores; None where the scores are not logits.
+    probability: str | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -132,6 +135,21 @@ class Program:
             return self.score_samples(X) - self.anomaly["offset"]
         return self.anomaly_scores(X)[:, 1] * self.anomaly_score_op.scale
 
+    def predict_proba(self, X) -> np.ndarray:
+        """[rows, classes] probabilities: the output activation (softmax / logistic) of the simulator's raw
+        scores dequantized (real logit = score * output_scale), in float64. The raw scores are the bit-exact
+        contract; these are computed from them on the host (or by the caller on the MCU)."""
+        if self.probability is None:
+            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier), not {self.source}")
+        scores = np.asarray(self.scores(X), dtype=np.float64)
+        logits = scores * (self.output_scale if self.output_scale is not None else 1.0)
+        if self.probability == "logistic":
+            p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1)
+        shifted = logits - np.max(logits, axis=1, keepdims=True)
+        e = np.exp(shifted)
+        return e / e.sum(axis=1, keepdims=True)
+
     def predict(self, X) -> np.ndarray:
         """Labels (classification, the estimator's own labels) or values (regression)."""
         decided = self.decide(self.scores(X))
@@ -162,6 +180,7 @@ class Program:
             },
             "notes": list(self.notes),
             "anomaly": self.anomaly,
+            **({"probability": self.probability} if self.probability else {}),
             "ops": [op.to_dict() for op in self.ops],
         }
         if name is None:
@@ -194,6 +213,7 @@ class Program:
                 n_features=int(data["n_features"]), feature_names=list(data["feature_names"]),
                 labels=data.get("labels"), ops=ops, source=data.get("source", ""),
                 notes=list(data.get("notes", [])), anomaly=data.get("anomaly"),
+                probability=data.get("probability"),
             )
             _ = program.anomaly_score_op  # a damaged anomaly score fails on load, not in simulate
             return program

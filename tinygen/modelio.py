@@ -33,6 +33,9 @@ def _supported_classes() -> list[type]:
 _EXTRA_TRUSTED: list[str] = [
     "sklearn.tree._tree.Tree",  # the node arrays inside every tree, forest and GradientBoosting
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # HistGradientBoosting's trees
+    # the optimizer state a fitted MLP keeps (arrays and floats; solver adam / sgd)
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 ]
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from .errors import TinygenError
 from .ir import Program
-from .ops import anomaly_score, dense, gaussian_jll
+from .ops import activation, anomaly_score, dense, gaussian_jll
+from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops.quantize_input import QuantizeInput
@@ -74,7 +75,7 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
         raise TinygenError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_CHOICES)}")
     base = dict(task=program.task, decision=program.decision, n_features=program.n_features,
                 feature_names=program.feature_names, labels=program.labels, source=program.source,
-                anomaly=program.anomaly)
+                anomaly=program.anomaly, probability=program.probability)
     if any(isinstance(op, FloatTrees) for op in program.ops):
         return _quantize_trees(program, dtype, base, X_calib, layout, bins)
     if layout != "auto" or bins is not None:
@@ -83,8 +84,12 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
         return _quantize_gaussian(program, dtype, base, X_calib)
     if dtype == "exact":
         raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
-    if any(not isinstance(op, FloatDense) for op in program.ops):
+    if any(not isinstance(op, (FloatDense, FloatActivation)) for op in program.ops):
         raise TinygenError("quantize expects a float program from a frontend")
+    hidden = any(isinstance(op, FloatActivation) for op in program.ops)
+    if hidden and dtype == "q31":
+        raise TinygenError(f"{program.source} exports with dtype float32, q15 or q7 (q31 activation tables are not "
+                           "implemented); use --dtype q15")
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[op.to_float32() for op in program.ops], notes=notes, **base)
@@ -94,17 +99,36 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
     first = QuantizeInput.from_calibration(X, spec.bits)
     ops = [first]
     in_frac = np.asarray(first.frac_bits)
+    in_range = None  # the input integers span their whole type; after an activation, its output range
     activations = np.where(np.isfinite(X), X, 0.0)
     for index, fop in enumerate(program.ops):
+        nxt = program.ops[index + 1] if index + 1 < len(program.ops) else None
         activations = fop.forward(activations)
-        last = index == len(program.ops) - 1
-        if not last:
-            raise TinygenError("hidden layers arrive with the neural-network family")  # activation formats come then
-        qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, SCORE_BITS, activations)
+        if isinstance(fop, FloatActivation):  # MLP hidden layers: relu in place, tanh/logistic tables
+            qop = activation.quantize(fop, ops[-1].out_type, ops[-1].out_frac_bits)
+            in_range = qop.out_range
+            ops.append(qop)
+            in_frac = qop.out_frac_bits
+            continue
+        if getattr(ops[-1], "out_offset", 0.0):  # the previous activation holds f - offset: fold offset * w into the bias
+            fop = FloatDense(fop.weights, fop.bias + fop.weights.sum(axis=1) * ops[-1].out_offset)
+        if nxt is None:
+            qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, SCORE_BITS, activations,
+                                 in_range=in_range)
+        else:  # a hidden layer: activations of `bits`, in the format its activation needs
+            qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, spec.bits, activations,
+                                 in_range=in_range, out_max_abs=nxt.input_max_abs(activations, spec.bits))
         ops.append(qop)
         in_frac = qop.out_frac_bits
+    if hidden:
+        tables = [op for op in ops if getattr(op, "table", None) is not None]
+        notes_mlp = [f"hidden activations {spec.bits}-bit, formats from the calibration rows (one bit of headroom, "
+                     "saturating)"] + [f"{op.kind} table of {len(op.table)} entries: max error {op.max_abs_error:.2g}"
+                                       for op in tables[:1]]
+    else:
+        notes_mlp = []
     notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
-             "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"]
+             "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"] + notes_mlp
     return Program(dtype=dtype, ops=ops, notes=notes, **base)
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import numpy as np
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron, Ridge,
                                   RidgeClassifier, SGDClassifier, SGDRegressor)
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
@@ -25,14 +26,11 @@ from tinygen.errors import TinygenError
 
 # The model kinds fit() supports now, in the order the CLI help lists them.
 KINDS = ("logreg", "linear-svm", "ridge", "sgd", "perceptron", "linear", "lasso", "elastic-net",
-         "tree", "forest", "extra-trees", "gbt", "hist-gbt", "gnb", "isolation-forest")
+         "tree", "forest", "extra-trees", "gbt", "hist-gbt", "gnb", "isolation-forest", "mlp")
 # Trees compare raw features (scaling cannot change a tree), so they train without a scaler.
 TREE_KINDS = ("tree", "forest", "extra-trees", "gbt", "hist-gbt", "isolation-forest")
 # Unsupervised kinds: fitted on the features alone (a label column, if named, is left out and not used).
 UNSUPERVISED_KINDS = ("isolation-forest",)
-
-# Kinds named in DESIGN.md that later releases add (a clear "not yet" instead of "unknown").
-LATER_KINDS = ("mlp",)
 
 TASKS = ("classification", "regression")
 SCALERS = ("auto", "standard", "minmax", "maxabs", "robust", "none")  # auto: standard, none for trees
@@ -69,13 +67,17 @@ _PRESETS: dict[str, tuple[Preset | None, Preset | None, str]] = {
                  (HistGradientBoostingRegressor, {"max_iter": 50, "max_depth": 4}), ""),
     # one mean and variance per class and feature: MCU-sized as it is; var_smoothing via --param
     "gnb": ((GaussianNB, {}), None, "for regression use model 'linear' or 'ridge'"),
+    # MCU-sized: two hidden layers (16, 8) with relu (616 MACs on breast_cancer's 30 features: ~11k cycles on an
+    # Uno in q7); --param hidden_layer_sizes=32 or =16,8 changes them; adam with enough epochs to converge
+    "mlp": ((MLPClassifier, {"hidden_layer_sizes": (16, 8), "max_iter": 2000}),
+            (MLPRegressor, {"hidden_layer_sizes": (16, 8), "max_iter": 5000}), ""),
 }
 # Unsupervised presets. MCU-sized: 25 trees on 64-row subsamples (depth <= 6) take ~20 KB of AVR flash on
 # breast_cancer, which fits an Uno; scikit-learn's 100 trees x 256 rows would need ~130 KB there.
 _UNSUPERVISED_PRESETS: dict[str, Preset] = {
     "isolation-forest": (IsolationForest, {"n_estimators": 25, "max_samples": 64}),
 }
-assert tuple(_PRESETS) + tuple(_UNSUPERVISED_PRESETS) == KINDS
+assert set(_PRESETS) | set(_UNSUPERVISED_PRESETS) == set(KINDS)
 
 
 def is_unsupervised(estimator) -> bool:
@@ -89,12 +91,7 @@ def check_kind(kind: str) -> str:
     """``kind`` if fit() supports it; otherwise a TinygenError saying what is available."""
     if kind in KINDS:
         return kind
-    available = ", ".join(KINDS)
-    if kind in LATER_KINDS:
-        raise TinygenError(
-            f"model kind {kind!r} arrives in a later tinygen release; available now: {available}"
-        )
-    raise TinygenError(f"unknown model kind {kind!r}; choose one of: {available}")
+    raise TinygenError(f"unknown model kind {kind!r}; choose one of: {', '.join(KINDS)}")
 
 
 def _scaler(name: str):
@@ -242,6 +239,12 @@ def _configured(estimator, kind: str, params: dict[str, Any] | None, seed: int):
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=int(seed))
     if params:
+        sizes = params.get("hidden_layer_sizes")
+        if kind == "mlp" and isinstance(sizes, str):  # "16,8" -> (16, 8)
+            try:
+                params = {**params, "hidden_layer_sizes": tuple(int(v) for v in sizes.split(","))}
+            except ValueError:
+                raise TinygenError(f"hidden_layer_sizes={sizes!r}: write layer widths separated by commas, e.g. 16,8") from None
         _apply_params(estimator, kind, params)
     return estimator
 

@@ -13,9 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import TinygenError
 from ..ir import Program, json_value
 from ..passes import run_passes
-from . import linear, naive_bayes, preprocessing, trees
+from . import linear, mlp, naive_bayes, preprocessing, trees
 
-MODELS = {**linear.CONVERTERS, **trees.CONVERTERS, **naive_bayes.CONVERTERS}
+MODELS = {**linear.CONVERTERS, **trees.CONVERTERS, **naive_bayes.CONVERTERS, **mlp.CONVERTERS}
 TRANSFORMERS = dict(preprocessing.CONVERTERS)
 
 
@@ -71,7 +71,8 @@ def to_float_program(estimator, feature_names=None) -> Program:
     if transforms:
         source = f"Pipeline({', '.join(type(s).__name__ for s in steps)})"
     program = Program(dtype="float", task=head.task, decision=head.decision, n_features=n_features,
-                      feature_names=list(names), labels=labels, ops=ops, source=source, anomaly=head.anomaly)
+                      feature_names=list(names), labels=labels, ops=ops, source=source, anomaly=head.anomaly,
+                      probability=head.probability)
     return run_passes(program)
 
 

@@ -24,6 +24,7 @@ class FrontendResult:
     decision: str
     labels: list | None
     anomaly: dict | None = None  # IsolationForest: how scores map back to score_samples (ir.Program.anomaly)
+    probability: str | None = None  # MLPClassifier: "softmax" | "logistic" of the scores (ir.Program.probability)
 
 
 def _dense(est) -> FloatDense:

@@ -1,5 +1,6 @@
 """One file per op. Each op module holds the float op (float64 forward, from frontends), its quantizer,
 and the typed op (the simulator kernel + manifest round trip) that a template in templates/c/ mirrors."""
+from .activation import Activation, FloatActivation
 from .dense import Dense, FloatDense
 from .gaussian_jll import FloatGaussianJLL, GaussianJLL
 from .order_keys import OrderKeys
@@ -8,6 +9,7 @@ from .threshold_bins import ThresholdBins
 from .tree_ensemble import FloatTrees, TreeEnsemble
 
 # manifest "op" name -> typed op class
-OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL)}
+OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL)}
 
-__all__ = ["Dense", "FloatDense", "FloatGaussianJLL", "FloatTrees", "GaussianJLL", "OrderKeys", "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]
+__all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatGaussianJLL", "FloatTrees", "GaussianJLL", "OrderKeys",
+           "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]

@@ -64,6 +64,7 @@ class Dense:
     out_frac_bits: int | None = None  # frac bits of the outputs (real value = out * 2**-out_frac_bits)
     saturate: bool = False
     acc_bound: int | None = None  # proven max |accumulator| over every representable input
+    in_range: tuple[int, int] | None = None  # the input integers' (lo, hi) when narrower than in_type (MLP layers)
 
     @property
     def n_in(self) -> int:
@@ -111,11 +112,14 @@ class Dense:
             "weight_frac_bits": self.weight_frac_bits, "out_shift": self.out_shift,
             "out_frac_bits": self.out_frac_bits, "saturate": self.saturate, "acc_bound": self.acc_bound,
             "acc_limit": (1 << (BITS[self.acc_type] - 1)) - 1,
-            "overflow": "impossible: sum|w|*2^(in_bits-1)+|bias| <= acc_bound <= acc_limit",
+            "overflow": "impossible: sum|w|*2^(in_bits-1)+|bias| <= acc_bound <= acc_limit" if self.in_range is None else
+                        "impossible: |bias + sum_i w*in| <= acc_bound <= acc_limit for in in in_range",
             "rounding": "bias holds 2^(out_shift-1); shift is arithmetic" if self.out_shift else "none (shift 0)",
             "weights": [[int(v) for v in row] for row in self.weights],
             "bias": [int(v) for v in self.bias],
         })
+        if self.in_range is not None:
+            data["in_range"] = [int(v) for v in self.in_range]
         return data
 
     @classmethod
@@ -127,11 +131,13 @@ class Dense:
         return cls(**types, weights=as_ints(data["weights"]).reshape(data["n_out"], data["n_in"]),
                    bias=as_ints(data["bias"]), weight_frac_bits=int(data["weight_frac_bits"]),
                    out_shift=int(data["out_shift"]), out_frac_bits=int(data["out_frac_bits"]),
-                   saturate=bool(data["saturate"]), acc_bound=int(data["acc_bound"]))
+                   saturate=bool(data["saturate"]), acc_bound=int(data["acc_bound"]),
+                   in_range=tuple(int(v) for v in data["in_range"]) if data.get("in_range") is not None else None)
 
 
 def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_bits_choices: tuple[int, ...],
-             out_bits: int, calib_out: np.ndarray) -> Dense:
+             out_bits: int, calib_out: np.ndarray, in_range: tuple[int, int] | None = None,
+             out_max_abs: float | None = None) -> Dense:
     """Fixed-point dense for an input whose element i has frac bits in_frac_bits[i] (scalar or per feature).
 
     The per-input scales fold into the weights (w_eff[j][i] = w[j][i] * 2**-in_frac_bits[i]) so the op
@@ -148,6 +154,9 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
     in_mag = 1 << (in_bits - 1)
     finite_calib = calib_out[np.isfinite(calib_out)] if calib_out.size else calib_out
     calib_max = float(np.abs(finite_calib).max(initial=0.0))
+    out_abs = 2.0 * calib_max if out_max_abs is None else float(out_max_abs)
+    if in_range is not None:
+        in_lo, in_hi = min(int(in_range[0]), 0), max(int(in_range[1]), 0)
 
     def attempt(frac: int, acc_bits: int):
         w_q = round_half_away(w_eff * np.exp2(frac))
@@ -156,16 +165,22 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
         if out_bits >= acc_bits:
             shift = 0
         else:  # keep the calibration range with one bit of headroom; beyond it the output saturates
-            shift = max(0, frac - fixedpoint.frac_bits_for(2.0 * calib_max, out_bits))
+            shift = max(0, frac - fixedpoint.frac_bits_for(out_abs, out_bits))
         b_q = round_half_away(fop.bias * np.exp2(frac)) + ((1 << (shift - 1)) if shift else 0)
-        bound = max((int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)), default=0)
+        if in_range is None:
+            bound = max((int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)), default=0)
+        else:
+            top = b_q + np.maximum(w_q * in_lo, w_q * in_hi).sum(axis=1)
+            bottom = b_q + np.minimum(w_q * in_lo, w_q * in_hi).sum(axis=1)
+            bound = int(max(np.abs(top).max(initial=0), np.abs(bottom).max(initial=0)))
         if bound > (1 << (acc_bits - 1)) - 1:
             return None
         out_lo, out_hi = fixedpoint.int_range(out_bits)
         needs_saturation = bound >> shift > out_hi or -(bound >> shift) - 1 < out_lo
         return Dense(in_type=INT_TYPES[in_bits], weight_type=INT_TYPES[weight_bits], acc_type=INT_TYPES[acc_bits],
                      out_type=INT_TYPES[out_bits], weights=w_q, bias=b_q, weight_frac_bits=frac, out_shift=shift,
-                     out_frac_bits=frac - shift, saturate=bool(needs_saturation), acc_bound=bound)
+                     out_frac_bits=frac - shift, saturate=bool(needs_saturation), acc_bound=bound,
+                     in_range=None if in_range is None else (in_lo, in_hi))
 
     if not np.all(np.isfinite(w_eff)) or not np.all(np.isfinite(fop.bias)):
         raise TinygenError("the model has non-finite weights or intercepts; refit it on finite data")
