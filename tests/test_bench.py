@@ -41,10 +41,10 @@ def test_tree_table_on_host_has_every_layout_and_bins_variant():
                    "--layout", "inline", "--layout", "table", "--bins", "on", "--bins", "off")
     assert "RandomForest on breast_cancer, fitted on all 569 rows" in result.stdout
     rows = table(result.stdout)
-    # bins off: inline code of few splits tests the raw float32 bits, the table reads order keys
+    # bins off: inline code of few splits and tables test the raw float32 bits (no key pass)
     assert [(r["target"], r["dtype"], r["layout"], r["input"]) for r in rows] == [
         ("host", "exact", "inline", "bins"), ("host", "exact", "inline", "bits"),
-        ("host", "exact", "table", "bins"), ("host", "exact", "table", "keys")]
+        ("host", "exact", "table", "bins"), ("host", "exact", "table", "bits")]
     for row in rows:
         assert (row["rows"], row["mismatch"], row["agree"]) == ("569", "0", "569/569")  # exact: every row, as sklearn
         assert int(row["flash B"]) > 0 and row["RAM B"] == "0"
@@ -74,7 +74,7 @@ def test_tree_table_on_avr_measures_stack_and_cycles():
     rows = table(bench("--target", "avr", "--model", "RandomForest", "--layout", "table", "--bins", "off",
                        "--rows", "20").stdout)
     assert [(r["target"], r["layout"], r["input"], r["rows"], r["mismatch"], r["agree"], r["unit"]) for r in rows] == [
-        ("avr", "table", "keys", "20", "0", "20/20", "cycles")]
+        ("avr", "table", "bits", "20", "0", "20/20", "cycles")]
     assert int(rows[0]["flash B"]) > 0 and int(rows[0]["stack B"]) > 0 and float(rows[0]["mean"]) > 0
 
 

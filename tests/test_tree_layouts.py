@@ -162,6 +162,29 @@ def test_nan_flips_are_used_and_one_leaf_trees_work():
         assert compare_on_target(model, "host", X, "one")["mismatches"] == 0, (layout, bins)
 
 
+def test_table_reads_raw_bits_and_wide_inputs_keep_missing_left():
+    """Without bins the table walk reads the raw float32 bits (no key pass, no key buffer). Inputs of 140
+    features: key indices beyond 127 leave no bit for missing_left in the feature code, so it gets its own
+    bit table; the trees send NaN both ways."""
+    need_tool("gcc")
+    assert variant("rf-breast_cancer", "table", False).program.ops[1].in_kind == "bits"
+    assert variant("rf-breast_cancer", "table", False).program.ops[0].passthrough
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 140))
+    y = (X[:, 135] + X[:, 3] - X[:, 130] > 0).astype(int)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    model = tinygen.convert(DecisionTreeClassifier(max_depth=6, random_state=0).fit(X, y), layout="table", bins=False)
+    tables = model.program.ops[1].tables()
+    assert not tables.flag_in_code and tables.nan_flip_table and any(tables.nan_flip) and not all(tables.nan_flip)
+    rows = np.concatenate([X.astype(np.float32), threshold_rows(model, X, total=600)])
+    for target in ("host", "avr"):
+        if target == "avr":
+            need_tool("avr-gcc")
+            need_tool("simavr")
+        result = compare_on_target(model, target, rows[::3] if target == "avr" else rows, "wide")
+        assert result["mismatches"] == 0, (target, result)
+
+
 MCU_TARGETS = ("avr", "cortex-m4", "rv32")
 
 

@@ -6,7 +6,12 @@ every bin, or bin_max, above). A split `key <= e_i` becomes `bin <= i + 1`, whic
 input: #{e < key} <= i  <=>  e_i >= key (the edges are sorted and distinct). So the trees compare bytes (or
 16-bit bins when a feature has more than MAX_UINT8_EDGES thresholds) instead of 32-bit keys, and each
 threshold is stored once per feature instead of once per split (lossless binning, the idea of tl2cgen's
-quantize=1). The C finds a bin by binary search over the feature's edges.
+quantize=1). The C counts the edges below the key by a scan that stops at the first edge >= key (features
+have few edges: RF 10x6 breast_cancer 1..15, ~6 on average), from the raw float32 bits (the key made in
+place, NaN told by its exponent and mantissa); on AVR it compares the edges' high halves first and their low
+halves only on a tie. Lists longer than scan_edges are first narrowed by a binary search. Measured against
+the binary search, RF 10x6 breast_cancer inline+bins: Uno 5,920 -> 4,463 cycles, Cortex-M4 1,956 -> 1,476
+instructions; a scan over edges split into high and low half arrays measured slower on the Uno (5,342).
 
 Ranges: input any float32; output uint8 (or uint16), 1 .. m+1 <= bin_max - 1 for numbers, nan_bin for NaN.
 """
@@ -58,6 +63,17 @@ class ThresholdBins:
     @property
     def flat_edges(self) -> list[int]:
         return [e for edges in self.edges for e in edges]
+
+    @property
+    def max_edges(self) -> int:
+        return max((len(e) for e in self.edges), default=0)
+
+    scan_edges = 16  # the C scans at most this many edges in a row; a binary search narrows longer lists first
+
+    @property
+    def edge_halves(self) -> tuple[list[int], list[int]]:
+        """flat_edges as (high halves, int16; low halves, uint16): edge = hi * 65536 + lo. The AVR's tables."""
+        return [e >> 16 for e in self.flat_edges], [e & 0xFFFF for e in self.flat_edges]
 
     def table_bytes(self) -> dict[str, int]:
         sizes = {"edges": 4 * len(self.flat_edges), "edge_base": 2 * (self.n_out + 1)}

@@ -21,6 +21,12 @@ directly with the same outcome as the keys, by bits_test: for a threshold key T 
 is below the threshold and the bits of x >= +0.0 order as their keys; for T < 0 the negative values'
 bits order in reverse and every x >= +0.0 is above; NaN bits lie above +inf's or below -inf's (by sign),
 and each node's test puts them on its missing_left side.
+in_kind "bits" in the table layout (no key pass either): a split record holds the threshold key T and the
+missing_left bit; the walk makes the key of the visited split's x[f] from its bits (k = u, or u ^ 0x7FFFFFFF
+when the sign bit is set: the order key without its NaN mapping) and goes right when k > T. A positive NaN's
+k lies above every threshold key (above +inf's), a negative NaN's below every one (below -inf's), so the
+compare sends NaN right or left by its sign; a NaN on the side its split's missing_left does not say moves
+over (_TableBitsRouting).
 in_kind "float" (dtype float32): the inputs are the float32 features and a split goes left when
 x <= key_floats(threshold key) in float32, NaN where missing_left says; the same branch as the keys take.
 The real outputs are out * out_scale (probabilities: 1 / (65520 n_trees); values: 2**-frac_bits / n_trees for
@@ -167,6 +173,24 @@ class _BitsRouting:
         return np.choose(kind, outcomes)
 
 
+class _TableBitsRouting:
+    """go_left for raw float32 bits in the table layout, step by step as the C walk does: the key of the bits
+    without NaN mapping (k = u, or u ^ 0x7FFFFFFF below +0.0), right when k > T; then a NaN (|u| above
+    +inf's bits) whose compare went the way missing_left does not say (right with missing_left, left
+    without) takes the other branch."""
+
+    def __init__(self, tree: Tree, bits: np.ndarray):
+        self.tree, self.bits, self.n_rows = tree, bits, len(bits)
+
+    def __call__(self, rows, nodes):
+        u = self.bits[rows, self.tree.feature[nodes]]
+        k = np.where(u >= 1 << 31, (u ^ 0x7FFFFFFF) - U32, u)  # int32 value of u ^ 0x7FFFFFFF
+        right = k > self.tree.threshold[nodes]
+        missing_left = self.tree.missing_left[nodes]
+        nan = (u & 0x7FFFFFFF) > INF_BITS
+        return ~np.where(nan & (right == missing_left), ~right, right)
+
+
 @dataclass
 class FloatTrees:
     """Float IR: the leaf values reached by float32 inputs, combined over trees.
@@ -207,14 +231,17 @@ class TreeTables:
     Tree t owns splits inner_base[t] .. inner_base[t+1]-1 and leaves leaf_base[t] ..; inside a tree a node is
     a ref: ref < n_inner(t) is split inner_base[t] + ref, else leaf leaf_base[t] + ref - n_inner(t). The root
     is ref 0 (a split, or the leaf of a one-leaf tree). Splits are numbered depth first, so refs fit uint8
-    while every tree has at most 256 nodes. nan_flip[i]: the split's NaN key falls on the wrong side of
-    `k <= t`, so a NaN key takes the other branch (TreeEnsemble.nan_test).
+    while every tree has at most 256 nodes. nan_flip[i]: keys and bins: the split's NaN key falls on the wrong
+    side of `k <= t`, so a NaN key takes the other branch (TreeEnsemble.nan_test); raw bits (in_kind "bits"):
+    the split's missing_left, as NaN falls on either side by its sign (_TableBitsRouting).
     What the C reads (tuned for avr-gcc -Os, where every byte read and 16-bit add counts):
     - one record per split (a struct: threshold, feature code, child[2] = left, right ref), so a split is one
       address and child[go right] picks the branch.
     - feature_code: when every key's byte offset (key index * key_bytes) fits 7 bits (feature_offsets), the
       split's key byte offset plus 128 when nan_flip is set: the key loads without a multiply and the flip
-      costs one bit test (no nan_flip table). Otherwise the key index, with nan_flip bits in their own table.
+      costs one bit test (no nan_flip table). Otherwise, when every key index fits 7 bits (flag_in_code),
+      the key index plus 128 when nan_flip is set; beyond that the key index, with nan_flip bits in their
+      own table.
     The thresholds stay whole (one load on 32-bit cores); on AVR the C reads a 32-bit threshold's high half
     first and its low half only when the high halves are equal: `k <= t` is k_hi < t_hi, or k_hi == t_hi and
     k_lo <= t_lo (unsigned). The NaN keys (INT32_MAX, INT32_MIN) never tie: their high halves 0x7FFF and
@@ -241,15 +268,27 @@ class TreeTables:
         return max(self.feature, default=0) * self.key_bytes < 128
 
     @property
+    def flag_in_code(self) -> bool:
+        """True when bit 7 of the feature code holds nan_flip (byte offsets, or key indices below 128)."""
+        return self.feature_offsets or max(self.feature, default=0) < 128
+
+    @property
     def feature_code(self) -> list[int]:
-        if not self.feature_offsets:
+        if not self.flag_in_code:
             return list(self.feature)
-        return [f * self.key_bytes + (128 if flip else 0) for f, flip in zip(self.feature, self.nan_flip)]
+        scale = self.key_bytes if self.feature_offsets else 1
+        return [f * scale + (128 if flip else 0) for f, flip in zip(self.feature, self.nan_flip)]
+
+    @property
+    def infinite_thresholds(self) -> bool:
+        """True when a threshold key is +-inf's: only then can a NaN's key tie a threshold's high half (raw
+        bits in the table walk on AVR)."""
+        return any(t >= INF_BITS or t <= -INF_BITS - 1 for t in self.threshold)
 
     @property
     def nan_flip_table(self) -> bool:
         """True when the flips need their own bit table (the feature codes cannot hold them)."""
-        return any(self.nan_flip) and not self.feature_offsets
+        return any(self.nan_flip) and not self.flag_in_code
 
     @property
     def ref_type(self) -> str:
@@ -324,7 +363,10 @@ class TreeEnsemble:
             threshold += [int(tree.threshold[i]) for i in inner]
             left += [int(ref[tree.left[i]]) for i in inner]
             right += [int(ref[tree.right[i]]) for i in inner]
-            nan_flip += [self.in_kind in ("keys", "bins") and self.nan_test(tree, int(i)) != "" for i in inner]
+            if self.in_kind == "bits":  # the split's missing_left (TreeTables)
+                nan_flip += [bool(tree.missing_left[i]) for i in inner]
+            else:
+                nan_flip += [self.in_kind in ("keys", "bins") and self.nan_test(tree, int(i)) != "" for i in inner]
             leaf_base.append(len(leaves))
             leaves += [tree.value[i, :self.n_summed] for i in leaf]
             inner_base.append(len(feature))
@@ -376,8 +418,10 @@ class TreeEnsemble:
         for tree in self.trees:
             if self.in_kind == "fixed":
                 routing = _FixedRouting(tree, keys)
+            elif self.in_kind == "bits":
+                routing = _TableBitsRouting(tree, keys) if self.layout == "table" else _BitsRouting(tree, keys)
             else:
-                routing = _BitsRouting(tree, keys) if self.in_kind == "bits" else _KeyRouting(tree, keys, self.nan_key)
+                routing = _KeyRouting(tree, keys, self.nan_key)
             total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
         return self._finish(total)
 
