@@ -92,8 +92,9 @@ class Dense:
         if self.is_float:
             x = x.astype(np.float32)
             acc = np.tile(self.bias.astype(np.float32), (x.shape[0], 1))
-            for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
-                acc = (acc + (self.weights[:, i][None, :] * x[:, i][:, None]).astype(np.float32)).astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN inputs give inf/NaN, as in C
+                for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
+                    acc = (acc + (self.weights[:, i][None, :] * x[:, i][:, None]).astype(np.float32)).astype(np.float32)
             return acc
         acc = as_ints(x) @ self.weights.T + self.bias  # exact: int64 never overflows (see acc_bound)
         if self.acc_bound is not None and acc.size and int(np.abs(acc).max()) > self.acc_bound:
