@@ -156,3 +156,94 @@ def mul_u32_u16_shr(t, m, shift) -> np.ndarray:
     product = (t_low * m) >> 16
     product = product + t_high * m
     return product >> shift
+
+
+# ---- affine int8 (TFLM / CMSIS-NN): multipliers and the default double-rounding requantization ----------
+INT32_MIN, INT32_MAX = int_range(32)
+REQUANTIZE_ROUNDING = "double (TFLM default): RDBPOT(SRDHM(x * 2^max(s,0), M), max(-s,0))"
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """A real multiplier m >= 0 as (M, s) with m ~= M * 2**(s - 31), M in [2**30, 2**31) (or 0), exactly as
+    TFLM's QuantizeMultiplier: q, s = frexp(m); M = round(q * 2**31) half away from zero (std::round;
+    q * 2**31 is exact in double); M == 2**31 -> M = 2**30, s + 1; s < -31 -> M = s = 0. Host only."""
+    real = float(real)
+    if real < 0 or not np.isfinite(real):
+        raise ValueError("multiplier must be finite and >= 0")
+    if real == 0.0:
+        return 0, 0
+    q, shift = np.frexp(real)
+    scaled = float(q) * float(1 << 31)
+    M = int(np.floor(scaled + 0.5))  # scaled > 0: half away from zero (Python's round() is half-to-even)
+    shift = int(shift)
+    if M == 1 << 31:
+        M //= 2
+        shift += 1
+    if shift < -31:
+        M, shift = 0, 0
+    return M, shift
+
+
+def srdhm(a, b) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul of int32 a, b: floor((a*b + 2**30) / 2**31), and INT32_MAX when
+    a == b == INT32_MIN (the one overflow). The int64 product is exact (|a*b| <= 2**62).
+    C: NAME_srdhm, line for line."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    overflow = (a == b) & (a == INT32_MIN)
+    ab = a * b
+    return np.where(overflow, INT32_MAX, (ab + (1 << 30)) >> 31).astype(np.int64)
+
+
+def rdbpot(x, exponent) -> np.ndarray:
+    """RoundingDivideByPOT: x / 2**exponent rounded half away from zero, 0 <= exponent <= 31, x int32
+    (gemmlowp: mask, remainder = x & mask, threshold = mask/2 + (x < 0), (x >> e) + (remainder > threshold)).
+    C: NAME_rdbpot, line for line."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    if np.any(exponent < 0) or np.any(exponent > 31):
+        raise ValueError("rdbpot exponent must be in [0, 31]")
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def mbqm(x, multiplier, shift) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier with TFLM's default double rounding:
+    RDBPOT(SRDHM(x * 2**max(s, 0), M), max(-s, 0)). x int32; x * 2**max(s, 0) must stay in int32 (TFLM
+    multiplies in int32; the quantizer proves it for every accumulator, and this spec refuses otherwise).
+    C: NAME_mbqm, line for line."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = x << left
+    if np.any(shifted < INT32_MIN) or np.any(shifted > INT32_MAX):
+        raise AssertionError("mbqm: x * 2^left_shift leaves int32 (the range analysis is wrong)")
+    return rdbpot(srdhm(shifted, multiplier), right)
+
+
+def affine_quantize_f32(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -> np.ndarray:
+    """TFLM's AffineQuantize of float32 x: clamp(round(x / scale) + zero_point, q_min, q_max), the division in
+    float32 (IEEE, as `val / static_cast<float>(scale)`), round half away from zero (TfLiteRound = std::round).
+    tinygen defines what TFLM leaves undefined (a float -> int cast out of range): NaN -> zero_point, and a
+    quotient beyond +-256 clamps (round and + zero_point could not land inside [q_min, q_max] there).
+    The C rounds without libm: t = (int32_t)quotient truncates, then +-1 when |quotient - t| >= 0.5 (exact,
+    |quotient| < 256). `scale` and `zero_point` broadcast along the last axis (one per feature).
+    C: NAME_affine_quantize, line for line."""
+    x = np.asarray(x, dtype=np.float32)
+    scale = np.asarray(scale, dtype=np.float32)
+    zero_point = np.asarray(zero_point, dtype=np.int64)
+    with np.errstate(all="ignore"):
+        quotient = (x / scale).astype(np.float32)
+        nan = np.isnan(quotient)
+        high = quotient >= np.float32(256.0)
+        low = quotient <= np.float32(-256.0)
+        safe = np.where(nan | high | low, np.float32(0.0), quotient).astype(np.float32)
+        truncated = np.trunc(safe).astype(np.int64)
+        frac = (safe - truncated.astype(np.float32)).astype(np.float32)
+    rounded = truncated + (frac >= np.float32(0.5)) - (frac <= np.float32(-0.5))
+    value = np.clip(rounded + zero_point, q_min, q_max)
+    value = np.where(high, q_max, np.where(low, q_min, value))
+    return np.where(nan, np.clip(zero_point, q_min, q_max), value).astype(np.int64)

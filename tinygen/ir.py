@@ -47,7 +47,7 @@ class Program:
 
     @property
     def is_fixed(self) -> bool:
-        return self.dtype.startswith("q")
+        return self.dtype.startswith("q") or self.dtype == "int8"
 
     @property
     def output_frac_bits(self) -> int | None:
@@ -60,6 +60,11 @@ class Program:
         if self.output_frac_bits is not None:
             return 2.0 ** -self.output_frac_bits
         return getattr(self.ops[-1], "out_scale", None)
+
+    @property
+    def output_zero_point(self) -> int:
+        """The raw score that means real 0 (int8: the output tensor's zero point; 0 elsewhere)."""
+        return int(getattr(self.ops[-1], "out_zero_point", 0))
 
     # ---- the simulator -------------------------------------------------------------------------------
     def check_features(self, X) -> np.ndarray:
@@ -93,11 +98,11 @@ class Program:
                 best = np.where(scores[:, k] > scores[np.arange(len(scores)), best], k, best)
             return best
         if self.decision == "positive":
-            return (scores[:, 0] > 0).astype(np.int64)
+            return (scores[:, 0] > self.output_zero_point).astype(np.int64)
         if self.decision == "nonnegative":
-            return (scores[:, 0] >= 0).astype(np.int64)
+            return (scores[:, 0] >= self.output_zero_point).astype(np.int64)
         if self.output_scale is not None:
-            return fixedpoint.dequantize(scores[:, 0], self.output_scale)
+            return fixedpoint.dequantize(np.asarray(scores[:, 0], dtype=np.int64) - self.output_zero_point, self.output_scale)
         return scores[:, 0]
 
     @property
@@ -142,7 +147,7 @@ class Program:
         if self.probability is None:
             raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier), not {self.source}")
         scores = np.asarray(self.scores(X), dtype=np.float64)
-        logits = scores * (self.output_scale if self.output_scale is not None else 1.0)
+        logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
         if self.probability == "logistic":
             p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
             return np.stack([1.0 - p1, p1], axis=1)

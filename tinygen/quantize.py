@@ -18,6 +18,8 @@ from .ops import activation, anomaly_score, dense, gaussian_jll
 from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
+from .ops import fully_connected
+from .ops.quantize_affine import QuantizeAffine, affine_params
 from .ops.quantize_input import QuantizeInput
 from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
 from .ops.tree_ensemble import (LAYOUTS, FloatTrees, check_table_limits, choose_layout, estimate_bytes, quantize_exact,
@@ -36,14 +38,12 @@ FIXED = {
     "q7": FixedSpec(8, (16, 32)),
 }
 LINEAR_DTYPES = ("float32", "q31", "q15", "q7")
-DTYPES = (*LINEAR_DTYPES, "exact")
+DTYPES = (*LINEAR_DTYPES, "int8", "exact")
 TREE_DTYPES = ("exact", "float32", "q15", "q7")  # trees: float inputs (exact: integer compares) or pre-quantized ones
 SCORE_BITS = 32  # NAME_scores writes int32_t
 
 
 def check_dtype(dtype: str) -> str:
-    if dtype == "int8":
-        raise TinygenError(f"dtype int8 arrives with the neural-network family; use one of {', '.join(DTYPES)}")
     if dtype not in DTYPES:
         raise TinygenError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     return dtype
@@ -83,13 +83,15 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
     if any(isinstance(op, gaussian_jll.FloatGaussianJLL) for op in program.ops):
         return _quantize_gaussian(program, dtype, base, X_calib)
     if dtype == "exact":
-        raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15 or q7")
+        raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15, q7 or int8")
     if any(not isinstance(op, (FloatDense, FloatActivation)) for op in program.ops):
         raise TinygenError("quantize expects a float program from a frontend")
     hidden = any(isinstance(op, FloatActivation) for op in program.ops)
     if hidden and dtype == "q31":
         raise TinygenError(f"{program.source} exports with dtype float32, q15 or q7 (q31 activation tables are not "
                            "implemented); use --dtype q15")
+    if dtype == "int8":
+        return _quantize_int8(program, base, X_calib)
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[op.to_float32() for op in program.ops], notes=notes, **base)
@@ -140,6 +142,8 @@ def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -
     if dtype not in GAUSSIAN_DTYPES:
         raise TinygenError(f"{program.source} exports with dtype {', '.join(GAUSSIAN_DTYPES)}, not {dtype}")
     (fop,) = program.ops
+    if dtype == "int8":
+        return _quantize_int8(program, base, X_calib)
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[fop.to_float32()], notes=notes, **base)
@@ -177,6 +181,44 @@ def _on_raw_input(typed, features, n_features, in_kind: str):
     typed.n_in = n_features
     typed.nan_key = NAN_KEY
     return typed
+
+
+def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
+    """TFLM-style affine int8: per-feature input quantization, then one fully_connected per dense layer
+    (per-channel int8 weights, int32 bias, double-rounding requantization, relu fused). Every tensor's scale
+    and zero point come from its min/max (0 included) on the calibration data, as the TFLite converter does."""
+    if any(isinstance(op, FloatActivation) and op.kind != "relu" for op in program.ops):
+        kinds = sorted({op.kind for op in program.ops if isinstance(op, FloatActivation)})
+        raise TinygenError(f"dtype int8 supports relu (and identity) hidden layers, not {', '.join(kinds)}; use --dtype q15 or q7")
+    X = calibration_array(X_calib, program.n_features, "int8")
+    first = QuantizeAffine.from_calibration(X)
+    ops = [first]
+    activations = np.where(np.isfinite(X), X, 0.0)
+    layers = [op for op in program.ops if isinstance(op, FloatDense)]
+    in_scale, in_zero_point = 1.0, 0
+    for index, fop in enumerate(program.ops):
+        if isinstance(fop, FloatActivation):
+            continue
+        relu = index + 1 < len(program.ops) and isinstance(program.ops[index + 1], FloatActivation)
+        activations = fop.forward(activations)
+        if relu:
+            activations = np.maximum(activations, 0.0)
+        out_scale, out_zero_point = affine_params(activations.min(initial=0.0), activations.max(initial=0.0))
+        weights, bias_offset = fop.weights, None
+        if len(ops) == 1:  # the first layer reads x_q: per-feature scales into the weights, zero points into the bias
+            feature_scale = np.asarray(first.scale, dtype=np.float64)
+            weights = fop.weights * feature_scale[None, :]
+            probe = fully_connected.quantize(weights, fop.bias, 1.0, 0, out_scale, out_zero_point, "relu" if relu else "none")
+            bias_offset = -(probe.weights @ np.asarray(first.zero_point, dtype=np.int64))
+        ops.append(fully_connected.quantize(weights, fop.bias, in_scale, in_zero_point, out_scale, out_zero_point,
+                                            "relu" if relu else "none", bias_offset))
+        in_scale, in_zero_point = ops[-1].out_scale, ops[-1].out_zero_point
+    assert len(ops) == len(layers) + 1
+    ops[-1].out_type = "int32"  # NAME_scores writes int32_t: the int8 output tensor's values, widened
+    notes = ["int8: TFLM affine int8 (per-channel symmetric weights, int32 bias, multiplier + shift with double rounding, "
+             "relu fused); inputs quantized per feature (x / scale in float32, half away from zero, + zero point), "
+             "whose scales and zero points fold into the first layer"]
+    return Program(dtype="int8", ops=ops, notes=notes, **base)
 
 
 def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",

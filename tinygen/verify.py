@@ -11,7 +11,7 @@ from .api import ConvertedModel, convert
 from .errors import TinygenError
 
 # Default allowed metric drop (accuracy, or R^2 for regressors) of the simulator against the float model.
-DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02, "exact": 1e-6}
+DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02, "int8": 0.02, "exact": 1e-6}
 # A regressor's fixed prediction "agrees" when within this fraction of the float predictions' range.
 REGRESSION_AGREEMENT = 0.01
 

@@ -2,14 +2,17 @@
 and the typed op (the simulator kernel + manifest round trip) that a template in templates/c/ mirrors."""
 from .activation import Activation, FloatActivation
 from .dense import Dense, FloatDense
+from .fully_connected import FullyConnected
 from .gaussian_jll import FloatGaussianJLL, GaussianJLL
 from .order_keys import OrderKeys
+from .quantize_affine import QuantizeAffine
 from .quantize_input import QuantizeInput
 from .threshold_bins import ThresholdBins
 from .tree_ensemble import FloatTrees, TreeEnsemble
 
 # manifest "op" name -> typed op class
-OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL)}
+OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL,
+                                   QuantizeAffine, FullyConnected)}
 
-__all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatGaussianJLL", "FloatTrees", "GaussianJLL", "OrderKeys",
+__all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatGaussianJLL", "FloatTrees", "FullyConnected", "GaussianJLL", "QuantizeAffine", "OrderKeys",
            "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]
