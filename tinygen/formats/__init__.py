@@ -4,6 +4,7 @@ Every format writes OUTDIR/NAME.h and OUTDIR/NAME.json (the contract) and, excep
     arduino     OUTDIR/NAME.zip            an Arduino library ("Sketch > Include Library > Add .ZIP Library")
     esp-idf     OUTDIR/NAME_esp_idf/       a header-only ESP-IDF component with an example app
     platformio  OUTDIR/NAME_platformio/    a PlatformIO library (library.json)
+    tflite      OUTDIR/NAME.tflite         dtype int8: the same network as a TFLite flatbuffer for TFLM
 Same inputs give byte-identical files; an error leaves none of the files behind. One module per format,
 each with `check_name(name)` and `package(model, name, context) -> Package | None`.
 """
@@ -13,10 +14,10 @@ from pathlib import Path
 
 from ..emit import check_name as check_c_name
 from ..errors import TinygenError
-from . import arduino, esp_idf, header, platformio
+from . import arduino, esp_idf, header, platformio, tflite
 from .common import DEFAULT_VERSION, context, write_outputs
 
-MODULES = {"header": header, "arduino": arduino, "esp-idf": esp_idf, "platformio": platformio}
+MODULES = {"header": header, "arduino": arduino, "esp-idf": esp_idf, "platformio": platformio, "tflite": tflite}
 FORMATS = tuple(MODULES)
 
 

@@ -152,7 +152,7 @@ def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> d
 @dataclass
 class Package:
     """A rendered package: `path` (relative to OUTDIR) is a zip file (kind "zip", files zipped under one
-    top folder `root`) or a directory (kind "dir") holding `files` (relative POSIX path -> bytes)."""
+    top folder `root`), one file (kind "file", its one entry written as is) or a directory (kind "dir") holding `files` (relative POSIX path -> bytes)."""
 
     kind: str
     path: str
@@ -249,6 +249,8 @@ def write_outputs(outdir, name: str, header: str, manifest: str, package: Packag
         raise TinygenError(f"cannot create output directory {outdir}: {exc.strerror}") from None
     _check_targets(outdir, paths, package)
     zipped = package.zip_bytes() if package is not None and package.kind == "zip" else None
+    if package is not None and package.kind == "file":  # one file, written as is (e.g. NAME.tflite)
+        (zipped,) = package.files.values()
     staged = _stage_tree(outdir, package) if package is not None and package.kind == "dir" else None
     written: list[Path] = []
     try:
