@@ -1,5 +1,5 @@
 """dtype int8 (issue 5): TFLM-style affine int8. The primitives (quantize_multiplier, SRDHM, RDBPOT, MBQM,
-AffineQuantize) against straightforward Python-int references and against their C twins on random and edge
+AffineQuantize, gemmlowp's logistic/tanh) against straightforward Python-int references and against their C twins on random and edge
 values; the acceptance models' accuracy; C == simulator on every row on the host and on sampled rows (edge
 rows included) on avr, cortex-m4 and rv32."""
 from __future__ import annotations
@@ -23,6 +23,7 @@ import tinygen
 from tinygen import fixedpoint
 from tinygen.emit import render_header
 from tinygen.ir import Program
+from tinygen.ops import int8_activation
 from tinygen.verify import compare_on_target
 
 from conftest import error_of, need_tool
@@ -34,6 +35,8 @@ MCU_TARGETS = {"avr": ("avr-gcc", "simavr"), "cortex-m4": ("arm-none-eabi-gcc", 
 DATA = {"breast_cancer": load_breast_cancer, "digits": load_digits}
 CASES = {"bc_mlp": ("breast_cancer", lambda: MLPClassifier((16, 8), activation="relu", max_iter=2000, random_state=0)),
          "digits_mlp": ("digits", lambda: MLPClassifier((32,), activation="relu", max_iter=2000, random_state=0)),
+         "bc_tanh": ("breast_cancer", lambda: MLPClassifier((16, 8), activation="tanh", max_iter=2000, random_state=0)),
+         "digits_logistic": ("digits", lambda: MLPClassifier((32,), activation="logistic", max_iter=2000, random_state=0)),
          "bc_logreg": ("breast_cancer", lambda: LogisticRegression(max_iter=5000)),
          "digits_logreg": ("digits", lambda: LogisticRegression(max_iter=5000))}
 
@@ -244,10 +247,31 @@ def test_program_shape_and_round_trip():
     assert scores.min() >= -128 and scores.max() <= 127
 
 
-def test_tanh_is_refused_with_advice():
-    X_train, _, y_train, _ = split("breast_cancer")
-    model = make_pipeline(StandardScaler(), MLPClassifier((4,), activation="tanh", max_iter=50, random_state=0)).fit(X_train, y_train)
-    assert "q15" in error_of(tinygen.convert, model, dtype="int8", calibration=X_train)
+def test_gemmlowp_logistic_tanh_close_to_float():
+    """The Q4.27 -> Q0.31 fixed-point functions are within a few 2^-31 ulps... of the real functions (gemmlowp
+    documents ~1e-6 here); odd / complementary symmetry holds exactly as in gemmlowp."""
+    rng = np.random.default_rng(2)
+    values = np.concatenate([rng.integers(-(1 << 31) + 1, 1 << 31, 3000), [1, -1, 1 << 27, -(1 << 27), (1 << 31) - 1]])
+    for a in values:
+        x = int(a) / 2.0 ** 27
+        assert abs(fixedpoint.logistic_q4(int(a)) / 2.0 ** 31 - 1 / (1 + math.exp(-x))) < 2e-6
+        assert abs(fixedpoint.tanh_q4(int(a)) / 2.0 ** 31 - math.tanh(x)) < 4e-6
+        assert fixedpoint.tanh_q4(-int(a)) == -fixedpoint.tanh_q4(int(a))
+    assert fixedpoint.logistic_q4(0) == 1 << 30 and fixedpoint.tanh_q4(0) == 0
+
+
+def test_int8_activation_tables():
+    """TFLM's kernel output is within 1 of the rounded real function on every int8 input, saturates beyond
+    the radius, and the tables are monotonic."""
+    for kind, f, (scale_out, zp_out) in (("logistic", lambda v: 1 / (1 + np.exp(-v)), (1 / 256, -128)),
+                                          ("tanh", np.tanh, (1 / 128, 0))):
+        for scale, zero_point in ((0.05, 0), (0.01, -20), (0.3, 40)):
+            op = int8_activation.quantize(kind, 4, scale, zero_point)
+            x = np.arange(-128, 128)
+            ideal = np.clip(np.round(f(np.float32(scale) * (x - zero_point)) / scale_out) + zp_out, -128, 127)
+            assert np.abs(op.table - ideal).max() <= 1
+            assert np.all(np.diff(op.table) >= 0)
+            np.testing.assert_array_equal(op.forward(np.array([[-128, 127]])), [[op.table[0], op.table[255]]])
 
 
 @pytest.mark.parametrize("case", tuple(CASES))
@@ -263,7 +287,7 @@ def test_host_every_row(case):
 def test_mcu_targets(target):
     for tool in MCU_TARGETS[target]:
         need_tool(tool)
-    for case in ("bc_mlp", "digits_mlp", "bc_logreg"):
+    for case in ("bc_mlp", "digits_mlp", "bc_tanh", "digits_logistic", "bc_logreg"):
         X_test = split(CASES[case][0])[1]
         X = np.vstack([X_test[:: max(1, len(X_test) // 12)], edge_rows(X_test.shape[1])[::2]])
         result = compare_on_target(converted(case), target, X, "m")

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from tinygen.cli import main
 from tinygen.formats.tflite import to_tflite
+from tinygen.ir import Program
+from tinygen.ops import int8_activation
 
 from test_int8 import CASES, converted, edge_rows, split
 
@@ -42,6 +44,23 @@ def test_tflm_equals_simulator_every_row(case):
     for op in program.ops[1:]:
         simulated = op.forward(simulated)
     np.testing.assert_array_equal(run_tflm(program, full), simulated)  # and on random int8 inputs
+
+
+@pytest.mark.parametrize("kind", ("logistic", "tanh"))
+def test_tflm_activation_every_input(kind):
+    """LOGISTIC / TANH alone: all 256 int8 inputs, for input scales and zero points across TFLM's range
+    (radius below and above 128), equal tinygen's table."""
+    for scale, zero_point in ((0.05, 0), (0.01, -20), (0.1, 30), (0.003, 100), (0.5, -128), (0.0227, 5), (1.3, -7),
+                              (2.0 ** -20, 0), (7.0, 127)):
+        op = int8_activation.quantize(kind, 256, scale, zero_point)
+        program = Program(dtype="int8", task="regression", decision="value", n_features=256, labels=None,
+                          feature_names=[f"f{i}" for i in range(256)], ops=[None, op])
+        flatbuffer = to_tflite(program, batch=1, input_quantization=(op.in_scale, op.in_zero_point))
+        interpreter = runtime.Interpreter.from_bytes(flatbuffer, arena_size=100_000)
+        interpreter.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
+        interpreter.invoke()
+        np.testing.assert_array_equal(np.asarray(interpreter.get_output(0), dtype=np.int64).reshape(-1), op.table,
+                                      err_msg=f"{kind} scale {scale} zero point {zero_point}")
 
 
 def test_perturbed_network_mismatches():

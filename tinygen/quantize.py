@@ -18,7 +18,7 @@ from .ops import activation, anomaly_score, dense, gaussian_jll
 from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
-from .ops import fully_connected
+from .ops import fully_connected, int8_activation
 from .ops.quantize_affine import QuantizeAffine, affine_params
 from .ops.quantize_input import QuantizeInput
 from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
@@ -187,9 +187,9 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
     """TFLM-style affine int8: per-feature input quantization, then one fully_connected per dense layer
     (per-channel int8 weights, int32 bias, double-rounding requantization, relu fused). Every tensor's scale
     and zero point come from its min/max (0 included) on the calibration data, as the TFLite converter does."""
-    if any(isinstance(op, FloatActivation) and op.kind != "relu" for op in program.ops):
+    if any(isinstance(op, FloatActivation) and op.kind not in ("relu", "tanh", "logistic") for op in program.ops):
         kinds = sorted({op.kind for op in program.ops if isinstance(op, FloatActivation)})
-        raise TinygenError(f"dtype int8 supports relu (and identity) hidden layers, not {', '.join(kinds)}; use --dtype q15 or q7")
+        raise TinygenError(f"dtype int8 supports relu, tanh and logistic hidden layers, not {', '.join(kinds)}; use --dtype q15 or q7")
     X = calibration_array(X_calib, program.n_features, "int8")
     first = QuantizeAffine.from_calibration(X)
     ops = [first]
@@ -198,12 +198,16 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
     in_scale, in_zero_point = 1.0, 0
     for index, fop in enumerate(program.ops):
         if isinstance(fop, FloatActivation):
+            activations = fop.forward(activations)
+            if fop.kind != "relu":  # a TFLM LOGISTIC / TANH op after the layer
+                ops.append(int8_activation.quantize(fop.kind, fop.n, in_scale, in_zero_point))
+                in_scale, in_zero_point = ops[-1].out_scale, ops[-1].out_zero_point
             continue
-        relu = index + 1 < len(program.ops) and isinstance(program.ops[index + 1], FloatActivation)
+        nxt = program.ops[index + 1] if index + 1 < len(program.ops) else None
+        relu = isinstance(nxt, FloatActivation) and nxt.kind == "relu"
         activations = fop.forward(activations)
-        if relu:
-            activations = np.maximum(activations, 0.0)
-        out_scale, out_zero_point = affine_params(activations.min(initial=0.0), activations.max(initial=0.0))
+        calib = np.maximum(activations, 0.0) if relu else activations
+        out_scale, out_zero_point = affine_params(calib.min(initial=0.0), calib.max(initial=0.0))
         weights, bias_offset = fop.weights, None
         if len(ops) == 1:  # the first layer reads x_q: per-feature scales into the weights, zero points into the bias
             feature_scale = np.asarray(first.scale, dtype=np.float64)
@@ -213,10 +217,10 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
         ops.append(fully_connected.quantize(weights, fop.bias, in_scale, in_zero_point, out_scale, out_zero_point,
                                             "relu" if relu else "none", bias_offset))
         in_scale, in_zero_point = ops[-1].out_scale, ops[-1].out_zero_point
-    assert len(ops) == len(layers) + 1
+    assert sum(op.op == "fully_connected" for op in ops) == len(layers)
     ops[-1].out_type = "int32"  # NAME_scores writes int32_t: the int8 output tensor's values, widened
     notes = ["int8: TFLM affine int8 (per-channel symmetric weights, int32 bias, multiplier + shift with double rounding, "
-             "relu fused); inputs quantized per feature (x / scale in float32, half away from zero, + zero point), "
+             "relu fused; tanh/logistic as TFLM's int8 kernels, tabulated); inputs quantized per feature (x / scale in float32, half away from zero, + zero point), "
              "whose scales and zero points fold into the first layer"]
     return Program(dtype="int8", ops=ops, notes=notes, **base)
 

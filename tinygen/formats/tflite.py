@@ -2,7 +2,8 @@
 flatbuffer that the TFLM interpreter runs (no TensorFlow needed; the schema module comes with the
 `tflite-micro` wheel: pip install tflite-micro).
 
-The graph is FULLY_CONNECTED (int8, per-channel symmetric weights, int32 bias, fused RELU / NONE) per layer.
+The graph is FULLY_CONNECTED (int8, per-channel symmetric weights, int32 bias, fused RELU / NONE) per layer,
+with LOGISTIC / TANH (int8) after the layers of those activations.
 Its input is the int8 features x_q that NAME_quantize_input writes (tinygen quantizes each feature with its
 own scale and zero point, which one TFLite tensor cannot hold): the input tensor has scale 1 and zero point 0,
 the per-feature scales are folded into the first layer's weight scales and the zero points into its bias.
@@ -30,8 +31,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def to_tflite(program, batch: int = 1) -> bytes:
-    """The flatbuffer of an int8 program's fully_connected layers, input [batch, n_features] int8."""
+def to_tflite(program, batch: int = 1, input_quantization: tuple[float, int] = (1.0, 0)) -> bytes:
+    """The flatbuffer of an int8 program's layers, input [batch, n_features] int8. The input tensor's
+    (scale, zero point) is (1, 0) for a program's x_q (tests pass others to run one activation alone)."""
     if program.dtype != "int8":
         raise TinygenError(f"--format tflite exports dtype int8 models (this one is {program.dtype}); use --dtype int8")
     flatbuffers, schema = _schema()
@@ -62,14 +64,29 @@ def to_tflite(program, batch: int = 1) -> bytes:
         subgraph.tensors.append(t)
         return len(subgraph.tensors) - 1
 
-    current = tensor("x_q", (batch, program.n_features), schema.TensorType.INT8, quant([1.0], [0]))
+    current = tensor("x_q", (batch, program.n_features), schema.TensorType.INT8, quant([input_quantization[0]], [input_quantization[1]]))
     subgraph.inputs = [current]
-    code = schema.OperatorCodeT()
-    code.builtinCode = schema.BuiltinOperator.FULLY_CONNECTED
-    code.deprecatedBuiltinCode = schema.BuiltinOperator.FULLY_CONNECTED
-    code.version = 1
-    model.operatorCodes = [code]
+    codes: dict[int, int] = {}
+
+    def opcode(builtin: int) -> int:
+        if builtin not in codes:
+            code = schema.OperatorCodeT()
+            code.builtinCode = code.deprecatedBuiltinCode = builtin
+            code.version = 1
+            model.operatorCodes.append(code)
+            codes[builtin] = len(model.operatorCodes) - 1
+        return codes[builtin]
+
+    model.operatorCodes = []
     for k, op in enumerate(layers):
+        operator = schema.OperatorT()
+        if op.op == "int8_activation":
+            out = tensor(f"a{k}", (batch, op.n_out), schema.TensorType.INT8, quant([op.out_scale], [op.out_zero_point]))
+            operator.opcodeIndex = opcode(schema.BuiltinOperator.LOGISTIC if op.kind == "logistic" else schema.BuiltinOperator.TANH)
+            operator.inputs, operator.outputs = [current], [out]
+            subgraph.operators.append(operator)
+            current = out
+            continue
         if op.op != "fully_connected":
             raise TinygenError(f"--format tflite cannot express op {op.op}")
         weights = tensor(f"w{k}", (op.n_out, op.n_in), schema.TensorType.INT8, quant(op.w_scale, [0] * op.n_out),
@@ -82,8 +99,7 @@ def to_tflite(program, batch: int = 1) -> bytes:
         options.fusedActivationFunction = (schema.ActivationFunctionType.RELU if op.activation == "relu"
                                            else schema.ActivationFunctionType.NONE)
         options.keepNumDims = False
-        operator = schema.OperatorT()
-        operator.opcodeIndex = 0
+        operator.opcodeIndex = opcode(schema.BuiltinOperator.FULLY_CONNECTED)
         operator.inputs, operator.outputs = [current, weights, bias], [out]
         operator.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
         operator.builtinOptions = options

@@ -3,6 +3,7 @@ and the typed op (the simulator kernel + manifest round trip) that a template in
 from .activation import Activation, FloatActivation
 from .dense import Dense, FloatDense
 from .fully_connected import FullyConnected
+from .int8_activation import Int8Activation
 from .gaussian_jll import FloatGaussianJLL, GaussianJLL
 from .order_keys import OrderKeys
 from .quantize_affine import QuantizeAffine
@@ -12,7 +13,7 @@ from .tree_ensemble import FloatTrees, TreeEnsemble
 
 # manifest "op" name -> typed op class
 OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL,
-                                   QuantizeAffine, FullyConnected)}
+                                   QuantizeAffine, FullyConnected, Int8Activation)}
 
 __all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatGaussianJLL", "FloatTrees", "FullyConnected", "GaussianJLL", "QuantizeAffine", "OrderKeys",
            "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]
