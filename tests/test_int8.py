@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.datasets import load_breast_cancer, load_digits
-from sklearn.linear_model import LogisticRegression
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -272,6 +273,25 @@ def test_int8_activation_tables():
             assert np.abs(op.table - ideal).max() <= 1
             assert np.all(np.diff(op.table) >= 0)
             np.testing.assert_array_equal(op.forward(np.array([[-128, 127]])), [[op.table[0], op.table[255]]])
+
+
+def test_regressor_and_predict_proba():
+    """value decisions dequantize (score - zero point) * scale; predict_proba reads the same logits."""
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    est = make_pipeline(StandardScaler(), Ridge()).fit(X_train, y_train)
+    model = tinygen.convert(est, dtype="int8", calibration=X_train)
+    assert r2_score(y_test, est.predict(X_test)) - r2_score(y_test, model.predict(X_test)) <= 0.02
+    manifest = model.program.to_dict("m")
+    assert manifest["output_zero_point"] == model.program.ops[-1].out_zero_point
+    scores = model.program.scores(X_test)[:, 0]
+    np.testing.assert_array_equal(model.predict(X_test),
+                                  ((scores - manifest["output_zero_point"]).astype(np.float32) * np.float32(manifest["output_scale"])))
+    need_tool("gcc")
+    assert compare_on_target(model, "host", np.vstack([X_test, edge_rows(10)]), "m")["mismatches"] == 0
+    _, X_test, _, _ = split("breast_cancer")
+    error = np.abs(converted("bc_mlp").predict_proba(X_test) - fitted("bc_mlp").predict_proba(X_test))
+    assert error.max() <= 0.15 and error.mean() <= 0.01, (error.max(), error.mean())
 
 
 @pytest.mark.parametrize("case", tuple(CASES))

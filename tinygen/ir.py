@@ -177,6 +177,7 @@ class Program:
             "feature_names": list(self.feature_names),
             "labels": self.labels,
             "output_frac_bits": self.output_frac_bits,
+            **({"output_scale": self.output_scale, "output_zero_point": self.output_zero_point} if self.dtype == "int8" else {}),
             "arithmetic": {
                 "input_rounding": fixedpoint.INPUT_ROUNDING,
                 "input_nan": 0,
