@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier, GradientBoostingRegressor,
                               HistGradientBoostingClassifier, IsolationForest, RandomForestClassifier,
                               RandomForestRegressor)
@@ -26,11 +26,11 @@ from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 
 from conftest import need_tool
+from tree_cases import SPECIALS, data
 
 pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
               pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]
 
-LOADERS = {"wine": load_wine, "breast_cancer": load_breast_cancer, "digits": load_digits, "diabetes": load_diabetes}
 CASES = {
     "dt-wine": ("wine", lambda: DecisionTreeClassifier(max_depth=8, random_state=0)),
     "rf-breast_cancer": ("breast_cancer", lambda: RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0)),
@@ -39,25 +39,9 @@ CASES = {
     "rf-diabetes": ("diabetes", lambda: RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0)),
     "gbt-wine": ("wine", lambda: GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0)),
     "gbt-diabetes": ("diabetes", lambda: GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)),
-    "hgb-breast_cancer-nan": ("breast_cancer-nan", lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0)),
+    "hgb-breast_cancer-nan": ("breast_cancer+nan", lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0)),
     "iforest-breast_cancer": ("breast_cancer", lambda: IsolationForest(n_estimators=30, random_state=0)),
 }
-F32 = np.finfo(np.float32)
-SPECIALS = np.concatenate([
-    np.array([0.0, -0.0, np.inf, -np.inf, F32.max, -F32.max, F32.tiny, -F32.tiny], dtype=np.float32),
-    np.array([0x00000001, 0x80000001, 0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF], dtype=np.uint32).view(np.float32),
-])
-
-
-@functools.cache
-def data(dataset: str) -> np.ndarray:
-    X, y = LOADERS[dataset.removesuffix("-nan")](return_X_y=True)
-    if dataset.endswith("-nan"):  # float32-representable values, 10 % missing
-        X = X.astype(np.float32).astype(np.float64)
-        X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
-    return X, y
-
-
 @functools.cache
 def fitted(case: str):
     dataset, make = CASES[case]
@@ -132,7 +116,7 @@ def test_bins_are_ranks_of_the_thresholds():
     splits = sum(int((tree.left >= 0).sum()) for tree in trees.trees)
     assert len(bins.flat_edges) < splits
     assert all(edges == sorted(set(edges)) for edges in bins.edges)
-    X, _ = data("breast_cancer-nan")
+    X, _ = data("breast_cancer+nan")
     got = bins.forward(X)
     assert got.max() <= max(len(e) for e in bins.edges) + 1 and (got[np.isnan(X[:, bins.features])] == bins.nan_bin).all()
 
