@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 
+import numpy as np
 import pytest
 
 from tinygen.errors import TinygenError
@@ -42,3 +43,15 @@ def tinygen_command() -> list[str]:
     """The installed console script, or the same entry point through this interpreter."""
     script = shutil.which("tinygen")
     return [script] if script else [sys.executable, "-c", "from tinygen.cli import main; main()"]
+
+
+def edge_rows(n_features: int) -> np.ndarray:
+    """NaN, +-inf, huge, tiny and zero features, alone and mixed with ordinary values."""
+    values = [np.nan, np.inf, -np.inf, 3e38, -3e38, 1e6, -1e6, 1e-45, 0.0, -0.0]
+    rng = np.random.default_rng(0)
+    rows = [np.full(n_features, v) for v in values]
+    for _ in range(6):
+        row = rng.normal(size=n_features) * 5.0
+        row[rng.integers(0, n_features, 3)] = rng.choice(values, 3)
+        rows.append(row)
+    return np.array(rows)

@@ -27,7 +27,7 @@ from tinygen.ir import Program
 from tinygen.ops import int8_activation
 from tinygen.verify import compare_on_target
 
-from conftest import error_of, need_tool
+from conftest import edge_rows, need_tool
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 int32s = st.integers(INT32_MIN, INT32_MAX)
@@ -214,17 +214,6 @@ int main(void)
 
 
 # ---- models ---------------------------------------------------------------------------------------------
-
-def edge_rows(n_features: int) -> np.ndarray:
-    values = [np.nan, np.inf, -np.inf, 3e38, -3e38, 1e6, -1e6, 1e-45, 0.0, -0.0]
-    rng = np.random.default_rng(0)
-    rows = [np.full(n_features, v) for v in values]
-    for _ in range(6):
-        row = rng.normal(size=n_features) * 5.0
-        row[rng.integers(0, n_features, 3)] = rng.choice(values, 3)
-        rows.append(row)
-    return np.array(rows)
-
 
 @pytest.mark.parametrize("case", tuple(CASES))
 def test_accuracy_drop(case):

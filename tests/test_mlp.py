@@ -22,7 +22,7 @@ from tinygen.ops.activation import Activation, exp_f32, logistic_f32, tanh_f32
 from tinygen.ops.dense import Dense
 from tinygen.verify import compare_on_target
 
-from conftest import error_of, need_tool
+from conftest import edge_rows, error_of, need_tool
 
 DTYPES = ("float32", "q15", "q7")
 MAX_DROP = {"float32": 0.001, "q15": 0.005, "q7": 0.015}  # the issue's acceptance (float32: same predictions)
@@ -54,18 +54,6 @@ def fitted(dataset: str, activation: str):
 @functools.lru_cache(maxsize=None)
 def converted(dataset: str, activation: str, dtype: str):
     return tinygen.convert(fitted(dataset, activation), dtype=dtype, calibration=split(dataset)[0])
-
-
-def edge_rows(n_features: int) -> np.ndarray:
-    """NaN, +-inf, huge, tiny and zero features, alone and mixed with ordinary values."""
-    values = [np.nan, np.inf, -np.inf, 3e38, -3e38, 1e6, -1e6, 1e-45, 0.0, -0.0]
-    rng = np.random.default_rng(0)
-    rows = [np.full(n_features, v) for v in values]
-    for _ in range(6):
-        row = rng.normal(size=n_features) * 5.0
-        row[rng.integers(0, n_features, 3)] = rng.choice(values, 3)
-        rows.append(row)
-    return np.array(rows)
 
 
 def need_target(target: str) -> None:
