@@ -297,15 +297,7 @@ def fit(
 
     X = np.asarray(dataset.X, dtype=np.float64)
     y = np.asarray(dataset.y)
-    if X.ndim != 2:
-        raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
-    if y.ndim != 1 or len(y) != X.shape[0]:
-        raise TinygenError(f"there are {X.shape[0]} feature rows but {y.shape} labels; give one label per row")
-    if X.shape[0] < 2:
-        raise TinygenError(f"the data has {X.shape[0]} row(s); training needs at least 2 rows")
-    if X.shape[1] < 1:
-        raise TinygenError("the data has no feature columns; add at least one")
-    _check_features(X, dataset)
+    _check_table(X, dataset, y)
 
     if task == "auto":
         task = detect_task(y)
@@ -344,9 +336,12 @@ def fit(
     return model
 
 
-def _check_table(X: np.ndarray, dataset: Dataset) -> None:
+def _check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None) -> None:
+    """The feature table (and the labels, one per row, when given) is fit for training."""
     if X.ndim != 2:
         raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
+    if y is not None and (y.ndim != 1 or len(y) != X.shape[0]):
+        raise TinygenError(f"there are {X.shape[0]} feature rows but {y.shape} labels; give one label per row")
     if X.shape[0] < 2:
         raise TinygenError(f"the data has {X.shape[0]} row(s); training needs at least 2 rows")
     if X.shape[1] < 1:
