@@ -283,12 +283,13 @@ def _exact_variant(typed, features: list[int], n_features: int, layout: str, bin
         variant = copy.deepcopy(typed)
         first = bin_trees(variant, features, n_features)[0] if binned else \
             OrderKeys(n_in=n_features, features=features, nan_key=typed.nan_key)
+        estimates = estimate_bytes(variant)  # both layouts: the tables are built once
+        input_bytes = sum(first.table_bytes().values()) + (BINS_CODE_BYTES if binned else 0)
         for name in (LAYOUTS if layout == "auto" else (layout,)):
             if layout == "auto" and name == "table" and table_limit_problem(variant):
                 continue
-            estimate = estimate_bytes(variant)[name] + sum(first.table_bytes().values()) + \
-                (BINS_CODE_BYTES if binned else 0)
-            candidates.append((estimate, len(candidates), first, dataclasses.replace(variant, layout=name)))
+            candidates.append((estimates[name] + input_bytes, len(candidates), first,
+                               dataclasses.replace(variant, layout=name)))
     _, _, first, chosen = min(candidates, key=lambda c: c[:2])
     if chosen.layout == "table":
         check_table_limits(chosen)
