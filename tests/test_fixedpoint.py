@@ -70,6 +70,14 @@ void tg_to_fixed_n(const float *x, int64_t n, int8_t frac_bits, int32_t q_min, i
     }}
 }}
 
+void tg_to_fixed_i8_n(const float *x, int64_t n, int8_t frac_bits, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_to_fixed_i8(x[i], frac_bits);
+    }}
+}}
+
 int32_t tg_sat_i32(int32_t v, int32_t lo, int32_t hi)
 {{
     return {p}_sat_i32(v, lo, hi);
@@ -175,6 +183,7 @@ def _declare(lib, regressor_names):
     sig = {
         "tg_to_fixed": (c.c_int32, [c.c_float, c.c_int8, c.c_int32, c.c_int32]),
         "tg_to_fixed_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, c.c_int32, c.c_int32, _ptr(np.int32)]),
+        "tg_to_fixed_i8_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, _ptr(np.int32)]),
         "tg_sat_i32": (c.c_int32, [c.c_int32, c.c_int32, c.c_int32]),
         "tg_sat_i32_n": (None, [_ptr(np.int32), c.c_int64, c.c_int32, c.c_int32, _ptr(np.int32)]),
         "tg_sat_i64": (c.c_int64, [c.c_int64, c.c_int64, c.c_int64]),
@@ -208,7 +217,8 @@ def clib(tmp_path_factory) -> CLib:
     directory = tmp_path_factory.mktemp("fixedpoint_c")
     X, y = _tiny_data()
     classifier = LogisticRegression(max_iter=1000).fit(X, y > np.median(y))
-    (directory / f"{PRIM}.h").write_text(tinygen.convert(classifier, dtype="q15", calibration=X).header(PRIM))
+    # q7: the header then also holds to_fixed_i8, the 8-bit input conversion
+    (directory / f"{PRIM}.h").write_text(tinygen.convert(classifier, dtype="q7", calibration=X).header(PRIM))
     regressors = {}
     for name, dtype, scale in REGRESSORS:
         model = tinygen.convert(LinearRegression().fit(X, y * scale), dtype=dtype, calibration=X)
@@ -259,6 +269,14 @@ def c_to_fixed_n(clib: CLib, x: np.ndarray, frac_bits: int, bits: int) -> np.nda
     out = np.empty(x.size, dtype=np.int32)
     lo, hi = int_range(bits)
     clib.lib.tg_to_fixed_n(x, x.size, frac_bits, lo, hi, out)
+    return out
+
+
+def c_to_fixed_i8_n(clib: CLib, x: np.ndarray, frac_bits: int) -> np.ndarray:
+    """NAME_to_fixed_i8, the 8-bit fast path that q7 input conversion takes."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty(x.size, dtype=np.int32)
+    clib.lib.tg_to_fixed_i8_n(x, x.size, frac_bits, out)
     return out
 
 
@@ -321,6 +339,9 @@ def test_to_fixed_edges_every_format(clib):
             x = to_fixed_edges(bits, frac_bits)
             assert_equal_arrays(x, py_to_fixed(x, frac_bits, bits), c_to_fixed_n(clib, x, frac_bits, bits),
                                  f"to_fixed(bits={bits}, frac_bits={frac_bits})", describe_float)
+            if bits == 8:
+                assert_equal_arrays(x, py_to_fixed(x, frac_bits, bits), c_to_fixed_i8_n(clib, x, frac_bits),
+                                     f"to_fixed_i8(frac_bits={frac_bits})", describe_float)
 
 
 @pytest.mark.parametrize("bits", ALL_BITS)
@@ -331,6 +352,9 @@ def test_to_fixed_vectorized_random(clib, bits):
         x = random_floats(rng, bits, frac_bits)
         assert_equal_arrays(x, py_to_fixed(x, frac_bits, bits), c_to_fixed_n(clib, x, frac_bits, bits),
                              f"to_fixed(bits={bits}, frac_bits={frac_bits})", describe_float)
+        if bits == 8:
+            assert_equal_arrays(x, py_to_fixed(x, frac_bits, bits), c_to_fixed_i8_n(clib, x, frac_bits),
+                                 f"to_fixed_i8(frac_bits={frac_bits})", describe_float)
 
 
 def _f32_or_inf(value: float) -> np.float32:

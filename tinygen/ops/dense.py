@@ -84,6 +84,22 @@ class Dense:
         AVR use its 8-bit MULS instead of a 32-bit multiply routine)."""
         return INT_TYPES[min(bits for bits in (16, 32, 64) if bits >= BITS[self.weight_type] + BITS[self.in_type])]
 
+    @property
+    def mac_pairs(self) -> bool:
+        """int8 x int8 layers of at most 255 inputs compute two rows at once in C (NAME_mac2_i8 loads each
+        input byte once for both); their weights are stored in c_weights' order."""
+        return (not self.is_float and self.weight_type == "int8" and self.in_type == "int8" and self.n_in <= 255
+                and self.n_out >= 2)
+
+    def c_weights(self) -> np.ndarray:
+        """The weights, flat, in the order the C reads them: rows 2k and 2k+1 interleaved element by element when
+        mac_pairs (an odd last row stays as it is), else row by row. Only the storage order changes."""
+        if not self.mac_pairs:
+            return self.weights.reshape(-1)
+        paired = self.n_out - self.n_out % 2
+        pairs = self.weights[:paired].reshape(paired // 2, 2, self.n_in).transpose(0, 2, 1).reshape(-1)
+        return np.concatenate([pairs, self.weights[paired:].reshape(-1)])
+
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op."""
         return {"weights": self.weights.size * BITS[self.weight_type] // 8, "bias": self.n_out * BITS[self.acc_type] // 8}
