@@ -163,7 +163,7 @@ def test_mcu_targets(target):
     """Sampled rows of the acceptance networks (every activation) plus the edge rows, on each instruction set."""
     need_target(target)
     cases = [("breast_cancer", "relu", DTYPES), ("breast_cancer", "tanh", DTYPES), ("digits", "logistic", ("q15", "q7")),
-             ("digits", "relu", ("q7",)), ("wine", "relu", ("q7",))]  # wine: 13, 9, 5 inputs (odd MAC counts)
+             ("digits", "relu", ("q7",)), ("wine", "relu", ("q15", "q7"))]  # wine: 13, 9, 5 inputs (odd MAC counts)
     for dataset, activation, dtypes in cases:
         X_test = split(dataset)[1]
         X = np.vstack([X_test[:: max(1, len(X_test) // 12)], edge_rows(X_test.shape[1])[::2]])
