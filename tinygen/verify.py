@@ -60,9 +60,16 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
         anomaly = {"anomaly_mismatches": None if anomaly_diff is None else int(np.sum(anomaly_diff))}
         if anomaly_diff is not None:
             row_diff = row_diff | anomaly_diff
+    proba = {}
+    if program.proba is not None:  # NAME_predict_proba (Q15) on every row, where the target runs it
+        proba_diff = None if measured.proba is None else \
+            np.any(measured.proba.astype(np.int64) != program.proba.forward(sim_scores), axis=1)
+        proba = {"proba_mismatches": None if proba_diff is None else int(np.sum(proba_diff))}
+        if proba_diff is not None:
+            row_diff = row_diff | proba_diff
     return {"rows": int(len(X)), "mismatches": int(np.sum(row_diff)),
             "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)),
-            **anomaly, **measured.costs()}
+            **anomaly, **proba, **measured.costs()}
 
 
 def _anomaly_diff(program, measured, X) -> np.ndarray | None:

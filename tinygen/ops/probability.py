@@ -10,18 +10,21 @@ templates/c/probability.c.j2 are the same steps):
   0. t = the K logits as raw scores (logistic: [zero_point, s0]); best = max t
   1. d_k = best - t_k                            in [0, 2**32): the logit gap, exact in uint32
   2. d_k > d_keep: e_k = 0                       the term is below one unit of e (step 6); the rest:
-  3. x_k = mul_hi_u32(d_k << pre_shift, mul) >> shift     x = d scale log2(e) in Q16, floored:
-                                                 mul 2**(pre_shift - 32 - shift) = scale log2(e) 2**16 (1 + eta),
-                                                 mul in [2**31, 2**32), |eta| <= 2**-31; d_keep << pre_shift < 2**32
-                                                 (a scale of 2**14 or more per logit unit cuts every d >= 1: then
-                                                 mul = 2**31, pre_shift = 31 and only d = 0, x = 0, is kept)
+  3. x_k = floor(d_k scale log2(e) 2**16 (1 + eta))   the exponent in Q16, one of two products (plan() takes
+                                                 the first when every kept gap fits 16 bits):
+       "u32_u16": mul_u32_u16_shr(mul, d_k, shift) = floor(d mul / 2**(16 + shift))       two 16x16 products
+       "u32_u32": mul_hi_u32(d_k << pre_shift, mul) >> shift = floor(d mul 2**(pre_shift - 32 - shift))  four
+     mul in [2**31, 2**32) rounded, so |eta| <= 2**-31 (with the float64 of scale log2(e)); d_keep << pre_shift
+     < 2**32. A scale of 2**14 or more per logit unit cuts every d >= 1: then "u32_u32" with mul = 2**31,
+     pre_shift = 31 keeps only d = 0 (x = 0).
   4. n = x >> 16, j = (x >> 10) & 63, r = x & 1023        2**-x = 2**-n 2**-(j/64 + r/2**16)
-  5. y = table[j] 2**10 - (table[j] - table[j+1]) r       linear interpolation of 2**-f between j/64 and
-                                                 (j+1)/64, table[j] = round(65535 2**(-j/64)) (uint16, table[0] =
-                                                 65535 exactly; the common factor 65535 cancels in the ratio):
-                                                 y <= 65535 2**10 < 2**26, exact
-  6. e_k = y >> (n + sum_shift)                  n + sum_shift <= 25 (d_keep is the largest d with
-                                                 x < (26 - sum_shift) 2**16; beyond it y >> (n + sum_shift) is 0
+  5. y = table[j] 2**16 - (table[j] - table[j+1]) (r 2**6)   64 times the linear interpolation of 2**-f
+                                                 between j/64 and (j+1)/64, table[j] = round(65535 2**(-j/64))
+                                                 (uint16, table[0] = 65535 exactly; the common factor 65535
+                                                 cancels in the ratio): y <= 65535 2**16 < 2**32, exact (the
+                                                 2**6 keeps AVR's shifts to whole bytes and 16-bit words)
+  6. e_k = y >> (n + sum_shift + 6)              n + sum_shift <= 25 (d_keep is the largest d with
+                                                 x < (26 - sum_shift) 2**16; beyond it the shift leaves 0
                                                  anyway, so step 2 only keeps the shift and x in range)
   7. S = sum_k e_k                               < K 2**(26 - sum_shift) <= 2**31 (sum_shift = max(0,
                                                  ceil(log2 K) - 5)); the best logit gives e = U = 65535
@@ -35,7 +38,7 @@ exact arithmetic, |p_q[k] 2**-15 - p[k]| <= rho / 4 + (K - 1) A / U + 2**-16, wh
     term is exact (d = 0: x = 0, y = 65535 2**10)
     F_hi = 2**(2**-16 + 2**-26) (1 + rho_lin) (1 + 1/65535), F_lo = 2**-(2**-26) (1 - 1/65535):
       step 3: u = x_q 2**-16 lies in (x(1 + eta) - 2**-16, x(1 + eta)], and x |eta| < 27 2**-31 < 2**-26;
-      step 5: linear interpolation of the convex 2**-f over steps h = 1/64 overestimates it by at most
+      steps 5 and 6: e = y 2**-6 2**-(n + sum_shift), floored; linear interpolation of the convex 2**-f over steps h = 1/64 overestimates it by at most
         rho_lin = h**2 ln(2)**2 2**h / 8 (relative); the table's rounding (<= 1/2 of 65535 2**-f >= 65535/2)
         moves y by a relative 1/65535 at most
   - relative factors in [F_lo, F_hi] move a softmax by at most rho / 4 with rho = F_hi / F_lo - 1:
@@ -62,7 +65,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import TinygenError
-from ..fixedpoint import mul_hi_u32
+from ..fixedpoint import mul_hi_u32, mul_u32_u16_shr
 
 U32 = 1 << 32
 PROBA_FRAC_BITS = 15  # outputs in Q15: p * 32768
@@ -70,7 +73,9 @@ X_FRAC_BITS = 16  # the exponent x = d scale log2(e) in Q16
 TABLE_BITS = 6  # 2**-f tabulated at f = j / 64, j = 0..64
 INTERP_BITS = X_FRAC_BITS - TABLE_BITS  # the 10 bits below the table index interpolate
 TABLE_ONE = 65535  # table[0]: 1.0 scaled to the largest uint16
-Y_BITS = 26  # y <= 65535 2**10 < 2**26
+Y_BITS = 26  # the interpolated 2**-f <= 65535 2**10 < 2**26 (y holds it times 2**Y_SHIFT)
+Y_SHIFT = 6  # y = that * 2**6 < 2**32: whole bytes and 16-bit words for AVR's shifts
+PRODUCTS = ("u32_u16", "u32_u32")  # step 3: mul_u32_u16_shr (gaps of 16 bits) or mul_hi_u32
 SUM_BITS = 31  # S < 2**31 keeps the division's 2 r in uint32
 MAX_CLASSES = 1 << 15
 ETA = 2.0 ** -31  # bound on the multiplier's relative error (rounding 2**-32, float64 scale log2(e) 2**-52)
@@ -102,13 +107,15 @@ class Probability:
     table_bits: ClassVar[int] = TABLE_BITS
     interp_bits: ClassVar[int] = INTERP_BITS
     y_bits: ClassVar[int] = Y_BITS
+    y_shift: ClassVar[int] = Y_SHIFT
     kind: str  # "softmax" (n_in == n_out scores) or "logistic" (one score, two classes)
     n_in: int
     n_out: int
     zero_point: int  # the raw score of logit 0 (the logistic case prepends it)
     scale: float  # real logit = (score - zero_point) * scale
+    product: str  # step 3: "u32_u16" (mul_u32_u16_shr, d_keep < 2**16) or "u32_u32" (mul_hi_u32)
     mul: int  # uint32 in [2**31, 2**32)
-    pre_shift: int  # d << pre_shift, 0..31
+    pre_shift: int  # d << pre_shift, 0..31 ("u32_u32"; 0 for "u32_u16")
     shift: int  # 0..31
     d_keep: int  # largest kept logit gap, uint32
     sum_shift: int  # 0..10
@@ -134,13 +141,16 @@ class Probability:
         d = np.max(t, axis=1, keepdims=True) - t  # 1. in [0, 2**32)
         kept = d <= self.d_keep  # 2.
         d = np.where(kept, d, 0)
-        x = mul_hi_u32(d << self.pre_shift, self.mul) >> self.shift  # 3.
+        if self.product == "u32_u16":  # 3.
+            x = mul_u32_u16_shr(self.mul, d, self.shift)
+        else:
+            x = mul_hi_u32(d << self.pre_shift, self.mul) >> self.shift
         n = x >> X_FRAC_BITS  # 4.
         j = (x >> INTERP_BITS) & ((1 << TABLE_BITS) - 1)
         r = x & ((1 << INTERP_BITS) - 1)
         table = np.asarray(self.table, dtype=np.int64)
-        y = (table[j] << INTERP_BITS) - (table[j] - table[j + 1]) * r  # 5.
-        e = np.where(kept, y >> (n + self.sum_shift), 0)  # 6.
+        y = (table[j] << 16) - (table[j] - table[j + 1]) * (r << Y_SHIFT)  # 5.
+        e = np.where(kept, y >> (n + self.sum_shift + Y_SHIFT), 0)  # 6.
         total = e.sum(axis=1, keepdims=True)  # 7.
         return div_q15(e, np.broadcast_to(total, e.shape))  # 8.
 
@@ -156,7 +166,7 @@ class Probability:
     # ---- manifest ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"op": self.op, "kind": self.kind, "n_in": int(self.n_in), "n_out": int(self.n_out),
-                "zero_point": int(self.zero_point), "scale": float(self.scale), "mul": int(self.mul),
+                "zero_point": int(self.zero_point), "scale": float(self.scale), "product": self.product, "mul": int(self.mul),
                 "pre_shift": int(self.pre_shift), "shift": int(self.shift), "d_keep": int(self.d_keep),
                 "sum_shift": int(self.sum_shift), "table": list(self.table), "out_frac_bits": PROBA_FRAC_BITS,
                 "error_bound": self.error_bound(),
@@ -166,7 +176,7 @@ class Probability:
     @classmethod
     def from_dict(cls, data: dict) -> "Probability":
         op = cls(kind=str(data["kind"]), n_in=int(data["n_in"]), n_out=int(data["n_out"]),
-                 zero_point=int(data["zero_point"]), scale=float(data["scale"]), mul=int(data["mul"]),
+                 zero_point=int(data["zero_point"]), scale=float(data["scale"]), product=str(data["product"]), mul=int(data["mul"]),
                  pre_shift=int(data["pre_shift"]), shift=int(data["shift"]), d_keep=int(data["d_keep"]),
                  sum_shift=int(data["sum_shift"]), table=data["table"])
         op.check()
@@ -177,7 +187,8 @@ class Probability:
         ok = (self.kind in KINDS and (self.n_in, self.n_out) == ((1, 2) if self.kind == "logistic" else (self.n_out, self.n_out))
               and 2 <= self.n_out <= MAX_CLASSES and self.sum_shift == sum_shift_for(self.n_out)
               and 1 << 31 <= self.mul < U32 and 0 <= self.pre_shift <= 31 and 0 <= self.shift <= 31
-              and 0 <= self.d_keep < U32 and self.d_keep << self.pre_shift < U32
+              and 0 <= self.d_keep < U32 and self.d_keep << self.pre_shift < U32 and self.product in PRODUCTS
+              and (self.product == "u32_u32" or (self.pre_shift == 0 and self.d_keep < 1 << 16))
               and -(1 << 31) <= self.zero_point < 1 << 31 and self.table == exp2_table()
               and (self.d_keep == U32 - 1 or _x_q(self.d_keep + 1, self) >= _x_cut(self.sum_shift))
               and _x_q(self.d_keep, self) < _x_cut(self.sum_shift))
@@ -196,7 +207,11 @@ def _x_cut(sum_shift: int) -> int:
 
 def _x_q(d: int, op) -> int:
     """Step 3 for one gap, with Python integers (monotone in d)."""
-    return ((d << op.pre_shift) * op.mul) >> (32 + op.shift)
+    return ((d << op.pre_shift) * op.mul) >> (_denominator_bits(op.product) + op.shift)
+
+
+def _denominator_bits(product: str) -> int:
+    return 16 if product == "u32_u16" else 32
 
 
 def plan(kind: str, n_scores: int, n_classes: int, scale: float, zero_point: int) -> Probability:
@@ -211,20 +226,29 @@ def plan(kind: str, n_scores: int, n_classes: int, scale: float, zero_point: int
     mul = int(math.floor(mantissa * U32 + 0.5))
     if mul == U32:
         mul, exponent = mul >> 1, exponent + 1
+    base = dict(kind=kind, n_in=n_scores, n_out=n_classes, zero_point=int(zero_point), scale=float(scale), d_keep=0,
+                sum_shift=sum_shift_for(n_classes))
+    # x = d mul 2**(exponent - 32): "u32_u16" divides by 2**(16 + shift), "u32_u32" shifts d up or x down
+    fast = Probability(product="u32_u16", mul=mul, pre_shift=0, shift=16 - exponent, **base)
+    if 0 <= fast.shift <= 31 and _largest_kept(fast) < 1 << 16:
+        fast.d_keep = _largest_kept(fast)
+        fast.check()
+        return fast
     pre_shift, shift = max(exponent, 0), max(-exponent, 0)
     if pre_shift > 31:  # a gap of one score unit is already cut (x >= 2**15): only d = 0 is kept, exactly
         mul, pre_shift = 1 << 31, 31
     if shift > 31:
         raise TinygenError(f"the scores' scale {scale:g} is too fine for the integer predict_proba (below 2**-47 "
                            "per logit unit)")
-    sum_shift = sum_shift_for(n_classes)
-    op = Probability(kind=kind, n_in=n_scores, n_out=n_classes, zero_point=int(zero_point), scale=float(scale),
-                     mul=mul, pre_shift=pre_shift, shift=shift, d_keep=0, sum_shift=sum_shift)
-    # d_keep: the largest d with x_q(d) < cut, i.e. d (mul << pre_shift) < cut 2**(32 + shift)
-    limit = _x_cut(sum_shift) << (32 + shift)
-    step = mul << pre_shift
-    op.d_keep = min(U32 - 1, -(-limit // step) - 1)
+    op = Probability(product="u32_u32", mul=mul, pre_shift=pre_shift, shift=shift, **base)
+    op.d_keep = _largest_kept(op)
     if op.d_keep << pre_shift >= U32:
         raise TinygenError(f"the scores' scale {scale:g} is too large for the integer predict_proba")
     op.check()
     return op
+
+
+def _largest_kept(op) -> int:
+    """The largest d (at most 2**32 - 1) with x_q(d) < the cut: d (mul << pre_shift) < cut 2**(bits + shift)."""
+    limit = _x_cut(op.sum_shift) << (_denominator_bits(op.product) + op.shift)
+    return min(U32 - 1, -(-limit // (op.mul << op.pre_shift)) - 1)
