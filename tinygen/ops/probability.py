@@ -34,11 +34,12 @@ templates/c/probability.c.j2 are the same steps):
 Error bound (error_bound(); the tests check it on every row): against p = softmax((s - zero_point) scale) in
 exact arithmetic, |p_q[k] 2**-15 - p[k]| <= rho / 4 + (K - 1) A / U + 2**-16, where
   - every term is e_k in (w_k - A, w_k], w_k = U 2**-x_k F_k with x_k = d_k scale log2(e) and a factor
-    F_k in [F_lo, F_hi]; A = 1 (the floor of step 6; a dropped term has w_k < 1 too), and the best
-    term is exact (d = 0: x = 0, y = 65535 2**10)
+    F_k in [F_lo, F_hi]; A = 1 (the floor of step 6; a dropped term has x >= (26 - sum_shift) / (1 + eta),
+    so w_k = U 2**-x_k < 1 with F_k = 1), and the best term is exact (d = 0: x = 0, y = 65535 2**16, e = U)
     F_hi = 2**(2**-16 + 2**-26) (1 + rho_lin) (1 + 1/65535), F_lo = 2**-(2**-26) (1 - 1/65535):
       step 3: u = x_q 2**-16 lies in (x(1 + eta) - 2**-16, x(1 + eta)], and x |eta| < 27 2**-31 < 2**-26;
-      steps 5 and 6: e = y 2**-6 2**-(n + sum_shift), floored; linear interpolation of the convex 2**-f over steps h = 1/64 overestimates it by at most
+      steps 5 and 6: e = y 2**-6 2**-(n + sum_shift), floored, is U 2**-u times the interpolation's error;
+        linear interpolation of the convex 2**-f over steps h = 1/64 overestimates it by at most
         rho_lin = h**2 ln(2)**2 2**h / 8 (relative); the table's rounding (<= 1/2 of 65535 2**-f >= 65535/2)
         moves y by a relative 1/65535 at most
   - relative factors in [F_lo, F_hi] move a softmax by at most rho / 4 with rho = F_hi / F_lo - 1:
@@ -166,25 +167,27 @@ class Probability:
     # ---- manifest ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"op": self.op, "kind": self.kind, "n_in": int(self.n_in), "n_out": int(self.n_out),
-                "zero_point": int(self.zero_point), "scale": float(self.scale), "product": self.product, "mul": int(self.mul),
-                "pre_shift": int(self.pre_shift), "shift": int(self.shift), "d_keep": int(self.d_keep),
+                "zero_point": int(self.zero_point), "scale": float(self.scale), "product": self.product,
+                "mul": int(self.mul), "pre_shift": int(self.pre_shift), "shift": int(self.shift), "d_keep": int(self.d_keep),
                 "sum_shift": int(self.sum_shift), "table": list(self.table), "out_frac_bits": PROBA_FRAC_BITS,
                 "error_bound": self.error_bound(),
                 "compute": "proba_q = round(softmax((s - zero_point) scale) 2^15): 2^-x by table + interpolation, "
-                           "x = (max s - s) scale log2(e) by mul_hi_u32; tinygen/ops/probability.py"}
+                           "x = (max s - s) scale log2(e) by mul_u32_u16_shr or mul_hi_u32 (product); "
+                           "tinygen/ops/probability.py"}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Probability":
         op = cls(kind=str(data["kind"]), n_in=int(data["n_in"]), n_out=int(data["n_out"]),
-                 zero_point=int(data["zero_point"]), scale=float(data["scale"]), product=str(data["product"]), mul=int(data["mul"]),
-                 pre_shift=int(data["pre_shift"]), shift=int(data["shift"]), d_keep=int(data["d_keep"]),
+                 zero_point=int(data["zero_point"]), scale=float(data["scale"]), product=str(data["product"]),
+                 mul=int(data["mul"]), pre_shift=int(data["pre_shift"]), shift=int(data["shift"]), d_keep=int(data["d_keep"]),
                  sum_shift=int(data["sum_shift"]), table=data["table"])
         op.check()
         return op
 
     def check(self) -> None:
         """The ranges the module doc's proof assumes; a damaged manifest fails here, not in the C."""
-        ok = (self.kind in KINDS and (self.n_in, self.n_out) == ((1, 2) if self.kind == "logistic" else (self.n_out, self.n_out))
+        shape = (1, 2) if self.kind == "logistic" else (self.n_out, self.n_out)
+        ok = (self.kind in KINDS and (self.n_in, self.n_out) == shape
               and 2 <= self.n_out <= MAX_CLASSES and self.sum_shift == sum_shift_for(self.n_out)
               and 1 << 31 <= self.mul < U32 and 0 <= self.pre_shift <= 31 and 0 <= self.shift <= 31
               and 0 <= self.d_keep < U32 and self.d_keep << self.pre_shift < U32 and self.product in PRODUCTS
