@@ -281,6 +281,12 @@ def test_regressor_and_predict_proba():
     _, X_test, _, _ = split("breast_cancer")
     error = np.abs(converted("bc_mlp").predict_proba(X_test) - fitted("bc_mlp").predict_proba(X_test))
     assert error.max() <= 0.15 and error.mean() <= 0.01, (error.max(), error.mean())
+    for case in ("bc_mlp", "digits_mlp"):  # the integer predict_proba: its proven bound on every row
+        program = converted(case).program
+        X = np.vstack([split(CASES[case][0])[1], edge_rows(program.n_features)])
+        scores = program.scores(X)
+        assert np.abs(program.predict_proba(X) - program.softmax_of_scores(scores)).max() <= program.proba.error_bound()
+        assert program.proba.zero_point == program.output_zero_point and program.proba.scale == program.output_scale
 
 
 @pytest.mark.parametrize("case", tuple(CASES))
@@ -301,3 +307,4 @@ def test_mcu_targets(target):
         X = np.vstack([X_test[:: max(1, len(X_test) // 12)], edge_rows(X_test.shape[1])[::2]])
         result = compare_on_target(converted(case), target, X, "m")
         assert result["rows"] == len(X) and result["mismatches"] == 0, (case, result)
+        assert result.get("proba_mismatches") == (None if converted(case).program.proba is None else 0)  # predict_proba too

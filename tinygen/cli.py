@@ -250,7 +250,8 @@ def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layo
 @friendly
 def simulate(manifest, input_csv, label, output):
     """Run rows through the bit-exact fixed-point simulator: prediction and raw integer scores (IsolationForest
-    models add score_samples and decision_function: what NAME_score_samples / NAME_decision_function return)."""
+    models add score_samples and decision_function: what NAME_score_samples / NAME_decision_function return;
+    fixed-point MLP and naive Bayes classifiers add proba_0.. : NAME_predict_proba's values / 32768)."""
     model = load(manifest)
     program = model.program
     rows = _feature_data(input_csv, label, program.n_features, allow_nan=True)
@@ -263,6 +264,9 @@ def simulate(manifest, input_csv, label, output):
     if program.anomaly_score_op is not None:  # exact multiples of 2**-23: repr() round-trips them
         columns += ["score_samples", "decision_function"]
         extra = program.anomaly_scores(rows.X) * program.anomaly_score_op.scale
+    if program.proba is not None:  # NAME_predict_proba / 32768: exact, so repr() round-trips them too
+        columns += [f"proba_{k}" for k in range(program.proba.n_out)]
+        extra = program.predict_proba(rows.X)
     lines = [",".join(columns)]
     for pred, row, more in zip(predictions, scores, extra):
         lines.append(",".join([_csv_cell(fmt_pred(pred))] + [fmt_score(v) for v in row] + [repr(float(v)) for v in more]))

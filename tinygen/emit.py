@@ -145,5 +145,6 @@ def render_header(program: Program, name: str) -> str:
         "labels": [str(v) for v in (program.labels or [])],
         "output_scale": program.output_scale,
         "anomaly": program.anomaly_score_op,  # IsolationForest: score_samples / decision_function in C
+        "proba": program.proba,  # fixed-point classifiers with logit scores: predict_proba in Q15
     }
     return environment().get_template("c/header.h.j2").render(**context)

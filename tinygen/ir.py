@@ -16,6 +16,7 @@ from . import fixedpoint
 from .errors import TinygenError
 from .ops import OP_TYPES
 from .ops.anomaly_score import AnomalyScore
+from .ops.probability import PROBA_FRAC_BITS, Probability
 
 FORMAT = "tinygen-model"
 VERSION = 1
@@ -37,9 +38,12 @@ class Program:
     # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
     # Typed programs add "score": the integer op that computes both (ops/anomaly_score.py, the C mirrors it).
     anomaly: dict | None = None
-    # Classifiers whose scores are logits (MLPClassifier): "softmax" (argmax) or "logistic" (positive) gives
-    # predict_proba from the dequantized scores; None where the scores are not logits.
+    # Classifiers whose scores are logits (MLPClassifier, GaussianNB's joint log-likelihoods): "softmax" (argmax)
+    # or "logistic" (positive) gives predict_proba from the dequantized scores; None where the scores are not logits.
     probability: str | None = None
+    # Fixed-point programs with a probability: the integer op that computes predict_proba in Q15 from the raw
+    # scores (ops/probability.py; the C's NAME_predict_proba mirrors it). None for float programs.
+    proba: Probability | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -140,13 +144,32 @@ class Program:
             return self.score_samples(X) - self.anomaly["offset"]
         return self.anomaly_scores(X)[:, 1] * self.anomaly_score_op.scale
 
+    def proba_q(self, X) -> np.ndarray:
+        """[rows, classes] int64 in [0, 2**15]: predict_proba in Q15 (p * 32768, rounded), exactly what
+        NAME_predict_proba writes in C (fixed-point programs; ops/probability.py)."""
+        if self.proba is None:
+            if self.probability is not None and self.is_fixed:
+                raise TinygenError("this manifest predates the integer predict_proba; re-export the model")
+            raise TinygenError(f"the integer predict_proba is for fixed-point classifiers with logit scores "
+                               f"(MLPClassifier, GaussianNB), not {self.source} ({self.dtype})")
+        return self.proba.forward(self.scores(X))
+
     def predict_proba(self, X) -> np.ndarray:
-        """[rows, classes] probabilities: the output activation (softmax / logistic) of the simulator's raw
-        scores dequantized (real logit = score * output_scale), in float64. The raw scores are the bit-exact
-        contract; these are computed from them on the host (or by the caller on the MCU)."""
+        """[rows, classes] probabilities in float64. Fixed-point programs: proba_q / 32768, what the C computes
+        (within proba.error_bound() of the exact softmax of the dequantized scores). float32 and the float IR:
+        the output activation of the raw scores on the host (the header has no float predict_proba)."""
         if self.probability is None:
-            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier), not {self.source}")
-        scores = np.asarray(self.scores(X), dtype=np.float64)
+            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
+        if self.is_fixed:
+            return self.proba_q(X) * 2.0 ** -PROBA_FRAC_BITS
+        return self.softmax_of_scores(self.scores(X))
+
+    def softmax_of_scores(self, scores) -> np.ndarray:
+        """The exact (float64) output activation of raw scores dequantized (real logit = (score - zero point) *
+        output_scale): the reference the integer predict_proba is proven against."""
+        if self.probability is None:
+            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
+        scores = np.asarray(scores, dtype=np.float64)
         logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
         if self.probability == "logistic":
             p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
@@ -187,6 +210,7 @@ class Program:
             "notes": list(self.notes),
             "anomaly": self.anomaly,
             **({"probability": self.probability} if self.probability else {}),
+            **({"proba": self.proba.to_dict()} if self.proba is not None else {}),
             "ops": [op.to_dict() for op in self.ops],
         }
         if name is None:
@@ -220,7 +244,10 @@ class Program:
                 labels=data.get("labels"), ops=ops, source=data.get("source", ""),
                 notes=list(data.get("notes", [])), anomaly=data.get("anomaly"),
                 probability=data.get("probability"),
+                proba=Probability.from_dict(data["proba"]) if data.get("proba") is not None else None,
             )
+            if program.proba is not None and (program.proba.n_in != program.n_outputs or program.probability != program.proba.kind):
+                raise TinygenError("the manifest is damaged: its probability op does not fit the scores; re-export the model")
             _ = program.anomaly_score_op  # a damaged anomaly score fails on load, not in simulate
             return program
         except (AttributeError, KeyError, TypeError, ValueError) as exc:

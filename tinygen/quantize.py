@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import TinygenError
 from .ir import Program
-from .ops import activation, anomaly_score, dense, gaussian_jll
+from .ops import activation, anomaly_score, dense, gaussian_jll, probability
 from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
 from .ops.order_keys import NAN_KEY, OrderKeys
@@ -69,7 +69,18 @@ BINS_CHOICES = {"auto": None, "on": True, "off": False}
 
 def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", bins: bool | None = None) -> Program:
     """The typed program for `dtype` from a float program. Trees only: layout inline, table or auto; bins
-    True (threshold bins), False (order keys) or None (whichever is smaller)."""
+    True (threshold bins), False (order keys) or None (whichever is smaller). Fixed-point classifiers whose
+    scores are logits also get the integer predict_proba (ops/probability.py)."""
+    typed = _quantize_ops(program, dtype, X_calib, layout, bins)
+    if typed.is_fixed and typed.probability is not None:
+        if typed.ops[-1].out_type != "int32":
+            raise TinygenError(f"the integer predict_proba reads int32 scores, not {typed.ops[-1].out_type}")
+        typed.proba = probability.plan(typed.probability, typed.n_outputs, len(typed.labels), typed.output_scale,
+                                       typed.output_zero_point)
+    return typed
+
+
+def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool | None) -> Program:
     check_dtype(dtype)
     if layout not in LAYOUT_CHOICES:
         raise TinygenError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_CHOICES)}")

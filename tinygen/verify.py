@@ -9,6 +9,7 @@ from sklearn.metrics import r2_score
 from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
 from .errors import TinygenError
+from .ops.probability import PROBA_FRAC_BITS
 
 # Default allowed metric drop (accuracy, or R^2 for regressors) of the simulator against the float model.
 DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02, "int8": 0.02, "exact": 1e-6}
@@ -60,9 +61,16 @@ def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: s
         anomaly = {"anomaly_mismatches": None if anomaly_diff is None else int(np.sum(anomaly_diff))}
         if anomaly_diff is not None:
             row_diff = row_diff | anomaly_diff
+    proba = {}
+    if program.proba is not None:  # NAME_predict_proba (Q15) on every row, where the target runs it
+        proba_diff = None if measured.proba is None else \
+            np.any(measured.proba.astype(np.int64) != program.proba.forward(sim_scores), axis=1)
+        proba = {"proba_mismatches": None if proba_diff is None else int(np.sum(proba_diff))}
+        if proba_diff is not None:
+            row_diff = row_diff | proba_diff
     return {"rows": int(len(X)), "mismatches": int(np.sum(row_diff)),
             "score_mismatches": int(np.sum(score_diff)), "prediction_mismatches": int(np.sum(pred_diff)),
-            **anomaly, **measured.costs()}
+            **anomaly, **proba, **measured.costs()}
 
 
 def _anomaly_diff(program, measured, X) -> np.ndarray | None:
@@ -105,6 +113,17 @@ def _anomaly_checks(model: ConvertedModel, estimator, X, report: dict) -> list[d
         checks.append({"name": f"{what} within {bound[what]:.3g} of the float model", "passed": error <= bound[what] + 1e-12,
                        "detail": f"max |error| {error:.3g}"})
     return checks
+
+
+def _proba_check(program, X, report: dict) -> dict:
+    """The integer predict_proba (what NAME_predict_proba writes) within its proven bound of the exact softmax of
+    the same dequantized scores (ops/probability.py), on every row."""
+    scores = program.scores(X)
+    error = float(np.max(np.abs(program.proba.forward(scores) * 2.0 ** -PROBA_FRAC_BITS - program.softmax_of_scores(scores)), initial=0.0))
+    bound = program.proba.error_bound()
+    report.update(proba_max_error=error, proba_error_bound=bound)
+    return {"name": f"predict_proba within {bound:.3g} of the softmax of the scores", "passed": error <= bound + 1e-12,
+            "detail": f"max |error| {error:.3g}"}
 
 
 def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
@@ -157,6 +176,8 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
                              ("" if reference == "labels" else f" (against the {reference})")})
     if anomaly:
         checks.extend(_anomaly_checks(model, estimator, X, report))
+    if program.proba is not None:
+        checks.append(_proba_check(program, X, report))
     for target in dict.fromkeys(targets):
         result = compare_on_target(model, target, X, name)
         report["targets"][target] = result

@@ -5,18 +5,23 @@
  *   sized:    main.c predict.c                        NAME_predict only (scores are zeros): sized and timed
  *   baseline: main.c predict.c -DTG_STUB              no model: what the sized firmware is compared with
  *   run:      main.c model.c -DTG_RUN [-DTG_FIXED]    raw scores, and the fixed-point split check
+ * -DTG_PROBA (headers with NAME_predict_proba, all three builds): rows also carry N_CLASSES uint16 probabilities
+ * (zeros in the sized firmware).
  * Run under firmware/avr/driver.c (libsimavr), which feeds the input bytes to UART0 and times the regions.
  *
  * Protocol on UART0 (2 Mbaud, 8N1; every number little-endian, as the AVR stores it):
  *   in:  row count (uint16), then per row N_FEATURES float32
- *   out: "tinygen-avr FFFF OOOO SS PP\n"  features, outputs, bytes per score, bytes of the prediction (hex)
- *        per row: the raw bytes of the N_OUTPUTS scores and of the prediction as lowercase hex, then "\n";
- *        a row ends in "!\n" instead when, for fixed-point models, NAME_scores_q(NAME_quantize_input(x)) !=
- *        NAME_scores(x) or NAME_predict_q != NAME_predict
+ *   out: "tinygen-avr FFFF OOOO SS PP[ CCCC]\n"  features, outputs, bytes per score, bytes of the prediction
+ *        (hex), and with TG_PROBA the number of probabilities
+ *        per row: the raw bytes of the N_OUTPUTS scores and of the prediction (and of the N_CLASSES
+ *        NAME_predict_proba values) as lowercase hex, then "\n"; a row ends in "!\n" instead when, for
+ *        fixed-point models, NAME_scores_q(NAME_quantize_input(x)) != NAME_scores(x) or NAME_predict_q !=
+ *        NAME_predict, or NAME_predict_proba_q / NAME_proba_from_scores differ from NAME_predict_proba
  *        "end RRRR\n" with the number of rows run (hex)
  * Regions (GPIOR0 markers, read by the driver): region 2 is empty (the cost of the markers themselves);
  * region 1 is one NAME_predict(x) call per row; region 3 (run firmware of fixed-point models) one
- * NAME_predict_q(x_q) call on the features quantized beforehand. Interrupts are off throughout, and the
+ * NAME_predict_q(x_q) call on the features quantized beforehand; region 4 (run firmware, TG_PROBA) one
+ * NAME_proba_from_scores(scores, proba) call: predict_proba's cost on top of the scores. Interrupts are off throughout, and the
  * model calls live in another translation unit, so the compiler cannot move model work across the markers.
  * The run ends with cli + sleep, which stops simavr.
  */
@@ -39,6 +44,7 @@ void tg_scores(const float *x, TG(_score_t) *out);
 #define REGION_PREDICT 1
 #define REGION_EMPTY 2
 #define REGION_PREDICT_Q 3
+#define REGION_PROBA 4
 
 #if defined(TG_RUN) && defined(TG_FIXED)
 #define TG_TIME_PREDICT_Q
@@ -48,6 +54,16 @@ TG(_prediction_t) tg_predict_q(const TG(_input_t) *x_q);
 static TG(_input_t) x_q[TG(_N_FEATURES)];
 static TG(_score_t) scores_q[TG(_N_OUTPUTS)];
 static TG(_prediction_t) prediction_q;
+#endif
+
+#ifdef TG_PROBA
+static uint16_t proba[TG(_N_CLASSES)];
+#if defined(TG_RUN)
+void tg_predict_proba(const float *x, uint16_t *proba);
+void tg_predict_proba_q(const TG(_input_t) *x_q, uint16_t *proba);
+void tg_proba_from_scores(const TG(_score_t) *scores, uint16_t *proba);
+static uint16_t proba_other[TG(_N_CLASSES)];
+#endif
 #endif
 
 static float x[TG(_N_FEATURES)];
@@ -124,6 +140,10 @@ int main(void)
     put_hex16(sizeof(TG(_score_t)));
     put_byte(' ');
     put_hex16(sizeof(TG(_prediction_t)));
+#ifdef TG_PROBA
+    put_byte(' ');
+    put_hex16(TG(_N_CLASSES));
+#endif
     put_byte('\n');
 
     rows = get_byte();
@@ -146,8 +166,24 @@ int main(void)
         tg_scores_q(x_q, scores_q);
         split_mismatch = (uint8_t)(prediction_q != prediction || memcmp(scores_q, scores, sizeof scores) != 0);
 #endif
+#if defined(TG_RUN) && defined(TG_PROBA)
+        GPIOR0 = REGION_PROBA;
+        tg_proba_from_scores(scores, proba_other);
+        GPIOR0 = 0;
+        tg_predict_proba(x, proba);
+        if (memcmp(proba, proba_other, sizeof proba) != 0) {
+            split_mismatch = 1;
+        }
+        tg_predict_proba_q(x_q, proba_other);
+        if (memcmp(proba, proba_other, sizeof proba) != 0) {
+            split_mismatch = 1;
+        }
+#endif
         put_hex(scores, sizeof scores);
         put_hex(&prediction, sizeof prediction);
+#ifdef TG_PROBA
+        put_hex(proba, sizeof proba);
+#endif
         if (split_mismatch) {
             put_byte('!');
         }

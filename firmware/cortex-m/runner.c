@@ -2,12 +2,17 @@
  * share this file; each supplies only its startup (reset, faults, semihost_call) and linker script.
  *
  * Build (with the target's startup.c and linker script; see tinygen/targets/qemu.py):
- *   -DTG_NAME=model -DTG_HEADER='"model.h"' [-DTG_FIXED] [-DTG_PREDICT_ONLY [-DTG_STUB]]
+ *   -DTG_NAME=model -DTG_HEADER='"model.h"' [-DTG_FIXED] [-DTG_PROBA] [-DTG_PREDICT_ONLY [-DTG_STUB]]
  * Run under QEMU with semihosting, in a directory holding rows.bin: N_FEATURES float32 per row (little
  * endian). For every row it prints one line over semihosting (SYS_WRITE0):
  *   R <score 0>...<score k-1><prediction> <stack bytes>
  * each score and the prediction as 8 hex digits of its 32-bit pattern (int32, or float32 bits), and the
  * stack bytes of the NAME_predict call in hex. Then "END <rows> <split mismatches>" (hex) and exit 0.
+ * -DTG_PROBA (headers with NAME_predict_proba; check firmware): each line ends in " " and the N_CLASSES
+ * values of NAME_predict_proba(x) as 4 hex digits each; NAME_predict_proba_q and NAME_proba_from_scores must
+ * agree with it (else the row counts as a split mismatch).
+ * -DTG_PROBA_SCORES: rows.bin holds N_OUTPUTS int32 raw scores per row instead, and each line is
+ * "R <probabilities> 0": NAME_proba_from_scores on any scores (the tests' extreme values).
  *
  * Three builds of this file serve three purposes:
  * - default, the check firmware: NAME_predict and NAME_scores for every row; for fixed-point models also
@@ -71,7 +76,12 @@ extern uint32_t __stack_limit[]; /* the bottom of the linker script's stack regi
 
 static float row[N_FEATURES];
 static score_t scores[N_OUTPUTS];
-static char line[2 + 8 * (N_OUTPUTS + 1) + 1 + 8 + 2];
+#if defined(TG_PROBA) || defined(TG_PROBA_SCORES)
+#define PROBA_CHARS (1 + 4 * TG(_N_CLASSES))
+#else
+#define PROBA_CHARS 0
+#endif
+static char line[2 + 8 * (N_OUTPUTS + 1) + 1 + 8 + PROBA_CHARS + 2];
 
 /* The markers: empty, never inlined, cloned or merged (noipa), so each has its own address. */
 __attribute__((noipa)) void bench_begin(void)
@@ -183,6 +193,67 @@ static uint32_t bits_of_prediction(const prediction_t *value)
     return bits;
 }
 
+#if defined(TG_PROBA) && !defined(TG_PREDICT_ONLY)
+/* NAME_predict_proba of the row, appended to the line; 1 when its other two forms disagree. */
+static int put_proba(char **out, const float *x)
+{
+    uint16_t proba[TG(_N_CLASSES)];
+    uint16_t other[TG(_N_CLASSES)];
+    TG(_input_t) x_q[N_FEATURES];
+    int differs;
+    int k;
+    TG(_predict_proba)(x, proba);
+    TG(_proba_from_scores)(scores, other);
+    differs = memcmp(proba, other, sizeof proba) != 0;
+    TG(_quantize_input)(x, x_q);
+    TG(_predict_proba_q)(x_q, other);
+    differs |= memcmp(proba, other, sizeof proba) != 0;
+    *(*out)++ = ' ';
+    for (k = 0; k < TG(_N_CLASSES); k++) {
+        *out = put_hex(*out, proba[k], 4);
+    }
+    return differs;
+}
+#endif
+
+#if defined(TG_PROBA_SCORES)
+/* The scores mode: NAME_proba_from_scores on every row of int32 scores. */
+static int proba_of_scores(long handle)
+{
+    static int32_t row_scores[N_OUTPUTS];
+    long read_args[3];
+    uint32_t rows = 0;
+    for (;;) {
+        uint16_t proba[TG(_N_CLASSES)];
+        char *out = line;
+        int k;
+        read_args[0] = handle;
+        read_args[1] = (long)(uintptr_t)row_scores;
+        read_args[2] = (long)sizeof row_scores;
+        if (semihost_call(SYS_READ, read_args) != 0) {
+            break;
+        }
+        TG(_proba_from_scores)(row_scores, proba);
+        *out++ = 'R';
+        *out++ = ' ';
+        for (k = 0; k < TG(_N_CLASSES); k++) {
+            out = put_hex(out, proba[k], 4);
+        }
+        memcpy(out, " 0\n", 4);
+        print(line);
+        rows++;
+    }
+    semihost_call(SYS_CLOSE, &handle);
+    {
+        char end[4 + 8 + 3] = "END ";
+        char *out = put_hex(end + 4, rows, 8);
+        memcpy(out, " 0\n", 4);
+        print(end);
+    }
+    return 0;
+}
+#endif
+
 #if defined(TG_FIXED) && !defined(TG_PREDICT_ONLY)
 /* 1 when the pre-quantized path disagrees with the float-input path on this row. */
 static int split_differs(const float *x, prediction_t prediction)
@@ -209,6 +280,9 @@ int main(void)
         print("ERROR cannot open rows.bin\n");
         return 1;
     }
+#if defined(TG_PROBA_SCORES)
+    return proba_of_scores(handle);
+#endif
     empty_region();
     for (;;) {
         volatile uint32_t *word;
@@ -255,6 +329,9 @@ int main(void)
         out = put_hex(out, bits_of_prediction(&prediction), 8);
         *out++ = ' ';
         out = put_hex(out, stack_bytes, 8);
+#if defined(TG_PROBA) && !defined(TG_PREDICT_ONLY)
+        split_mismatches += (uint32_t)put_proba(&out, row);
+#endif
         *out++ = '\n';
         *out = '\0';
         print(line);

@@ -7,6 +7,8 @@
  * scores_q(quantize_input(x)) gives the same scores as scores(x), and exits 3 if not.
  * -DTG_ANOMALY (IsolationForest headers): each row also gets score_samples_int and decision_function_int
  * (int32_t), then score_samples and decision_function (float).
+ * -DTG_PROBA (headers with NAME_predict_proba): each row also gets NAME_predict_proba(x), N_CLASSES uint16_t;
+ * NAME_predict_proba_q and NAME_proba_from_scores must give the same (else exit 3, as the split check).
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +56,22 @@ int main(int argc, char **argv)
 #endif
         fwrite(scores, sizeof scores[0], TG(_N_OUTPUTS), out);
         fwrite(&prediction, sizeof prediction, 1, out);
+#ifdef TG_PROBA
+        {
+            uint16_t proba[TG(_N_CLASSES)];
+            uint16_t proba_q[TG(_N_CLASSES)];
+            uint16_t proba_scores[TG(_N_CLASSES)];
+            TG(_input_t) x_q[TG(_N_FEATURES)];
+            TG(_predict_proba)(x, proba);
+            TG(_quantize_input)(x, x_q);
+            TG(_predict_proba_q)(x_q, proba_q);
+            TG(_proba_from_scores)(scores, proba_scores);
+            if (memcmp(proba, proba_q, sizeof proba) != 0 || memcmp(proba, proba_scores, sizeof proba) != 0) {
+                split_mismatches++;
+            }
+            fwrite(proba, sizeof proba[0], TG(_N_CLASSES), out);
+        }
+#endif
 #ifdef TG_ANOMALY
         {
             int32_t anomaly_q[2];
@@ -74,7 +92,8 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "rows %ld\n", rows);
     if (split_mismatches != 0) {
-        fprintf(stderr, "scores_q(quantize_input(x)) != scores(x) on %ld rows\n", split_mismatches);
+        fprintf(stderr, "scores_q(quantize_input(x)) != scores(x) (or the predict_proba variants differ) on %ld rows\n",
+                split_mismatches);
         return 3;
     }
     return 0;

@@ -3,7 +3,8 @@
 which becomes one gaussian_jll op (tinygen/ops/gaussian_jll.py). var_ already includes var_smoothing's epsilon_.
 A class with prior 0 has log prior -inf (scikit-learn never predicts it): its constant stays -inf and the typed
 ops give it the lowest score (INT32_MIN, or float32's lowest). Scalers in front fold into theta and var
-(passes.fold_scaler_into_gaussian); PCA in front is refused there.
+(passes.fold_scaler_into_gaussian); PCA in front is refused there. predict_proba is the softmax of the joint
+log-likelihoods, as scikit-learn's (exp(jll - logsumexp(jll))): Program.probability "softmax".
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def convert_gaussian_nb(estimator) -> FrontendResult:
         log_prior = np.log(prior)  # -inf for a zero prior, as scikit-learn's own jll
     constant = log_prior - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
     op = FloatGaussianJLL(theta=theta, var=var, constant=constant)
-    return FrontendResult([op], "classification", "argmax", list(estimator.classes_))
+    return FrontendResult([op], "classification", "argmax", list(estimator.classes_), probability="softmax")
 
 
 CONVERTERS = {GaussianNB: convert_gaussian_nb}

@@ -14,7 +14,9 @@ Costs of a model (what `measure` returns), all from the "size" firmware, so they
 - cycles_per_inference: exact cycles of one NAME_predict(x) call from float features as its caller sees it
   (argument setup, call, body, return, storing the result), the cost of an empty marked region subtracted;
   mean over the rows, min and max in extra. Fixed-point models add cycles_predict_q*: NAME_predict_q on
-  features quantized beforehand (timed in the "run" firmware), which shows what the float->fixed step costs.
+  features quantized beforehand (timed in the "run" firmware), which shows what the float->fixed step costs;
+  models with an integer predict_proba add cycles_proba*: one NAME_proba_from_scores call (the "run" firmware),
+  what predict_proba costs on top of the scores.
 The firmware must fit the Uno: 32,256 B of flash (the bootloader keeps 512 B) and 2,048 B of SRAM for .data
 + .bss + the stack. The linker does not see the stack, so this module checks SRAM with the measured stack.
 The raw scores come from the "run" firmware, whose predictions must equal the "size" firmware's.
@@ -47,6 +49,7 @@ CFLAGS = ["-std=c99", "-Os", f"-mmcu={MCU}", f"-DF_CPU={F_CPU}UL", "-ffunction-s
 REGION_PREDICT = 1  # firmware/avr/main.c: one NAME_predict(x) call
 REGION_EMPTY = 2  # firmware/avr/main.c: no code between the markers
 REGION_PREDICT_Q = 3  # firmware/avr/main.c: one NAME_predict_q(x_q) call (fixed-point models)
+REGION_PROBA = 4  # firmware/avr/main.c: one NAME_proba_from_scores(scores, proba) call (models with predict_proba)
 MIN_ROWS_PER_PARALLEL_RUN = 200  # rows are split over parallel simavr runs (one per CPU) above this
 MAX_ROWS_PER_RUN = 65_535  # the row count travels as a uint16
 CYCLES_PER_ROW_LIMIT = 5_000_000  # a runaway firmware stops here (0.3 s of Uno time per row)
@@ -199,15 +202,17 @@ def run_elf(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"")
 
 # --- building the harness ------------------------------------------------------------------------------
 
-def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = False) -> Path:
+def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = False, proba: bool = False) -> Path:
     """firmware/avr around the header. variant: "size" (NAME_predict only: sized and timed), "stub" (no
     model: the baseline) or "run" (every API call: raw scores, and the split check of fixed-point models).
-    size and stub link even past the part's memories (--noinhibit-exec) so an overflow can be said exactly."""
+    size and stub link even past the part's memories (--noinhibit-exec) so an overflow can be said exactly.
+    proba: the header has NAME_predict_proba (every row carries the probabilities; zeros but in "run")."""
     firmware = toolchain.package_root("firmware") / "avr"
     if variant == "run":
         sources, defines = ["main.c", "model.c"], ["-DTG_RUN", *(["-DTG_FIXED"] if fixed else [])]
     else:
         sources, defines = ["main.c", "predict.c"], ["-Wl,--noinhibit-exec", *(["-DTG_STUB"] if variant == "stub" else [])]
+    defines += ["-DTG_PROBA"] if proba else []
     elf = workdir / f"{name}_{variant}.elf"
     cmd = [toolchain.find("avr-gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{Path(header).resolve()}"',
            *defines, *(str(firmware / source) for source in sources), "-o", str(elf)]
@@ -238,7 +243,8 @@ def _parse_output(uart: bytes, n_rows: int, n_features: int, record: np.dtype) -
         raise TinygenError("the AVR firmware sent non-ASCII bytes on UART0; output garbled") from None
     header = lines[0].split()
     expected = ["tinygen-avr", f"{n_features:04x}", f"{record['scores'].shape[0]:04x}",
-                f"{record['scores'].base.itemsize:04x}", f"{record['prediction'].itemsize:04x}"]
+                f"{record['scores'].base.itemsize:04x}", f"{record['prediction'].itemsize:04x}",
+                *([f"{record['proba'].shape[0]:04x}"] if "proba" in record.names else [])]
     if header != expected:
         raise TinygenError(f"the AVR firmware reported {' '.join(header[1:])!r}, expected {' '.join(expected[1:])!r} "
                            "(features, outputs, score and prediction bytes)")
@@ -310,12 +316,14 @@ def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
         raise TinygenError(f"rows for the AVR run must be a non-empty n x {program.n_features} array, got shape {X.shape}")
     score_type = NUMPY_TYPES[program.ops[-1].out_type]
     prediction_type = np.int32 if program.task == "classification" else np.float32
+    proba = program.proba is not None
     record = np.dtype([("scores", np.dtype(score_type).newbyteorder("<"), (program.n_outputs,)),
-                       ("prediction", np.dtype(prediction_type).newbyteorder("<"))])
+                       ("prediction", np.dtype(prediction_type).newbyteorder("<")),
+                       *([("proba", np.dtype("<u2"), (program.proba.n_out,))] if proba else [])])
     with tempfile.TemporaryDirectory(prefix="tinygen-avr-") as tmp:
         workdir = Path(tmp)
         with ThreadPoolExecutor(max_workers=3) as pool:
-            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed)
+            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba)
                     for variant in ("size", "stub", "run")}
             sized, stub = _sizes(jobs["size"].result()), _sizes(jobs["stub"].result())
             model_flash, model_ram = sized["flash"] - stub["flash"], sized["ram"] - stub["ram"]
@@ -343,7 +351,8 @@ def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
             results.close()
     if run.split_failures:
         raise TinygenError(f"on the ATmega328P, {name}_scores_q({name}_quantize_input(x)) != {name}_scores(x) or "
-                           f"{name}_predict_q != {name}_predict on {run.split_failures} rows")
+                           f"{name}_predict_q != {name}_predict" + (f" (or {name}_predict_proba_q / {name}_proba_from_scores "
+                           f"!= {name}_predict_proba)" if proba else "") + f" on {run.split_failures} rows")
     if not np.array_equal(timed.data["prediction"], run.data["prediction"], equal_nan=prediction_type == np.float32):
         raise TinygenError(f"on the ATmega328P, {name}_predict gives different results in the timed firmware and "
                            f"in the firmware that also computes {name}_scores")
@@ -354,7 +363,12 @@ def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
         cycles_q, stack_q = _region_stats(run.regions, REGION_PREDICT_Q, len(X), f"{name}_predict_q")
         extra.update(cycles_predict_q=float(cycles_q.mean()), cycles_predict_q_min=int(cycles_q.min()),
                      cycles_predict_q_max=int(cycles_q.max()), stack_bytes_predict_q=int(stack_q))
+    if proba:
+        cycles_p, stack_p = _region_stats(run.regions, REGION_PROBA, len(X), f"{name}_proba_from_scores")
+        extra.update(cycles_proba=float(cycles_p.mean()), cycles_proba_min=int(cycles_p.min()),
+                     cycles_proba_max=int(cycles_p.max()), stack_bytes_proba=int(stack_p))
     return Measurement(np.array(run.data["scores"], dtype=score_type),
                        np.array(run.data["prediction"], dtype=prediction_type),
                        flash_bytes=int(model_flash), ram_bytes=int(model_ram), stack_bytes=int(stack_bytes),
-                       cycles_per_inference=float(cycles.mean()), cycles_unit="cycles", extra=extra)
+                       cycles_per_inference=float(cycles.mean()), cycles_unit="cycles", extra=extra,
+                       proba=np.array(run.data["proba"], dtype=np.uint16) if proba else None)

@@ -17,10 +17,10 @@ CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedanti
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 
 
-def build(header: Path, name: str, fixed: bool, workdir: Path, anomaly: bool = False) -> Path:
+def build(header: Path, name: str, fixed: bool, workdir: Path, anomaly: bool = False, proba: bool = False) -> Path:
     exe = workdir / f"{name}_runner"
     cmd = [toolchain.find("gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{header.resolve()}"',
-           *(["-DTG_FIXED"] if fixed else []), *(["-DTG_ANOMALY"] if anomaly else []),
+           *(["-DTG_FIXED"] if fixed else []), *(["-DTG_ANOMALY"] if anomaly else []), *(["-DTG_PROBA"] if proba else []),
            str(toolchain.package_root("firmware") / "host" / "runner.c"),
            "-o", str(exe)]
     toolchain.run(cmd, f"building {header.name} with the host gcc")
@@ -29,22 +29,26 @@ def build(header: Path, name: str, fixed: bool, workdir: Path, anomaly: bool = F
 
 def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
     """Raw scores and predictions of the compiled C for every row of X, and the model's object size."""
-    scores, predictions, anomaly = run(program, header, name, X)
+    scores, predictions, extra = run(program, header, name, X)
     measured = Measurement(scores, predictions, **size(header, name))
-    if anomaly is not None:
-        measured.anomaly_int, measured.anomaly_float = anomaly["anomaly_int"], anomaly["anomaly_float"]
+    if program.anomaly_score_op is not None:
+        measured.anomaly_int, measured.anomaly_float = extra["anomaly_int"], extra["anomaly_float"]
+    if program.proba is not None:
+        measured.proba = extra["proba"]
     return measured
 
 
 def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Raw scores and predictions of the compiled C for every row of X (float32 features), and for
-    IsolationForest headers the records of NAME_score_samples_int, ..._decision_function (else None)."""
+    """Raw scores and predictions of the compiled C for every row of X (float32 features), and the records
+    with the extra outputs (else None): IsolationForest headers' NAME_score_samples_int, ..._decision_function,
+    and NAME_predict_proba of classifiers that have it."""
     score_type = NUMPY_TYPES[program.ops[-1].out_type]
     prediction_type = np.int32 if program.task == "classification" else np.float32
     anomaly = program.anomaly_score_op is not None
+    proba = program.proba is not None
     with tempfile.TemporaryDirectory(prefix="tinygen-host-") as tmp:
         workdir = Path(tmp)
-        exe = build(Path(header), name, program.is_fixed, workdir, anomaly)
+        exe = build(Path(header), name, program.is_fixed, workdir, anomaly, proba)
         rows = workdir / "rows.f32"
         out = workdir / "out.bin"
         np.ascontiguousarray(X, dtype=np.float32).tofile(rows)
@@ -52,8 +56,10 @@ def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np
         fields = [("scores", score_type, (program.n_outputs,)), ("prediction", prediction_type)]
         if anomaly:
             fields += [("anomaly_int", np.int32, (2,)), ("anomaly_float", np.float32, (2,))]
+        if proba:
+            fields += [("proba", np.uint16, (program.proba.n_out,))]
         data = np.fromfile(out, dtype=np.dtype(fields))
-    return data["scores"], data["prediction"], (data if anomaly else None)
+    return data["scores"], data["prediction"], (data if anomaly or proba else None)
 
 
 def size(header: Path, name: str) -> dict:

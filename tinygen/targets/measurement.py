@@ -20,6 +20,9 @@ class Measurement:
     # (int32) and NAME_score_samples, NAME_decision_function (float32); None where not measured
     anomaly_int: np.ndarray | None = None
     anomaly_float: np.ndarray | None = None
+    # classifiers with an integer predict_proba: [rows, classes] uint16, NAME_predict_proba (Q15); None where
+    # the model has none
+    proba: np.ndarray | None = None
 
     def costs(self) -> dict:
         return {"flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes,

@@ -6,7 +6,8 @@ the rows to it through semihosting file reads (rows.bin in QEMU's working direct
 per row back from a semihosting chardev file. Three builds of the driver (see runner.c):
 
 - check firmware: the scores and predictions of every row, bit patterns of the header's own types (and,
-  for fixed point, the pre-quantized API checked against the float-input one).
+  for fixed point, the pre-quantized API checked against the float-input one; with an integer predict_proba,
+  NAME_predict_proba of every row).
 - cost firmware, calling NAME_predict alone like an application: run under the instruction-counting TCG
   plugin (firmware/qemu-plugin/insn_regions.c) for
   - cycles_per_inference: guest instructions of one NAME_predict(x) call between the bench_begin/bench_end
@@ -86,7 +87,8 @@ class QemuTarget:
             # stack, sized for flash and RAM); stub = the cost firmware without the model (sized only)
             variants = {"check": (), "cost": ("-DTG_PREDICT_ONLY",), "stub": ("-DTG_PREDICT_ONLY", "-DTG_STUB")}
             with ThreadPoolExecutor(max_workers=len(variants)) as pool:
-                builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant, defines)
+                proba = ("-DTG_PROBA",) if program.proba is not None else ()
+                builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant, defines + proba)
                           for variant, defines in variants.items()}
                 elfs = {variant: build.result() for variant, build in builds.items()}
                 check_run = pool.submit(self.run, elfs["check"], workdir, len(X))
@@ -98,7 +100,7 @@ class QemuTarget:
         if not np.array_equal(hex_words(cost_lines, program.n_outputs + 1)[:, -1], words[:, -1]):
             raise TinygenError(f"on {self.name}, NAME_predict gives different answers in two firmwares "
                                "(uninitialized or out-of-bounds memory?)")
-        stack = [stack_bytes for _, stack_bytes in cost_lines]
+        stack = [stack_bytes for _, stack_bytes, _ in cost_lines]
         instructions = np.asarray(counts[1:], dtype=np.int64) - counts[0]
         return Measurement(
             scores=words[:, :-1].view(score_type), predictions=words[:, -1].view(prediction_type),
@@ -109,7 +111,8 @@ class QemuTarget:
             cycles_per_inference=float(instructions.mean()) if len(instructions) else None,
             cycles_unit="instructions",
             extra={"instructions_min": int(instructions.min()), "instructions_max": int(instructions.max())}
-            if len(instructions) else {})
+            if len(instructions) else {},
+            proba=None if program.proba is None else proba_values(check_lines, program.proba.n_out))
 
     def build(self, workdir: Path, name: str, fixed: bool, variant: str, defines: tuple[str, ...] = ()) -> Path:
         """Compile and link workdir/model.h into a firmware ELF (workdir/VARIANT.elf)."""
@@ -125,9 +128,10 @@ class QemuTarget:
         return elf
 
     def run(self, elf: Path, workdir: Path, n_rows: int,
-            plugin: Path | None = None) -> tuple[list[tuple[str, int]], list[int] | None]:
-        """Run the firmware over workdir/rows.bin: per row (hex words, stack bytes); with the counting
-        plugin also its counts (the empty region first, then one per row). Writes ELF_STEM.out/.counts."""
+            plugin: Path | None = None) -> tuple[list[tuple[str, int, str]], list[int] | None]:
+        """Run the firmware over workdir/rows.bin: per row (hex words, stack bytes, hex probabilities or "");
+        with the counting plugin also its counts (the empty region first, then one per row). Writes
+        ELF_STEM.out/.counts."""
         out_file, counts_file = elf.with_suffix(".out"), elf.with_suffix(".counts")
         for stale in (out_file, counts_file):
             stale.unlink(missing_ok=True)
@@ -159,15 +163,16 @@ class QemuTarget:
         lines, end = [], None
         for line in reported:
             if line.startswith("R "):
-                words, stack_hex = line[2:].split(" ")
-                lines.append((words, int(stack_hex, 16)))
+                words, stack_hex, *proba_hex = line[2:].split(" ")
+                lines.append((words, int(stack_hex, 16), "".join(proba_hex)))
             elif line.startswith("END "):
                 end = [int(field, 16) for field in line[4:].split()]
         if end is None or end[0] != n_rows or len(lines) != n_rows:
             raise TinygenError(f"{self.name} firmware returned {len(lines)} of {n_rows} rows "
                                f"({'no END line' if end is None else f'END says {end[0]}'})")
         if end[1]:
-            raise TinygenError(f"on {self.name}, scores_q(quantize_input(x)) != scores(x) on {end[1]} rows")
+            raise TinygenError(f"on {self.name}, scores_q(quantize_input(x)) != scores(x) (or the predict_proba forms "
+                               f"differ) on {end[1]} rows")
         if plugin is None:
             return lines, None
         counts = [int(value) for value in counts_file.read_text().split("\n") if value and not value.startswith("total")]
@@ -176,10 +181,18 @@ class QemuTarget:
         return lines, counts
 
 
-def hex_words(lines: list[tuple[str, int]], per_row: int) -> np.ndarray:
+def hex_words(lines: list[tuple[str, int, str]], per_row: int) -> np.ndarray:
     """The firmware's hex words of every row as uint32 [rows, per_row]."""
-    words = np.frombuffer(bytes.fromhex("".join(words for words, _ in lines)), dtype=">u4")
+    words = np.frombuffer(bytes.fromhex("".join(words for words, _, _ in lines)), dtype=">u4")
     return words.astype(np.uint32).reshape(len(lines), per_row)
+
+
+def proba_values(lines: list[tuple[str, int, str]], n_classes: int) -> np.ndarray:
+    """The firmware's NAME_predict_proba values of every row (4 hex digits each) as uint16 [rows, n_classes]."""
+    if any(len(proba) != 4 * n_classes for _, _, proba in lines):
+        raise TinygenError(f"the firmware sent rows without their {n_classes} probabilities")
+    values = np.frombuffer(bytes.fromhex("".join(proba for _, _, proba in lines)), dtype=">u2")
+    return values.astype(np.uint16).reshape(len(lines), n_classes)
 
 
 ARM_EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: "UsageFault", 11: "SVCall",
