@@ -1,5 +1,6 @@
-"""`tinygen bench` for trees: the cost table per target x dtype x layout x bins, with C-vs-simulator
-mismatches and agreement with scikit-learn, and one-line errors for combinations that mean nothing.
+"""`tinygen bench`: the cost table per target x dtype (x layout x bins for trees), with C-vs-simulator
+mismatches and agreement with scikit-learn; for MLPs cycles per MAC and the speed-up over float32; the
+accuracy table of linear models, MLPs and GaussianNB; one-line errors for combinations that mean nothing.
 The numbers themselves are printed, never asserted (DESIGN.md); the tests check that every row is there,
 that its variant is the one asked for, and that the C equals the simulator on every row."""
 from __future__ import annotations
@@ -11,8 +12,10 @@ from tinygen.cli import main
 
 from conftest import need_tool
 
-COLUMNS = ["target", "dtype", "layout", "input", "rows", "mismatch", "agree", "flash B", "RAM B", "stack B", "mean",
-           "min", "max", "unit"]
+TREE_COLUMNS = ["target", "dtype", "layout", "input", "rows", "mismatch", "agree", "flash B", "RAM B", "stack B", "mean",
+                "min", "max", "unit"]
+COLUMNS = [c for c in TREE_COLUMNS if c != "layout"]  # linear models and GaussianNB: one layout
+MLP_COLUMNS = [*COLUMNS[:-1], "per MAC", "vs float32", "unit"]
 
 
 def bench(*args, code: int = 0):
@@ -22,18 +25,20 @@ def bench(*args, code: int = 0):
     return result
 
 
-def table(stdout: str) -> list[dict]:
-    """The cost table's rows as {column: cell} ("inline (auto)" is one cell)."""
+def table(stdout: str, columns=TREE_COLUMNS) -> list[dict]:
+    """The cost table's rows as {column: cell} ("inline (auto)" is one cell), its header exactly `columns`."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("target"))
     header = lines[start]
-    for column in COLUMNS:
+    for column in columns:
         assert column in header, f"no column {column!r} in {header!r}"
-    one_word = {name: name.replace(" ", "_") for name in COLUMNS}
+    one_word = {name: name.replace(" ", "_") for name in columns}
     for name, word in one_word.items():
         header = header.replace(name, word)
     assert header.split() == list(one_word.values())
-    return [dict(zip(COLUMNS, line.replace(" (auto)", "(auto)").split())) for line in lines[start + 1:]]
+    rows = [dict(zip(columns, line.replace(" (auto)", "(auto)").split())) for line in lines[start + 1:]]
+    assert all(len(row) == len(columns) for row in rows)
+    return rows
 
 
 def test_tree_table_on_host_has_every_layout_and_bins_variant():
@@ -64,9 +69,64 @@ def test_tree_defaults_exact_and_auto_and_quantized_trees_read_x_q():
 
 
 def test_linear_table_keeps_its_dtypes_without_layouts():
-    rows = table(bench("--target", "host", "--model", "LogisticRegression", "--rows", "20").stdout)
-    assert [(r["dtype"], r["layout"], r["input"], r["mismatch"]) for r in rows] == [
-        ("q15", "-", "x_q", "0"), ("q7", "-", "x_q", "0"), ("float32", "-", "float", "0")]
+    rows = table(bench("--target", "host", "--model", "LogisticRegression", "--rows", "20").stdout, COLUMNS)
+    assert [(r["dtype"], r["input"], r["mismatch"]) for r in rows] == [
+        ("q15", "x_q", "0"), ("q7", "x_q", "0"), ("float32", "float", "0")]
+
+
+def test_mlp_table_on_avr_has_macs_cost_per_mac_and_speed_up():
+    """The breast_cancer acceptance network in every default dtype on the Uno: C == simulator on every row."""
+    need_tool("avr-gcc")
+    result = bench("--target", "avr", "--model", "MLP16x8", "--rows", "12")
+    assert "MLP16x8 on breast_cancer (StandardScaler folded in), 30-16-8-1 relu: 616 MACs per inference" in result.stdout
+    rows = table(result.stdout, MLP_COLUMNS)
+    assert [(r["target"], r["dtype"], r["rows"], r["mismatch"], r["unit"]) for r in rows] == [
+        ("avr", dtype, "12", "0", "cycles") for dtype in ("q15", "q7", "float32", "int8")]
+    for row in rows:
+        assert row["agree"].endswith("/12") and int(row["flash B"]) > 0 and int(row["stack B"]) > 0
+        assert float(row["per MAC"]) > 0 and row["vs float32"].endswith("x") and float(row["vs float32"][:-1]) > 0
+    assert rows[2]["vs float32"] == "1.0x"  # float32 against itself
+
+
+def test_mlp_speed_up_needs_float32_in_the_run():
+    """digits' (32,) network on a QEMU target, without float32: no speed-up to show, instructions per MAC."""
+    need_tool("arm-none-eabi-gcc")
+    need_tool("qemu-system-arm")
+    result = bench("--target", "cortex-m4", "--model", "MLP32", "--dataset", "digits", "--dtype", "q7", "--dtype", "int8",
+                   "--rows", "5")
+    assert "64-32-10 relu: 2368 MACs per inference" in result.stdout
+    rows = table(result.stdout, MLP_COLUMNS)
+    assert [(r["dtype"], r["mismatch"], r["vs float32"], r["unit"]) for r in rows] == [
+        ("q7", "0", "-", "instructions"), ("int8", "0", "-", "instructions")]
+    assert all(float(r["per MAC"]) > 0 for r in rows)
+
+
+def test_gaussian_nb_and_mlp_regressor_tables():
+    rows = table(bench("--target", "host", "--model", "GaussianNB", "--dataset", "iris").stdout, COLUMNS)
+    assert [(r["dtype"], r["rows"], r["mismatch"]) for r in rows] == [("q15", "150", "0"), ("q7", "150", "0"),
+                                                                      ("float32", "150", "0")]
+    result = bench("--target", "host", "--model", "MLPRegressor16x8", "--dataset", "diabetes", "--rows", "30")
+    assert "10-16-8-1 relu: 296 MACs" in result.stdout and "within 1 % of the float predictions' range" in result.stdout
+    rows = table(result.stdout, MLP_COLUMNS)
+    assert [(r["dtype"], r["mismatch"], r["per MAC"], r["vs float32"]) for r in rows] == [
+        (dtype, "0", "-", "-") for dtype in ("q15", "q7", "float32", "int8")]  # the host measures sizes only
+
+
+def test_accuracy_table_has_the_networks_and_naive_bayes():
+    lines = bench().stdout.splitlines()
+    assert lines[0].split()[:10] == ["data", "set", "model", "metric", "float", "float32", "q31", "q15", "q7", "int8"]
+    cells = {tuple(line.split()[:2]): line.split()[2:] for line in lines[1:]}
+    assert len(cells) == len(lines) - 1 == 22
+    # metric, float, then float32 q31 q15 q7 int8: "-" where the family has no such dtype
+    for key, metric, missing in [(("breast_cancer", "MLP16x8"), "accuracy", {"q31"}), (("digits", "MLP32"), "accuracy", {"q31"}),
+                                 (("diabetes", "MLPRegressor16x8"), "r2", {"q31"}),
+                                 *[((d, "GaussianNB"), "accuracy", {"q31", "int8"}) for d in ("iris", "wine", "breast_cancer")],
+                                 (("wine", "LogisticRegression"), "accuracy", set())]:
+        row = cells[key]
+        assert row[0] == metric and 0 < float(row[1]) <= 1
+        for dtype, cell in zip(("float32", "q31", "q15", "q7", "int8"), row[2:]):
+            assert (cell == "-") == (dtype in missing), (key, dtype, cell)
+            assert cell == "-" or abs(float(cell)) < 0.1
 
 
 def test_tree_table_on_avr_measures_stack_and_cycles():
@@ -87,6 +147,10 @@ def test_tree_table_on_avr_measures_stack_and_cycles():
     (["--target", "host", "--model", "RandomForest", "--dtype", "q31"], "trees export with dtype exact"),
     (["--target", "host", "--model", "RandomForest", "--dataset", "diabetes"], "regressors go with diabetes"),
     (["--target", "host", "--model", "Forest"], "unknown bench model 'Forest'"),
+    (["--target", "host", "--model", "MLP16x8", "--dtype", "q31"], "exports with dtype float32, q15, q7 or int8"),
+    (["--target", "host", "--model", "MLP16x8", "--layout", "table"], "--layout and --bins are for tree models"),
+    (["--target", "host", "--model", "MLPRegressor16x8", "--dataset", "digits"], "regressors go with diabetes"),
+    (["--target", "host", "--model", "GaussianNB", "--dtype", "int8"], "GaussianNB exports with dtype float32, q15, q7"),
     (["--model", "RandomForest", "--layout", "table"], "are for the cost table: add --target T"),
 ])
 def test_bad_combinations_are_one_line_errors(args, message):

@@ -1,27 +1,35 @@
 """Benchmarks that print numbers (never asserted in tests), run by `tinygen bench`:
-- the linear family's matrix of models x data sets x dtypes with held-out accuracy (R^2 for regressors);
+- the matrix of linear models, MLPs and GaussianNB x data sets x dtypes with held-out accuracy (R^2 for
+  regressors);
 - costs per target: flash, RAM, stack and cycles (AVR) or instructions (QEMU) of one model per dtype, and for
-  trees per layout and threshold-bins choice, with C-vs-simulator mismatches and agreement with scikit-learn."""
+  trees per layout and threshold-bins choice, with C-vs-simulator mismatches and agreement with scikit-learn;
+  for MLPs also cycles (instructions) per multiply-accumulate and the speed-up over float32."""
 from __future__ import annotations
 
 import functools
+import itertools
+import warnings
 
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
                               GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron, Ridge,
                                   RidgeClassifier, SGDClassifier, SGDRegressor)
 from sklearn.model_selection import train_test_split
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from .api import convert
+from .data import BUNDLED
 from .errors import TinygenError
 from .ops.tree_ensemble import TreeEnsemble
-from .quantize import BINS_CHOICES, LINEAR_DTYPES as DTYPES
+from .quantize import BINS_CHOICES, GAUSSIAN_DTYPES, LINEAR_DTYPES
 from .verify import metric
 
 CLASSIFIERS = {
@@ -55,11 +63,31 @@ TREE_REGRESSORS = {
     "HistGradientBoostingRegressor": lambda: HistGradientBoostingRegressor(max_iter=30, random_state=0),
 }
 TREES = {**TREE_CLASSIFIERS, **TREE_REGRESSORS}
-MODELS = {**CLASSIFIERS, **REGRESSORS, **TREES}
+# Issue 5's acceptance networks, fitted as tests/test_mlp.py fits them (StandardScaler + relu layers):
+# MLP16x8 is the breast_cancer one, MLP32 the digits one; MLPRegressor16x8 is test_mlp's diabetes network.
+MLP_CLASSIFIERS = {
+    "MLP16x8": lambda: MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=2000, random_state=0),
+    "MLP32": lambda: MLPClassifier(hidden_layer_sizes=(32,), max_iter=2000, random_state=0),
+}
+MLP_REGRESSORS = {"MLPRegressor16x8": lambda: MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=5000, random_state=0)}
+MLPS = {**MLP_CLASSIFIERS, **MLP_REGRESSORS}
+# GaussianNB alone, as tests/test_gaussian_nb.py fits it (a scaler in front would only fold into it)
+BAYES = {"GaussianNB": lambda: GaussianNB()}
+SCALED = {**CLASSIFIERS, **REGRESSORS, **MLPS}  # fitted behind a StandardScaler
+MODELS = {**SCALED, **TREES, **BAYES}
+ALL_REGRESSORS = {*REGRESSORS, *TREE_REGRESSORS, *MLP_REGRESSORS}
 LINEAR_COST_DTYPES = ("q15", "q7", "float32")  # the cost table's dtypes when none are asked
-DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
+MLP_DTYPES = (*LINEAR_COST_DTYPES, "int8")  # quantize.py: no q31 for hidden layers (no q31 activation tables)
+ACCURACY_DTYPES = (*LINEAR_DTYPES, "int8")  # the accuracy table's columns; "-" where a family has no such dtype
+DATASETS = {"iris": load_iris, "wine": load_wine, "breast_cancer": load_breast_cancer, "diabetes": load_diabetes,
+            "digits": load_digits}
+assert tuple(DATASETS) == BUNDLED  # the CLI offers data.BUNDLED without importing this module
 # (data set, model) pairs of the linear family's acceptance matrix
 LINEAR_CASES = [(d, m) for d in ("breast_cancer", "wine") for m in CLASSIFIERS] + [("diabetes", m) for m in REGRESSORS]
+# issue 5's: its two acceptance networks (and test_mlp's regressor), GaussianNB on its three data sets
+NETWORK_CASES = [("breast_cancer", "MLP16x8"), ("digits", "MLP32"), ("diabetes", "MLPRegressor16x8")]
+BAYES_CASES = [(d, "GaussianNB") for d in ("iris", "wine", "breast_cancer")]
+ACCURACY_CASES = LINEAR_CASES + NETWORK_CASES + BAYES_CASES
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,16 +99,22 @@ def split(dataset: str):
 
 @functools.lru_cache(maxsize=None)
 def fitted(dataset: str, model: str):
-    """Linear models: StandardScaler + the model, fitted on the training split. Trees: the model alone, fitted
-    on every row (issue 4's acceptance is about every row of the data the trees learned)."""
+    """Linear models and MLPs: StandardScaler + the model, fitted on the training split; GaussianNB alone on the
+    training split. Trees: the model alone, fitted on every row (issue 4's acceptance is about every row of the
+    data the trees learned)."""
     X, y, X_train, X_test, y_train, y_test = split(dataset)
     if model in TREES:
         return TREES[model]().fit(X, y)
-    return make_pipeline(StandardScaler(), {**CLASSIFIERS, **REGRESSORS}[model]()).fit(X_train, y_train)
+    if model in BAYES:
+        return BAYES[model]().fit(X_train, y_train)
+    with warnings.catch_warnings():
+        # MLPRegressor16x8 stops at max_iter as test_mlp's does; the warning would land in the middle of a table
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make_pipeline(StandardScaler(), SCALED[model]()).fit(X_train, y_train)
 
 
 def is_regressor(model: str) -> bool:
-    return model in REGRESSORS or model in TREE_REGRESSORS
+    return model in ALL_REGRESSORS
 
 
 def check_bench_model(dataset: str, model: str) -> None:
@@ -91,27 +125,36 @@ def check_bench_model(dataset: str, model: str) -> None:
 
 
 def default_cost_dtypes(model: str) -> tuple[str, ...]:
-    return ("exact",) if model in TREES else LINEAR_COST_DTYPES
+    if model in TREES:
+        return ("exact",)
+    return MLP_DTYPES if model in MLPS else LINEAR_COST_DTYPES
+
+
+def model_dtypes(model: str) -> tuple[str, ...]:
+    """Every dtype a (non-tree) bench model exports with."""
+    if model in MLPS:
+        return MLP_DTYPES
+    return GAUSSIAN_DTYPES if model in BAYES else ACCURACY_DTYPES
 
 
 def accuracy_rows():
-    """One row per (data set, model): the float metric and each dtype's simulator metric on held-out rows."""
-    for dataset, model in LINEAR_CASES:
+    """One row per (data set, model): the float metric and each of its dtypes' simulator metric on held-out rows."""
+    for dataset, model in ACCURACY_CASES:
         X, y, X_train, X_test, y_train, y_test = split(dataset)
         estimator = fitted(dataset, model)
-        task = "classification" if model in CLASSIFIERS else "regression"
+        task = "regression" if is_regressor(model) else "classification"
         name, float_metric = metric(task, y_test, estimator.predict(X_test))
         fixed = {dtype: metric(task, y_test, convert(estimator, dtype=dtype, calibration=X_train).predict(X_test))[1]
-                 for dtype in DTYPES}
+                 for dtype in model_dtypes(model)}
         yield dataset, model, name, float_metric, fixed
 
 
 def print_accuracy_table(echo=print) -> None:
-    echo(f"{'data set':<14}{'model':<20}{'metric':<10}{'float':>8}" + "".join(f"{d:>9}" for d in DTYPES)
+    echo(f"{'data set':<14}{'model':<20}{'metric':<10}{'float':>8}" + "".join(f"{d:>9}" for d in ACCURACY_DTYPES)
          + "   (held-out 25 %, fixed seed; dtype columns: simulator metric - float)")
     for dataset, model, name, float_metric, fixed in accuracy_rows():
         echo(f"{dataset:<14}{model:<20}{name:<10}{float_metric:>8.4f}"
-             + "".join(f"{fixed[d] - float_metric:>+9.4f}" for d in DTYPES))
+             + "".join(f"{fixed[d] - float_metric:>+9.4f}" if d in fixed else f"{'-':>9}" for d in ACCURACY_DTYPES))
 
 
 def input_kind(program, bins_asked: str = "auto") -> str:
@@ -160,24 +203,66 @@ def cost_rows(dataset: str, model: str, targets, dtypes=(), layouts=("auto",), b
             for target in targets for converted, variant in variants)
 
 
+# (header, width) of the cost table's columns, negative widths aligned left; "unit" follows them. cost_columns()
+# keeps the layout for trees only and the per-MAC cost and speed-up for MLPs only.
+COST_COLUMNS = (("target", -16), ("dtype", -8), ("layout", -15), ("input", -12), ("rows", 6), ("mismatch", 9),
+                ("agree", 10), ("flash B", 9), ("RAM B", 7), ("stack B", 8), ("mean", 10), ("min", 9), ("max", 9),
+                ("per MAC", 9), ("vs float32", 12))
+
+
+def cost_columns(model: str) -> list[tuple[str, int]]:
+    left_out = ({"layout"} if model not in TREES else set()) | ({"per MAC", "vs float32"} if model not in MLPS else set())
+    return [column for column in COST_COLUMNS if column[0] not in left_out]
+
+
+def network_size(estimator) -> tuple[list[int], int]:
+    """A fitted MLP's (pipeline's) layer widths, inputs first, and its multiply-accumulates per inference."""
+    weights = estimator[-1].coefs_
+    return [weights[0].shape[0], *(w.shape[1] for w in weights)], sum(w.size for w in weights)
+
+
 def print_cost_table(dataset: str, model: str, targets, dtypes=(), layouts=("auto",), bins=("auto",),
                      rows: int | None = None, echo=print) -> None:
     measured = cost_rows(dataset, model, targets, dtypes, layouts, bins, rows)
+    firmware_note = "flash/RAM: what the model adds to the firmware"
+    macs = None
     if model in TREES:
-        echo(f"{model} on {dataset}, fitted on all {len(split(dataset)[0])} rows; flash/RAM: what the model adds to the firmware")
+        echo(f"{model} on {dataset}, fitted on all {len(split(dataset)[0])} rows; {firmware_note}")
+    elif model in MLPS:
+        widths, macs = network_size(fitted(dataset, model))
+        echo(f"{model} on {dataset} (StandardScaler folded in), {'-'.join(map(str, widths))} relu: {macs} MACs per "
+             f"inference; {firmware_note}")
+    elif model in BAYES:
+        echo(f"{model} on {dataset}; {firmware_note}")
     else:
-        echo(f"{model} on {dataset} (StandardScaler folded in); flash/RAM: what the model adds to the firmware")
+        echo(f"{model} on {dataset} (StandardScaler folded in); {firmware_note}")
     task_note = "within 1 % of the float predictions' range" if is_regressor(model) else "same class"
     echo(f"mismatch: C vs simulator; agree: simulator predict vs scikit-learn's ({task_note})")
-    echo(f"{'target':<16}{'dtype':<8}{'layout':<15}{'input':<12}{'rows':>6}{'mismatch':>9}{'agree':>10}{'flash B':>9}"
-         f"{'RAM B':>7}{'stack B':>8}{'mean':>10}{'min':>9}{'max':>9}  unit")
-    for r in measured:
-        low = r.get("cycles_min", r.get("instructions_min"))
-        high = r.get("cycles_max", r.get("instructions_max"))
+    if macs:
+        echo("per MAC: mean / MACs (in the row's unit); vs float32: float32's mean / the row's, on the same target")
+    columns = cost_columns(model)
 
-        def show(v, fmt="{:.0f}"):
-            return "-" if v is None else fmt.format(v)
+    def line(cells: dict) -> str:
+        return "".join(f"{cells[name]:<{-width}}" if width < 0 else f"{cells[name]:>{width}}"
+                       for name, width in columns) + f"  {cells['unit']}"
 
-        echo(f"{r['target']:<16}{r['dtype']:<8}{r['layout']:<15}{r['input']:<12}{r['rows']:>6}{r['mismatches']:>9}"
-             f"{r['agree']:>10}{show(r['flash_bytes']):>9}{show(r['ram_bytes']):>7}{show(r['stack_bytes']):>8}"
-             f"{show(r['cycles_per_inference'], '{:.1f}'):>10}{show(low):>9}{show(high):>9}  {r.get('cycles_unit') or '-'}")
+    def show(v, fmt="{:.0f}"):
+        return "-" if v is None else fmt.format(v)
+
+    def ratio(numerator, denominator):  # None (shown "-") where a target measures no cycles
+        return None if numerator is None or not denominator else numerator / denominator
+
+    echo(line({name: name for name, _ in [*columns, ("unit", 0)]}))
+    # a target's rows are printed once all of them are measured: the speed-up needs its float32 row
+    for _, target_rows in itertools.groupby(measured, key=lambda r: r["target"]):
+        target_rows = list(target_rows)
+        float32_mean = next((r["cycles_per_inference"] for r in target_rows if r["dtype"] == "float32"), None)
+        for r in target_rows:
+            mean = r["cycles_per_inference"]
+            echo(line({**r, "mismatch": r["mismatches"], "flash B": show(r["flash_bytes"]), "RAM B": show(r["ram_bytes"]),
+                       "stack B": show(r["stack_bytes"]), "mean": show(mean, "{:.1f}"),
+                       "min": show(r.get("cycles_min", r.get("instructions_min"))),
+                       "max": show(r.get("cycles_max", r.get("instructions_max"))),
+                       "per MAC": show(ratio(mean, macs), "{:.1f}"),
+                       "vs float32": show(ratio(float32_mean, mean), "{:.1f}x"),
+                       "unit": r.get("cycles_unit") or "-"}))

@@ -337,11 +337,14 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Measure costs on these targets (repeatable); without it, print the accuracy table.")
 @click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
-              help="Dtypes to measure (repeatable; default q15, q7, float32 for linear models, exact for trees).")
-@click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(("breast_cancer", "wine", "diabetes")))
+              help="Dtypes to measure (repeatable; default q15, q7, float32 for linear models and GaussianNB, the same "
+              "and int8 for MLPs, exact for trees).")
+@click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(data.BUNDLED),
+              help="Regressors go with diabetes, classifiers with the others.")
 @click.option("--model", default="LogisticRegression", show_default=True,
-              help="A bench model of tinygen/bench.py: linear (LogisticRegression, Ridge, ...) or a tree (RandomForest, "
-              "DecisionTree, ExtraTrees, GradientBoosting, HistGradientBoosting; regressors: DecisionTreeRegressor, ...).")
+              help="A bench model of tinygen/bench.py: linear (LogisticRegression, Ridge, ...), a tree (RandomForest, "
+              "DecisionTree, ExtraTrees, GradientBoosting, HistGradientBoosting; regressors: DecisionTreeRegressor, ...), "
+              "an MLP (MLP16x8: hidden (16, 8), MLP32: hidden (32,), MLPRegressor16x8) or GaussianNB.")
 @click.option("--layout", "layouts", multiple=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: layouts to measure (repeatable; default auto, the smaller).")
 @click.option("--bins", "bins", multiple=True, type=click.Choice(list(BINS_CHOICES)),
@@ -350,7 +353,8 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
 @friendly
 def bench(targets, dtypes, dataset, model, layouts, bins, rows):
     """Print numbers: held-out accuracy per dtype, or per target x dtype x layout x bins (--target): C vs
-    simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions."""
+    simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions; for MLPs also
+    cycles (instructions) per MAC and the speed-up over float32."""
     from . import bench as bench_module
 
     if not targets:

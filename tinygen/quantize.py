@@ -93,13 +93,14 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
         raise TinygenError(f"--layout and --bins are for tree models; {program.source} has one layout")
     if any(isinstance(op, gaussian_jll.FloatGaussianJLL) for op in program.ops):
         return _quantize_gaussian(program, dtype, base, X_calib)
+    hidden = any(isinstance(op, FloatActivation) for op in program.ops)
+    takes = "float32, q15, q7 or int8" if hidden else "float32, q31, q15, q7 or int8"
     if dtype == "exact":
-        raise TinygenError(f"dtype exact is for tree models; {program.source} takes float32, q31, q15, q7 or int8")
+        raise TinygenError(f"dtype exact is for tree models; {program.source} takes {takes}")
     if any(not isinstance(op, (FloatDense, FloatActivation)) for op in program.ops):
         raise TinygenError("quantize expects a float program from a frontend")
-    hidden = any(isinstance(op, FloatActivation) for op in program.ops)
     if hidden and dtype == "q31":
-        raise TinygenError(f"{program.source} exports with dtype float32, q15 or q7 (q31 activation tables are not "
+        raise TinygenError(f"{program.source} exports with dtype {takes} (q31 activation tables are not "
                            "implemented); use --dtype q15")
     if dtype == "int8":
         return _quantize_int8(program, base, X_calib)
