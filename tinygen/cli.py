@@ -332,6 +332,47 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
         sys.exit(EXIT_CHECK_FAILED)
 
 
+# ---- report ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to evaluate.")
+@click.option("--label", help="Label column of the data (required, except for an isolation forest, as in verify).")
+@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
+              help="Dtypes to show (repeatable; default: every dtype the model exports with).")
+@click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
+              help="Also build and run the C there for flash/RAM/stack/cycle bars (repeatable; default: none).")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration CSV (default: the data itself).")
+@click.option("--title", help="Page title (default: tinygen report: NAME).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@friendly
+def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle):
+    """Write one offline HTML page: accuracy per dtype, every tensor's range against its format, score error,
+    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra)."""
+    from . import charts, report as report_module
+
+    charts.require()
+    estimator = _load_estimator(model_path, allow_pickle)
+    unsupervised = train_module.is_unsupervised(estimator)
+    if label is None and not unsupervised:
+        raise TinygenError("report needs --label COLUMN: the accuracy is measured against the labels")
+    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
+    calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
+    name = suggest_name(Path(model_path).stem)
+    analysis = report_module.write_report(estimator, rows.X, rows.y, output, dtypes=dtypes, targets=targets,
+                                          calibration=calib, feature_names=rows.feature_names, name=name, title=title,
+                                          data_name=Path(data_csv).name, label=label)
+    for dtype, result in analysis["results"].items():
+        for target, measured in result.targets.items():
+            if "error" in measured:
+                click.echo(f"note: {dtype} on {target}: {measured['error']}", err=True)
+            elif measured["mismatches"]:
+                click.echo(f"note: {dtype} on {target}: the C differs from the simulator on {measured['mismatches']} "
+                           "rows (a tinygen bug: please report it)", err=True)
+    click.echo(f"wrote {output}: {analysis['source']} on {analysis['rows']} rows, dtypes "
+               f"{', '.join(analysis['results'])}" + (f", targets {', '.join(analysis['targets'])}" if targets else ""))
+
+
 # ---- bench -------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
