@@ -3,10 +3,12 @@
     model = tinygen.convert(estimator, dtype="q15", calibration=X_train)
     model.predict(X); model.scores(X)          # the bit-exact simulator
     model.save("out/", name="activity")        # out/activity.h + out/activity.json
+    result = tinygen.search(X, y, board="uno", max_latency_ms=5)   # result.front, result.best, result.estimator
 """
 __version__ = "0.1.0"
 
 from .api import ConvertedModel, convert, load  # noqa: E402
 from .errors import TinygenError  # noqa: E402
+from .model_search import SearchResult, search  # noqa: E402
 
-__all__ = ["convert", "load", "ConvertedModel", "TinygenError", "__version__"]
+__all__ = ["convert", "load", "search", "ConvertedModel", "SearchResult", "TinygenError", "__version__"]
