@@ -9,6 +9,16 @@ __version__ = "0.1.0"
 
 from .api import ConvertedModel, convert, load  # noqa: E402
 from .errors import TinygenError  # noqa: E402
-from .model_search import SearchResult, search  # noqa: E402
+
+
+def __getattr__(name):
+    """search and SearchResult load on first use: the search pulls in the whole model grid, which plain
+    conversions do not need (and `python3 -m tinygen.costmodel` must run before the search imports it)."""
+    if name in ("search", "SearchResult"):
+        from . import model_search
+
+        return getattr(model_search, name)
+    raise AttributeError(f"module 'tinygen' has no attribute {name!r}")
+
 
 __all__ = ["convert", "load", "search", "ConvertedModel", "SearchResult", "TinygenError", "__version__"]

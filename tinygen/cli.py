@@ -248,17 +248,19 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
     result = search_module.search(dataset.X, dataset.y, board=board, max_latency_ms=max_latency_ms, max_flash=max_flash,
                                   max_ram=max_ram, seed=seed, jobs=jobs, quick=quick, task=task,
                                   feature_names=dataset.feature_names, label_name=label, name=name)
-    click.echo(f"searched {len({c.spec for c in result.candidates})} models x dtypes = {len(result.candidates)} candidates "
-               f"on {dataset.n_rows} rows of {data_csv} ({result.folds}-fold cross-validated {result.metric_name} of the "
+    click.echo(f"searched {len(result.candidates)} candidates ({len({c.spec for c in result.candidates})} models x their dtypes "
+               f"and layouts) on {dataset.n_rows} rows of {data_csv} ({result.folds}-fold cross-validated {result.metric_name} of the "
                f"exported program; costs on {result.board.description}, {result.budgets.describe()})")
     click.echo(f"Pareto front ({result.metric_name} vs latency vs flash; measured on {result.board.target} over every row, "
                "as verify measures them; * = chosen):")
     click.echo(result.table())
     errors = result.measured_errors()
     if errors:
-        click.echo(f"cost model vs these {errors['cycles_mean']['programs']} runs: cycles within "
-                   f"{100 * errors['cycles_mean']['max_relative']:.1f}% (mean), {100 * errors['cycles_max']['max_relative']:.1f}% "
-                   f"(max), flash within {100 * errors['flash']['max_relative']:.1f}%")
+        shown = ", ".join(f"{what} {100 * errors[key]['max_relative']:.1f}% / {100 * errors[key]['mean_relative']:.1f}%"
+                          for what, key in (("cycles", "cycles_mean"), ("slowest-row cycles", "cycles_max"),
+                                            ("flash", "flash")))
+        click.echo(f"cost model (which chose what to run) vs these {errors['flash']['programs']} runs, largest / mean "
+                   f"error: {shown}")
     if json_path:
         atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
     if result.best is None:

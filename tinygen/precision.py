@@ -30,7 +30,7 @@ class Tried:
     drop: float | None = None
     tolerance: float | None = None
     flash_bytes: int | None = None
-    cycles: float | None = None  # estimated mean over the calibration rows (None: no cost model for the board)
+    cycles: float | None = None  # estimated mean over the calibration rows (None: no calibrated cost model for it)
     problem: str | None = None  # why the model does not export with this dtype
 
     @property
@@ -77,8 +77,8 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
         if entry.holds:  # only the ones that qualify are built
             with tempfile.TemporaryDirectory(prefix="tinygen-auto-") as tmp:
                 entry.flash_bytes = boards.footprint(board_spec, model.save(tmp, name)["header"], name)["flash_bytes"]
-            if cost_model is not None:
-                entry.cycles = cost_model.estimate(model.program, X).cycles_mean
+            estimate = None if cost_model is None else cost_model.estimate(model.program, X)
+            entry.cycles = estimate.cycles_mean if estimate is not None and estimate.calibrated else None
         tried.append(entry)
     holding = [t for t in tried if t.holds]
     metric_name = "r2" if task == "regression" else "accuracy"
@@ -91,8 +91,11 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
     best = min(holding, key=lambda t: (t.flash_bytes, np.inf if t.cycles is None else t.cycles, DTYPES.index(t.dtype)))
     within = "within " + (str(max_accuracy_drop) if max_accuracy_drop is not None else "each dtype's verify default") + \
         " of the float model's"
+    def costs(t: Tried) -> str:
+        return f"{t.flash_bytes} B" + ("" if t.cycles is None else f", ~{t.cycles:,.0f} cycles")
+
     cycles = "" if best.cycles is None else f", ~{best.cycles:,.0f} cycles estimated"
-    others = ", ".join(f"{t.dtype} {t.flash_bytes} B" for t in sorted(holding, key=lambda t: t.flash_bytes) if t is not best)
+    others = ", ".join(f"{t.dtype} ({costs(t)})" for t in sorted(holding, key=lambda t: t.flash_bytes) if t is not best)
     failed = ", ".join(f"{t.dtype} drops {t.drop:.4f}" for t in tried if t.problem is None and not t.holds)
     reason = (f"dtype auto: {best.dtype}, the least flash on the {board_spec.name} ({best.flash_bytes} B{cycles}) of the "
               f"dtypes whose {metric_name} on the {len(X)} calibration rows (against "
