@@ -88,6 +88,7 @@ def test_search_is_deterministic_for_a_seed():
     def once(jobs):
         result = tinygen.search(bundle.X, bundle.y, board="uno", max_latency_ms=0.5, seed=3, jobs=jobs, quick=True,
                                 measure=False, progress=False)
+        assert list(result) == result.front and result[0] is result.front[0]  # the result reads as its front
         return ([(c.name, c.metric, c.estimate.cycles_max, c.estimate.flash_bytes) for c in result.candidates],
                 [c.name for c in result.front], result.best.name, result.table())
 

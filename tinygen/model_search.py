@@ -31,12 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import boards, costmodel, train as train_module
+from .targets import toolchain
 from .api import convert
 from .data import Dataset
 from .errors import TinygenError
 from .verify import compare_on_target, metric
 
 CLASSIFICATION_ONLY = ("logreg", "gnb")
+_TARGET_TOOLS = {"avr": ("avr-gcc", "avr-size", "simavr")}  # what running a candidate on the target takes
 REGRESSION_ONLY = ("linear", "lasso")
 
 
@@ -252,6 +254,15 @@ class SearchResult:
     cost_model: costmodel.CostModel
     skipped: dict = field(default_factory=dict)  # "spec (variant)" -> why it is not a candidate
 
+    def __iter__(self):  # the result reads as its front: `for candidate in tinygen.search(...)`
+        return iter(self.front)
+
+    def __len__(self) -> int:
+        return len(self.front)
+
+    def __getitem__(self, index):
+        return self.front[index]
+
     @property
     def estimator(self):
         return None if self.best is None else self.estimators[self.best.spec]
@@ -396,7 +407,10 @@ def _evaluate_quietly(spec: Spec, dataset: Dataset, task: str, folds, seed: int,
     float_metrics = []
     for train_rows, test_rows in folds:
         part = Dataset(X[train_rows], y[train_rows], dataset.feature_names, dataset.label_name)
-        estimator = train_module.fit(part, spec.kind, params=params, seed=seed, task=task)
+        try:
+            estimator = train_module.fit(part, spec.kind, params=params, seed=seed, task=task)
+        except TinygenError as exc:  # this configuration cannot learn these rows: not a candidate
+            return _Evaluated(spec, None, float("nan"), {}, {}, {v: str(exc) for v in fold_metrics})
         float_metrics.append(metric(task, y[test_rows], estimator.predict(X[test_rows]))[1])
         predictions = {}  # exact trees predict the same in every layout: simulate once per dtype
         for variant in fold_metrics:
@@ -411,7 +425,10 @@ def _evaluate_quietly(spec: Spec, dataset: Dataset, task: str, folds, seed: int,
                 problems[variant] = str(exc)
                 continue
             fold_metrics[variant].append(metric(task, y[test_rows], predictions[variant.dtype])[1])
-    estimator = train_module.fit(dataset, spec.kind, params=params, seed=seed, task=task)
+    try:
+        estimator = train_module.fit(dataset, spec.kind, params=params, seed=seed, task=task)
+    except TinygenError as exc:
+        return _Evaluated(spec, None, float("nan"), {}, {}, {v: str(exc) for v in fold_metrics})
     estimates = {}
     for variant in fold_metrics:
         if variant in problems:
@@ -449,7 +466,6 @@ class _Runner:
     def __init__(self, result_estimators, dataset: Dataset, board: boards.Board, name: str, jobs: int, progress):
         self.estimators, self.dataset, self.board, self.name, self.jobs = result_estimators, dataset, board, name, jobs
         self.progress = progress
-        self.runs = 0
 
     def _run(self, candidate: Candidate) -> None:
         try:
@@ -470,7 +486,6 @@ class _Runner:
         todo = [c for c in candidates if c.measured is None and c.problem is None]
         if not todo:
             return
-        self.runs += len(todo)
         if len(todo) == 1 or self.jobs == 1:
             for candidate in todo:
                 self._run(candidate)
@@ -511,6 +526,9 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
                            f"{board_spec.name} code; choose a board with an emulated target: "
                            f"{', '.join(b.name for b in boards.BOARDS.values() if b.target)}")
     model = costmodel.load(board_spec.target)
+    if measure:  # before minutes of fitting: a missing emulator would fail every run
+        for tool in _TARGET_TOOLS.get(board_spec.target, ()):
+            toolchain.find(tool)
     budgets = Budgets(board_spec, max_latency_ms, max_flash, max_ram)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -521,6 +539,8 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
     if task not in train_module.TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(train_module.TASKS)}")
     n_folds = n_folds or (3 if quick else 5)
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise TinygenError(f"n_folds must be a whole number >= 2, got {n_folds!r}")
     folds = _folds(X, y, task, n_folds, seed)
     specs = grid(task, quick)
     bar = _Progress(progress)
