@@ -380,14 +380,15 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_f
 # ---- bench -------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
-              help="Measure costs on these targets (repeatable); without it, print the accuracy table.")
+              help="Measure costs on these targets (repeatable); without it, print the accuracy table (--peers: avr "
+              "and cortex-m4).")
 @click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
               help="Dtypes to measure (repeatable; default q15, q7, float32 for linear models and GaussianNB, the same "
               "and int8 for MLPs, exact for trees).")
 @click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(data.BUNDLED),
               help="Regressors go with diabetes, classifiers with the others.")
-@click.option("--model", default="LogisticRegression", show_default=True,
-              help="A bench model of tinygen/bench.py: linear (LogisticRegression, Ridge, ...), a tree (RandomForest, "
+@click.option("--model", help="A bench model of tinygen/bench.py [default: LogisticRegression; --peers: RandomForest, "
+              "LogisticRegression and MLP16x8]: linear (LogisticRegression, Ridge, ...), a tree (RandomForest, "
               "DecisionTree, ExtraTrees, GradientBoosting, HistGradientBoosting; regressors: DecisionTreeRegressor, ...), "
               "an MLP (MLP16x8: hidden (16, 8), MLP32: hidden (32,), MLPRegressor16x8) or GaussianNB.")
 @click.option("--layout", "layouts", multiple=True, type=click.Choice(LAYOUT_CHOICES),
@@ -395,13 +396,27 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_f
 @click.option("--bins", "bins", multiple=True, type=click.Choice(list(BINS_CHOICES)),
               help="Trees, dtype exact: threshold bins on, off (order keys or raw bits) or auto (repeatable; default auto).")
 @click.option("--rows", type=click.IntRange(min=1), help="Only the first N rows (default: all).")
+@click.option("--peers", is_flag=True, help="Compare with peer tools (emlearn, m2cgen; pip install 'tinygen[peers]'): "
+              "the same models through each tool's C, on the same harness and rows.")
 @friendly
-def bench(targets, dtypes, dataset, model, layouts, bins, rows):
+def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers):
     """Print numbers: held-out accuracy per dtype, or per target x dtype x layout x bins (--target): C vs
     simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions; for MLPs also
-    cycles (instructions) per MAC and the speed-up over float32."""
+    cycles (instructions) per MAC and the speed-up over float32. --peers: tinygen beside emlearn and m2cgen."""
     from . import bench as bench_module
 
+    if peers:
+        from . import peers as peers_module
+
+        if layouts or bins:
+            raise TinygenError("--layout and --bins are not for --peers (tinygen's trees use the automatic choice)")
+        unsupported = [t for t in targets if t not in peers_module.RUNS_ON]
+        if unsupported:
+            raise TinygenError(f"bench --peers runs on {', '.join(peers_module.RUNS_ON)}, not {', '.join(unsupported)}")
+        peers_module.print_peer_table(dataset, (model,) if model else peers_module.MODELS, targets or peers_module.TARGETS,
+                                      dtypes, rows, click.echo)
+        return
+    model = model or "LogisticRegression"
     if not targets:
         if dtypes or layouts or bins or rows or model in bench_module.TREES:
             raise TinygenError("--dtype, --layout, --bins, --rows and tree models are for the cost table: add --target T")
