@@ -123,7 +123,7 @@ def _m2cgen(estimator, n_features: int, n_classes: int) -> PeerCode:
 
 # (tool, variant shown, exporter, remark for its rows); every model is offered to every variant of its family
 INT16_REMARK = "x truncated to int16_t by the adapter: emlearn's int16 trees expect integer-scaled features"
-DOUBLE_REMARK = "x copied to double (32-bit on AVR)"
+DOUBLE_REMARK = "x copied to double, m2cgen's input type (32 bits on AVR, 64 on Arm)"
 VARIANTS = {
     "trees": (("emlearn", "inline float", _emlearn("float", method="inline", dtype="float"), ""),
               ("emlearn", "inline int16", _emlearn("int16", method="inline", dtype="int16_t"), INT16_REMARK),
