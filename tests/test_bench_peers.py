@@ -82,6 +82,16 @@ def test_peer_rows_say_when_a_peer_is_not_installed(monkeypatch):
         ("m2cgen", "m2cgen is not installed (pip install 'tinygen[peers]')")]
 
 
+def test_exporting_leaves_numpy_error_handling_alone(monkeypatch):
+    """emlearn's import calls numpy.seterr(all="raise"): the rest of the process (scikit-learn fits) must not
+    inherit it."""
+    for module in [m for m in sys.modules if m == "emlearn" or m.startswith("emlearn.")]:
+        monkeypatch.delitem(sys.modules, module)  # imported afresh, and put back after the test
+    before = np.geterr()
+    assert list(peers.peer_rows("breast_cancer", "MLP16x8", [], rows=3)) == []  # exports only, runs nothing
+    assert np.geterr() == before
+
+
 @pytest.mark.parametrize("model", ["LogisticRegression", "MLP16x8"])
 def test_folded_scaler_predicts_as_the_pipeline(model):
     pipeline = bench.fitted("breast_cancer", model)

@@ -187,7 +187,8 @@ def peer_rows(dataset: str, model: str, targets, rows: int | None = None):
     bare = fold_scaler(estimator)
     for tool, variant, exporter, remark in variants_for(model):
         try:
-            exported = exporter(bare, X.shape[1], len(classes))
+            with np.errstate():  # importing emlearn sets numpy to raise on every float error, process-wide
+                exported = exporter(bare, X.shape[1], len(classes))
         except TinygenError as exc:
             exported, why = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a peer's own refusal (NotImplementedError, ValueError, ...)
