@@ -58,3 +58,31 @@ def edge_rows(n_features: int) -> np.ndarray:
         row[rng.integers(0, n_features, 3)] = rng.choice(values, 3)
         rows.append(row)
     return np.array(rows)
+
+
+JUNIT_XSD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "junit.xsd")
+
+
+def check_junit(path) -> list[dict]:
+    """Validate a JUnit XML file against tests/junit.xsd and its counts against its testcases; return the
+    testcases as {name, classname, outcome ("passed", "failure" or "error"), message}."""
+    import xml.etree.ElementTree as ET
+
+    import xmlschema
+
+    xmlschema.XMLSchema(JUNIT_XSD).validate(str(path))
+    root = ET.parse(path).getroot()
+    cases = []
+    for suite in root.iter("testsuite"):
+        suite_cases = suite.findall("testcase")
+        outcomes = [next((child.tag for child in case if child.tag in ("failure", "error")), "passed")
+                    for case in suite_cases]
+        assert int(suite.get("tests")) == len(suite_cases)
+        assert int(suite.get("failures")) == outcomes.count("failure")
+        assert int(suite.get("errors")) == outcomes.count("error")
+        for case, outcome in zip(suite_cases, outcomes):
+            problem = case.find(outcome) if outcome != "passed" else None
+            cases.append({"name": case.get("name"), "classname": case.get("classname"), "outcome": outcome,
+                          "message": None if problem is None else problem.get("message")})
+    assert int(root.get("tests")) == len(cases)
+    return cases

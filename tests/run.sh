@@ -22,6 +22,7 @@ if command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
 fi
 
+# the test extra includes the peers extra (emlearn, m2cgen: tests run bench --peers) and xmlschema (JUnit files)
 python3 -m pip install -q -e '.[test]'
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1

@@ -12,7 +12,7 @@ import click
 import numpy as np
 from sklearn.base import is_classifier
 
-from . import __version__, boards, data, doctor as doctor_module, formats, modelio, train as train_module
+from . import __version__, boards, data, doctor as doctor_module, formats, junit, modelio, train as train_module
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
@@ -375,7 +375,31 @@ def _csv_cell(text: str) -> str:
 
 
 # ---- verify ------------------------------------------------------------------------------------------
-@main.command()
+def _parse_budget(ctx, param, values) -> dict:
+    """A click callback: repeated `[TARGET=]NUMBER` values -> {target or None (every target): number}."""
+    limits = {}
+    for value in values:
+        target, _, number = value.rpartition("=")
+        try:
+            limit = int(number.replace("_", ""))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not [TARGET=]NUMBER (e.g. 4000 or avr=4000)") from None
+        if target and target not in TARGETS:
+            raise click.BadParameter(f"{value!r}: unknown target {target!r}; choose from {', '.join(TARGETS)}")
+        limits[target or None] = limit
+    return limits
+
+
+_BUDGET_HELP = ("(repeatable; TARGET=N for one target, N alone for every verified target that measures it)")
+
+
+@main.command(epilog="""\b
+Exit codes (CI: a non-zero exit fails the step; --junit says which check):
+  0  every check passed
+  1  a check failed (accuracy drop, C != simulator, predict_proba bound, a budget, --board fit)
+  2  bad input or usage: bad options, unreadable data or model, a missing compiler, C that does not build
+     (with --junit, the file then holds one testcase with the error)
+  3  an internal error (a tinygen bug; TINYGEN_DEBUG=1 shows the traceback)""")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to check.")
 @click.option("--label", help="Label column of the data (required, except for an isolation forest: its accuracy is "
@@ -384,8 +408,16 @@ def _csv_cell(text: str) -> str:
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Where to run the C (repeatable; default host).")
 @click.option("--max-accuracy-drop", type=float, help="Allowed drop of accuracy (R^2 for regressors); default per dtype.")
+@click.option("--max-flash", callback=_parse_budget, multiple=True, metavar="[TARGET=]BYTES",
+              help="Flash budget: bytes the model adds " + _BUDGET_HELP + ".")
+@click.option("--max-ram", callback=_parse_budget, multiple=True, metavar="[TARGET=]BYTES",
+              help="RAM budget: the model's static RAM plus its measured peak stack " + _BUDGET_HELP + ".")
+@click.option("--max-cycles", callback=_parse_budget, multiple=True, metavar="[TARGET=]N",
+              help="Budget for the worst row's cycles (avr) or instructions (QEMU targets) " + _BUDGET_HELP + ".")
 @click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration CSV (default: the data itself).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
+              help="Write JUnit XML, one testcase per check (for CI systems).")
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Also run on its instruction set and check the model fits it.")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
@@ -393,33 +425,46 @@ def _csv_cell(text: str) -> str:
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calibration, json_path, board, layout,
-           bins, allow_pickle):
-    """Check simulator vs float model and C vs simulator on every row; exit 0 only if all checks pass."""
-    estimator = _load_estimator(model_path, allow_pickle)
-    unsupervised = train_module.is_unsupervised(estimator)
-    if label is None and not unsupervised:
-        raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
-    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
-    calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
-    report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
-                        max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
-                        name=suggest_name(Path(model_path).stem), board=board, layout=layout, bins=bins)
-    if json_path:
-        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
-    click.echo(f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}")
+def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_flash, max_ram, max_cycles, calibration,
+           json_path, junit_path, board, layout, bins, allow_pickle):
+    """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
+    checks pass."""
+    name = suggest_name(Path(model_path).stem)
+    suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
+    budgets = {kind: limits for kind, limits in (("flash", max_flash), ("ram", max_ram), ("cycles", max_cycles)) if limits}
+    try:
+        estimator = _load_estimator(model_path, allow_pickle)
+        unsupervised = train_module.is_unsupervised(estimator)
+        if label is None and not unsupervised:
+            raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
+        rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
+        calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
+        report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
+                            max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
+                            name=name, board=board, layout=layout, bins=bins, budgets=budgets)
+    except TinygenError as exc:
+        if junit_path:  # the CI still shows why verify could not run
+            atomic_write_text(junit_path, junit.error_xml(suite, classname, str(exc)))
+        raise
+    lines = [f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}"]
     for check in report["checks"]:
-        click.echo(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
+        lines.append(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
     for target, result in report["targets"].items():
         costs = [f"flash {result['flash_bytes']} B", f"RAM {result['ram_bytes']} B"]
         if result.get("stack_bytes") is not None:
             costs.append(f"stack {result['stack_bytes']} B")
         if result.get("cycles_per_inference") is not None:
             costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
-        click.echo(f"  {target}: {', '.join(costs)}")
-    click.echo(f"  agreement with the float model: {report['agreement']:.4f}")
+        lines.append(f"  {target}: {', '.join(costs)}")
+    lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
+    failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    if junit_path:
+        output = "\n".join(lines) + ("" if report["passed"] else f"\nverify failed: {failed}") + "\n"
+        atomic_write_text(junit_path, junit.report_xml(report, suite, classname, output))
+    click.echo("\n".join(lines))
     if not report["passed"]:
-        failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
         click.echo(f"verify failed: {failed}", err=True)
         sys.exit(EXIT_CHECK_FAILED)
 
@@ -468,14 +513,15 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
 # ---- bench -------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
-              help="Measure costs on these targets (repeatable); without it, print the accuracy table.")
+              help="Measure costs on these targets (repeatable); without it, print the accuracy table (--peers: avr "
+              "and cortex-m4).")
 @click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
               help="Dtypes to measure (repeatable; default q15, q7, float32 for linear models and GaussianNB, the same "
               "and int8 for MLPs, exact for trees).")
 @click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(data.BUNDLED),
               help="Regressors go with diabetes, classifiers with the others.")
-@click.option("--model", default="LogisticRegression", show_default=True,
-              help="A bench model of tinygen/bench.py: linear (LogisticRegression, Ridge, ...), a tree (RandomForest, "
+@click.option("--model", help="A bench model of tinygen/bench.py [default: LogisticRegression; --peers: RandomForest, "
+              "LogisticRegression and MLP16x8]: linear (LogisticRegression, Ridge, ...), a tree (RandomForest, "
               "DecisionTree, ExtraTrees, GradientBoosting, HistGradientBoosting; regressors: DecisionTreeRegressor, ...), "
               "an MLP (MLP16x8: hidden (16, 8), MLP32: hidden (32,), MLPRegressor16x8) or GaussianNB.")
 @click.option("--layout", "layouts", multiple=True, type=click.Choice(LAYOUT_CHOICES),
@@ -483,13 +529,27 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
 @click.option("--bins", "bins", multiple=True, type=click.Choice(list(BINS_CHOICES)),
               help="Trees, dtype exact: threshold bins on, off (order keys or raw bits) or auto (repeatable; default auto).")
 @click.option("--rows", type=click.IntRange(min=1), help="Only the first N rows (default: all).")
+@click.option("--peers", is_flag=True, help="Compare with peer tools (emlearn, m2cgen; pip install 'tinygen[peers]'): "
+              "the same models through each tool's C, on the same harness and rows.")
 @friendly
-def bench(targets, dtypes, dataset, model, layouts, bins, rows):
+def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers):
     """Print numbers: held-out accuracy per dtype, or per target x dtype x layout x bins (--target): C vs
     simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions; for MLPs also
-    cycles (instructions) per MAC and the speed-up over float32."""
+    cycles (instructions) per MAC and the speed-up over float32. --peers: tinygen beside emlearn and m2cgen."""
     from . import bench as bench_module
 
+    if peers:
+        from . import peers as peers_module
+
+        if layouts or bins:
+            raise TinygenError("--layout and --bins are not for --peers (tinygen's trees use the automatic choice)")
+        unsupported = [t for t in targets if t not in peers_module.RUNS_ON]
+        if unsupported:
+            raise TinygenError(f"bench --peers runs on {', '.join(peers_module.RUNS_ON)}, not {', '.join(unsupported)}")
+        peers_module.print_peer_table(dataset, (model,) if model else peers_module.MODELS, targets or peers_module.TARGETS,
+                                      dtypes, rows, click.echo)
+        return
+    model = model or "LogisticRegression"
     if not targets:
         if dtypes or layouts or bins or rows or model in bench_module.TREES:
             raise TinygenError("--dtype, --layout, --bins, --rows and tree models are for the cost table: add --target T")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 
 import numpy as np
 from sklearn.metrics import r2_score
@@ -16,6 +17,10 @@ from .progress import progress
 DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02, "int8": 0.02, "exact": 1e-6}
 # A regressor's fixed prediction "agrees" when within this fraction of the float predictions' range.
 REGRESSION_AGREEMENT = 0.01
+# Budgets (verify --max-flash / --max-ram / --max-cycles): what a target must not exceed. The host measures
+# sizes only (no stack, no cycles), so its RAM is static RAM alone and it has no cycle budget.
+BUDGETS = ("flash", "ram", "cycles")
+HOST_MEASURES = ("flash", "ram")
 
 
 def metric(task: str, y_true, y_pred) -> tuple[str, float]:
@@ -140,16 +145,71 @@ def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -
         return {"name": f"fits the {board.name}", "passed": False, "detail": str(exc)}
 
 
+def resolve_budgets(budgets: dict | None, targets) -> dict:
+    """{kind: {target or None: limit}} (None: every target) -> {target: {kind: limit}} for the targets that
+    measure the kind. A target named in a budget must be verified and measure it; a budget for every target
+    must reach at least one; otherwise a TinygenError says what to add."""
+    resolved = {target: {} for target in targets}
+    for kind, limits in (budgets or {}).items():
+        if kind not in BUDGETS:
+            raise TinygenError(f"unknown budget {kind!r}; choose from {', '.join(BUDGETS)}")
+        option = f"--max-{kind}"
+        for target, limit in limits.items():
+            if limit < 0:
+                raise TinygenError(f"{option} {limit} is negative; give a number of bytes or cycles >= 0")
+            if target is not None and target not in resolved:
+                raise TinygenError(f"{option} {target}={limit}: {target} is not verified; add --target {target}")
+            if target == "host" and kind not in HOST_MEASURES:
+                raise TinygenError(f"{option} host={limit}: the host measures no {kind}; budget an MCU target (avr, cortex-m4, ...)")
+        for target in targets:
+            limit = limits.get(target, limits.get(None))
+            if limit is not None and (target != "host" or kind in HOST_MEASURES):
+                resolved[target][kind] = limit
+        if None in limits and not any(kind in resolved[t] for t in targets):
+            raise TinygenError(f"{option} {limits[None]}: none of the verified targets ({', '.join(targets)}) measures "
+                               f"{kind}; add --target avr (or another MCU target)")
+    return resolved
+
+
+def _budget_check(kind: str, limit: float, target: str, result: dict) -> dict:
+    """One budget against a target's measurement: flash, RAM as static + peak stack, or the worst row's cycles
+    (instructions on QEMU targets)."""
+    if kind == "flash":
+        value, what, unit = result["flash_bytes"], "flash", "B"
+        detail = None if value is None else f"{value} B"
+    elif kind == "ram":
+        static, stack = result["ram_bytes"], result.get("stack_bytes")
+        value, what, unit = (None if static is None else static + (stack or 0)), "RAM", "B"
+        detail = None if value is None else (f"{static} B static + {stack} B stack = {value} B" if stack is not None
+                                             else f"{static} B static (this target measures no stack)")
+    else:
+        what = result.get("cycles_unit") or "cycles"
+        value, unit = result.get(f"{what}_max"), ""
+        mean = result.get("cycles_per_inference")
+        detail = None if value is None else f"worst row {value} {what} (mean {mean:.1f})"
+    name = f"{what} <= {limit:g}{' ' + unit if unit else ''} on {target}"
+    if value is None:
+        return {"name": name, "passed": False, "detail": f"{target} did not measure {what}"}
+    return {"name": name, "passed": value <= limit, "detail": detail}
+
+
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
-           layout: str = "auto", bins: bool | None = None) -> dict:
+           layout: str = "auto", bins: bool | None = None, budgets: dict | None = None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
 
     With a board, its instruction set's target joins `targets` and the model must fit its memories
-    (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise)."""
+    (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
+    budgets: {"flash" | "ram" | "cycles": {target or None (every target): limit}}, checked per target after
+    its run (resolve_budgets). Every check carries `seconds`, the time it took (JUnit's testcase time)."""
     board_spec = boards.get(board) if board else None
     if board_spec and board_spec.target:
         targets = (*targets, board_spec.target)
+    targets = tuple(dict.fromkeys(targets))
+    for target in targets:
+        target_registry.get(target)  # an unknown target fails before any work
+    target_budgets = resolve_budgets(budgets, targets)
+    started = time.perf_counter()
     X = np.asarray(X, dtype=np.float64)
     model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
                     feature_names=feature_names, layout=layout, bins=bins)
@@ -172,20 +232,31 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
         "metric_reference": reference,
     }
     checks = report["checks"]
-    checks.append({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
-                   "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}" +
-                             ("" if reference == "labels" else f" (against the {reference})")})
+
+    def add(*new_checks):  # each new check took the time since the previous one (the first: convert too)
+        nonlocal started
+        now = time.perf_counter()
+        for check in new_checks:
+            checks.append({**check, "seconds": (now - started) / len(new_checks)})
+        started = now
+
+    add({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
+         "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}" +
+                   ("" if reference == "labels" else f" (against the {reference})")})
     if anomaly:
-        checks.extend(_anomaly_checks(model, estimator, X, report))
+        add(*_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
-        checks.append(_proba_check(program, X, report))
+        add(_proba_check(program, X, report))
     for target in progress(dict.fromkeys(targets), "verify", describe=str):
         result = compare_on_target(model, target, X, name)
         report["targets"][target] = result
-        checks.append({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
-                       "detail": f"{result['mismatches']} of {result['rows']} rows differ"})
+        add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
+             "detail": f"{result['mismatches']} of {result['rows']} rows differ"})
+        add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
+    if any(target_budgets.values()):
+        report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
     if board_spec:
         report["board"] = board_spec.name
-        checks.append(_fit_check(model, board_spec, report["targets"].get(board_spec.target), name))
+        add(_fit_check(model, board_spec, report["targets"].get(board_spec.target), name))
     report["passed"] = all(check["passed"] for check in checks)
     return report

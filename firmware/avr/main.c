@@ -30,6 +30,9 @@
 
 #include "uart.h"
 
+/* main.c needs the header's sizes and types only; the model's code is in predict.c or model.c. A header
+ * whose functions are not static (the peer adapters of `tinygen bench --peers`) leaves them out here. */
+#define TG_TYPES_ONLY
 #include TG_HEADER
 
 #define TG_CAT2(a, b) a##b

@@ -202,11 +202,13 @@ def run_elf(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"")
 
 # --- building the harness ------------------------------------------------------------------------------
 
-def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = False, proba: bool = False) -> Path:
+def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = False, proba: bool = False,
+          extra_flags: tuple[str, ...] = ()) -> Path:
     """firmware/avr around the header. variant: "size" (NAME_predict only: sized and timed), "stub" (no
     model: the baseline) or "run" (every API call: raw scores, and the split check of fixed-point models).
     size and stub link even past the part's memories (--noinhibit-exec) so an overflow can be said exactly.
-    proba: the header has NAME_predict_proba (every row carries the probabilities; zeros but in "run")."""
+    proba: the header has NAME_predict_proba (every row carries the probabilities; zeros but in "run").
+    extra_flags: more avr-gcc arguments, after the sources (include paths, libraries: a peer's C needs them)."""
     firmware = toolchain.package_root("firmware") / "avr"
     if variant == "run":
         sources, defines = ["main.c", "model.c"], ["-DTG_RUN", *(["-DTG_FIXED"] if fixed else [])]
@@ -215,7 +217,7 @@ def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = Fa
     defines += ["-DTG_PROBA"] if proba else []
     elf = workdir / f"{name}_{variant}.elf"
     cmd = [toolchain.find("avr-gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{Path(header).resolve()}"',
-           *defines, *(str(firmware / source) for source in sources), "-o", str(elf)]
+           *defines, *(str(firmware / source) for source in sources), *extra_flags, "-o", str(elf)]
     try:
         toolchain.run(cmd, f"building {Path(header).name} for the ATmega328P ({variant} firmware)")
     except TinygenError as exc:
@@ -309,8 +311,9 @@ def _fit_error(what: str, needed: int, limit: int, detail: str) -> TinygenError:
                         f"{what} where the Uno has {limit} B (over by {needed - limit} B; {detail})")
 
 
-def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
-    """Raw scores and predictions of the compiled C on the ATmega328P for every row of X, and its costs."""
+def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = ()) -> Measurement:
+    """Raw scores and predictions of the compiled C on the ATmega328P for every row of X, and its costs
+    (extra_flags: see build)."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != program.n_features or len(X) == 0:
         raise TinygenError(f"rows for the AVR run must be a non-empty n x {program.n_features} array, got shape {X.shape}")
@@ -323,7 +326,7 @@ def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
     with tempfile.TemporaryDirectory(prefix="tinygen-avr-") as tmp:
         workdir = Path(tmp)
         with ThreadPoolExecutor(max_workers=3) as pool:
-            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba)
+            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba, extra_flags)
                     for variant in ("size", "stub", "run")}
             sized, stub = _sizes(jobs["size"].result()), _sizes(jobs["stub"].result())
             model_flash, model_ram = sized["flash"] - stub["flash"], sized["ram"] - stub["ram"]

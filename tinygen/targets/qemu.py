@@ -69,8 +69,9 @@ class QemuTarget:
         """Every program measure() runs (the host gcc builds the QEMU plugin)."""
         return (self.compiler, self.size_tool, self.qemu, "gcc")
 
-    def measure(self, program, header: Path, name: str, X: np.ndarray) -> Measurement:
-        """Raw scores and predictions of the compiled C for every row of X, and the model's costs."""
+    def measure(self, program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = ()) -> Measurement:
+        """Raw scores and predictions of the compiled C for every row of X, and the model's costs (extra_flags:
+        more compiler arguments for every build, after the sources: include paths, libraries)."""
         X = np.ascontiguousarray(program.check_features(X), dtype=np.float32)
         score_type = NUMPY_TYPES.get(program.ops[-1].out_type)
         if score_type is None:
@@ -88,7 +89,8 @@ class QemuTarget:
             variants = {"check": (), "cost": ("-DTG_PREDICT_ONLY",), "stub": ("-DTG_PREDICT_ONLY", "-DTG_STUB")}
             with ThreadPoolExecutor(max_workers=len(variants)) as pool:
                 proba = ("-DTG_PROBA",) if program.proba is not None else ()
-                builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant, defines + proba)
+                builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant,
+                                               defines + proba, extra_flags)
                           for variant, defines in variants.items()}
                 elfs = {variant: build.result() for variant, build in builds.items()}
                 check_run = pool.submit(self.run, elfs["check"], workdir, len(X))
@@ -114,7 +116,8 @@ class QemuTarget:
             if len(instructions) else {},
             proba=None if program.proba is None else proba_values(check_lines, program.proba.n_out))
 
-    def build(self, workdir: Path, name: str, fixed: bool, variant: str, defines: tuple[str, ...] = ()) -> Path:
+    def build(self, workdir: Path, name: str, fixed: bool, variant: str, defines: tuple[str, ...] = (),
+              extra_flags: tuple[str, ...] = ()) -> Path:
         """Compile and link workdir/model.h into a firmware ELF (workdir/VARIANT.elf)."""
         firmware = toolchain.package_root("firmware")
         elf = workdir / f"{variant}.elf"
@@ -123,7 +126,7 @@ class QemuTarget:
                *defines, f"-L{firmware / self.firmware_dir}", "-T", self.linker_script,
                *([f"-Wl,--defsym=__stack_size={self.stack_size}"] if self.stack_size else []),
                str(firmware / self.firmware_dir / "startup.c"), str(firmware.joinpath(*RUNNER_SOURCE)),
-               "-o", str(elf)]
+               *extra_flags, "-o", str(elf)]
         toolchain.run(cmd, f"building {name}.h for {self.name}")
         return elf
 
