@@ -80,10 +80,11 @@ class Estimate:
 
 def op_group(op) -> str:
     """The name of the C an op becomes: ops of one group share coefficients."""
-    if isinstance(op, QuantizeInput):
-        return "quantize_input"  # one to_fixed for every width
-    if isinstance(op, Dense):
-        return "dense/float32" if op.is_float else f"dense/{op.weight_type}x{op.in_type}/{op.acc_type}"
+    if isinstance(op, QuantizeInput):  # int8: to_fixed_i8, int16: to_fixed_short, int32: the general to_fixed
+        return f"quantize_input/{op.out_type}"
+    if isinstance(op, Dense):  # layers of two rows per pass (mac2_i8) cost differently from one row per pass
+        return "dense/float32" if op.is_float else \
+            f"dense/{op.weight_type}x{op.in_type}/{op.acc_type}{'/pairs' if op.mac_pairs else ''}"
     if isinstance(op, Activation):
         return f"activation/{op.kind}/{op.in_type}"
     if isinstance(op, FullyConnected):
@@ -103,11 +104,29 @@ def op_group(op) -> str:
     raise TinygenError(f"the cost model does not know op {getattr(op, 'op', type(op).__name__)}")
 
 
-def _to_fixed_counts(x: np.ndarray, frac_bits) -> dict[str, np.ndarray]:
+def dense_shift_bits(op: Dense) -> int:
+    """Single-bit shift steps of a fixed-point dense's output shift per output (templates/c/dense.c.j2): whole
+    bytes are register moves; the rest is a bit loop, or `shift_up` left steps when the C shifts up first."""
+    return op.shift_up or op.out_shift % 8
+
+
+def _to_fixed_counts(x: np.ndarray, frac_bits, out_bits: int = 32) -> dict[str, np.ndarray]:
     """Per row, the paths and shift loops of NAME_to_fixed (templates/c/fixedpoint.h.j2) over the features:
     values scaled up shift left by a variable count (one loop step per bit on AVR, twice: the limit check
-    and the shift), values scaled down drop whole bytes first, then shift right bit by bit."""
+    and the shift), values scaled down drop whole bytes first, then shift right bit by bit. Results of 16
+    bits take to_fixed_short for normal numbers (a 16-bit shift by right - 8 when right is in [8, 16), an
+    8-bit one by right - 16 up to 24); 8-bit results take to_fixed_i8 (one multiply, no loop)."""
     bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+    if out_bits <= 16:
+        exponent = (bits >> 23) & 0xFF
+        normal = (exponent != 0) & (exponent != 0xFF)
+        right = 149 - exponent - np.asarray(frac_bits, dtype=np.int64)[None, :]
+        if out_bits == 8:
+            return {"values": normal.sum(axis=1), "zero_values": (~normal).sum(axis=1)}
+        short16 = normal & (right >= 8) & (right < 16)
+        short8 = normal & (right >= 16) & (right < 24)
+        return {"values": normal.sum(axis=1), "zero_values": (~normal).sum(axis=1),
+                "right_bits": np.where(short16, right - 8, 0).sum(axis=1) + np.where(short8, right - 16, 0).sum(axis=1)}
     exponent = (bits >> 23) & 0xFF
     mantissa = bits & 0x7FFFFF
     special = exponent == 0xFF
@@ -277,7 +296,7 @@ def program_features(program, X) -> Features:
         features.add_stack(f"{group}:frame", 1)
         if isinstance(op, QuantizeInput):
             features.input_group = group
-            for name, per_row in _to_fixed_counts(values, op.frac_bits).items():
+            for name, per_row in _to_fixed_counts(values, op.frac_bits, BITS[op.out_type]).items():
                 features.add_cycles(f"{group}:{name}", per_row)
         elif isinstance(op, (Dense, FullyConnected)):
             features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
@@ -287,8 +306,8 @@ def program_features(program, X) -> Features:
                 features.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
             else:
                 features.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))
-            if isinstance(op, Dense) and not op.is_float:
-                features.add_cycles(f"{group}:shift_bits", np.full(rows, op.n_out * op.out_shift))
+            if isinstance(op, Dense) and not op.is_float:  # whole bytes are moves; what is left is a bit loop
+                features.add_cycles(f"{group}:shift_bits", np.full(rows, op.n_out * dense_shift_bits(op)))
         elif isinstance(op, GaussianJLL):
             features.add_cycles(f"{group}:cells", np.full(rows, op.theta.size))
             features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))

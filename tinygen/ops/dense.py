@@ -91,6 +91,16 @@ class Dense:
         return (not self.is_float and self.weight_type == "int8" and self.in_type == "int8" and self.n_in <= 255
                 and self.n_out >= 2)
 
+    @property
+    def shift_up(self) -> int:
+        """The C shifts the accumulator right by out_shift; when out_shift % 8 >= 5 and acc_bound leaves room,
+        it writes (acc * 2**up) >> (out_shift + up) instead, up = 8 - out_shift % 8: the same value (no
+        overflow by the bound), and AVR shifts whole bytes by moves but single bits by a loop."""
+        rest = self.out_shift % 8
+        if self.is_float or self.acc_type != "int32" or rest < 5 or (self.acc_bound or 0) << (8 - rest) >= 1 << 31:
+            return 0
+        return 8 - rest
+
     def c_weights(self) -> np.ndarray:
         """The weights, flat, in the order the C reads them: rows 2k and 2k+1 interleaved element by element when
         mac_pairs (an odd last row stays as it is), else row by row. Only the storage order changes."""
