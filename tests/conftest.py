@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from tinygen.errors import TinygenError
-from tinygen.targets.toolchain import PACKAGES
+from tinygen.targets.toolchain import PACKAGES, package_root
+
+# firmware/avr: its uart.h serves the tests' own small AVR firmwares
+AVR_FIRMWARE = package_root("firmware") / "avr"
 
 REQUIRE = os.environ.get("TINYGEN_REQUIRE_TOOLCHAINS") == "1"
 

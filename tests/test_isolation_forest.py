@@ -18,7 +18,7 @@ import tinygen.modelio
 from tinygen import fixedpoint
 from tinygen.verify import compare_on_target
 
-from conftest import need_tool
+from conftest import AVR_FIRMWARE, need_tool
 
 
 @pytest.mark.parametrize("loader", [load_breast_cancer, load_wine])
@@ -168,39 +168,12 @@ def test_c_anomaly_score_and_mul_hi_equal_python(tmp_path):
 
 AVR_MAIN = r"""
 #include <stdint.h>
-#include <avr/interrupt.h>
-#include <avr/io.h>
-#include <avr/sleep.h>
+#include "uart.h"
 #include "iso.h"
 
 /* Rows in on UART0 (count uint16, then N_FEATURES float32 each); per row out: the hex bytes of
  * score_samples_int, decision_function_int (int32) and score_samples, decision_function (float). */
 static float x[iso_N_FEATURES];
-
-static void put(uint8_t b)
-{
-    while (!(UCSR0A & _BV(UDRE0))) {
-    }
-    UDR0 = b;
-}
-
-static uint8_t get(void)
-{
-    while (!(UCSR0A & _BV(RXC0))) {
-    }
-    return UDR0;
-}
-
-static void put_hex(const void *data, uint8_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    const uint8_t *p = (const uint8_t *)data;
-    while (n--) {
-        put((uint8_t)digits[*p >> 4]);
-        put((uint8_t)digits[*p & 0x0F]);
-        p++;
-    }
-}
 
 int main(void)
 {
@@ -208,19 +181,14 @@ int main(void)
     uint16_t row;
     uint16_t i;
     cli();
-    UCSR0A = (uint8_t)_BV(U2X0);
-    UBRR0H = 0;
-    UBRR0L = 0;
-    UCSR0C = (uint8_t)(_BV(UCSZ01) | _BV(UCSZ00));
-    UCSR0B = (uint8_t)(_BV(RXEN0) | _BV(TXEN0));
-    rows = get();
-    rows = (uint16_t)(rows | ((uint16_t)get() << 8));
+    uart_init();
+    rows = get_u16();
     for (row = 0; row < rows; row++) {
         int32_t q[2];
         float f[2];
         uint8_t *dst = (uint8_t *)x;
         for (i = 0; i < sizeof x; i++) {
-            dst[i] = get();
+            dst[i] = get_byte();
         }
         q[0] = iso_score_samples_int(x);
         q[1] = iso_decision_function_int(x);
@@ -228,14 +196,10 @@ int main(void)
         f[1] = iso_decision_function(x);
         put_hex(q, sizeof q);
         put_hex(f, sizeof f);
-        put('\n');
+        put_byte('\n');
     }
-    while (!(UCSR0A & _BV(TXC0))) {
-    }
-    sleep_enable();
-    sleep_cpu();
-    for (;;) {
-    }
+    uart_stop();
+    return 0;
 }
 """
 
@@ -253,7 +217,7 @@ def test_anomaly_score_on_avr(tmp_path):
     model.save(tmp_path, "iso")
     (tmp_path / "main.c").write_text(AVR_MAIN)
     elf = tmp_path / "iso.elf"
-    subprocess.run(["avr-gcc", *avr.CFLAGS, "-I", str(tmp_path), str(tmp_path / "main.c"), "-o", str(elf)],
+    subprocess.run(["avr-gcc", *avr.CFLAGS, "-I", str(tmp_path), f"-I{AVR_FIRMWARE}", str(tmp_path / "main.c"), "-o", str(elf)],
                    check=True, cwd=tmp_path)
     feed = np.uint16(len(rows)).astype("<u2").tobytes() + np.ascontiguousarray(rows, dtype="<f4").tobytes()
     uart, _ = avr.run_elf(elf, cycle_limit=50_000_000 + 5_000_000 * len(rows), uart_input=feed)

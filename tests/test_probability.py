@@ -35,7 +35,7 @@ from tinygen.targets import avr, host, qemu
 import test_gaussian_nb as gnb
 import test_int8
 import test_mlp
-from conftest import error_of, need_tool
+from conftest import AVR_FIRMWARE, error_of, need_tool
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 Q15_STEP = 2.0 ** -15
@@ -188,61 +188,31 @@ int main(int argc, char **argv)
 
 AVR_MAIN = r"""
 #include <stdint.h>
-#include <avr/interrupt.h>
-#include <avr/io.h>
-#include <avr/sleep.h>
+#include "uart.h"
 #include "m.h"
 /* UART0 in: row count (uint16), then m_N_OUTPUTS int32 scores per row; out: the row's m_N_CLASSES uint16 as hex. */
 static int32_t scores[m_N_OUTPUTS];
 static uint16_t proba[m_N_CLASSES];
 
-static void put(uint8_t b)
-{
-    while (!(UCSR0A & _BV(UDRE0))) {
-    }
-    UDR0 = b;
-}
-
-static uint8_t get(void)
-{
-    while (!(UCSR0A & _BV(RXC0))) {
-    }
-    return UDR0;
-}
-
 int main(void)
 {
-    static const char digits[] = "0123456789abcdef";
     uint16_t rows;
     uint16_t row;
     uint16_t i;
     cli();
-    UCSR0A = (uint8_t)_BV(U2X0);
-    UBRR0H = 0;
-    UBRR0L = 0;
-    UCSR0C = (uint8_t)(_BV(UCSZ01) | _BV(UCSZ00));
-    UCSR0B = (uint8_t)(_BV(RXEN0) | _BV(TXEN0));
-    rows = get();
-    rows = (uint16_t)(rows | ((uint16_t)get() << 8));
+    uart_init();
+    rows = get_u16();
     for (row = 0; row < rows; row++) {
         uint8_t *dst = (uint8_t *)scores;
-        const uint8_t *p = (const uint8_t *)proba;
         for (i = 0; i < sizeof scores; i++) {
-            dst[i] = get();
+            dst[i] = get_byte();
         }
         m_proba_from_scores(scores, proba);
-        for (i = 0; i < sizeof proba; i++) {
-            put((uint8_t)digits[p[i] >> 4]);
-            put((uint8_t)digits[p[i] & 0x0F]);
-        }
-        put('\n');
+        put_hex(proba, sizeof proba);
+        put_byte('\n');
     }
-    while (!(UCSR0A & _BV(TXC0))) {
-    }
-    sleep_enable();
-    sleep_cpu();
-    for (;;) {
-    }
+    uart_stop();
+    return 0;
 }
 """
 
@@ -263,7 +233,7 @@ def c_proba(target: str, program: Program, scores: np.ndarray, workdir) -> np.nd
     if target == "avr":
         (workdir / "main.c").write_text(AVR_MAIN)
         elf = workdir / "m.elf"
-        subprocess.run(["avr-gcc", *avr.CFLAGS, f"-I{workdir}", str(workdir / "main.c"), "-o", str(elf)],
+        subprocess.run(["avr-gcc", *avr.CFLAGS, f"-I{workdir}", f"-I{AVR_FIRMWARE}", str(workdir / "main.c"), "-o", str(elf)],
                        check=True, capture_output=True, text=True)
         uart, _ = avr.run_elf(elf, cycle_limit=50_000_000 + 200_000 * len(rows),
                               uart_input=np.uint16(len(rows)).astype("<u2").tobytes() + rows.tobytes())

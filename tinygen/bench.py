@@ -29,6 +29,7 @@ from .api import convert
 from .data import BUNDLED
 from .errors import TinygenError
 from .ops.tree_ensemble import TreeEnsemble
+from .progress import progress
 from .quantize import BINS_CHOICES, GAUSSIAN_DTYPES, LINEAR_DTYPES
 from .verify import metric
 
@@ -152,7 +153,7 @@ def accuracy_rows():
 def print_accuracy_table(echo=print) -> None:
     echo(f"{'data set':<14}{'model':<20}{'metric':<10}{'float':>8}" + "".join(f"{d:>9}" for d in ACCURACY_DTYPES)
          + "   (held-out 25 %, fixed seed; dtype columns: simulator metric - float)")
-    for dataset, model, name, float_metric, fixed in accuracy_rows():
+    for dataset, model, name, float_metric, fixed in list(progress(accuracy_rows(), "training", len(ACCURACY_CASES))):
         echo(f"{dataset:<14}{model:<20}{name:<10}{float_metric:>8.4f}"
              + "".join(f"{fixed[d] - float_metric:>+9.4f}" if d in fixed else f"{'-':>9}" for d in ACCURACY_DTYPES))
 
@@ -252,6 +253,8 @@ def print_cost_table(dataset: str, model: str, targets, dtypes=(), layouts=("aut
     def ratio(numerator, denominator):  # None (shown "-") where a target measures no cycles
         return None if numerator is None or not denominator else numerator / denominator
 
+    n_runs = len(targets) * len(dtypes or default_cost_dtypes(model)) * len(layouts) * len(bins)
+    measured = list(progress(measured, "measuring", n_runs, describe=lambda r: f"{r['dtype']} on {r['target']}"))
     echo(line({name: name for name, _ in [*columns, ("unit", 0)]}))
     # a target's rows are printed once all of them are measured: the speed-up needs its float32 row
     for _, target_rows in itertools.groupby(measured, key=lambda r: r["target"]):

@@ -23,27 +23,28 @@ class Board:
     ram_bytes: int
     compiler: str  # cross compiler for the footprint
     flags: tuple[str, ...]  # its flags for this board's core
+    clock_hz: int  # the core clock: latency = cycles / clock_hz
 
 
 # --noinhibit-exec: link even when the program overflows the part, so the overshoot can be measured and said
 AVR_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", "-Wl,--noinhibit-exec")
 ARM_FLAGS = ("-Os", "-mthumb", "-ffunction-sections", "-fdata-sections", "-ffp-contract=off")
 BOARDS = {board.name: board for board in (
-    Board("uno", "Arduino Uno (ATmega328P, 16 MHz)", "avr", 32_256, 2_048, "avr-gcc", ("-mmcu=atmega328p", *AVR_FLAGS)),
+    Board("uno", "Arduino Uno (ATmega328P, 16 MHz)", "avr", 32_256, 2_048, "avr-gcc", ("-mmcu=atmega328p", *AVR_FLAGS), clock_hz=16_000_000),
     Board("nano", "Arduino Nano (ATmega328P, 16 MHz, old bootloader)", "avr", 30_720, 2_048, "avr-gcc",
-          ("-mmcu=atmega328p", *AVR_FLAGS)),
+          ("-mmcu=atmega328p", *AVR_FLAGS), clock_hz=16_000_000),
     Board("mega2560", "Arduino Mega 2560 (ATmega2560, 16 MHz)", "avr", 253_952, 8_192, "avr-gcc",
-          ("-mmcu=atmega2560", *AVR_FLAGS)),
+          ("-mmcu=atmega2560", *AVR_FLAGS), clock_hz=16_000_000),
     Board("esp32", "ESP32 (Xtensa LX6; default 1.25 MB app partition, 320 KB DRAM)", None, 1_310_720, 327_680,
-          "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections")),
+          "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections"), clock_hz=240_000_000),
     Board("esp32c3", "ESP32-C3 (RISC-V rv32imc; default 1.25 MB app partition, 400 KB SRAM)", "rv32", 1_310_720, 409_600,
-          "riscv64-unknown-elf-gcc", ("--specs=picolibc.specs", "-Os", "-march=rv32imc", "-mabi=ilp32", "-ffunction-sections", "-fdata-sections")),
+          "riscv64-unknown-elf-gcc", ("--specs=picolibc.specs", "-Os", "-march=rv32imc", "-mabi=ilp32", "-ffunction-sections", "-fdata-sections"), clock_hz=160_000_000),
     Board("stm32f4", "STM32F407 (Cortex-M4F, 1 MB flash, 192 KB RAM)", "cortex-m4", 1_048_576, 196_608,
-          "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ARM_FLAGS)),
+          "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ARM_FLAGS), clock_hz=168_000_000),
     Board("nrf52840", "nRF52840 (Cortex-M4F, 1 MB flash, 256 KB RAM)", "cortex-m4", 1_048_576, 262_144,
-          "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ARM_FLAGS)),
+          "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ARM_FLAGS), clock_hz=64_000_000),
     Board("rp2040", "Raspberry Pi Pico (RP2040, Cortex-M0+, 2 MB flash, 264 KB RAM)", "cortex-m0", 2_097_152, 270_336,
-          "arm-none-eabi-gcc", ("-mcpu=cortex-m0plus", "-mfloat-abi=soft", *ARM_FLAGS)),
+          "arm-none-eabi-gcc", ("-mcpu=cortex-m0plus", "-mfloat-abi=soft", *ARM_FLAGS), clock_hz=133_000_000),
 )}
 
 

@@ -174,8 +174,9 @@ def dataset(name, output):
 @click.argument("data_csv", metavar="DATA.csv", type=click.Path(dir_okay=False))
 @click.option("--label", help="Name of the label column (required, except for isolation-forest: it trains on the "
               "features alone, and a column named here is left out of them and not used).")
-@click.option("--model", "kind", required=True, help=f"Model kind: {', '.join(train_module.KINDS)}. isolation-forest "
-              "(unsupervised anomaly detection) defaults to 25 trees of 64-row subsamples, sized for an Arduino Uno.")
+@click.option("--model", "kind", help=f"Model kind: {', '.join(train_module.KINDS)}. isolation-forest "
+              "(unsupervised anomaly detection) defaults to 25 trees of 64-row subsamples, sized for an Arduino Uno. "
+              "Required unless --search.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Estimator parameter (repeatable).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--task", default="auto", show_default=True, type=click.Choice(("auto", "classification", "regression")))
@@ -183,9 +184,31 @@ def dataset(name, output):
               help="Scaler in front of the model, folded into the integer program at export (auto: standard; none for trees).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="MODEL.skops to write.")
 @click.option("--allow-pickle", is_flag=True, help="Allow writing .joblib/.pkl.")
+@click.option("--search", is_flag=True, help="Search models, sizes and dtypes for the most accurate one that fits --board "
+              "and the budgets (cross-validated, measured on the board's instruction set); prints the Pareto front.")
+@click.option("--board", type=click.Choice(list(boards.BOARDS)), help="--search: the board to fit.")
+@click.option("--max-latency-ms", type=float, help="--search: latency budget (the slowest row of the data, on the board's clock).")
+@click.option("--max-flash", type=int, help="--search: flash budget in bytes (default: the board's).")
+@click.option("--max-ram", type=int, help="--search: RAM budget in bytes, static + stack (default: the board's).")
+@click.option("--jobs", default=1, show_default=True, type=int, help="--search: fits and emulator runs in parallel.")
+@click.option("--quick", is_flag=True, help="--search: a small grid (one configuration per family) and 3 folds.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="--search: write the front, the choice and "
+              "the cost model's error as JSON.")
 @friendly
-def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle):
-    """Fit a model on a CSV file and save it (.skops)."""
+def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, search, board, max_latency_ms,
+          max_flash, max_ram, jobs, quick, json_path):
+    """Fit a model on a CSV file and save it (.skops); with --search, find the model that fits a board."""
+    if search:
+        return _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board,
+                             max_latency_ms, max_flash, max_ram, jobs, quick, json_path)
+    given = [opt for opt, value in (("--board", board), ("--max-latency-ms", max_latency_ms), ("--max-flash", max_flash),
+                                    ("--max-ram", max_ram), ("--quick", quick), ("--json", json_path),
+                                    ("--jobs", jobs != 1)) if value]
+    if given:
+        raise TinygenError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --search; add --search, "
+                           "or leave them out")
+    if kind is None:
+        raise TinygenError(f"train needs --model KIND (one of {', '.join(train_module.KINDS)}), or --search with --board")
     train_module.check_kind(kind)
     unsupervised = kind in train_module.UNSUPERVISED_KINDS
     if label is None and not unsupervised:
@@ -206,12 +229,67 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
     click.echo(f"wrote {output}: {type(estimator).__name__} on {dataset.n_rows} rows x {dataset.n_features} features, {what}")
 
 
+def _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board, max_latency_ms,
+                  max_flash, max_ram, jobs, quick, json_path):
+    from . import model_search as search_module
+
+    given = [opt for opt, value in (("--model", kind), ("--param", params), ("--scaler", scaler != "auto")) if value]
+    if given:
+        raise TinygenError(f"--search chooses the model itself: leave out {', '.join(given)}")
+    if board is None:
+        raise TinygenError("--search needs --board BOARD: the board the model must fit "
+                           f"({', '.join(b for b, spec in boards.BOARDS.items() if spec.target)})")
+    if label is None:
+        raise TinygenError("--search needs --label COLUMN: candidates are compared on their accuracy against the labels")
+    search_module.check_budgets(max_latency_ms, max_flash, max_ram)
+    modelio.check_save_path(output, allow_pickle=allow_pickle)
+    dataset = data.load_csv(data_csv, label, require_label=True)
+    name = suggest_name(Path(output).stem)
+    result = search_module.search(dataset.X, dataset.y, board=board, max_latency_ms=max_latency_ms, max_flash=max_flash,
+                                  max_ram=max_ram, seed=seed, jobs=jobs, quick=quick, task=task,
+                                  feature_names=dataset.feature_names, label_name=label, name=name)
+    click.echo(f"searched {len(result.candidates)} candidates ({len({c.spec for c in result.candidates})} models x their dtypes "
+               f"and layouts) on {dataset.n_rows} rows of {data_csv} ({result.folds}-fold cross-validated {result.metric_name} of the "
+               f"exported program; costs on {result.board.description}, {result.budgets.describe()})")
+    click.echo(f"Pareto front ({result.metric_name} vs latency vs flash; measured on {result.board.target} over every row, "
+               "as verify measures them; * = chosen):")
+    click.echo(result.table())
+    errors = result.measured_errors()
+    if errors:
+        shown = ", ".join(f"{what} {100 * errors[key]['max_relative']:.1f}% / {100 * errors[key]['mean_relative']:.1f}%"
+                          for what, key in (("cycles", "cycles_mean"), ("slowest-row cycles", "cycles_max"),
+                                            ("flash", "flash")))
+        click.echo(f"cost model (which chose what to run) vs these {errors['flash']['programs']} runs, largest / mean "
+                   f"error: {shown}")
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
+    if result.best is None:
+        raise TinygenError(result.no_fit_message())
+    best = result.best
+    modelio.save_model(result.estimator, output, allow_pickle=allow_pickle)
+    flags = best.variant.flags()
+    m = best.measured
+    click.echo(f"wrote {output}: {best.spec.label}, {result.metric_name} {best.metric:.4f} (cross-validated, "
+               f"{best.variant.label}); on the {result.board.name}: {m['flash_bytes']} B flash, "
+               f"{m['ram_bytes']} B RAM + {m['stack_bytes']} B stack, {m['cycles_per_inference']:.0f} cycles per inference "
+               f"(mean; max {m['cycles_max']}: {best.latency_ms(result.board):.3f} ms)")
+    click.echo(f"export it with {flags}:")
+    click.echo(f"  tinygen export {output} {flags} --calibration {data_csv} --label {label} --board {board} -o OUTDIR")
+    click.echo(f"  tinygen verify {output} --data {data_csv} --label {label} {flags} --target {result.board.target} "
+               f"--board {board}")
+
+
 # ---- export ------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.option("--dtype", type=click.Choice(DTYPES), help="Number format [default: exact for trees, q15 otherwise].")
+@click.option("--dtype", type=click.Choice((*DTYPES, "auto")), help="Number format [default: exact for trees, q15 "
+              "otherwise]; auto: the one with the least flash (on --board, else the Uno) whose accuracy on the "
+              "calibration data holds --max-accuracy-drop.")
 @click.option("--calibration", type=click.Path(dir_okay=False), help="CSV of typical inputs (needed for q-dtypes).")
-@click.option("--label", help="Label column of the calibration CSV, left out of the features.")
+@click.option("--label", help="Label column of the calibration CSV, left out of the features (--dtype auto measures "
+              "the accuracy against it; without it, against the float model's predictions).")
+@click.option("--max-accuracy-drop", type=float, help="--dtype auto: allowed drop of accuracy (R^2 for regressors) "
+              "from the float model's [default: verify's per dtype].")
 @click.option("--name", help="C name prefix and file name (default: the model file's name).")
 @click.option("--format", "fmt", default="header", show_default=True, type=click.Choice(FORMATS))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
@@ -222,16 +300,30 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def export(model_path, dtype, calibration, label, name, fmt, outdir, board, layout, bins, allow_pickle):
+def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, outdir, board, layout, bins,
+           allow_pickle):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
+    if max_accuracy_drop is not None and dtype != "auto":
+        raise TinygenError("--max-accuracy-drop is for --dtype auto (verify takes it too, to check a chosen dtype)")
+    if dtype == "auto" and calibration is None:
+        raise TinygenError("--dtype auto needs --calibration DATA.csv (and --label COLUMN): each dtype's accuracy is "
+                           "measured on it")
     estimator = _load_estimator(model_path, allow_pickle)
     X, names = None, None
     if calibration is not None:
-        calib = _feature_data(calibration, label, _n_features_of(estimator))
+        calib = _feature_data(calibration, label, _n_features_of(estimator), require_label=label is not None)
         X, names = calib.X, calib.feature_names
-    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout, bins=bins)
+    if dtype == "auto":
+        from .precision import choose_dtype
+
+        choice = choose_dtype(estimator, X, calib.y, board=board or "uno", max_accuracy_drop=max_accuracy_drop,
+                              layout=layout, bins=bins, feature_names=names, name=name)
+        click.echo(choice.reason)
+        model = choice.model
+    else:
+        model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout, bins=bins)
     dtype = model.dtype
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
@@ -330,6 +422,47 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, calib
         failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
         click.echo(f"verify failed: {failed}", err=True)
         sys.exit(EXIT_CHECK_FAILED)
+
+
+# ---- report ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to evaluate.")
+@click.option("--label", help="Label column of the data (required, except for an isolation forest, as in verify).")
+@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
+              help="Dtypes to show (repeatable; default: every dtype the model exports with).")
+@click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
+              help="Also build and run the C there for flash/RAM/stack/cycle bars (repeatable; default: none).")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration CSV (default: the data itself).")
+@click.option("--title", help="Page title (default: tinygen report: NAME).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@friendly
+def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle):
+    """Write one offline HTML page: accuracy per dtype, every tensor's range against its format, score error,
+    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra)."""
+    from . import charts, report as report_module
+
+    charts.require()
+    estimator = _load_estimator(model_path, allow_pickle)
+    unsupervised = train_module.is_unsupervised(estimator)
+    if label is None and not unsupervised:
+        raise TinygenError("report needs --label COLUMN: the accuracy is measured against the labels")
+    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
+    calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
+    name = suggest_name(Path(model_path).stem)
+    analysis = report_module.write_report(estimator, rows.X, rows.y, output, dtypes=dtypes, targets=targets,
+                                          calibration=calib, feature_names=rows.feature_names, name=name, title=title,
+                                          data_name=Path(data_csv).name, label=label)
+    for dtype, result in analysis["results"].items():
+        for target, measured in result.targets.items():
+            if "error" in measured:
+                click.echo(f"note: {dtype} on {target}: {measured['error']}", err=True)
+            elif measured["mismatches"]:
+                click.echo(f"note: {dtype} on {target}: the C differs from the simulator on {measured['mismatches']} "
+                           "rows (a tinygen bug: please report it)", err=True)
+    click.echo(f"wrote {output}: {analysis['source']} on {analysis['rows']} rows, dtypes "
+               f"{', '.join(analysis['results'])}" + (f", targets {', '.join(analysis['targets'])}" if targets else ""))
 
 
 # ---- bench -------------------------------------------------------------------------------------------

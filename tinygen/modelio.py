@@ -87,7 +87,7 @@ def save_model(estimator: Any, path: str | os.PathLike, *, allow_pickle: bool = 
     """Write ``estimator`` to ``path`` atomically: ``.skops`` via skops, ``.joblib``/``.pkl`` only with
     ``allow_pickle=True``."""
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = check_save_path(path, allow_pickle=allow_pickle)
     if suffix in SKOPS_SUFFIXES:
         import skops.io
 
@@ -99,20 +99,29 @@ def save_model(estimator: Any, path: str | os.PathLike, *, allow_pickle: bool = 
             except Exception as exc:  # skops raises many kinds for objects it cannot serialize
                 raise TinygenError(f"cannot save model to {str(path)!r}: {_one_line(exc)}") from exc
         return
+    with atomic_path(path) as tmp:
+        try:
+            _dump_pickle(estimator, tmp)
+        except OSError:
+            raise
+        except Exception as exc:  # pickling fails in many ways (lambdas, open handles, ...)
+            raise TinygenError(f"cannot save model to {str(path)!r}: {_one_line(exc)}") from exc
+
+
+def check_save_path(path: str | os.PathLike, *, allow_pickle: bool = False) -> str:
+    """The suffix of a path save_model() would write (.skops, or a pickle with allow_pickle); otherwise the
+    TinygenError it would raise, so long jobs can refuse a bad output path before they start."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in SKOPS_SUFFIXES:
+        return suffix
     if suffix in PICKLE_SUFFIXES:
         if not allow_pickle:
             raise TinygenError(
                 f"refusing to write pickle {str(path)!r}: pickles run code when loaded; save the model as "
                 ".skops, or pass --allow-pickle"
             )
-        with atomic_path(path) as tmp:
-            try:
-                _dump_pickle(estimator, tmp)
-            except OSError:
-                raise
-            except Exception as exc:  # pickling fails in many ways (lambdas, open handles, ...)
-                raise TinygenError(f"cannot save model to {str(path)!r}: {_one_line(exc)}") from exc
-        return
+        return suffix
     raise _unknown_suffix(path, "save")
 
 

@@ -10,6 +10,7 @@ from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
 from .errors import TinygenError
 from .ops.probability import PROBA_FRAC_BITS
+from .progress import progress
 
 # Default allowed metric drop (accuracy, or R^2 for regressors) of the simulator against the float model.
 DEFAULT_MAX_DROP = {"float32": 0.001, "q31": 0.002, "q15": 0.005, "q7": 0.02, "int8": 0.02, "exact": 1e-6}
@@ -182,7 +183,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
         checks.extend(_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
         checks.append(_proba_check(program, X, report))
-    for target in dict.fromkeys(targets):
+    for target in progress(dict.fromkeys(targets), "verify", describe=str):
         result = compare_on_target(model, target, X, name)
         report["targets"][target] = result
         checks.append({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,

@@ -27,9 +27,8 @@
  */
 #include <stdint.h>
 #include <string.h>
-#include <avr/interrupt.h>
-#include <avr/io.h>
-#include <avr/sleep.h>
+
+#include "uart.h"
 
 #include TG_HEADER
 
@@ -70,44 +69,10 @@ static float x[TG(_N_FEATURES)];
 static TG(_score_t) scores[TG(_N_OUTPUTS)];
 static TG(_prediction_t) prediction;
 
-static void uart_init(void)
-{
-    UCSR0C = (uint8_t)(_BV(UCSZ01) | _BV(UCSZ00)); /* 8N1 */
-    UCSR0A = (uint8_t)_BV(U2X0);
-    UBRR0H = 0;
-    UBRR0L = 0; /* 16 MHz / 8 / (0 + 1) = 2 Mbaud */
-    UCSR0B = (uint8_t)(_BV(RXEN0) | _BV(TXEN0));
-}
-
-static void put_byte(uint8_t b)
-{
-    while (!(UCSR0A & _BV(UDRE0))) {
-    }
-    UDR0 = b;
-}
-
-static uint8_t get_byte(void)
-{
-    while (!(UCSR0A & _BV(RXC0))) {
-    }
-    return UDR0;
-}
-
 static void put_text(const char *s)
 {
     while (*s) {
         put_byte((uint8_t)*s++);
-    }
-}
-
-static void put_hex(const void *data, uint16_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    const uint8_t *p = (const uint8_t *)data;
-    while (n--) {
-        put_byte((uint8_t)digits[*p >> 4]);
-        put_byte((uint8_t)digits[*p & 0x0F]);
-        p++;
     }
 }
 
@@ -146,8 +111,7 @@ int main(void)
 #endif
     put_byte('\n');
 
-    rows = get_byte();
-    rows = (uint16_t)(rows | ((uint16_t)get_byte() << 8));
+    rows = get_u16();
     for (row = 0; row < rows; row++) {
         uint8_t split_mismatch = 0;
         dst = (uint8_t *)x;
@@ -192,12 +156,6 @@ int main(void)
     put_text("end ");
     put_hex16(row);
     put_byte('\n');
-
-    while (!(UCSR0A & _BV(TXC0))) { /* let the last byte leave the shift register */
-    }
-    cli();
-    sleep_enable();
-    sleep_cpu();
-    for (;;) {
-    }
+    uart_stop();
+    return 0;
 }

@@ -426,10 +426,18 @@ class TreeEnsemble:
         return float(key_floats(tree.threshold[node]))
 
     def forward(self, keys: np.ndarray) -> np.ndarray:
-        if self.in_kind == "float":
-            return self._forward_float(np.asarray(keys, dtype=np.float32))
-        keys = np.asarray(keys, dtype=np.int64)
         total = np.zeros((len(keys), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
+        for tree, leaves in zip(self.trees, self.leaves_reached(keys)):
+            total[:, :self.n_summed] += tree.value[leaves, :self.n_summed]
+        return self._finish(total)
+
+    def leaves_reached(self, keys: np.ndarray) -> list[np.ndarray]:
+        """Per tree, the leaf (node index) each row reaches, routed as the C routes it (the cost model counts
+        the splits visited on the way)."""
+        if self.in_kind == "float":
+            return self._leaves_float(np.asarray(keys, dtype=np.float32))
+        keys = np.asarray(keys, dtype=np.int64)
+        reached = []
         for tree in self.trees:
             if self.in_kind == "fixed":
                 routing = _FixedRouting(tree, keys)
@@ -437,8 +445,8 @@ class TreeEnsemble:
                 routing = _TableBitsRouting(tree, keys) if self.layout == "table" else _BitsRouting(tree, keys)
             else:
                 routing = _KeyRouting(tree, keys, self.nan_key)
-            total[:, :self.n_summed] += tree.value[tree.leaves_reached(routing), :self.n_summed]
-        return self._finish(total)
+            reached.append(tree.leaves_reached(routing))
+        return reached
 
     def _finish(self, total: np.ndarray) -> np.ndarray:
         """The computed last output, and the range check."""
@@ -448,14 +456,14 @@ class TreeEnsemble:
             raise AssertionError("tree sum beyond its proven bound: the range analysis is wrong")
         return total
 
-    def _forward_float(self, x32: np.ndarray) -> np.ndarray:
+    def _leaves_float(self, x32: np.ndarray) -> list[np.ndarray]:
         """in_kind "float": float32 compares against the float32 thresholds, scikit-learn's routing."""
-        total = np.zeros((len(x32), self.n_out), dtype=np.int64) + (0 if self.bias is None else self.bias)
+        reached = []
         for tree in self.trees:
             floats = Tree(feature=tree.feature, threshold=key_floats(tree.threshold).astype(np.float64), left=tree.left,
                           right=tree.right, missing_left=tree.missing_left, value=tree.value)
-            total[:, :self.n_summed] += tree.value[floats.leaves_reached(_FloatRouting(floats, x32)), :self.n_summed]
-        return self._finish(total)
+            reached.append(floats.leaves_reached(_FloatRouting(floats, x32)))
+        return reached
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "task": self.task, "layout": self.layout,

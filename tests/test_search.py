@@ -1,0 +1,194 @@
+"""Budget-aware model search (train --search), automatic precision (export --dtype auto) and the cost model.
+
+The acceptance test runs the real thing on the Uno: a --quick search of breast_cancer within 1 ms, then
+`tinygen verify` of the saved model with the dtype the search names must measure the same flash and cycles.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tinygen
+from tinygen import boards, costmodel, data, model_search, precision, train
+from tinygen.cli import main
+from tinygen.errors import TinygenError
+
+from conftest import error_of
+
+
+def run(*args, code: int = 0):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == code, (f"tinygen {' '.join(map(str, args))} exited {result.exit_code}, expected {code}\n"
+                                      f"stdout: {result.stdout}\nstderr: {result.stderr}\nexception: {result.exception!r}")
+    assert "Traceback" not in result.output
+    return result
+
+
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    for name in ("breast_cancer", "iris"):
+        data.write_csv(data.load_bundled(name), root / f"{name}.csv")
+    return root
+
+
+def test_search_fits_the_uno_in_1ms_and_verify_measures_the_same(ws, tool):
+    """The acceptance: breast_cancer, --board uno --max-latency-ms 1; then verify with the named dtype."""
+    tool("avr-gcc")
+    tool("simavr")
+    model, report = ws / "best.skops", ws / "search.json"
+    out = run("train", ws / "breast_cancer.csv", "--label", "target", "--search", "--board", "uno", "--max-latency-ms", 1,
+              "--quick", "--jobs", 2, "--json", report, "-o", model).stdout
+    assert "Pareto front" in out and "export it with --dtype" in out
+    found = json.loads(report.read_text())
+    best = found["best"]
+    assert best["source"] == "measured" and not best["misses"]
+    assert best["latency_ms"] <= 1.0 and best["cycles_max"] <= 16_000
+    assert best["accuracy"] > 0.9
+    assert all(c["source"] == "measured" for c in found["front"])
+    assert any(c["label"] == best["label"] and c["dtype"] == best["dtype"] for c in found["front"]) or \
+        len(found["front"]) >= 1
+    flags = best["export_options"].split()
+    verified = ws / "verify.json"
+    run("verify", model, "--data", ws / "breast_cancer.csv", "--label", "target", *flags, "--target", "avr", "--board",
+        "uno", "--json", verified)
+    avr = json.loads(verified.read_text())["targets"]["avr"]
+    assert avr["mismatches"] == 0
+    assert (avr["flash_bytes"], avr["ram_bytes"], avr["stack_bytes"]) == \
+        (best["flash_bytes"], best["ram_bytes"], best["stack_bytes"])
+    assert avr["cycles_per_inference"] == pytest.approx(best["cycles_per_inference"], abs=1e-9)
+    assert avr["cycles_max"] == best["cycles_max"]
+
+
+def test_search_no_fit_names_the_closest_and_what_it_misses_by(ws, tool):
+    tool("avr-gcc")
+    tool("simavr")
+    result = run("train", ws / "iris.csv", "--label", "target", "--search", "--board", "uno", "--max-latency-ms", 0.005,
+                 "--quick", "-o", ws / "none.skops", code=2)
+    line = one_line_error(result)
+    assert "no candidate meets the budgets on the uno (latency <= 0.005 ms" in line
+    assert "the closest is" in line and "over by" in line and "(measured)" in line
+    assert not (ws / "none.skops").exists()
+    assert "Pareto front" in result.stdout  # the front is still shown
+
+
+def test_search_is_deterministic_for_a_seed():
+    """The same seed gives the same candidates, metrics, estimates, front and choice, with or without --jobs."""
+    bundle = data.load_bundled("wine")
+
+    def once(jobs):
+        result = tinygen.search(bundle.X, bundle.y, board="uno", max_latency_ms=0.5, seed=3, jobs=jobs, quick=True,
+                                measure=False, progress=False)
+        assert list(result) == result.front and result[0] is result.front[0]  # the result reads as its front
+        return ([(c.name, c.metric, c.estimate.cycles_max, c.estimate.flash_bytes) for c in result.candidates],
+                [c.name for c in result.front], result.best.name, result.table())
+
+    first, second = once(1), once(2)
+    assert first == second
+    other = tinygen.search(bundle.X, bundle.y, board="uno", seed=4, quick=True, measure=False, progress=False)
+    assert [c.metric for c in other.candidates] != [m for _, m, _, _ in first[0]]  # the seed moves the folds
+
+
+def test_pareto_front_keeps_exactly_the_undominated():
+    board = boards.get("uno")
+    estimate = costmodel.Estimate
+    points = {"a": (0.95, 1600, 900), "b": (0.90, 800, 900), "c": (0.90, 1600, 900), "d": (0.97, 16000, 5000),
+              "e": (0.95, 1600, 800)}
+    candidates = [model_search.Candidate(model_search.Spec(name), model_search.Variant("q15"), acc, acc,
+                                         estimate(flash, 0, 0, cycles, cycles, True), index=i)
+                  for i, (name, (acc, cycles, flash)) in enumerate(points.items())]
+    front = model_search.pareto_front(candidates, board)
+    assert [c.spec.kind for c in front] == ["d", "e", "b"]
+
+
+def test_every_search_candidate_has_calibrated_costs():
+    """The shipped coefficients cover every count the grid's programs have (a stale cost model fails here)."""
+    model = costmodel.load("avr")
+    bundle = data.load_bundled("iris")
+    dataset = data.Dataset(bundle.X, bundle.y, bundle.feature_names, "target")
+    for spec in model_search.grid("classification"):
+        if spec.kind == "mlp" and spec.params != (("hidden_layer_sizes", (8,)),):
+            continue  # one MLP shape is enough for the counts; the others only repeat them
+        estimator = train.fit(dataset, spec.kind, params=dict(spec.params))
+        for variant in model_search.variants(spec.kind):
+            program = tinygen.convert(estimator, dtype=variant.dtype, calibration=bundle.X, layout=variant.layout,
+                                      bins=variant.bins).program
+            estimate = model.estimate(program, bundle.X)
+            assert estimate.calibrated, (spec.label, variant.label, estimate.missing)
+            assert estimate.cycles_max >= estimate.cycles_mean - 1e-6 and estimate.cycles_mean > 0 and estimate.flash_bytes > 0
+    assert 0 < model.relative_error("cycles_mean") < 1
+
+
+def test_export_dtype_auto_takes_the_least_flash_within_the_tolerance(ws, tool):
+    tool("avr-gcc")
+    csv = ws / "breast_cancer.csv"
+    run("train", csv, "--label", "target", "--model", "logreg", "-o", ws / "lr.skops")
+    out = run("export", ws / "lr.skops", "--dtype", "auto", "--calibration", csv, "--label", "target", "-o",
+              ws / "auto").stdout
+    assert out.startswith("dtype auto: ") and "the least flash on the uno" in out
+    chosen = json.loads((ws / "auto" / "lr.json").read_text())["dtype"]
+    assert f"dtype auto: {chosen}," in out
+
+    bundle = data.load_bundled("breast_cancer")
+    estimator = train.fit(data.Dataset(bundle.X, bundle.y, bundle.feature_names, "target"), "logreg")
+    choice = precision.choose_dtype(estimator, bundle.X, bundle.y, max_accuracy_drop=0.01)
+    holding = [t for t in choice.tried if t.holds]
+    assert {t.dtype for t in choice.tried if t.problem is None} >= {"float32", "q15", "q7"}
+    assert all(t.drop <= 0.01 for t in holding)
+    assert choice.dtype == min(holding, key=lambda t: (t.flash_bytes, t.cycles)).dtype
+    assert all(t.flash_bytes is None for t in choice.tried if not t.holds)
+
+    strict = precision.choose_dtype(estimator, bundle.X, bundle.y, max_accuracy_drop=0.0)
+    (drop,) = [t.drop for t in strict.tried if t.dtype == strict.dtype]
+    assert drop <= 0.0 and f"drop {drop:.4f}" in strict.reason
+
+
+def test_export_dtype_auto_bad_input(ws):
+    csv = ws / "breast_cancer.csv"
+    run("train", csv, "--label", "target", "--model", "logreg", "-o", ws / "lr2.skops")
+    for args, words in (
+            (("--dtype", "auto"), "--dtype auto needs --calibration"),
+            (("--dtype", "q15", "--max-accuracy-drop", "0.1", "--calibration", csv, "--label", "target"),
+             "--max-accuracy-drop is for --dtype auto"),
+            (("--dtype", "auto", "--max-accuracy-drop", "-0.1", "--calibration", csv, "--label", "target"),
+             "must be a number >= 0")):
+        result = run("export", ws / "lr2.skops", *args, "-o", ws / "bad", code=2)
+        assert words in one_line_error(result)
+    assert not (ws / "bad").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--search", "--board", "nope"), "'nope' is not one of"),
+    (("--search", "--board", "uno", "--max-latency-ms", "-1"), "--max-latency-ms must be a positive number"),
+    (("--search", "--board", "uno", "--max-flash", "0"), "--max-flash must be a positive number"),
+    (("--search", "--board", "uno", "--max-ram", "-64"), "--max-ram must be a positive number"),
+    (("--search", "--board", "uno", "--jobs", "0"), "jobs must be a whole number >= 1"),
+    (("--search",), "--search needs --board"),
+    (("--search", "--board", "esp32"), "tinygen cannot run esp32 code"),
+    (("--search", "--board", "uno", "--model", "logreg"), "leave out --model"),
+    (("--model", "logreg", "--board", "uno"), "--board is for --search"),
+    (("--model", "logreg", "--max-latency-ms", "3"), "--max-latency-ms is for --search"),
+    ((), "train needs --model KIND"),
+])
+def test_search_bad_input_is_one_line(ws, args, words):
+    result = run("train", ws / "iris.csv", "--label", "target", *args, "-o", ws / "x.skops", code=2)
+    assert words in one_line_error(result)
+    assert not (ws / "x.skops").exists()
+
+
+def test_search_api_bad_input():
+    X, y = np.zeros((10, 2)), np.arange(10) % 2
+    assert "unknown board 'nope'" in error_of(tinygen.search, X, y, board="nope")
+    assert "--max-flash must be a positive number, got -5" in error_of(tinygen.search, X, y, max_flash=-5)
+    assert "needs at least 10 rows" in error_of(tinygen.search, X[:6], y[:6])
+    with pytest.raises(TinygenError):
+        tinygen.search(X, y, max_latency_ms=float("nan"))

@@ -1,0 +1,363 @@
+"""`tinygen report`: one offline HTML page that shows, per dtype, what the integer program costs a model —
+its metric against the float model, every tensor's values against the range its format holds (hls4ml-style
+precision profiling), the score error, confusion matrices and, for the targets asked for, flash, RAM, stack
+and cycles from the same builds and emulator runs as `tinygen verify`.
+
+The page stands alone: the charts are PNGs embedded as base64 (charts.py), the CSS is inline and there is no
+script, so it opens offline and can be kept as a CI artifact. Every name a user typed (title, file, feature
+and class names, error messages quoting them) reaches the HTML only through Jinja2's autoescaping.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.metrics import confusion_matrix
+
+from . import __version__, charts
+from .api import ConvertedModel, convert
+from .errors import TinygenError
+from .files import atomic_write_text
+from .fixedpoint import int_range
+from .frontend import to_float_program
+from .ops.activation import FloatActivation
+from .ops.fully_connected import FullyConnected
+from .ops.int8_activation import Int8Activation
+from .ops.quantize_affine import QuantizeAffine
+from .ops.quantize_input import QuantizeInput
+from .ops.tree_ensemble import TreeEnsemble
+from .ops.types import BITS
+from .progress import progress
+from .quantize import DTYPES
+from .targets.toolchain import package_root
+from .verify import _anomaly_reference, agreement, compare_on_target, metric
+
+
+# ---- what a fixed-point tensor can hold ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Format:
+    """Integers q in [q_min, q_max] of `type_name` that mean (q - zero_point) * scale + offset."""
+
+    type_name: str
+    scale: float
+    q_min: int
+    q_max: int
+    zero_point: int = 0
+    offset: float = 0.0
+    text: str = ""  # as the manifest says it: "int16, frac_bits 11" or "int8, scale 0.0123, zero point -5"
+
+    @property
+    def low(self) -> float:
+        return (self.q_min - self.zero_point) * self.scale + self.offset
+
+    @property
+    def high(self) -> float:
+        return (self.q_max - self.zero_point) * self.scale + self.offset
+
+    def real(self, q) -> np.ndarray:
+        return (np.asarray(q, dtype=np.float64) - self.zero_point) * self.scale + self.offset
+
+
+def pow2_format(type_name: str, frac_bits: int, offset: float = 0.0) -> Format:
+    q_min, q_max = int_range(BITS[type_name])
+    text = f"{type_name}, frac_bits {frac_bits}" + (f", + {offset:g}" if offset else "")
+    return Format(type_name, 2.0 ** -int(frac_bits), q_min, q_max, offset=offset, text=text)
+
+
+def affine_format(scale: float, zero_point: int, q_min: int = -128, q_max: int = 127) -> Format:
+    return Format("int8", float(scale), int(q_min), int(q_max), int(zero_point),
+                  text=f"int8, scale {float(scale):.4g}, zero point {int(zero_point)}")
+
+
+def input_formats(op) -> list[Format] | None:
+    """One format per feature for a fixed-point input conversion; None for float inputs (float32, exact)."""
+    if isinstance(op, QuantizeInput):
+        return [pow2_format(op.out_type, f) for f in op.frac_bits]
+    if isinstance(op, QuantizeAffine):
+        return [affine_format(s, z) for s, z in zip(op.scale, op.zero_point)]
+    return None
+
+
+def output_format(op) -> Format | None:
+    """The format of an op's output tensor, from what the op records; None where its outputs are floats."""
+    if isinstance(op, FullyConnected):  # int8 values, even where the last layer widens them to int32 scores
+        return affine_format(op.out_scale, op.out_zero_point, op.act_min, op.act_max)
+    if isinstance(op, Int8Activation):
+        return affine_format(op.out_scale, op.out_zero_point)
+    if isinstance(op, TreeEnsemble):
+        q_min, q_max = int_range(BITS[op.out_type])
+        return Format(op.out_type, float(op.out_scale), q_min, q_max, text=f"{op.out_type}, scale {op.out_scale:.4g}")
+    frac_bits = getattr(op, "out_frac_bits", None)
+    if frac_bits is None or op.out_type == "float32":
+        return None
+    return pow2_format(op.out_type, frac_bits, float(getattr(op, "out_offset", 0.0)))
+
+
+def accumulator_bound(op) -> float | None:
+    """The proven largest |accumulator| in real units, where the op records one in a power-of-two format."""
+    if isinstance(op, TreeEnsemble):
+        return op.acc_bound * float(op.out_scale)
+    if getattr(op, "acc_bound", None) is not None and getattr(op, "weight_frac_bits", None) is not None:
+        return op.acc_bound * 2.0 ** -op.weight_frac_bits  # acc = 2^weight_frac_bits * (w . x + b)
+    return None
+
+
+@dataclass
+class Stage:
+    """One tensor of a fixed-point program: the float model's values of it on the rows, the simulator's
+    integers of it (dequantized), and its format."""
+
+    name: str
+    fmt: Format
+    values: np.ndarray
+    simulated: np.ndarray
+    relu_next: bool = False  # a relu follows: negative values become 0 anyway, only the top end can saturate
+    bound: float | None = None
+
+    def _finite(self) -> np.ndarray:
+        return np.isfinite(self.values)
+
+    @property
+    def clipped(self) -> float:
+        """Fraction of the values that saturate: beyond the format's range by more than the half step that
+        rounding takes anyway."""
+        v = self.values[self._finite()]
+        half = self.fmt.scale / 2
+        over = (v > self.fmt.high + half) | ((v < self.fmt.low - half) & (not self.relu_next))
+        return float(np.mean(over)) if v.size else 0.0
+
+    @property
+    def below_step(self) -> float:
+        """Fraction of the nonzero values smaller than half a step: they round to the format's zero."""
+        v = np.abs(self.values[self._finite()] - self.fmt.offset)
+        v = v[v > 0]
+        return float(np.mean(v < self.fmt.scale / 2)) if v.size else 0.0
+
+    @property
+    def max_error(self) -> float | None:
+        """Largest |simulator - float| over the values within the format's range (rounding and the error
+        carried in from earlier tensors; saturation is `clipped`)."""
+        half = self.fmt.scale / 2
+        inside = self._finite() & (self.values >= self.fmt.low - half) & (self.values <= self.fmt.high + half)
+        if not inside.any():
+            return None
+        return float(np.max(np.abs(self.fmt.real(self.simulated)[inside] - self.values[inside])))
+
+    def chart_row(self) -> dict:
+        magnitudes = np.abs(self.values[self._finite()])
+        magnitudes = magnitudes[magnitudes > 0]
+        top = max(abs(self.fmt.low), abs(self.fmt.high))
+        return {"name": self.name, "log2_values": np.log2(magnitudes), "clipped": self.clipped > 0,
+                "band": (math.log2(self.fmt.scale), math.log2(top) if top > 0 else math.log2(self.fmt.scale)),
+                "bound": math.log2(self.bound) if self.bound else None}
+
+
+def profile(float_program, program, X: np.ndarray) -> list[Stage]:
+    """Every tensor of a fixed-point program with a format (each feature of the input, then each op's output),
+    beside the float model's value of the same tensor. Empty for programs on float inputs (float32, exact);
+    only the inputs where the ops do not line up one to one with the float ops."""
+    firsts = input_formats(program.ops[0])
+    if firsts is None:
+        return []
+    simulated, values = [], program.check_features(X).astype(np.float32)
+    for op in program.ops:  # Program.scores, keeping every op's integers
+        values = op.forward(values)
+        simulated.append(values)
+    X = np.asarray(X, dtype=np.float64)
+    inputs = [Stage(str(name), fmt, X[:, i], simulated[0][:, i])
+              for i, (name, fmt) in enumerate(zip(program.feature_names, firsts))]
+    stages, float_ops, k, value = [], float_program.ops, 0, X
+    for index, op in enumerate(program.ops[1:], start=1):
+        # each later op stands for one float op, or two: an int8 fully_connected with its relu fused
+        taken = 2 if isinstance(op, FullyConnected) and op.activation == "relu" else 1
+        if k + taken > len(float_ops):
+            return inputs
+        for fop in float_ops[k:k + taken]:
+            value = fop.forward(value)
+        k += taken
+        fmt = output_format(op)
+        if value.shape != simulated[index].shape:
+            return inputs
+        if fmt is None:
+            continue
+        nxt = float_ops[k] if k < len(float_ops) else None
+        label = getattr(op, "kind", op.op) if op.op in ("activation", "int8_activation") else op.op
+        stages.append(Stage(f"#{index} {label} [{op.n_out}]", fmt, value.reshape(-1), simulated[index].reshape(-1),
+                            relu_next=isinstance(nxt, FloatActivation) and nxt.kind == "relu",
+                            bound=accumulator_bound(op)))
+    return inputs + stages if k == len(float_ops) else inputs
+
+
+# ---- the numbers behind the page -------------------------------------------------------------------------
+@dataclass
+class DtypeResult:
+    model: ConvertedModel
+    fixed_metric: float
+    agreement: float
+    predictions: np.ndarray
+    score_error: np.ndarray  # dequantized score - float score, every finite output of every row
+    stages: list[Stage]
+    targets: dict = field(default_factory=dict)  # target -> compare_on_target's dict, or {"error": message}
+
+    @property
+    def dtype(self) -> str:
+        return self.model.dtype
+
+
+def supported(estimator, calibration, feature_names) -> list[ConvertedModel]:
+    """The estimator converted with every dtype it exports with (a dtype it refuses is left out)."""
+    models, first_error = [], None
+    for dtype in DTYPES:
+        try:
+            models.append(convert(estimator, dtype=dtype, calibration=calibration, feature_names=feature_names))
+        except TinygenError as exc:
+            first_error = first_error or exc
+    if not models:
+        raise first_error
+    return models
+
+
+def real_scores(program, X) -> np.ndarray:
+    """The simulator's scores in real units (what the float program's scores approximate)."""
+    scores = np.asarray(program.scores(X), dtype=np.float64)
+    if program.output_scale is None:
+        return scores
+    return (scores - program.output_zero_point) * program.output_scale
+
+
+def analyse(estimator, X, y, dtypes=(), targets=(), calibration=None, feature_names=None, name: str = "model") -> dict:
+    """Everything the page shows, computed: the float model's metric, and per dtype a DtypeResult (with the
+    targets' measurements, run as `tinygen verify` runs them)."""
+    charts.require()  # before any work: without matplotlib the page cannot be drawn
+    X = np.asarray(X, dtype=np.float64)
+    calibration = X if calibration is None else calibration
+    if dtypes:
+        models = [convert(estimator, dtype=d, calibration=calibration, feature_names=feature_names)
+                  for d in dict.fromkeys(dtypes)]
+    else:
+        models = supported(estimator, calibration, feature_names)
+    first = models[0].program
+    first.check_features(X)
+    float_program = to_float_program(estimator, feature_names=first.feature_names)
+    float_scores = float_program.scores(X)
+    float_pred = estimator.predict(X)
+    reference = "labels"
+    if first.anomaly is not None:  # IsolationForest: -1/1 labels if the column holds them, else its own predict
+        y, reference = _anomaly_reference(y, float_pred)
+    if y is None:
+        raise TinygenError("the report needs labels (a label column) to measure the accuracy")
+    metric_name, float_metric = metric(first.task, y, float_pred)
+    results: dict[str, DtypeResult] = {}
+    work = [(model, target) for model in models for target in (None, *dict.fromkeys(targets))]
+    for model, target in progress(work, "report", describe=lambda w: w[0].dtype + (f" on {w[1]}" if w[1] else "")):
+        if target is None:
+            results[model.dtype] = _dtype_result(model, float_program, X, y, float_scores, float_pred)
+            continue
+        try:
+            results[model.dtype].targets[target] = compare_on_target(model, target, X, name)
+        except TinygenError as exc:  # e.g. the model does not fit the board in this dtype: the page says so
+            results[model.dtype].targets[target] = {"error": str(exc)}
+    return {"source": first.source, "task": first.task, "rows": int(len(X)), "metric_name": metric_name,
+            "float_metric": float_metric, "metric_reference": reference, "float_pred": float_pred, "y": y,
+            "results": results, "targets": list(dict.fromkeys(targets)), "feature_names": first.feature_names,
+            "labels": list(getattr(estimator, "classes_", [])) if is_classifier(estimator) else []}
+
+
+def _dtype_result(model, float_program, X, y, float_scores, float_pred) -> DtypeResult:
+    program = model.program
+    predictions = program.predict(X)
+    error = (real_scores(program, X) - float_scores).reshape(-1)
+    return DtypeResult(model, metric(program.task, y, predictions)[1], agreement(program.task, predictions, float_pred),
+                       predictions, error[np.isfinite(error)], profile(float_program, program, X))
+
+
+# ---- the page --------------------------------------------------------------------------------------------
+def _percent(fraction: float) -> str:
+    return "0" if fraction == 0 else f"{100 * fraction:.2g} %"
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def page_context(analysis: dict, title: str, data_name: str, label: str | None) -> dict:
+    """The template's context: numbers formatted, charts drawn."""
+    results = analysis["results"]
+    dtypes = list(results)
+    charts_to_draw = ["accuracy", *[d for d in dtypes if results[d].stages], "errors"]
+    if analysis["labels"]:
+        charts_to_draw.append("confusion")
+    if analysis["targets"]:
+        charts_to_draw.append("targets")
+    drawn = {}
+    for chart in progress(charts_to_draw, "charts", describe=str):
+        drawn[chart] = _draw_chart(chart, analysis)
+    precision = []
+    for dtype, result in results.items():
+        rows = [{"name": s.name, "format": s.fmt.text, "min": f"{np.min(s.values):.4g}", "max": f"{np.max(s.values):.4g}",
+                 "range": f"{s.fmt.low:.4g} .. {s.fmt.high:.4g}", "step": f"{s.fmt.scale:.3g}",
+                 "clipped": _percent(s.clipped), "below_step": _percent(s.below_step),
+                 "error": "n/a" if s.max_error is None else f"{s.max_error:.3g}", "warn": s.clipped > 0}
+                for s in result.stages]
+        precision.append({"dtype": dtype, "chart": drawn.get(dtype), "rows": rows,
+                          "clipped": [r["name"] for r in rows if r["warn"]]})
+    accuracy = [{"dtype": d, "metric": f"{r.fixed_metric:.4f}", "drop": f"{analysis['float_metric'] - r.fixed_metric:+.4f}",
+                 "agreement": f"{r.agreement:.4f}",
+                 "max_error": f"{np.max(np.abs(r.score_error)):.3g}" if len(r.score_error) else "n/a",
+                 "notes": [note.removeprefix(f"{d}: ") for note in r.model.program.notes]} for d, r in results.items()]
+    measured = []
+    for dtype, result in results.items():
+        for target, row in result.targets.items():
+            if "error" in row:
+                measured.append({"target": target, "dtype": dtype, "error": row["error"]})
+                continue
+            measured.append({"target": target, "dtype": dtype, "rows": row["rows"], "mismatches": row["mismatches"],
+                             "flash": _number(row["flash_bytes"]), "ram": _number(row["ram_bytes"]),
+                             "stack": _number(row["stack_bytes"]), "cycles": _number(row["cycles_per_inference"]),
+                             "unit": row.get("cycles_unit") or ""})
+    measured.sort(key=lambda r: analysis["targets"].index(r["target"]))
+    return {"title": title, "version": __version__, "source": analysis["source"], "data_name": data_name,
+            "label": label, "rows": analysis["rows"], "task": analysis["task"], "metric_name": analysis["metric_name"],
+            "float_metric": f"{analysis['float_metric']:.4f}", "metric_reference": analysis["metric_reference"],
+            "dtypes": dtypes, "accuracy": accuracy, "precision": precision, "charts": drawn,
+            "targets": analysis["targets"], "measured": measured, "classifier": bool(analysis["labels"])}
+
+
+def _draw_chart(chart: str, analysis: dict) -> str:
+    results = analysis["results"]
+    if chart == "accuracy":
+        return charts.accuracy(analysis["metric_name"], analysis["float_metric"], list(results),
+                               [r.fixed_metric for r in results.values()])
+    if chart == "errors":
+        return charts.score_errors({d: r.score_error for d, r in results.items()},
+                                   {d: r.model.program.output_scale for d, r in results.items()})
+    if chart == "confusion":
+        labels, y = analysis["labels"], analysis["y"]
+        matrices = [("float model", confusion_matrix(y, analysis["float_pred"], labels=labels))]
+        matrices += [(d, confusion_matrix(y, r.predictions, labels=labels)) for d, r in results.items()]
+        return charts.confusion(labels, matrices)
+    if chart == "targets":
+        rows = [{"target": t, "dtype": d, **row} for d, r in results.items() for t, row in r.targets.items()
+                if "error" not in row]
+        return charts.targets(rows, list(results), analysis["targets"])
+    return charts.precision(chart, [stage.chart_row() for stage in results[chart].stages])
+
+
+def render(context: dict) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(package_root("templates"))), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report/report.html.j2").render(**context)
+
+
+def write_report(estimator, X, y, output, dtypes=(), targets=(), calibration=None, feature_names=None,
+                 name: str = "model", title: str | None = None, data_name: str = "the data",
+                 label: str | None = None) -> dict:
+    """Analyse, draw and write the page to `output`; returns the analysis (DtypeResults per dtype)."""
+    analysis = analyse(estimator, X, y, dtypes, targets, calibration, feature_names, name)
+    context = page_context(analysis, title or f"tinygen report: {name}", data_name, label)
+    atomic_write_text(Path(output), render(context))
+    return analysis
