@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# host compilers; AVR (Uno) with simavr and its library for tinygen's cycle-counting driver; Cortex-M and
-# RISC-V cross compilers with QEMU; Xtensa (ESP32 compile check); the Arduino AVR core for sketch builds;
-# headless Chromium (and a font for its text) to render `tinygen report`'s page
-packages="gcc g++ binutils make pkg-config
+# host compilers, with clang and cppcheck for the compiler matrix; AVR (Uno) with simavr and its library for
+# tinygen's cycle-counting driver; Cortex-M and RISC-V cross compilers with QEMU; Xtensa (ESP32 compile
+# check); the Arduino AVR core for sketch builds; headless Chromium (and a font for its text) to render
+# `tinygen report`'s page
+packages="gcc g++ binutils make pkg-config clang cppcheck
   gcc-avr avr-libc binutils-avr simavr libsimavr-dev libelf-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf binutils-riscv64-unknown-elf qemu-system-misc

@@ -108,6 +108,21 @@ class Tree:
                 "missing_left": [bool(v) for v in self.missing_left],
                 "value": [[cast(v) for v in row] for row in self.value]}
 
+    def nan_reaches(self) -> np.ndarray:
+        """Per node: whether a NaN in the node's feature can arrive there (bool). Not below a split on the
+        same feature that sent NaN to its other side (missing_left), so the node needs no NaN test."""
+        reaches = np.ones(len(self.left), dtype=bool)
+        stack = [(0, frozenset())]  # (node, features whose NaN went elsewhere above it)
+        while stack:
+            node, gone = stack.pop()
+            if self.left[node] < 0:
+                continue
+            feature = int(self.feature[node])
+            reaches[node] = feature not in gone
+            stack.append((int(self.left[node]), gone if self.missing_left[node] else gone | {feature}))
+            stack.append((int(self.right[node]), gone | {feature} if self.missing_left[node] else gone))
+        return reaches
+
     @classmethod
     def from_dict(cls, data: dict, integer: bool) -> "Tree":
         kind = np.int64 if integer else np.float64
@@ -561,8 +576,9 @@ def _sum_bound(typed: list[Tree], bias) -> int:
 def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
     """q15/q7 trees on pre-quantized input x_q (feature i has frac_bits[i]): a split goes left when
     x_q <= floor(t * 2**frac_bits[i]), exactly x_q * 2**-frac_bits[i] <= t for that x_q. A split whose
-    threshold is at or above the input's max always goes left, below its min never: it is replaced by the
-    subtree every input reaches, so the thresholds left fit the input type. NaN inputs were turned into 0
+    threshold is at or above the input's max always goes left, below its min never (so does one that the
+    splits above it on the same feature decide): it is replaced by the subtree every input reaches, so the
+    thresholds left fit the input type. NaN inputs were turned into 0
     by the input conversion, so missing_go_to_left plays no part."""
     leaves, leaf_type, frac, scale, bias = _integer_leaves(fop)
     lo, hi = fixedpoint.int_range(bits)
@@ -572,8 +588,25 @@ def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
         scaled = np.floor(tree.threshold * np.exp2(frac_bits[np.maximum(tree.feature, 0)]))
         return np.clip(np.nan_to_num(scaled, nan=hi, posinf=hi, neginf=lo - 1), lo - 1, hi).astype(np.int64)
 
-    def decided(tree: Tree) -> list:  # every x_q <= hi goes left; no x_q <= lo - 1
-        return [None if left < 0 or lo <= t < hi else bool(t >= hi) for t, left in zip(tree.threshold, tree.left)]
+    def decided(tree: Tree) -> list:
+        """Per node: True (every x_q that reaches it goes left), False (none does) or None. The range of x_q
+        is the input type's, narrowed by the splits above on the same feature: two thresholds can floor to
+        the same integer, and then the lower split on the path is already decided."""
+        outcome = [None] * len(tree.left)
+        stack = [(0, {})]  # (node, feature -> (lowest, highest) x_q that reaches it)
+        while stack:
+            node, ranges = stack.pop()
+            if tree.left[node] < 0:
+                continue
+            feature, t = int(tree.feature[node]), int(tree.threshold[node])
+            low, high = ranges.get(feature, (lo, hi))
+            if high <= t or t < low:
+                outcome[node] = bool(high <= t)
+                stack.append((int(tree.left[node] if high <= t else tree.right[node]), ranges))
+            else:
+                stack.append((int(tree.left[node]), {**ranges, feature: (low, t)}))
+                stack.append((int(tree.right[node]), {**ranges, feature: (t + 1, high)}))
+        return outcome
 
     typed, removed = _typed_trees(fop, leaves, thresholds, decided)
     return TreeEnsemble(n_in=fop.n_in, trees=typed, task=fop.task, leaf_type=leaf_type, out_scale=scale,
