@@ -42,10 +42,14 @@ def _float_bits_differ(c_values, sim_values) -> np.ndarray:
 def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str) -> dict:
     """Build the header for `target`, run every row, count rows whose raw scores or prediction differ."""
     module = target_registry.get(target)
-    program = model.program
     with tempfile.TemporaryDirectory(prefix="tinygen-verify-") as tmp:
         paths = model.save(tmp, name)
-        measured = module.measure(program, paths["header"], name, X)
+        measured = module.measure(model.program, paths["header"], name, X)
+    return compare_measured(model.program, measured, X)
+
+
+def compare_measured(program, measured, X: np.ndarray) -> dict:
+    """What compare_on_target reports for a Measurement of the C on the rows X: mismatching rows and costs."""
     c_scores, c_pred = measured.scores, measured.predictions
     sim_scores = program.scores(X)
     sim_pred = program.decide(sim_scores)

@@ -9,6 +9,8 @@
  * (int32_t), then score_samples and decision_function (float).
  * -DTG_PROBA (headers with NAME_predict_proba): each row also gets NAME_predict_proba(x), N_CLASSES uint16_t;
  * NAME_predict_proba_q and NAME_proba_from_scores must give the same (else exit 3, as the split check).
+ * -DTG_MAIN=fn names the entry point fn instead of main: a program can then include this file once per model
+ * (TG_NAME, TG_HEADER, TG_MAIN and the flags above set before each) and pick a model at run time.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +22,11 @@
 #define TG_CAT(a, b) TG_CAT2(a, b)
 #define TG(symbol) TG_CAT(TG_NAME, symbol)
 
-int main(int argc, char **argv)
+#ifndef TG_MAIN
+#define TG_MAIN main
+#endif
+
+int TG_MAIN(int argc, char **argv)
 {
     float x[TG(_N_FEATURES)];
     TG(_score_t) scores[TG(_N_OUTPUTS)];

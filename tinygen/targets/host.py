@@ -17,10 +17,16 @@ CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedanti
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 
 
-def build(header: Path, name: str, fixed: bool, workdir: Path, anomaly: bool = False, proba: bool = False) -> Path:
+def runner_defines(program) -> list[str]:
+    """The -D flags that make firmware/host/runner.c call (and write) what this program's header offers."""
+    return [*(["TG_FIXED"] if program.is_fixed else []), *(["TG_ANOMALY"] if program.anomaly_score_op is not None else []),
+            *(["TG_PROBA"] if program.proba is not None else [])]
+
+
+def build(program, header: Path, name: str, workdir: Path) -> Path:
     exe = workdir / f"{name}_runner"
     cmd = [toolchain.find("gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{header.resolve()}"',
-           *(["-DTG_FIXED"] if fixed else []), *(["-DTG_ANOMALY"] if anomaly else []), *(["-DTG_PROBA"] if proba else []),
+           *(f"-D{define}" for define in runner_defines(program)),
            str(toolchain.package_root("firmware") / "host" / "runner.c"),
            "-o", str(exe)]
     toolchain.run(cmd, f"building {header.name} with the host gcc")
@@ -29,37 +35,40 @@ def build(header: Path, name: str, fixed: bool, workdir: Path, anomaly: bool = F
 
 def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
     """Raw scores and predictions of the compiled C for every row of X, and the model's object size."""
-    scores, predictions, extra = run(program, header, name, X)
-    measured = Measurement(scores, predictions, **size(header, name))
+    return measurement(program, run_records(program, header, name, X), **size(header, name))
+
+
+def record_dtype(program) -> np.dtype:
+    """One row of runner.c's output file: the scores and the prediction, then what runner_defines adds."""
+    fields = [("scores", NUMPY_TYPES[program.ops[-1].out_type], (program.n_outputs,)),
+              ("prediction", np.int32 if program.task == "classification" else np.float32)]
     if program.anomaly_score_op is not None:
-        measured.anomaly_int, measured.anomaly_float = extra["anomaly_int"], extra["anomaly_float"]
+        fields += [("anomaly_int", np.int32, (2,)), ("anomaly_float", np.float32, (2,))]
     if program.proba is not None:
-        measured.proba = extra["proba"]
+        fields += [("proba", np.uint16, (program.proba.n_out,))]
+    return np.dtype(fields)
+
+
+def measurement(program, records: np.ndarray, **costs) -> Measurement:
+    """A Measurement from the records of runner.c's output file."""
+    measured = Measurement(records["scores"], records["prediction"], **costs)
+    if program.anomaly_score_op is not None:
+        measured.anomaly_int, measured.anomaly_float = records["anomaly_int"], records["anomaly_float"]
+    if program.proba is not None:
+        measured.proba = records["proba"]
     return measured
 
 
-def run(program, header: Path, name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Raw scores and predictions of the compiled C for every row of X (float32 features), and the records
-    with the extra outputs (else None): IsolationForest headers' NAME_score_samples_int, ..._decision_function,
-    and NAME_predict_proba of classifiers that have it."""
-    score_type = NUMPY_TYPES[program.ops[-1].out_type]
-    prediction_type = np.int32 if program.task == "classification" else np.float32
-    anomaly = program.anomaly_score_op is not None
-    proba = program.proba is not None
+def run_records(program, header: Path, name: str, X: np.ndarray) -> np.ndarray:
+    """Build runner.c around the header, run every row of X; its output file as records (record_dtype)."""
     with tempfile.TemporaryDirectory(prefix="tinygen-host-") as tmp:
         workdir = Path(tmp)
-        exe = build(Path(header), name, program.is_fixed, workdir, anomaly, proba)
+        exe = build(program, Path(header), name, workdir)
         rows = workdir / "rows.f32"
         out = workdir / "out.bin"
         np.ascontiguousarray(X, dtype=np.float32).tofile(rows)
         toolchain.run([str(exe), str(rows), str(out)], f"running {name} on the host")
-        fields = [("scores", score_type, (program.n_outputs,)), ("prediction", prediction_type)]
-        if anomaly:
-            fields += [("anomaly_int", np.int32, (2,)), ("anomaly_float", np.float32, (2,))]
-        if proba:
-            fields += [("proba", np.uint16, (program.proba.n_out,))]
-        data = np.fromfile(out, dtype=np.dtype(fields))
-    return data["scores"], data["prediction"], (data if anomaly or proba else None)
+        return np.fromfile(out, dtype=record_dtype(program))
 
 
 def size(header: Path, name: str) -> dict:

@@ -18,7 +18,8 @@ PACKAGES = {
     "qemu-system-riscv32": "qemu-system-misc",
     "xtensa-lx106-elf-gcc": "gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf",
     "xtensa-lx106-elf-size": "binutils-xtensa-lx106", "arm-none-eabi-size": "binutils-arm-none-eabi",
-    "riscv64-unknown-elf-size": "binutils-riscv64-unknown-elf", "clang": "clang", "cppcheck": "cppcheck",
+    "riscv64-unknown-elf-size": "binutils-riscv64-unknown-elf", "clang": "clang", "clang++": "clang",
+    "cppcheck": "cppcheck",
 }
 
 
