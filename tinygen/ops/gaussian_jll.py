@@ -52,7 +52,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .types import BITS, INT_TYPES, as_ints, check_type, is_float, round_half_away
+from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
 
 INT32_MIN, INT32_MAX = fixedpoint.int_range(32)
 BIAS = 1 << 31  # room = score + BIAS
@@ -93,8 +93,9 @@ class FloatGaussianJLL:
 
     def to_float32(self) -> "GaussianJLL":
         constant = np.where(np.isfinite(self.constant), self.constant, LOWEST_F32)
-        return GaussianJLL(in_type="float32", out_type="float32", theta=self.theta.astype(np.float32),
-                           mult=(0.5 / self.var).astype(np.float32), constant=constant.astype(np.float32))
+        return GaussianJLL(in_type="float32", out_type="float32", theta=float32_or_refuse(self.theta, "means"),
+                           mult=float32_or_refuse(0.5 / self.var, "inverse variances (1 / (2 var))"),
+                           constant=float32_or_refuse(constant, "log-likelihood constants"))
 
 
 @dataclass
