@@ -267,7 +267,8 @@ def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.nda
             break
     if s_full is None:
         raise TinygenError("the GaussianNB's variances span too wide a range for fixed point; try dtype float32")
-    s = s_full if s_full >= MIN_SCORE_FRAC_BITS else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
+    # s_fit None: the calibration rows (with headroom) fit no format above s_full, so s_full it is
+    s = s_full if s_full >= MIN_SCORE_FRAC_BITS or s_fit is None else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
     mult, shift, constant_q = plan = _plan(fop, in_frac, s, square_shift)
     floor = floor_of(plan)
     return GaussianJLL(in_type=INT_TYPES[in_bits], out_type="int32", theta=theta_q, mult=mult, constant=constant_q,
