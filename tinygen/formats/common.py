@@ -247,7 +247,9 @@ def write_outputs(outdir, name: str, header: str, manifest: str, package: Packag
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TinygenError(f"cannot create output directory {outdir}: {exc.strerror}") from None
+        blocker = next((p for p in (outdir, *outdir.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{str(blocker)!r} is a file" if blocker is not None else exc.strerror
+        raise TinygenError(f"cannot create output directory {outdir}: {reason}; choose another output directory") from None
     _check_targets(outdir, paths, package)
     zipped = package.zip_bytes() if package is not None and package.kind == "zip" else None
     if package is not None and package.kind == "file":  # one file, written as is (e.g. NAME.tflite)
