@@ -7,14 +7,16 @@ cd "$(dirname "$0")/.."
 
 # host compilers; AVR (Uno) with simavr and its library for tinygen's cycle-counting driver; Cortex-M and
 # RISC-V cross compilers with QEMU; Xtensa (ESP32 compile check); the Arduino AVR core for sketch builds;
-# headless Chromium (and a font for its text) to render `tinygen report`'s page
+# headless Chromium (and a font for its text) to render `tinygen report`'s page; clang with its sanitizer
+# runtimes for the fuzz tests (AddressSanitizer + UndefinedBehaviorSanitizer builds with gcc and clang)
 packages="gcc g++ binutils make pkg-config
   gcc-avr avr-libc binutils-avr simavr libsimavr-dev libelf-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf binutils-riscv64-unknown-elf qemu-system-misc
   gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
   arduino-mk arduino-core-avr
-  chromium fonts-dejavu-core"
+  chromium fonts-dejavu-core
+  clang libclang-rt-dev"
 if command -v apt-get >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -23,6 +23,7 @@ every run. The long run draws new ones each time:
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -48,7 +49,7 @@ from tinygen.quantize import quantize
 from tinygen.targets import host
 from tinygen.verify import compare_measured
 
-from conftest import need_tool
+from conftest import REQUIRE, error_of, need_tool
 from tree_cases import SPECIALS, edge_values
 
 LONG_RUN = int(os.environ.get("TINYGEN_FUZZ_EXAMPLES", "0"))
@@ -158,7 +159,8 @@ def conversion_ties(model: ConvertedModel) -> list[np.ndarray]:
     with np.errstate(over="ignore"):
         for step in steps:
             ties = np.concatenate([(ks + 0.5) * step, -(ks + 0.5) * step, ks * step]).astype(np.float32)
-            out.append(np.concatenate([ties, np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))]))
+            up, down = np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))
+            out.append(np.concatenate([ties, up, down]))
     return out
 
 
@@ -177,8 +179,39 @@ def convert_or_refuse(make, what: str):
     return model
 
 
+@functools.cache
+def _sanitizer_problem(compiler: str) -> str | None:
+    """Why `compiler` cannot build and run a sanitized program (its runtime libraries missing), or None."""
+    with tempfile.TemporaryDirectory(prefix="tinygen-fuzz-") as tmp:
+        source, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
+        source.write_text("int main(void) { return 0; }\n")
+        done = subprocess.run([compiler, *SANITIZE, str(source), "-o", str(exe)], capture_output=True, text=True)
+        if done.returncode == 0:
+            done = subprocess.run([str(exe)], capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
+    if done.returncode == 0:
+        return None
+    return f"{Path(compiler).name} cannot build with {' '.join(SANITIZE[:1])}: {done.stderr.strip().splitlines()[-1:]}"
+
+
+def first_difference(model: ConvertedModel, records: np.ndarray, X: np.ndarray) -> str:
+    c_scores = records["scores"].astype(np.float64)
+    sim_scores = np.asarray(model.scores(X), dtype=np.float64)
+    rows = np.nonzero(np.any((c_scores != sim_scores) & ~(np.isnan(c_scores) & np.isnan(sim_scores)), axis=1))[0]
+    if not len(rows):
+        return "the scores agree (predictions or predict_proba differ)"
+    row = int(rows[0])
+    return f"first row {row}: x = {X[row].tolist()}, C scores {c_scores[row].tolist()}, simulator {sim_scores[row].tolist()}"
+
+
 def compilers() -> list[str]:
-    return [need_tool("gcc"), need_tool("clang")]
+    """gcc and clang, each able to build sanitized programs (skip locally, fail in CI, as conftest.need_tool)."""
+    found = [need_tool("gcc"), need_tool("clang")]
+    for compiler, package in zip(found, ("libgcc-12-dev", "libclang-rt-dev")):
+        problem = _sanitizer_problem(compiler)
+        if problem:
+            message = f"{problem} (apt-get install {package})"
+            pytest.fail(message + " and TINYGEN_REQUIRE_TOOLCHAINS=1") if REQUIRE else pytest.skip(message)
+    return found
 
 
 def check_batch(batch: dict) -> None:
@@ -206,12 +239,8 @@ def check_batch(batch: dict) -> None:
                     f"{what}: exit {done.returncode}\n{done.stderr[:4000]}"
                 records = np.fromfile(out, dtype=host.record_dtype(model.program))
                 result = compare_measured(model.program, host.measurement(model.program, records), X)
-                if result["mismatches"]:
-                    bad = int(np.nonzero(np.any(records["scores"].astype(np.float64) != model.scores(X), axis=1))[0][0]) \
-                        if result["score_mismatches"] else None
-                    detail = "" if bad is None else (f"; first row {bad}: x = {X[bad].tolist()}, C {records['scores'][bad].tolist()}, "
-                                                     f"simulator {model.scores(X[bad:bad + 1])[0].tolist()}")
-                    raise AssertionError(f"{what}: C != simulator on {result['mismatches']} of {len(X)} rows: {result}{detail}")
+                assert result["mismatches"] == 0, (f"{what}: C != simulator on {result['mismatches']} of {len(X)} rows: "
+                                                   f"{result}; {first_difference(model, records, X)}")
 
 
 # ---- linear models -----------------------------------------------------------------------------------------
@@ -356,9 +385,11 @@ def tree_cases(draw):
             trees.append(random_tree(rng, pools, depth, chain, leaf))
     boosting = kind.startswith("boosting")
     op = FloatTrees(trees=trees, task="regression" if kind.endswith("regressor") else "classification", n_in=n_features,
-                    combine="sum" if boosting else "mean", leaf_kind="values" if boosting or kind.endswith("regressor") else "fractions",
+                    combine="sum" if boosting else "mean",
+                    leaf_kind="fractions" if kind == "forest-classifier" else "values",
                     bias=magnitudes(rng, leaf_style, n_out) if boosting else None)
-    decision = {"forest-classifier": "argmax", "boosting-multiclass": "argmax", "boosting-binary": "positive"}.get(kind, "value")
+    decisions = {"forest-classifier": "argmax", "boosting-multiclass": "argmax", "boosting-binary": "positive"}
+    decision = decisions.get(kind, "value")
     program = Program(dtype="float", task=op.task, decision=decision, n_features=n_features,
                       feature_names=[f"f{i}" for i in range(n_features)],
                       labels=None if op.task == "regression" else list(range(n_classes)), ops=[op], source=f"fuzz {kind}")
@@ -367,7 +398,8 @@ def tree_cases(draw):
         calib = np.concatenate([calib, np.stack([rng.choice(pool[np.isfinite(pool)] if np.isfinite(pool).any() else [1.0], 4)
                                                  for pool in pools], axis=1)])
     note(f"trees {kind} {n_features} features, {len(trees)} trees of depth {depth}{' (chain)' if chain else ''}, "
-         f"thresholds {threshold_style}, leaves {leaf_style}, calibration {calib_style}, {dtype} {layout} bins {bins}, seed {seed}")
+         f"thresholds {threshold_style}, leaves {leaf_style}, calibration {calib_style}, {dtype} {layout} bins {bins}, "
+         f"seed {seed}")
     near = [np.unique(np.concatenate([edge_values(t) for t in pool])) for pool in pools]
     return program, dtype, layout, bins, calib, near, rng
 
@@ -408,8 +440,9 @@ def mlp_cases(draw):
         estimator.classes_ = np.arange(n_classes)
     # one layer of the drawn style, the others ordinary: extreme everywhere is refused as too wide a range
     odd = int(rng.integers(len(sizes) - 1))
-    estimator.coefs_ = [magnitudes(rng, weight_style if k == odd else "unit", (a, b)) for k, (a, b) in enumerate(zip(sizes, sizes[1:]))]
-    estimator.intercepts_ = [magnitudes(rng, weight_style if k == odd else "unit", b) for k, b in enumerate(sizes[1:])]
+    styles = [weight_style if k == odd else "unit" for k in range(len(sizes) - 1)]
+    estimator.coefs_ = [magnitudes(rng, style, (a, b)) for style, a, b in zip(styles, sizes, sizes[1:])]
+    estimator.intercepts_ = [magnitudes(rng, style, b) for style, b in zip(styles, sizes[1:])]
     estimator.n_outputs_, estimator.n_layers_, estimator.n_features_in_ = n_out, len(sizes), n_features
     note(f"mlp {kind} {sizes} {activation}, layer {odd} {weight_style}, calibration {calib_style}, {dtype}, seed {seed}")
     return estimator, dtype, calibration(rng, calib_style, n_features, mix=0.1), rng
@@ -462,6 +495,67 @@ def test_fuzz_gaussian_nb(cases):
     for index, (estimator, dtype, calib, rng) in enumerate(cases):
         model = convert_or_refuse(lambda: tinygen.convert(estimator, dtype=dtype, calibration=calib), f"gaussian {index}")
         if model is not None:
-            near = [np.concatenate([a, estimator.theta_[:, i].astype(np.float32)]) for i, a in enumerate(conversion_ties(model))]
+            means = estimator.theta_.astype(np.float32)
+            near = [np.concatenate([ties, means[:, i]]) for i, ties in enumerate(conversion_ties(model))]
             batch[f"gnb{index}"] = (model, input_rows(rng, calib, near))
+    check_batch(batch)
+
+
+# ---- what the fuzzing found: each once more, as a plain test --------------------------------------------------
+F32_MAX = float(F32.max)
+
+
+def logistic(coef, intercept) -> LogisticRegression:
+    estimator = LogisticRegression()
+    estimator.coef_, estimator.intercept_ = np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+    estimator.classes_, estimator.n_features_in_ = np.arange(2), estimator.coef_.shape[1]
+    return estimator
+
+
+CALIBRATION = np.array([[1.0], [-3.0], [2.0]])
+REFUSED = [  # (what, estimator, dtype, calibration, words): each was a C compile error or a traceback before
+    ("float32 weight beyond float32 (was `inff` in the C)", logistic([[1e39]], [0.0]), "float32", CALIBRATION,
+     ["beyond float32's range", "fixed-point dtype"]),
+    ("float32 NaN weight (was `nanf` in the C)", logistic([[np.nan]], [0.0]), "float32", CALIBRATION, ["non-finite"]),
+    ("q15 NaN weight (was ValueError: range is not finite)", logistic([[np.nan]], [0.0]), "q15", CALIBRATION,
+     ["non-finite weights"]),
+    ("q15 weight 1e300 times a tiny input format (was ValueError)", logistic([[1e300]], [0.0]), "q15", CALIBRATION * 1e-30,
+     ["too wide a range"]),
+    ("int8 bias 1e30 (was an int64 wrap: INT32_C(9223372036854773776) in the C)", logistic([[1.0]], [1e30]), "int8",
+     CALIBRATION, ["accumulator could overflow int32"]),
+]
+
+
+@pytest.mark.parametrize("what, estimator, dtype, calib, words", REFUSED, ids=[case[0] for case in REFUSED])
+def test_found_by_fuzzing_refused_clearly(what, estimator, dtype, calib, words):
+    message = error_of(tinygen.convert, estimator, dtype=dtype, calibration=calib)
+    for word in words:
+        assert word in message
+
+
+def test_found_by_fuzzing_int8_layer_outputs_beyond_float32():
+    """Hidden outputs of 1e42 have no float32 int8 scale: was ValueError (multiplier not finite)."""
+    mlp = MLPClassifier(activation="relu")
+    mlp.coefs_, mlp.intercepts_ = [np.array([[F32_MAX, -F32_MAX]]), np.ones((2, 1))], [np.zeros(2), np.zeros(1)]
+    mlp.out_activation_, mlp.classes_, mlp.n_outputs_, mlp.n_layers_, mlp.n_features_in_ = "logistic", np.arange(2), 1, 3, 1
+    assert "beyond float32's" in error_of(tinygen.convert, mlp, dtype="int8", calibration=CALIBRATION * 1000)
+
+
+def test_found_by_fuzzing_models_that_now_convert():
+    """Each failed before the fix; now each converts, and its sanitized C equals the simulator on edge rows:
+    q31 bias 1e38 (OverflowError: the rounding constant and the bias beyond int64), int8 zero weights with bias
+    1e-40 (a subnormal output scale made shift 141: a shift beyond int32 in the C), GaussianNB whose means lie far
+    outside the calibration rows (TypeError: no calibration-fitting score format above the saturation-free one)."""
+    gaussian = GaussianNB()
+    gaussian.theta_, gaussian.var_ = np.array([[-1000.0, 500.0], [700.0, 400.0]]), np.full((2, 2), 0.009)
+    gaussian.class_prior_, gaussian.classes_, gaussian.n_features_in_, gaussian.epsilon_ = np.full(2, 0.5), np.arange(2), 2, 0.0
+    rng = np.random.default_rng(0)
+    cases = {"bias_q31": (logistic([[1.0]], [1e38]), "q31", CALIBRATION),
+             "zero_int8": (logistic([[0.0]], [1e-40]), "int8", CALIBRATION),
+             "gnb_far": (gaussian, "q15", np.array([[-100.0, 7.0], [100.0, -7.0]]))}
+    batch = {}
+    for name, (estimator, dtype, calib) in cases.items():
+        model = tinygen.convert(estimator, dtype=dtype, calibration=calib)
+        batch[name] = (model, input_rows(rng, calib, conversion_ties(model)))
+    assert batch["zero_int8"][0].program.ops[1].shift == [0]
     check_batch(batch)
