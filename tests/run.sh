@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# host compilers, with clang and cppcheck for the compiler matrix; AVR (Uno) with simavr and its library for
+# host compilers, with clang and cppcheck for the compiler matrix (clang with its sanitizer runtimes for the
+# fuzz tests' AddressSanitizer + UndefinedBehaviorSanitizer builds); AVR (Uno) with simavr and its library for
 # tinygen's cycle-counting driver; Cortex-M and RISC-V cross compilers with QEMU; Xtensa (ESP32 compile
 # check); the Arduino AVR core for sketch builds; headless Chromium (and a font for its text) to render
 # `tinygen report`'s page
@@ -15,7 +16,8 @@ packages="gcc g++ binutils make pkg-config clang cppcheck
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf binutils-riscv64-unknown-elf qemu-system-misc
   gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
   arduino-mk arduino-core-avr
-  chromium fonts-dejavu-core"
+  chromium fonts-dejavu-core
+  libclang-rt-dev"
 if command -v apt-get >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -1,11 +1,55 @@
 """Every bad input gets one line on stderr starting with "error:", exit code 2, no traceback, and leaves no
 output file behind. The Python API raises TinygenError (never another exception type) for the same mistakes.
+
+Issue 8's bad-input matrix, case by case (CLI through `fails`: one `error:` line, exit 2, no traceback, empty
+stdout; the `out` fixture checks the output directory holds nothing new afterwards; API through
+`api_error` / `error_of`: TinygenError, one line):
+
+  #  case                                         tests
+  1  CSV: ragged rows                             test_broken_csv[ragged] (train, simulate, export)
+  2  CSV: empty file                              test_broken_csv[empty]
+  3  CSV: header only                             test_broken_csv[header_only]
+  4  CSV: not UTF-8                               test_broken_csv[latin1]
+  5  CSV: text in a feature column                test_non_numeric_feature
+  6  NaN in training data                         test_nan_feature_in_training_data
+  7  +-inf (and 1e999) in training data           test_inf_in_training_data
+  8  label column missing                         test_missing_label_column (train, verify, export), test_verify_needs_label
+  9  label column constant                        test_constant_label (classifier kinds)
+ 10  wrong feature count                          test_wrong_feature_count_at_{simulate,verify,export},
+                                                  test_label_column_left_in_at_simulate_gets_a_hint, test_api_errors
+ 11  unfitted estimators                          test_unfitted_estimator_at_export, test_api_errors
+ 12  unsupported estimators                       test_unsupported_estimator_at_export, test_api_errors
+ 13  unsupported options                          test_unsupported_option (dtype/layout/bins/format per family,
+                                                  params, scaler), test_unknown_model_kind_lists_kinds,
+                                                  test_unknown_format, test_unknown_dtype, test_verify_unknown_target,
+                                                  test_fixed_point_export_without_calibration
+ 14  pickles without --allow-pickle               test_pickle_needs_allow_pickle, test_train_refuses_to_write_pickle
+ 15  skops with untrusted types                   test_untrusted_type_in_skops_is_refused
+ 16  not a model / damaged manifest               test_model_file_not_a_model, test_bad_manifest_at_simulate
+ 17  names/labels with quotes                     test_nasty_labels_and_feature_names_reach_c_intact,
+ 18    ... backslashes                                test_nasty_name_is_refused_with_a_valid_suggestion
+ 19    ... newlines                                   (labels: exact C strings printed back by gcc and g++ builds
+ 20    ... `*/`                                        under -Wall -Wextra -Werror -trigraphs; feature names:
+ 21    ... `??/` trigraphs                             well-formed one-line comments; --name: refused)
+ 22    ... non-ASCII
+ 23  output path exists (file vs directory)       test_output_directory_is_an_existing_file,
+                                                  test_output_file_is_an_existing_directory
+ 24  output path cannot be written                test_unwritable_output (under a regular file, in /sys,
+                                                  in /proc: every command that writes)
+ 25  model too large for the board                test_model_too_large_for_the_board (and tests/test_boards.py)
+ 26  invalid --name                               test_invalid_name_is_refused_with_a_suggestion
+ 27  nothing half written                         test_writes_go_through_a_temporary_and_a_rename (every command
+                                                  that writes), test_failed_re_export_keeps_the_older_files, and the
+                                                  `out` fixture everywhere
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -19,13 +63,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 import tinygen
+from tinygen import files
 from tinygen.cli import main
 from tinygen.data import load_csv
-from tinygen.emit import check_name
+from tinygen.emit import c_comment, check_name
 from tinygen.modelio import load_model
 from tinygen.train import KINDS
 
-from conftest import tinygen_command
+from conftest import need_tool, tinygen_command
 
 
 def fails(*args) -> str:
@@ -370,3 +415,217 @@ def test_api_errors(ws, tmp_path):
     assert "try --name my_model" in api_error(model.save, directory, name="my-model")
     assert not directory.exists()
     assert "not found" in api_error(tinygen.load, tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------------------------------------------ issue 8 additions
+
+
+@pytest.mark.parametrize("cell", ["inf", "-Infinity", "1e999"])
+def test_inf_in_training_data(ws, out, cell):
+    path = out.parent / "inf.csv"
+    path.write_text(f"a,b,target\n1,2,0\n3,{cell},1\n5,6,0\n4,4,1\n")
+    message = fails("train", path, "--label", "target", "--model", "logreg", "-o", out / "m.skops")
+    assert "'b'" in message and "line 3" in message and "non-finite" in message and "remove or impute" in message
+
+
+@pytest.mark.parametrize("kind", ["logreg", "tree", "gnb", "mlp"])
+def test_constant_label(ws, out, kind):
+    path = out.parent / "constant.csv"
+    path.write_text("a,b,target\n1,2,3\n3,4,3\n5,6,3\n")
+    message = fails("train", path, "--label", "target", "--model", kind, "-o", out / "m.skops")
+    assert "single value 3" in message and "two different labels" in message
+
+
+@pytest.fixture(scope="module")
+def kinds(ws):
+    """A tree, an MLP (tanh) and a GaussianNB trained on wine."""
+    for kind, extra in (("tree", []), ("mlp", ["--param", "activation=tanh", "--param", "max_iter=50"]), ("gnb", [])):
+        succeeds("train", ws / "wine.csv", "--label", "target", "--model", kind, *extra, "-o", ws / f"{kind}.skops")
+    return ws
+
+
+UNSUPPORTED_OPTIONS = [  # (model, export options, words of the message)
+    ("m.skops", ["--dtype", "exact"], ["dtype exact is for tree models"]),
+    ("m.skops", ["--dtype", "q15", "--layout", "table"], ["--layout and --bins are for tree models"]),
+    ("m.skops", ["--dtype", "q15", "--bins"], ["--layout and --bins are for tree models"]),
+    ("m.skops", ["--dtype", "q15", "--format", "tflite"], ["tflite exports dtype int8"]),
+    ("tree.skops", ["--dtype", "q31"], ["trees export with dtype", "exact"]),
+    ("tree.skops", ["--dtype", "int8"], ["trees export with dtype"]),
+    ("tree.skops", ["--dtype", "q15", "--bins"], ["threshold bins are for dtype exact"]),
+    ("tree.skops", ["--dtype", "float32", "--layout", "table"], ["float32 trees compare floats in inline code"]),
+    ("mlp.skops", ["--dtype", "q31"], ["q31 activation tables are not implemented", "--dtype q15"]),
+    ("mlp.skops", ["--dtype", "exact"], ["dtype exact is for tree models"]),
+    ("gnb.skops", ["--dtype", "q31"], ["exports with dtype float32, q15, q7"]),
+    ("gnb.skops", ["--dtype", "int8"], ["exports with dtype float32, q15, q7"]),
+    ("m.skops", ["--dtype", "q15", "--board", "esp8266"], ["Invalid value for '--board'"]),
+]
+
+
+@pytest.mark.parametrize("model, options, words", UNSUPPORTED_OPTIONS, ids=lambda v: "_".join(v) if isinstance(v, list) else None)
+def test_unsupported_option(kinds, out, model, options, words):
+    data = "data.csv" if model == "m.skops" else "wine.csv"
+    message = fails("export", kinds / model, *options, "--calibration", kinds / data, "--label", "target", "-o", out / "model")
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--param", "no_such=1"], ["unknown parameter 'no_such'", "valid parameters"]),
+    (["--param", "C"], ["malformed parameter 'C'", "KEY=VALUE"]),
+    (["--param", "C=-1"], ["invalid parameter"]),
+    (["--model", "tree", "--scaler", "standard"], ["a scaler cannot change a tree"]),
+    (["--model", "logreg", "--task", "regression"], ["does not do regression", "'linear'"]),
+])
+def test_unsupported_train_option(ws, out, args, words):
+    model = [] if "--model" in args else ["--model", "logreg"]
+    message = fails("train", ws / "wine.csv", "--label", "target", *model, *args, "-o", out / "m.skops")
+    for word in words:
+        assert word in message
+
+
+# Each nasty string alone, as a label and as a feature name.
+NASTY = {"quote": 'say "hi"', "backslash": "back\\slash", "newline": "two\nlines", "comment_end": "end */ of it",
+         "trigraph": "tri ??/ graph ??=", "non_ascii": "caf\u00e9 \u4e2d\u6587 \U0001F600"}
+
+
+@pytest.fixture(scope="module")
+def nasty(tmp_path_factory):
+    """A classifier trained through the CLI on a CSV whose feature names and labels are the NASTY strings,
+    exported as a q15 header (and float32 trees, whose header holds the labels too)."""
+    root = tmp_path_factory.mktemp("nasty")
+    rng = np.random.default_rng(0)
+    names = list(NASTY.values())
+    with open(root / "nasty.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*names, "label"])
+        for i in range(120):
+            row = rng.normal(size=len(names))
+            row[i % len(names)] += 4.0
+            writer.writerow([f"{v:.5f}" for v in row] + [names[i % len(names)]])
+    for kind, dtype in (("logreg", "q15"), ("tree", "float32")):
+        succeeds("train", root / "nasty.csv", "--label", "label", "--model", kind, "-o", root / f"{kind}.skops")
+        succeeds("export", root / f"{kind}.skops", "--dtype", dtype, "--calibration", root / "nasty.csv", "--label", "label",
+                 "--name", f"nasty_{kind}", "-o", root / "out")
+    return root
+
+
+@pytest.mark.parametrize("compiler, flags", [("gcc", ["-std=c99"]), ("g++", ["-x", "c++", "-std=c++11"])])
+def test_nasty_labels_and_feature_names_reach_c_intact(nasty, tmp_path, compiler, flags):
+    need_tool(compiler)
+    for kind in ("logreg", "tree"):
+        name = f"nasty_{kind}"
+        header = nasty / "out" / f"{name}.h"
+        text = header.read_text(encoding="ascii")  # every byte of the header is ASCII
+        for what, feature in NASTY.items():  # one well-formed comment line per feature name
+            assert f" *   x[{list(NASTY).index(what)}] {c_comment(feature, 60)}\n" in text, what
+        assert "??" not in text  # no trigraph anywhere (labels keep theirs as octal escapes)
+        source = tmp_path / f"{name}.c"
+        source.write_text(f'#include <stdio.h>\n#include "{header}"\n'
+                          f"int main(void) {{ int32_t i; for (i = 0; i < {name}_N_CLASSES; i++) "
+                          f'{{ fputs({name}_label(i), stdout); putchar(0); }} return 0; }}\n')
+        exe = tmp_path / name
+        subprocess.run([compiler, *flags, "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-trigraphs", str(source),
+                        "-o", str(exe)], check=True, capture_output=True, timeout=120)
+        printed = subprocess.run([str(exe)], check=True, capture_output=True, timeout=30).stdout
+        labels = printed.split(b"\0")[:-1]
+        assert sorted(labels) == sorted(v.encode("utf-8") for v in NASTY.values()), kind
+
+
+@pytest.mark.parametrize("what", list(NASTY))
+def test_nasty_name_is_refused_with_a_valid_suggestion(nasty, out, what):
+    message = fails("export", nasty / "logreg.skops", "--dtype", "float32", "--name", NASTY[what], "-o", out / "model")
+    suggestion = message.rsplit("try --name ", 1)[1]
+    assert check_name(suggestion) == suggestion
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "sys", "proc"])
+def test_unwritable_output(ws, out, where):
+    """Every command that writes, aimed at a place that cannot be written (as root, permissions do not stop a
+    write: a path through a regular file, sysfs and procfs do)."""
+    blocker = out.parent / "a_file"
+    blocker.write_text("keep me\n")
+    base = {"under_a_file": blocker / "sub", "sys": Path("/sys"), "proc": Path("/proc")}[where]
+    if where != "under_a_file" and not Path("/" + where).is_dir():
+        pytest.skip(f"/{where} is not mounted here")
+    commands = [
+        ["dataset", "wine", "-o", base / "wine.csv"],
+        ["train", ws / "wine.csv", "--label", "target", "--model", "logreg", "-o", base / "m.skops"],
+        ["export", ws / "m.skops", "--dtype", "float32", "-o", base / "tinygen-model"],
+        ["export", ws / "m.skops", "--dtype", "float32", "--format", "arduino", "-o", base / "tinygen-model"],
+        ["simulate", ws / "out" / "good.json", ws / "data.csv", "--label", "target", "-o", base / "sim.csv"],
+        ["verify", ws / "m.skops", "--data", ws / "data.csv", "--label", "target", "--json", base / "report.json"],
+    ]
+    for command in commands:
+        message = fails(*command)
+        assert "cannot" in message and str(base) in message and "choose another" in message, message
+    assert blocker.read_text() == "keep me\n"
+    blocker.unlink()
+
+
+def test_model_too_large_for_the_board(ws, out):
+    need_tool("avr-gcc")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 800))
+    skops.io.dump(LogisticRegression(max_iter=200).fit(X, np.arange(60) % 10), out.parent / "huge.skops")
+    np.savetxt(out.parent / "huge.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(800)), comments="")
+    message = fails("export", out.parent / "huge.skops", "--dtype", "q31", "--calibration", out.parent / "huge.csv",
+                    "--board", "uno", "-o", out / "model")
+    assert "does not fit the uno" in message and "over by" in message
+
+
+def recorded_renames(monkeypatch) -> list[tuple[Path, Path]]:
+    """(temporary, final) of every rename tinygen.files makes from now on."""
+    calls = []
+    real = os.replace
+
+    def replace(src, dst):
+        calls.append((Path(src), Path(dst)))
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    return calls
+
+
+def test_writes_go_through_a_temporary_and_a_rename(ws, tmp_path, monkeypatch):
+    """Every file a command writes is first a hidden temporary in the same directory, renamed into place."""
+    monkeypatch.chdir(tmp_path)
+    commands = [
+        (["dataset", "wine", "-o", "d/wine.csv"], ["d/wine.csv"]),
+        (["train", ws / "wine.csv", "--label", "target", "--model", "logreg", "-o", "t/m.skops"], ["t/m.skops"]),
+        (["export", ws / "m.skops", "--dtype", "float32", "--name", "m", "-o", "e"], ["e/m.h", "e/m.json"]),
+        (["export", ws / "m.skops", "--dtype", "float32", "--name", "m", "--format", "arduino", "-o", "a"],
+         ["a/m.h", "a/m.json", "a/m.zip"]),
+        (["simulate", ws / "out" / "good.json", ws / "data.csv", "--label", "target", "-o", "s/sim.csv"], ["s/sim.csv"]),
+        (["verify", ws / "m.skops", "--data", ws / "data.csv", "--label", "target", "--json", "v/r.json"], ["v/r.json"]),
+    ]
+    for args, outputs in commands:
+        for output in outputs:
+            (tmp_path / output).parent.mkdir(exist_ok=True)
+        renames = recorded_renames(monkeypatch)
+        succeeds(*args)
+        renames = [(temporary, final) for temporary, final in renames if not final.is_absolute()]  # verify's own build
+        assert sorted(str(final) for _, final in renames) == sorted(outputs), args
+        for temporary, final in renames:
+            assert temporary.parent.resolve() == final.parent.resolve() and temporary.name.startswith(f".{final.name}.") \
+                and temporary.name.endswith(".tmp"), (temporary, final)
+        written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+        assert not any(".tmp" in p for p in written), written
+
+
+def test_failed_re_export_keeps_the_older_files(ws, tmp_path, monkeypatch):
+    """The header and the manifest are both written before either is renamed: a failure in between leaves the
+    previous export as it was, and no temporary file."""
+    succeeds("export", ws / "m.skops", "--dtype", "float32", "--name", "m", "-o", tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = os.replace
+
+    def full_disk(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", full_disk)
+    message = fails("export", ws / "m.skops", "--dtype", "q15", "--calibration", ws / "data.csv", "--label", "target",
+                    "--name", "m", "-o", tmp_path)
+    assert "No space left on device" in message
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

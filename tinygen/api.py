@@ -1,13 +1,9 @@
 """The Python API: convert a fitted estimator, then predict/score with the simulator, save, or verify."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .emit import check_name, render_header
-from .errors import TinygenError
-from .files import atomic_write_text
 from .frontend import to_float_program
 from .ir import Program
 from .ops.tree_ensemble import FloatTrees
@@ -54,21 +50,11 @@ class ConvertedModel:
         return self.program.to_json(name)
 
     def save(self, directory, name: str = "model") -> dict:
-        """Write DIRECTORY/NAME.h and DIRECTORY/NAME.json; both are rendered before either is written."""
-        header, manifest = self.header(name), self.manifest(name)
-        directory = Path(directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TinygenError(f"cannot create output directory {directory}: {exc.strerror}") from None
-        paths = {"header": directory / f"{name}.h", "manifest": directory / f"{name}.json"}
-        atomic_write_text(paths["header"], header)
-        try:
-            atomic_write_text(paths["manifest"], manifest)
-        except TinygenError:
-            paths["header"].unlink(missing_ok=True)
-            raise
-        return paths
+        """Write DIRECTORY/NAME.h and DIRECTORY/NAME.json; both are rendered and written to temporary files
+        before either takes its name."""
+        from .formats.common import write_outputs  # formats builds on this module
+
+        return write_outputs(directory, name, self.header(name), self.manifest(name), None)
 
     def __repr__(self) -> str:
         return f"<ConvertedModel {self.program.source} {self.dtype}, {self.program.n_features} features>"

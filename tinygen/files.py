@@ -21,15 +21,21 @@ def _reason(exc: OSError) -> str:
     return " ".join(str(reason).split())
 
 
+ELSEWHERE = "choose another output path"
+
+
 def _check_directory(path: Path) -> Path:
     """The directory ``path`` will be written into; a TinygenError if it cannot be written."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.exists():
+        blocker = next((p for p in directory.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:  # a regular file where a directory of the path should be
+            raise TinygenError(f"cannot write {str(path)!r}: {str(blocker)!r} is a file, not a directory; {ELSEWHERE}")
         raise TinygenError(
             f"cannot write {str(path)!r}: directory {str(directory)!r} does not exist; create it first"
         )
     if not directory.is_dir():
-        raise TinygenError(f"cannot write {str(path)!r}: {str(directory)!r} is not a directory")
+        raise TinygenError(f"cannot write {str(path)!r}: {str(directory)!r} is not a directory; {ELSEWHERE}")
     if path.is_dir():
         raise TinygenError(f"cannot write {str(path)!r}: it is a directory; give a file name")
     return directory
@@ -41,7 +47,7 @@ def _make_temp(path: Path) -> str:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}") from exc
+        raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}; {ELSEWHERE}") from exc
     os.close(fd)
     # mkstemp makes the file 0600; give the result the mode a plain open() would (or keep the old file's).
     try:
@@ -74,7 +80,7 @@ def _replace(tmp_name: str, path: Path) -> None:
         os.replace(tmp_name, path)
     except OSError as exc:
         _remove_quietly(tmp_name)
-        raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}") from exc
+        raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}; {ELSEWHERE}") from exc
 
 
 @contextmanager
@@ -90,7 +96,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp_name)
     except OSError as exc:
         _remove_quietly(tmp_name)
-        raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}") from exc
+        raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}; {ELSEWHERE}") from exc
     except BaseException:
         _remove_quietly(tmp_name)
         raise

@@ -314,8 +314,8 @@ def fit(
         classes = np.unique(y)
         if len(classes) < 2:
             raise TinygenError(
-                f"label column {label!r} has a single value {classes[0]!r}; classification needs at least "
-                "two different labels"
+                f"label column {label!r} has a single value {classes.tolist()[0]!r}; classification needs at least "
+                "two different labels (is --label the class column?)"
             )
     else:
         if y.dtype.kind in "OUSb":

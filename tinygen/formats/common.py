@@ -7,6 +7,7 @@ package so that an error leaves none of this call's files behind.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -22,7 +23,7 @@ import numpy as np
 from .. import __version__
 from ..emit import environment as c_environment
 from ..errors import TinygenError
-from ..files import atomic_write_bytes, atomic_write_text
+from ..files import atomic_path
 
 DEFAULT_VERSION = "1.0.0"
 AUTHOR = "tinygen"
@@ -246,27 +247,27 @@ def write_outputs(outdir, name: str, header: str, manifest: str, package: Packag
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TinygenError(f"cannot create output directory {outdir}: {exc.strerror}") from None
+        blocker = next((p for p in (outdir, *outdir.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{str(blocker)!r} is a file" if blocker is not None else exc.strerror
+        raise TinygenError(f"cannot create output directory {outdir}: {reason}; choose another output directory") from None
     _check_targets(outdir, paths, package)
     zipped = package.zip_bytes() if package is not None and package.kind == "zip" else None
     if package is not None and package.kind == "file":  # one file, written as is (e.g. NAME.tflite)
         (zipped,) = package.files.values()
+    contents = {"header": header.encode("utf-8"), "manifest": manifest.encode("utf-8")}
+    if zipped is not None:
+        contents["package"] = zipped
     staged = _stage_tree(outdir, package) if package is not None and package.kind == "dir" else None
-    written: list[Path] = []
     try:
-        atomic_write_text(paths["header"], header)
-        written.append(paths["header"])
-        atomic_write_text(paths["manifest"], manifest)
-        written.append(paths["manifest"])
-        if zipped is not None:
-            atomic_write_bytes(paths["package"], zipped)
-        elif staged is not None:
-            _swap_in(staged, paths["package"])
-            staged = None
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        # every file goes to a temporary next to its place first; the renames come only once all are written
+        # (a failure before them leaves the older files, if any, as they were)
+        with contextlib.ExitStack() as renames:
+            for key, data in contents.items():
+                renames.enter_context(atomic_path(paths[key])).write_bytes(data)
+            if staged is not None:
+                _swap_in(staged, paths["package"])
+                staged = None
+    finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-        raise
     return paths

@@ -20,7 +20,10 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .types import BITS, INT_TYPES, as_ints, check_type, is_float, round_half_away
+from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
+
+
+TOO_WIDE = "the model's weights span too wide a range for fixed point; try dtype float32 or q31"
 
 
 @dataclass
@@ -46,8 +49,9 @@ class FloatDense:
         return FloatDense(nxt.weights @ self.weights, nxt.weights @ self.bias + nxt.bias)
 
     def to_float32(self) -> "Dense":
+        weights, bias = float32_or_refuse(self.weights, "weights"), float32_or_refuse(self.bias, "intercepts")
         return Dense(in_type="float32", weight_type="float32", acc_type="float32", out_type="float32",
-                     weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32))
+                     weights=weights, bias=bias)
 
 
 @dataclass
@@ -174,8 +178,13 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
     (float outputs on the calibration data) sets the output format when the output is narrower than the
     accumulator.
     """
+    if not np.all(np.isfinite(fop.weights)) or not np.all(np.isfinite(fop.bias)):
+        raise TinygenError("the model has non-finite weights or intercepts; refit it on finite data")
     in_frac = np.broadcast_to(np.asarray(in_frac_bits, dtype=np.float64), (fop.n_in,))
-    w_eff = fop.weights * np.exp2(-in_frac)[None, :]
+    with np.errstate(over="ignore"):  # huge weights on inputs of a tiny format: beyond float64 is beyond reach
+        w_eff = fop.weights * np.exp2(-in_frac)[None, :]
+    if not np.all(np.isfinite(w_eff)):
+        raise TinygenError(TOO_WIDE)
     start = fixedpoint.frac_bits_for(float(np.abs(w_eff).max(initial=0.0)), weight_bits)
     w_lo, w_hi = fixedpoint.int_range(weight_bits)
     in_mag = 1 << (in_bits - 1)
@@ -193,7 +202,11 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
             shift = 0
         else:  # keep the calibration range with one bit of headroom; beyond it the output saturates
             shift = max(0, frac - fixedpoint.frac_bits_for(out_abs, out_bits))
-        b_q = round_half_away(fop.bias * np.exp2(frac)) + ((1 << (shift - 1)) if shift else 0)
+        with np.errstate(over="ignore"):
+            bias_scaled = fop.bias * np.exp2(frac)
+        if shift > acc_bits - 2 or np.any(np.abs(bias_scaled) >= 2.0 ** (acc_bits - 1)):
+            return None  # the bias alone, or the rounding constant, would not fit the accumulator: fewer frac bits
+        b_q = round_half_away(bias_scaled) + ((1 << (shift - 1)) if shift else 0)
         if in_range is None:
             bound = max((int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)), default=0)
         else:
@@ -209,8 +222,6 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
                      out_frac_bits=frac - shift, saturate=bool(needs_saturation), acc_bound=bound,
                      in_range=None if in_range is None else (in_lo, in_hi))
 
-    if not np.all(np.isfinite(w_eff)) or not np.all(np.isfinite(fop.bias)):
-        raise TinygenError("the model has non-finite weights or intercepts; refit it on finite data")
     for acc_bits in acc_bits_choices:
         found = attempt(start, acc_bits)
         if found is not None:
@@ -219,4 +230,4 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
         found = attempt(frac, acc_bits_choices[-1])
         if found is not None:
             return found
-    raise TinygenError("the model's weights span too wide a range for fixed point; try dtype float32 or q31")
+    raise TinygenError(TOO_WIDE)

@@ -90,6 +90,9 @@ class FullyConnected:
                    out_type=check_type(data.get("out_type", "int8")))
 
 
+ACC_OVERFLOW = "an int8 layer's accumulator could overflow int32 (bias or weights too large for its scales); try dtype q15"
+
+
 def quantize(weights: np.ndarray, bias: np.ndarray, in_scale: float, in_zero_point: int, out_scale: float,
              out_zero_point: int, activation: str, bias_offset: np.ndarray | None = None) -> FullyConnected:
     """TFLM int8 layer for real y = weights @ x_real + bias with x_real = in_scale * (x_q - in_zero_point).
@@ -104,17 +107,24 @@ def quantize(weights: np.ndarray, bias: np.ndarray, in_scale: float, in_zero_poi
     if np.any(w_scale == 0) or not np.all(np.isfinite(w_scale)):
         raise TinygenError("the model's weights are outside float32's range; refit or rescale the features")
     w_q = np.clip(round_half_away(weights / w_scale.astype(np.float64)[:, None]), -127, 127)
-    b_q = round_half_away(bias / (in_scale * w_scale.astype(np.float64)))
+    with np.errstate(over="ignore", divide="ignore"):
+        bias_scaled = bias / (in_scale * w_scale.astype(np.float64))
+    if not np.all(np.abs(bias_scaled) <= fixedpoint.INT32_MAX):  # checked before rounding: int64 would wrap
+        raise TinygenError(ACC_OVERFLOW)
+    b_q = round_half_away(bias_scaled)
     if bias_offset is not None:
         b_q = b_q + as_ints(bias_offset)
     folded = b_q - in_zero_point * w_q.sum(axis=1)
     mag = np.abs(w_q).sum(axis=1)
-    bound = int(max(np.max(np.abs(b_q) + 255 * mag, initial=0), np.max(np.abs(folded) + 128 * mag, initial=0)))
-    pairs = [fixedpoint.quantize_multiplier(in_scale * float(s) / out_scale) for s in w_scale]
+    channel_bound = np.maximum(np.abs(b_q) + 255 * mag, np.abs(folded) + 128 * mag)
+    bound = int(np.max(channel_bound, initial=0))
+    # a channel whose accumulator is always 0 (zero weights, bias rounded to 0) gets multiplier 0: its real
+    # multiplier may be beyond any shift (a bias of 1e-40 makes the output scale subnormal)
+    pairs = [fixedpoint.quantize_multiplier(in_scale * float(s) / out_scale) if b else (0, 0)
+             for s, b in zip(w_scale, channel_bound)]
     left = max((max(s, 0) for _, s in pairs), default=0)
     if (bound << left) > fixedpoint.INT32_MAX:
-        raise TinygenError("an int8 layer's accumulator could overflow int32 (bias or weights too large for its "
-                           "scales); try dtype q15")
+        raise TinygenError(ACC_OVERFLOW)
     if activation == "relu":
         zero_q = out_zero_point + int(round_half_away(np.float32(0.0) / np.float32(out_scale)))
         act_min = max(INT8_MIN, zero_q)

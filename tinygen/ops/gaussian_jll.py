@@ -52,7 +52,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .types import BITS, INT_TYPES, as_ints, check_type, is_float, round_half_away
+from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
 
 INT32_MIN, INT32_MAX = fixedpoint.int_range(32)
 BIAS = 1 << 31  # room = score + BIAS
@@ -93,8 +93,9 @@ class FloatGaussianJLL:
 
     def to_float32(self) -> "GaussianJLL":
         constant = np.where(np.isfinite(self.constant), self.constant, LOWEST_F32)
-        return GaussianJLL(in_type="float32", out_type="float32", theta=self.theta.astype(np.float32),
-                           mult=(0.5 / self.var).astype(np.float32), constant=constant.astype(np.float32))
+        return GaussianJLL(in_type="float32", out_type="float32", theta=float32_or_refuse(self.theta, "means"),
+                           mult=float32_or_refuse(0.5 / self.var, "inverse variances (1 / (2 var))"),
+                           constant=float32_or_refuse(constant, "log-likelihood constants"))
 
 
 @dataclass
@@ -266,7 +267,8 @@ def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.nda
             break
     if s_full is None:
         raise TinygenError("the GaussianNB's variances span too wide a range for fixed point; try dtype float32")
-    s = s_full if s_full >= MIN_SCORE_FRAC_BITS else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
+    # s_fit None: the calibration rows (with headroom) fit no format above s_full, so s_full it is
+    s = s_full if s_full >= MIN_SCORE_FRAC_BITS or s_fit is None else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
     mult, shift, constant_q = plan = _plan(fop, in_frac, s, square_shift)
     floor = floor_of(plan)
     return GaussianJLL(in_type=INT_TYPES[in_bits], out_type="int32", theta=theta_q, mult=mult, constant=constant_q,

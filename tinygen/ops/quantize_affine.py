@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..errors import TinygenError
 
 
 def affine_params(lo: float, hi: float) -> tuple[float, int]:
@@ -21,9 +22,11 @@ def affine_params(lo: float, hi: float) -> tuple[float, int]:
     style: scale = (hi - lo) / 255 in float32, zero_point = round(-128 - lo / scale) clamped; a zero range
     gets scale 1."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
-    if not np.isfinite(lo) or not np.isfinite(hi):
-        raise ValueError("range is not finite")
-    scale = np.float32((hi - lo) / 255.0)
+    with np.errstate(over="ignore"):
+        scale = np.float32((hi - lo) / 255.0)
+    if not np.isfinite(scale):  # a layer's outputs beyond float32 (weights near FLT_MAX) have no int8 scale
+        raise TinygenError(f"an int8 tensor's range [{lo:.3g}, {hi:.3g}] is beyond float32's; use --dtype q15 or "
+                           "refit the model with smaller weights")
     if not scale > 0:
         return 1.0, 0
     zero_point = int(np.clip(np.floor(-128.0 - lo / float(scale) + 0.5), -128, 127))

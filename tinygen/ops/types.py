@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TinygenError
+
 BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32, "uint8": 8, "uint16": 16}
 INT_TYPES = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
 
@@ -25,3 +27,15 @@ def round_half_away(values) -> np.ndarray:
     """Round float64 to nearest, ties away from zero (numpy's rint ties to even), as int64."""
     values = np.asarray(values, dtype=np.float64)
     return (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)
+
+
+def float32_or_refuse(values, what: str) -> np.ndarray:
+    """values as float32 for a float32 program; a clear refusal when one is NaN, infinite, or beyond float32's
+    range (it would print as `inff` / `nanf` in the C, which no compiler takes)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = np.asarray(values, dtype=np.float64).astype(np.float32)
+    if not np.all(np.isfinite(cast)):
+        largest = float(np.max(np.abs(np.asarray(values, dtype=np.float64))))
+        raise TinygenError(f"the model's {what} are non-finite or beyond float32's range (largest |value| {largest:.3g}); "
+                           "export with a fixed-point dtype (q15) or refit it on rescaled features")
+    return cast

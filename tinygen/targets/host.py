@@ -33,6 +33,25 @@ def build(program, header: Path, name: str, workdir: Path) -> Path:
     return exe
 
 
+def multi_runner_source(programs: dict, directory: Path) -> Path:
+    """One C program holding runner.c once per model (directory/NAME.h for each NAME in `programs`, its
+    main renamed NAME_runner): `PROGRAM NAME rows.f32 out.bin` runs model NAME. Many models, one compile."""
+    runner = toolchain.package_root("firmware") / "host" / "runner.c"
+    lines = ["/* every model's host runner in one program; argv[1] names the model */", "#include <string.h>", ""]
+    for name, program in programs.items():
+        defines = [f"TG_NAME {name}", f'TG_HEADER "{(Path(directory) / name).resolve()}.h"', f"TG_MAIN {name}_runner",
+                   *runner_defines(program)]
+        lines += [f"#define {d}" for d in defines] + [f'#include "{runner}"']
+        lines += [f"#undef {d.split()[0]}" for d in defines] + [""]
+    lines += ["int main(int argc, char **argv)", "{"]
+    for name in programs:
+        lines.append(f'    if (argc == 4 && strcmp(argv[1], "{name}") == 0) {{\n        return {name}_runner(3, argv + 1);\n    }}')
+    lines += ["    return 2;", "}"]
+    path = Path(directory) / "runners.c"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
     """Raw scores and predictions of the compiled C for every row of X, and the model's object size."""
     return measurement(program, run_records(program, header, name, X), **size(header, name))
