@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -107,7 +108,14 @@ def _emlearn(input_type: str, **options):
     models take int16_t features, its float trees and networks float)."""
     def export(estimator, n_features: int, n_classes: int) -> PeerCode:
         emlearn = _module("emlearn")
-        code = emlearn.convert(estimator, **options).save(name="peer")
+        # emlearn.convert builds a test module in ./tmp: run it in a scratch directory, not the user's
+        with tempfile.TemporaryDirectory(prefix="tinygen-emlearn-") as scratch:
+            here = os.getcwd()
+            os.chdir(scratch)
+            try:
+                code = emlearn.convert(estimator, **options).save(name="peer")
+            finally:
+                os.chdir(here)
         return PeerCode(code, "peers/emlearn.h.j2", {"symbol": "peer", "input_type": input_type},
                         include_dirs=(emlearn.includedir,), libraries=("-lm",))
     return export
