@@ -139,24 +139,6 @@ def run(cmd, cwd=None, timeout=600):
     return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def matrix_source(directory: Path, models: dict) -> Path:
-    """One program holding runner.c once per model (its main renamed); `matrix NAME rows out` runs NAME."""
-    runner = package_root("firmware") / "host" / "runner.c"
-    lines = ["/* every model's host runner in one program; argv[1] names the model */", "#include <string.h>", ""]
-    for name, (model, _) in models.items():
-        defines = [f"TG_NAME {name}", f'TG_HEADER "{name}.h"', f"TG_MAIN {name}_runner",
-                   *host.runner_defines(model.program)]
-        lines += [f"#define {d}" for d in defines] + [f'#include "{runner}"']
-        lines += [f"#undef {d.split()[0]}" for d in defines] + [""]
-    lines += ["int main(int argc, char **argv)", "{"]
-    for name in models:
-        lines.append(f'    if (argc == 4 && strcmp(argv[1], "{name}") == 0) {{\n        return {name}_runner(3, argv + 1);\n    }}')
-    lines += ["    return 2;", "}"]
-    path = directory / "matrix.c"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def host_build(directory: Path, source: Path, config: str, level: str) -> dict:
     compiler, standard = config.split("-")
     driver = COMPILERS[compiler][standard.startswith("c++")]
@@ -262,7 +244,7 @@ def matrix(tmp_path_factory):
     for name, (model, rows) in models.items():
         model.save(directory, name)
         np.ascontiguousarray(rows, dtype=np.float32).tofile(directory / f"{name}.f32")
-    source = matrix_source(directory, models)
+    source = host.multi_runner_source({name: model.program for name, (model, _) in models.items()}, directory)
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
     jobs = {}
     compilable = [config for config in CONFIGS if all(shutil.which(d) for d in COMPILERS[config.split("-")[0]])]
