@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs tinygen's tests on a fresh Debian machine: the C toolchains the tests compile with
-# (apt-get, as root or through sudo), tinygen with its test extras (pip), then pytest with missing
-# toolchains turned into failures. Extra arguments go to pytest.
+# (apt-get, as root or through sudo), tinygen with its test extras in a virtual environment (.venv, through
+# examples/setup.sh), then pytest with missing toolchains turned into failures. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,8 @@ packages="gcc g++ binutils make pkg-config clang cppcheck
   gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
   arduino-mk arduino-core-avr
   chromium fonts-dejavu-core
-  libclang-rt-dev"
+  libclang-rt-dev
+  python3-venv"
 if command -v apt-get >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -25,8 +26,11 @@ if command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
 fi
 
-# the test extra includes the peers extra (emlearn, m2cgen: tests run bench --peers) and xmlschema (JUnit files)
-python3 -m pip install -q -e '.[test]'
+# tinygen, editable, with its test extra, in the virtual environment .venv (examples/setup.sh: Debian's python3
+# is externally managed, PEP 668); the extra includes the peers (emlearn, m2cgen: tests run bench --peers) and
+# xmlschema (JUnit files). The tests then run with that environment first on PATH (its python3, its tinygen).
+TINYGEN_EDITABLE=1 bash examples/setup.sh '[test]'
+export PATH="$PWD/${TINYGEN_VENV:-.venv}/bin:$PATH"
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1
 status=0
