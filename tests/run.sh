@@ -34,7 +34,7 @@ export PATH="$PWD/${TINYGEN_VENV:-.venv}/bin:$PATH"
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1
 status=0
-python3 -m pytest -q -p no:cacheprovider "$@" || status=$?
+python3 -m pytest -q -p no:cacheprovider --durations=15 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "tests/run.sh: pytest collected no tests; that is a failure" >&2
   exit 1
