@@ -208,3 +208,17 @@ def test_a_wrong_exact_program_still_fails(monkeypatch):
 def test_labels_are_checked_in_the_python_api_too():
     with pytest.raises(TinygenError, match="none of the data's labels"):
         verify(tie_forest(), [[1.0]], ["one"], dtype="exact", targets=())
+
+
+def test_junit_properties_carry_the_exact_counts(tmp_path):
+    modelio.save_model(tie_forest(), tmp_path / "rf.skops")
+    write_csv(tmp_path / "rows.csv", np.array([[1.0], [2.0]]), [1, 0])
+    run("verify", tmp_path / "rf.skops", "--data", tmp_path / "rows.csv", "--label", "target", "--min-accuracy", "0.5",
+        "--junit", tmp_path / "r.xml", code=0)
+    import xml.etree.ElementTree as ET
+
+    properties = {p.get("name"): p.get("value") for p in ET.parse(tmp_path / "r.xml").getroot().iter("property")}
+    assert properties["exact_ties"] == "1" and properties["float32_input_disagreements"] == "0"
+    assert properties["min_accuracy"] == "0.5"
+    assert [case["name"] for case in check_junit(tmp_path / "r.xml")] == \
+        ["accuracy drop <= 1e-06", "accuracy >= 0.5", "C == simulator on host"]
