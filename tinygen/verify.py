@@ -197,6 +197,7 @@ def _budget_check(kind: str, limit: float, target: str, result: dict) -> dict:
         return {"name": name, "passed": False, "detail": f"{target} did not measure {what}"}
     return {"name": name, "passed": value <= limit, "detail": detail}
 
+
 # ---- labels, the reference the simulator is held to, and the metric checks -----------------------------------
 def _label_key(value):
     """A label as a number where it reads as one (CSV labels "0", "1" load as int64; a model may hold text
