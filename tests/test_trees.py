@@ -41,7 +41,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 import tinygen
 from tinygen.ops.order_keys import NAN_KEY, float32_floor, order_keys, threshold_keys
 from tinygen.ops.tree_ensemble import LAYOUTS, LEAF_SCALE
-from tinygen.verify import compare_on_target
+from tinygen.verify import compare_on_target, verify
 
 from conftest import error_of, need_tool
 from tree_cases import (ACCEPTANCE_CASES, CLASSIFICATION_DATASETS, CLASSIFIERS, F32, KINDS, MIN_EDGE_ROWS, NANS,
@@ -340,11 +340,11 @@ def test_missing_only_split_has_infinite_threshold():
     assert compare_on_target(model, "host", rows, "m")["mismatches"] == 0
 
 
-# ---- KNOWN BUGS: these tests fail on purpose until the implementation is fixed (see each docstring) --------
+# ---- ties; KNOWN BUGS (test_BUG_*) fail on purpose until the implementation is fixed (see each docstring) --
 TIE_ROWS = {
     # RandomForestClassifier(n_estimators=3, random_state=14) on 8 rows: leaves (1/2, 1/2), (2/3, 1/3),
     # (1/3, 2/3): the two sums are equal in the reals (1.5); scikit-learn's float64 sum in tree order gives
-    # class 0 0.49999999999999994 and class 1 0.5 -> class 1; the uint16 sums tie (98303, 98303) -> class 0.
+    # class 0 0.49999999999999994 and class 1 0.5 -> class 1; the integer sums tie (98280, 98280) -> class 0.
     "minimal-rf3": ("minimal", [1.0]),
     # predict_proba [0.4, 0.2, 0.4] (an exact tie, class 0 wins): leaves 0.5 + 0.5 for class 2 against 1.0 for
     # class 0, but round(0.5 * 65535) = 32768 and 2 * 32768 = 65536 > 65535 -> scores [262140, 131071, 262141].
@@ -385,13 +385,7 @@ def _tie_case(case: str):
     return estimator, np.array([row], dtype=np.float32)
 
 
-# KNOWN BUG, kept as a strict xfail until fixed: scikit-learn's float64 sum in tree order breaks a tie that is
-# exact in the reals (1/2+2/3+1/3 vs 1/2+1/3+2/3); the integer sums keep it a tie. Reproducing it needs the
-# contested classes summed in float64 in tree order (a slow path planned for the tree issue).
-FLOAT64_TIE = pytest.mark.xfail(strict=True, reason="scikit-learn's float64 rounding decides an exact tie")
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=FLOAT64_TIE) if c == "minimal-rf3" else c for c in TIE_ROWS])
+@pytest.mark.parametrize("case", [c for c in TIE_ROWS if c != "minimal-rf3"])
 def test_forest_predict_on_near_and_exact_ties(case):
     """Forest class fractions are rounded per tree to multiples of 1/LEAF_SCALE (65520 = 2^4 3^2 5 7 13, so
     halves, thirds, fifths... are exact) and summed. Exact ties stay ties (first class wins, as in
@@ -405,6 +399,22 @@ def test_forest_predict_on_near_and_exact_ties(case):
     assert model.predict(row)[0] == estimator.predict(row)[0], (
         f"scikit-learn predicts {estimator.predict(row)[0]!r} (proba {estimator.predict_proba(row)[0].tolist()}); "
         f"tinygen {model.predict(row)[0]!r} (scores {model.scores(row)[0].tolist()})")
+
+
+def test_exact_tie_takes_the_lowest_class_and_verify_passes_it():
+    """Was a strict xfail ("the known float64 tie"): scikit-learn's float64 sum in tree order breaks a tie that is
+    exact in the reals (1/2+2/3+1/3 vs 1/2+1/3+2/3: class 0 0.49999999999999994, class 1 0.5); the integer sums
+    keep it a tie and tinygen's documented policy takes the lowest class index. verify --dtype exact counts
+    the row in `exact_ties` and passes it, though scikit-learn is right on it and tinygen is not (the agreement
+    says so); C == simulator on it."""
+    need_tool("gcc")
+    estimator, row = _tie_case("minimal-rf3")
+    model = tinygen.convert(estimator)
+    scores = model.scores(row)[0]
+    assert scores[0] == scores[1] > scores[2] and model.predict(row)[0] == 0 and estimator.predict(row)[0] == 1
+    report = verify(estimator, row, [1], dtype="exact")
+    assert report["passed"] and report["exact_ties"] == 1 and report["exact_ties_decided_otherwise"] == 1
+    assert report["agreement"] == 0.0 and report["targets"]["host"]["mismatches"] == 0
 
 
 @pytest.mark.parametrize("case", ["constant-regressor", "single-class", "zero-regressor"])

@@ -396,7 +396,7 @@ _BUDGET_HELP = ("(repeatable; TARGET=N for one target, N alone for every verifie
 @main.command(epilog="""\b
 Exit codes (CI: a non-zero exit fails the step; --junit says which check):
   0  every check passed
-  1  a check failed (accuracy drop, C != simulator, predict_proba bound, a budget, --board fit)
+  1  a check failed (accuracy drop, --min-accuracy, C != simulator, predict_proba bound, a budget, --board fit)
   2  bad input or usage: bad options, unreadable data or model, a missing compiler, C that does not build
      (with --junit, the file then holds one testcase with the error)
   3  an internal error (a tinygen bug; TINYGEN_DEBUG=1 shows the traceback)""")
@@ -408,6 +408,7 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Where to run the C (repeatable; default host).")
 @click.option("--max-accuracy-drop", type=float, help="Allowed drop of accuracy (R^2 for regressors); default per dtype.")
+@click.option("--min-accuracy", type=float, help="Lowest accuracy (R^2 for regressors) of the fixed-point model to accept.")
 @click.option("--max-flash", callback=_parse_budget, multiple=True, metavar="[TARGET=]BYTES",
               help="Flash budget: bytes the model adds " + _BUDGET_HELP + ".")
 @click.option("--max-ram", callback=_parse_budget, multiple=True, metavar="[TARGET=]BYTES",
@@ -425,8 +426,8 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_flash, max_ram, max_cycles, calibration,
-           json_path, junit_path, board, layout, bins, allow_pickle):
+def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram, max_cycles,
+           calibration, json_path, junit_path, board, layout, bins, allow_pickle):
     """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
     checks pass."""
     name = suggest_name(Path(model_path).stem)
@@ -441,7 +442,7 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_f
         calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
         report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                             max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
-                            name=name, board=board, layout=layout, bins=bins, budgets=budgets)
+                            name=name, board=board, layout=layout, bins=bins, budgets=budgets, min_accuracy=min_accuracy)
     except TinygenError as exc:
         if junit_path:  # the CI still shows why verify could not run
             atomic_write_text(junit_path, junit.error_xml(suite, classname, str(exc)))
@@ -457,6 +458,9 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_f
             costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
         lines.append(f"  {target}: {', '.join(costs)}")
     lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
+    lines.extend(f"  note: {note}" for note in report.get("notes", ()))
+    for warning in report.get("warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")

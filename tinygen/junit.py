@@ -61,6 +61,9 @@ def report_xml(report: dict, suite_name: str, classname: str, output: str = "") 
         cases.append(case)
     properties = {key: report.get(key) for key in ("model", "dtype", "rows", "metric_name", "float_metric",
                                                    "fixed_metric", "accuracy_drop", "max_accuracy_drop", "agreement")}
+    # present only where they apply: --min-accuracy, labels the model does not know, exact mode's explained rows
+    properties.update({key: report[key] for key in ("min_accuracy", "unknown_label_rows", "exact_ties",
+                                                    "float32_input_disagreements") if key in report})
     for target, result in report["targets"].items():
         for key in ("mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cycles_per_inference", "cycles_unit"):
             properties[f"{target}.{key}"] = result.get(key)

@@ -10,6 +10,7 @@ from sklearn.metrics import r2_score
 from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
 from .errors import TinygenError
+from .ir import json_value
 from .ops.probability import PROBA_FRAC_BITS
 from .progress import progress
 
@@ -197,15 +198,211 @@ def _budget_check(kind: str, limit: float, target: str, result: dict) -> dict:
     return {"name": name, "passed": value <= limit, "detail": detail}
 
 
+# ---- labels, the reference the simulator is held to, and the metric checks -----------------------------------
+def _label_key(value):
+    """A label as a number where it reads as one (CSV labels "0", "1" load as int64; a model may hold text
+    classes "0", "1", or the reverse), else as its text."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def match_labels(classes, y) -> tuple[np.ndarray, list, int]:
+    """(y as the model's own classes, the labels that are none of them, the rows holding those). A label equal
+    to a class is that class; a label of the other kind (number vs text) that reads as the same number is that
+    class when only one class reads so (CSV "0" -> int64 0 matches the text class "0"). A TinygenError when no
+    label is a class: every prediction would then count as wrong, and accuracy 0 says nothing of the model."""
+    classes = [json_value(c) for c in classes]
+    by_key = {}
+    for c in classes:
+        by_key.setdefault(_label_key(c), []).append(c)
+    labels = [json_value(v) for v in np.asarray(y, dtype=object).tolist()]
+    mapping, unknown = {}, []
+    for value in dict.fromkeys(labels):
+        same = [c for c in classes if isinstance(c, str) == isinstance(value, str) and c == value]
+        alike = by_key.get(_label_key(value), [])
+        if same or len(alike) == 1:
+            mapping[value] = same[0] if same else alike[0]
+        else:
+            unknown.append(value)
+    if not mapping:
+        raise TinygenError(f"none of the data's labels ({_listed(unknown)}) is a class of the model "
+                           f"({_listed(classes)}); is the label column the right one?")
+    matched = [mapping.get(v, v) for v in labels]
+    unknown_rows = sum(v not in mapping for v in labels)
+    return np.asarray(matched, dtype=object if len({type(v) for v in matched}) > 1 else None), unknown, unknown_rows
+
+
+def _listed(values, limit: int = 8) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _regression_labels(y) -> np.ndarray:
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TinygenError("the model is a regressor but the data's labels are not numbers; is the label column "
+                           "the right one?") from None
+
+
+def _exact_ties(program, X) -> np.ndarray:
+    """[rows, classes] bool: the classes that share the top integer score on rows where two or more do (all
+    False elsewhere). The C's argmax takes the lowest of them; a one-score decision (class 1 when score >
+    zero point) ties at the zero point, where it takes class 0."""
+    scores = np.asarray(program.scores(X), dtype=np.int64)
+    if program.decision == "argmax" and scores.shape[1] >= 2:
+        tied = scores == scores.max(axis=1, keepdims=True)
+        return tied & (tied.sum(axis=1, keepdims=True) >= 2)
+    if program.decision == "positive":
+        at_zero = scores[:, 0] == program.output_zero_point
+        return np.stack([at_zero, at_zero], axis=1)
+    return np.zeros((len(scores), max(len(program.labels or ()), 1)), dtype=bool)
+
+
+def exact_reference(estimator, program, X, fixed_pred, float_pred) -> tuple[np.ndarray, dict]:
+    """(the predictions an exact program is held to, counts of the rows where that is not scikit-learn's
+    predict on X). The C receives float32 inputs, so the reference is scikit-learn on X rounded to float32
+    (HistGradientBoosting compares float64 inputs with float64 thresholds: a value within float32 rounding of
+    a threshold takes the other branch). Where classes tie exactly in the integer scores, tinygen's policy is
+    the lowest class index; scikit-learn's float64 sum of the trees' outputs may round another tied class
+    above it, so there the reference is the simulator's class (tie_explained)."""
+    X32 = X.astype(np.float32).astype(np.float64)
+    float32_pred = np.asarray(estimator.predict(X32))
+    reference, ties, decided_otherwise = float32_pred, 0, 0
+    if program.task == "classification" and program.labels is not None:
+        tied = _exact_ties(program, X)
+        ties = int(np.sum(tied.any(axis=1)))
+        explained = tie_explained(estimator, program, X32, tied, float32_pred) & \
+            _predictions_differ(fixed_pred, float32_pred)
+        decided_otherwise = int(np.sum(explained))
+        reference = np.where(explained, np.asarray(fixed_pred, dtype=object), float32_pred.astype(object))
+    return reference, {"exact_ties": ties, "exact_ties_decided_otherwise": decided_otherwise,
+                       "float32_input_disagreements": int(np.sum(_predictions_differ(float32_pred, float_pred)))}
+
+
+# An integer tie is scikit-learn's tie too when its probabilities of the tied classes are this close: the
+# integer leaves round each tree's class fraction to 1/LEAF_SCALE (1.5e-5), and boosting's leaves to 2**-frac.
+TIE_PROBA_TOLERANCE = 1e-4
+
+
+def tie_explained(estimator, program, X32, tied, float32_pred) -> np.ndarray:
+    """Rows where the integer scores tie and scikit-learn's class (on the float32 inputs) is one of the tied
+    classes, whose probabilities it holds within TIE_PROBA_TOLERANCE of each other. A program whose scores
+    tie where scikit-learn's classes do not (e.g. every score 0) explains nothing: its rows still count."""
+    rows = np.nonzero(tied.any(axis=1))[0]
+    explained = np.zeros(len(tied), dtype=bool)
+    if not len(rows) or not hasattr(estimator, "predict_proba"):
+        return explained
+    proba = np.asarray(estimator.predict_proba(X32[rows]), dtype=np.float64)
+    index = {json_value(label): k for k, label in enumerate(program.labels)}
+    for row, p in zip(rows, proba):
+        chosen = index.get(json_value(float32_pred[row]))
+        classes = tied[row]
+        if chosen is not None and classes[chosen] and np.ptp(p[classes]) <= TIE_PROBA_TOLERANCE:
+            explained[row] = True
+    return explained
+
+
+def _predictions_differ(a, b) -> np.ndarray:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f" and b.dtype.kind == "f":
+        return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return a != b
+
+
+def exact_notes(counts: dict) -> list[tuple[str, str]]:
+    """(short, full) words for the exact ties and the float32-input disagreements, where there are any."""
+    notes = []
+    ties, f32 = counts["exact_ties"], counts["float32_input_disagreements"]
+    if ties:
+        notes.append((f"{ties} exact ties (lowest class index)",
+                      f"{ties} rows tie exactly in the integer scores; tinygen takes the lowest class index, and on "
+                      f"{counts['exact_ties_decided_otherwise']} of them scikit-learn's float64 sum rounds to another "
+                      "tied class: they pass"))
+    if f32:
+        notes.append((f"{f32} rows where scikit-learn differs between float64 and float32 inputs",
+                      f"{f32} rows where scikit-learn predicts differently on the float32 values the C receives than "
+                      "on the float64 data (values within float32 rounding of a split threshold): the simulator is "
+                      "held to scikit-learn on the float32 inputs"))
+    return notes
+
+
+def check_min_accuracy(min_accuracy, task: str | None = None) -> None:
+    """A TinygenError for a --min-accuracy that no model can reach (> 1, NaN) or none can miss (accuracy < 0;
+    R^2 may be negative)."""
+    if min_accuracy is None:
+        return
+    if not np.isfinite(min_accuracy) or min_accuracy > 1:
+        raise TinygenError(f"--min-accuracy {min_accuracy} is not a number <= 1; give the lowest accuracy (R^2 for "
+                           "regressors) to accept, e.g. 0.9")
+    if task == "classification" and min_accuracy < 0:
+        raise TinygenError(f"--min-accuracy {min_accuracy} is below 0, which every classifier reaches; give an "
+                           "accuracy between 0 and 1")
+
+
+def metric_report(estimator, program, X, y, max_drop: float, min_accuracy: float | None) -> tuple[dict, list[dict]]:
+    """The report's metric fields and its metric checks: the drop of the simulator's accuracy (R^2) from the
+    float model's, and with min_accuracy the simulator's accuracy itself. Labels are matched to the model's
+    classes (match_labels); in exact mode the drop is measured against exact_reference."""
+    check_min_accuracy(min_accuracy, program.task)
+    float_pred, fixed_pred = estimator.predict(X), program.predict(X)
+    y, reference = _anomaly_reference(y, float_pred) if program.anomaly_score_op is not None else (y, "labels")
+    if y is None:
+        raise TinygenError("verify needs labels (a label column) to measure the accuracy")
+    report, notes = {"warnings": []}, []
+    if program.task == "regression":
+        y = _regression_labels(y)
+    elif reference == "labels" and program.labels is not None:
+        y, unknown, unknown_rows = match_labels(program.labels, y)
+        report.update(unknown_labels=unknown, unknown_label_rows=unknown_rows)
+        if unknown:
+            report["warnings"].append(f"{unknown_rows} of {len(y)} rows have labels the model does not know "
+                                      f"({_listed(unknown)}); they count as wrong predictions")
+    metric_name, float_metric = metric(program.task, y, float_pred)
+    _, fixed_metric = metric(program.task, y, fixed_pred)
+    checked_metric, checked_as = float_metric, ""
+    if program.dtype == "exact":
+        exact_pred, counts = exact_reference(estimator, program, X, fixed_pred, float_pred)
+        _, checked_metric = metric(program.task, y, exact_pred)
+        report.update(counts, reference_metric=checked_metric)
+        notes = exact_notes(counts)
+        if counts["float32_input_disagreements"] or counts["exact_ties"]:
+            ties = ", exact ties to the lowest class" if counts["exact_ties"] else ""
+            checked_as = f" ({checked_metric:.4f} on the float32 inputs{ties})"
+    report["notes"] = [full for _, full in notes]
+    report.update(passed=False, rows=int(len(X)), dtype=program.dtype, model=program.source, task=program.task,
+                  metric_name=metric_name, float_metric=float_metric, fixed_metric=fixed_metric,
+                  accuracy_drop=checked_metric - fixed_metric, max_accuracy_drop=max_drop,
+                  agreement=agreement(program.task, fixed_pred, float_pred), metric_reference=reference)
+    against = "" if reference == "labels" else f" (against the {reference})"
+    checks = [{"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
+               "detail": f"float {float_metric:.4f}{checked_as}, {program.dtype} {fixed_metric:.4f}{against}" +
+                         "".join(f"; {short}" for short, _ in notes)}]
+    if min_accuracy is not None:
+        report["min_accuracy"] = float(min_accuracy)
+        checks.append({"name": f"{metric_name} >= {min_accuracy:g}", "passed": fixed_metric >= min_accuracy,
+                       "detail": f"{program.dtype} {fixed_metric:.4f}, float {float_metric:.4f}{against}"})
+    return report, checks
+
+
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
-           layout: str = "auto", bins: bool | None = None, budgets: dict | None = None) -> dict:
+           layout: str = "auto", bins: bool | None = None, budgets: dict | None = None,
+           min_accuracy: float | None = None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
 
     With a board, its instruction set's target joins `targets` and the model must fit its memories
     (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
     budgets: {"flash" | "ram" | "cycles": {target or None (every target): limit}}, checked per target after
-    its run (resolve_budgets). Every check carries `seconds`, the time it took (JUnit's testcase time)."""
+    its run (resolve_budgets). min_accuracy: the lowest accuracy (R^2 for regressors) of the simulator to
+    accept. Every check carries `seconds`, the time it took (JUnit's testcase time)."""
     board_spec = boards.get(board) if board else None
     if board_spec and board_spec.target:
         targets = (*targets, board_spec.target)
@@ -213,6 +410,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     for target in targets:
         target_registry.get(target)  # an unknown target fails before any work
     target_budgets = resolve_budgets(budgets, targets)
+    check_min_accuracy(min_accuracy)  # before any work
     started = time.perf_counter()
     X = np.asarray(X, dtype=np.float64)
     model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
@@ -220,21 +418,8 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     program, dtype = model.program, model.dtype
     program.check_features(X)
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
-    float_pred = estimator.predict(X)
-    fixed_pred = program.predict(X)
-    anomaly = program.anomaly_score_op is not None
-    y, reference = _anomaly_reference(y, float_pred) if anomaly else (y, "labels")
-    if y is None:
-        raise TinygenError("verify needs labels (a label column) to measure the accuracy")
-    metric_name, float_metric = metric(program.task, y, float_pred)
-    _, fixed_metric = metric(program.task, y, fixed_pred)
-    report = {
-        "passed": False, "rows": int(len(X)), "dtype": dtype, "model": program.source, "task": program.task,
-        "metric_name": metric_name, "float_metric": float_metric, "fixed_metric": fixed_metric,
-        "accuracy_drop": float_metric - fixed_metric, "max_accuracy_drop": max_drop,
-        "agreement": agreement(program.task, fixed_pred, float_pred), "targets": {}, "checks": [],
-        "metric_reference": reference,
-    }
+    report, metric_checks = metric_report(estimator, program, X, y, max_drop, min_accuracy)
+    report.update(targets={}, checks=[])
     checks = report["checks"]
 
     def add(*new_checks):  # each new check took the time since the previous one (the first: convert too)
@@ -244,10 +429,8 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
             checks.append({**check, "seconds": (now - started) / len(new_checks)})
         started = now
 
-    add({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
-         "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}" +
-                   ("" if reference == "labels" else f" (against the {reference})")})
-    if anomaly:
+    add(*metric_checks)
+    if program.anomaly_score_op is not None:
         add(*_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
         add(_proba_check(program, X, report))
