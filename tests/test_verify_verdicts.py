@@ -101,6 +101,25 @@ def test_text_classes_checked_on_a_numeric_csv_are_not_0_percent(iris, tmp_path)
     assert json.loads((tmp_path / "r.json").read_text())["fixed_metric"] > 0.9
 
 
+def test_export_auto_and_report_match_labels_as_verify_does(iris, tmp_path):
+    """`export --dtype auto` and `report` measure accuracy too: text labels against number classes score as
+    verify scores them, and labels that share nothing with the classes are refused there as well."""
+    from tinygen import report
+    from tinygen.precision import choose_dtype
+
+    ws, bundle = iris
+    model = LogisticRegression(max_iter=500).fit(bundle.X, bundle.y)
+    as_text = np.array([str(v) for v in bundle.y], dtype=object)
+    assert choose_dtype(model, bundle.X, as_text, board="uno").model.dtype in ("q15", "q7", "q31", "float32", "int8")
+    analysis = report.analyse(model, bundle.X, as_text, dtypes=("q15",))
+    assert analysis["float_metric"] > 0.9 and analysis["results"]["q15"].fixed_metric > 0.9
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[bundle.y]
+    for call in (lambda: choose_dtype(model, bundle.X, names, board="uno"),
+                 lambda: report.analyse(model, bundle.X, names, dtypes=("q15",))):
+        with pytest.raises(TinygenError, match="none of the data's labels"):
+            call()
+
+
 # ---- --min-accuracy --------------------------------------------------------------------------------------------
 def test_min_accuracy_is_a_check_with_json_and_junit(iris):
     ws, _ = iris

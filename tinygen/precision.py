@@ -18,7 +18,7 @@ from . import boards, costmodel
 from .api import ConvertedModel, convert
 from .errors import TinygenError
 from .quantize import DTYPES
-from .verify import DEFAULT_MAX_DROP, metric
+from .verify import DEFAULT_MAX_DROP, labels_as_classes, metric
 
 
 @dataclass
@@ -70,6 +70,8 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
             tried.append(Tried(dtype, None, problem=str(exc)))
             continue
         task = model.program.task
+        if y is not None:  # text labels against number classes (or the reverse) must not score 0
+            reference = labels_as_classes(model.program, y)[0]
         _, float_metric = metric(task, reference, float_pred)
         _, fixed_metric = metric(task, reference, model.predict(X))
         tolerance = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)

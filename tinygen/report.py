@@ -34,7 +34,7 @@ from .ops.types import BITS
 from .progress import progress
 from .quantize import DTYPES
 from .targets.toolchain import package_root
-from .verify import _anomaly_reference, agreement, compare_on_target, metric
+from .verify import _anomaly_reference, agreement, compare_on_target, labels_as_classes, metric
 
 
 # ---- what a fixed-point tensor can hold ------------------------------------------------------------------
@@ -250,6 +250,8 @@ def analyse(estimator, X, y, dtypes=(), targets=(), calibration=None, feature_na
         y, reference = _anomaly_reference(y, float_pred)
     if y is None:
         raise TinygenError("the report needs labels (a label column) to measure the accuracy")
+    if reference == "labels":  # text labels against number classes (or the reverse) must not score 0
+        y = labels_as_classes(first, y)[0]
     metric_name, float_metric = metric(first.task, y, float_pred)
     results: dict[str, DtypeResult] = {}
     work = [(model, target) for model in models for target in (None, *dict.fromkeys(targets))]

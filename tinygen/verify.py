@@ -239,6 +239,16 @@ def match_labels(classes, y) -> tuple[np.ndarray, list, int]:
     return np.asarray(matched, dtype=object if len({type(v) for v in matched}) > 1 else None), unknown, unknown_rows
 
 
+def labels_as_classes(program, y) -> tuple[np.ndarray, list, int]:
+    """A data set's labels as match_labels gives them for a classifier (regressors: as numbers), so that every
+    accuracy tinygen reports (verify, export --dtype auto, report) compares like with like."""
+    if program.task == "regression":
+        return _regression_labels(y), [], 0
+    if program.labels is None:
+        return np.asarray(y), [], 0
+    return match_labels(program.labels, y)
+
+
 def _listed(values, limit: int = 8) -> str:
     shown = ", ".join(repr(v) for v in values[:limit])
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
@@ -357,11 +367,10 @@ def metric_report(estimator, program, X, y, max_drop: float, min_accuracy: float
     if y is None:
         raise TinygenError("verify needs labels (a label column) to measure the accuracy")
     report, notes = {"warnings": []}, []
-    if program.task == "regression":
-        y = _regression_labels(y)
-    elif reference == "labels" and program.labels is not None:
-        y, unknown, unknown_rows = match_labels(program.labels, y)
-        report.update(unknown_labels=unknown, unknown_label_rows=unknown_rows)
+    if reference == "labels":
+        y, unknown, unknown_rows = labels_as_classes(program, y)
+        if program.task == "classification":
+            report.update(unknown_labels=unknown, unknown_label_rows=unknown_rows)
         if unknown:
             report["warnings"].append(f"{unknown_rows} of {len(y)} rows have labels the model does not know "
                                       f"({_listed(unknown)}); they count as wrong predictions")
