@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import r2_score
 
 from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
-from .errors import TinygenError
+from .errors import TinygenError, ToolMissing
 from .ops.probability import PROBA_FRAC_BITS
 from .progress import progress
 
@@ -21,6 +22,8 @@ REGRESSION_AGREEMENT = 0.01
 # sizes only (no stack, no cycles), so its RAM is static RAM alone and it has no cycle budget.
 BUDGETS = ("flash", "ram", "cycles")
 HOST_MEASURES = ("flash", "ram")
+# What a target that failed (a build error, a model too big for it) reports: null, beside its "error".
+TARGET_FIGURES = ("rows", "mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cycles_per_inference")
 
 
 def metric(task: str, y_true, y_pred) -> tuple[str, float]:
@@ -44,13 +47,28 @@ def _float_bits_differ(c_values, sim_values) -> np.ndarray:
     return (c_values.view(np.int32) != sim_values.view(np.int32)) & ~both_nan
 
 
-def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str) -> dict:
-    """Build the header for `target`, run every row, count rows whose raw scores or prediction differ."""
+def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str, header=None) -> dict:
+    """Build the header for `target` (the given header file, else the model's rendered to a temporary one), run
+    every row, count rows whose raw scores or prediction differ."""
     module = target_registry.get(target)
+    if header is not None:
+        return compare_measured(model.program, module.measure(model.program, Path(header), name, X), X)
     with tempfile.TemporaryDirectory(prefix="tinygen-verify-") as tmp:
         paths = model.save(tmp, name)
         measured = module.measure(model.program, paths["header"], name, X)
     return compare_measured(model.program, measured, X)
+
+
+def run_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str, header=None) -> dict:
+    """compare_on_target, where a failure on this target (the model too big for it, a build or run error there)
+    is this target's result, {"error": one line, TARGET_FIGURES: None}, so the other targets still run. A
+    missing compiler or emulator stays an error of the whole verify (ToolMissing: exit 2)."""
+    try:
+        return compare_on_target(model, target, X, name, header)
+    except ToolMissing:
+        raise
+    except TinygenError as exc:
+        return {"error": " ".join(str(exc).split()), **dict.fromkeys(TARGET_FIGURES)}
 
 
 def compare_measured(program, measured, X: np.ndarray) -> dict:
@@ -102,6 +120,9 @@ def _anomaly_reference(y, float_pred):
         values = set(np.unique(np.asarray(y, dtype=object)).tolist())
         if values <= {-1, 1, -1.0, 1.0}:
             return y, "labels"
+    if float_pred is None:  # verify of the shipped files without --model
+        raise TinygenError("an IsolationForest is checked against -1/1 labels (-1: outlier) or, with --model MODEL, "
+                           "against the float model's predict; give a label column of -1/1 or --model")
     return float_pred, "float model's predict"
 
 
@@ -137,6 +158,8 @@ def _proba_check(program, X, report: dict) -> dict:
 
 
 def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
+    if measured is not None and "error" in measured:
+        return {"name": f"fits the {board.name}", "passed": False, "detail": f"{board.target}: {measured['error']}"}
     try:
         if measured is not None:
             boards.check_fits(board, measured["flash_bytes"], measured["ram_bytes"], measured["stack_bytes"])
@@ -199,8 +222,13 @@ def _budget_check(kind: str, limit: float, target: str, result: dict) -> dict:
 
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
-           layout: str = "auto", bins: bool | None = None, budgets: dict | None = None) -> dict:
+           layout: str = "auto", bins: bool | None = None, budgets: dict | None = None, shipped=None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
+
+    shipped (shipped.Shipped: an exported NAME.json and the NAME.h beside it): verify those files instead of
+    converting the estimator: the header against the manifest, the C compiled from that header against the
+    manifest's simulator, and, with an estimator (None: no float model, so the float figures are null), the
+    simulator against it.
 
     With a board, its instruction set's target joins `targets` and the model must fit its memories
     (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
@@ -215,25 +243,31 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     target_budgets = resolve_budgets(budgets, targets)
     started = time.perf_counter()
     X = np.asarray(X, dtype=np.float64)
-    model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
-                    feature_names=feature_names, layout=layout, bins=bins)
+    if shipped is None:
+        model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
+                        feature_names=feature_names, layout=layout, bins=bins)
+    else:  # the exported program as it is; its header is compiled as it is (run_on_target's header)
+        model, name = shipped.model, shipped.name
     program, dtype = model.program, model.dtype
     program.check_features(X)
+    shipped_checks = [] if shipped is None else shipped.checks(estimator)
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
-    float_pred = estimator.predict(X)
+    float_pred = None if estimator is None else estimator.predict(X)
     fixed_pred = program.predict(X)
     anomaly = program.anomaly_score_op is not None
     y, reference = _anomaly_reference(y, float_pred) if anomaly else (y, "labels")
     if y is None:
         raise TinygenError("verify needs labels (a label column) to measure the accuracy")
-    metric_name, float_metric = metric(program.task, y, float_pred)
-    _, fixed_metric = metric(program.task, y, fixed_pred)
+    metric_name, fixed_metric = metric(program.task, y, fixed_pred)
+    float_metric = None if float_pred is None else metric(program.task, y, float_pred)[1]
     report = {
         "passed": False, "rows": int(len(X)), "dtype": dtype, "model": program.source, "task": program.task,
         "metric_name": metric_name, "float_metric": float_metric, "fixed_metric": fixed_metric,
-        "accuracy_drop": float_metric - fixed_metric, "max_accuracy_drop": max_drop,
-        "agreement": agreement(program.task, fixed_pred, float_pred), "targets": {}, "checks": [],
-        "metric_reference": reference,
+        "accuracy_drop": None if float_pred is None else float_metric - fixed_metric,
+        "max_accuracy_drop": None if float_pred is None else max_drop,
+        "agreement": None if float_pred is None else agreement(program.task, fixed_pred, float_pred),
+        "targets": {}, "checks": [], "metric_reference": reference,
+        **({} if shipped is None else {"shipped": shipped.describe()}),
     }
     checks = report["checks"]
 
@@ -244,18 +278,21 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
             checks.append({**check, "seconds": (now - started) / len(new_checks)})
         started = now
 
-    add({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
-         "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}" +
-                   ("" if reference == "labels" else f" (against the {reference})")})
-    if anomaly:
+    add(*shipped_checks)
+    if float_pred is not None:
+        add({"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
+             "detail": f"float {float_metric:.4f}, {dtype} {fixed_metric:.4f}" +
+                       ("" if reference == "labels" else f" (against the {reference})")})
+    if anomaly and estimator is not None:
         add(*_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
         add(_proba_check(program, X, report))
+    header = None if shipped is None else shipped.header_path
     for target in progress(dict.fromkeys(targets), "verify", describe=str):
-        result = compare_on_target(model, target, X, name)
+        result = run_on_target(model, target, X, name, header)
         report["targets"][target] = result
         add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
-             "detail": f"{result['mismatches']} of {result['rows']} rows differ"})
+             "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} rows differ"})
         add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
     if any(target_budgets.values()):
         report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
