@@ -390,6 +390,21 @@ def _parse_budget(ctx, param, values) -> dict:
     return limits
 
 
+def _verify_inputs(model_path, float_model, allow_pickle, **options):
+    """(shipped files or None, estimator or None, n_features, unsupervised) of verify's MODEL: an exported
+    NAME.json (with the NAME.h beside it, and --model's float model if given) or a model file."""
+    if shipped.is_manifest(model_path):
+        files = shipped.load(model_path)
+        shipped.check_options(files, has_model=float_model is not None, **options)
+        estimator = None if float_model is None else _load_estimator(float_model, allow_pickle)
+        return files, estimator, files.program.n_features, files.program.anomaly is not None
+    if float_model is not None:
+        raise TinygenError("--model is for verifying an exported NAME.json (MODEL is then the manifest); "
+                           f"{model_path} is already a model: leave --model out")
+    estimator = _load_estimator(model_path, allow_pickle)
+    return None, estimator, _n_features_of(estimator), train_module.is_unsupervised(estimator)
+
+
 _BUDGET_HELP = ("(repeatable; TARGET=N for one target, N alone for every verified target that measures it)")
 
 
@@ -439,17 +454,9 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
     suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
     budgets = {kind: limits for kind, limits in (("flash", max_flash), ("ram", max_ram), ("cycles", max_cycles)) if limits}
     try:
-        files = shipped.load(model_path) if shipped.is_manifest(model_path) else None
-        if files is not None:
-            shipped.check_options(files, dtype, calibration, layout, bins, max_accuracy_drop, float_model is not None)
-            estimator = None if float_model is None else _load_estimator(float_model, allow_pickle)
-            n_features, unsupervised = files.program.n_features, files.program.anomaly is not None
-        elif float_model is not None:
-            raise TinygenError("--model is for verifying an exported NAME.json (MODEL is then the manifest); "
-                               f"{model_path} is already a model: leave --model out")
-        else:
-            estimator = _load_estimator(model_path, allow_pickle)
-            n_features, unsupervised = _n_features_of(estimator), train_module.is_unsupervised(estimator)
+        files, estimator, n_features, unsupervised = _verify_inputs(model_path, float_model, allow_pickle, dtype=dtype,
+                                                                    calibration=calibration, layout=layout, bins=bins,
+                                                                    max_accuracy_drop=max_accuracy_drop)
         if label is None and not unsupervised:
             raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
         rows = _feature_data(data_csv, label, n_features, require_label=not unsupervised)

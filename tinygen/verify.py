@@ -220,15 +220,24 @@ def _budget_check(kind: str, limit: float, target: str, result: dict) -> dict:
     return {"name": name, "passed": value <= limit, "detail": detail}
 
 
+def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add) -> None:
+    """`C == simulator on T` and T's budgets for every target (the keys of target_budgets, in order) into the
+    report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run."""
+    for target in progress(list(target_budgets), "verify", describe=str):
+        result = run_on_target(model, target, X, name, header)
+        report["targets"][target] = result
+        add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
+             "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} rows differ"})
+        add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
+
+
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
            layout: str = "auto", bins: bool | None = None, budgets: dict | None = None, shipped=None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
 
-    shipped (shipped.Shipped: an exported NAME.json and the NAME.h beside it): verify those files instead of
-    converting the estimator: the header against the manifest, the C compiled from that header against the
-    manifest's simulator, and, with an estimator (None: no float model, so the float figures are null), the
-    simulator against it.
+    shipped (shipped.Shipped): verify the exported NAME.json and the NAME.h beside it as they are, instead of
+    converting the estimator (then optional: None leaves the float figures null).
 
     With a board, its instruction set's target joins `targets` and the model must fit its memories
     (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
@@ -287,13 +296,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
         add(*_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
         add(_proba_check(program, X, report))
-    header = None if shipped is None else shipped.header_path
-    for target in progress(dict.fromkeys(targets), "verify", describe=str):
-        result = run_on_target(model, target, X, name, header)
-        report["targets"][target] = result
-        add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
-             "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} rows differ"})
-        add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
+    _target_checks(model, X, name, None if shipped is None else shipped.header_path, target_budgets, report, add)
     if any(target_budgets.values()):
         report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
     if board_spec:
