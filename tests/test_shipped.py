@@ -101,6 +101,10 @@ def test_with_model_compares_the_float_model_and_refuses_another(ws, tmp_path):
     # a model the manifest was not exported from: same features and classes, another kind
     result = verify(ws, ws / "out" / "iris_lr.json", "--model", ws / "other.skops", code=1)
     assert "FAIL  manifest comes from --model: model: 'Pipeline(StandardScaler, GaussianNB)' in the model" in result.stdout
+    # a model of another width cannot be compared at all: bad input
+    modelio.save_model(train.fit(data.load_bundled("wine"), "logreg", seed=0), tmp_path / "wine.skops")
+    message = verify(ws, ws / "out" / "iris_lr.json", "--model", tmp_path / "wine.skops", code=2).stderr
+    assert "--model takes 13 features where" in message and "iris_lr.json takes 4" in message
 
 
 def test_any_edit_of_either_file_shows():

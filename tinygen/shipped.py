@@ -61,7 +61,7 @@ class Shipped:
         float_program = to_float_program(estimator)
         program = self.program
         if float_program.n_features != program.n_features:
-            raise TinygenError(f"--model takes {float_program.n_features} features but {self.manifest_path} "
+            raise TinygenError(f"--model takes {float_program.n_features} features where {self.manifest_path} takes "
                                f"{program.n_features}: give the model the manifest was exported from")
         differences = [f"{what}: {want!r} in the model, {got!r} in the manifest" for what, got, want in (
             ("task", program.task, float_program.task), ("classes", program.labels, float_program.labels),
