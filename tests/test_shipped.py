@@ -107,6 +107,18 @@ def test_with_model_compares_the_float_model_and_refuses_another(ws, tmp_path):
     assert "--model takes 13 features where" in message and "iris_lr.json takes 4" in message
 
 
+def test_with_model_an_exact_forest_must_be_the_same_integer_program(ws, tmp_path):
+    """exact needs no calibration: the export's conversion is repeated, so another fit of the same kind fails."""
+    bundle = data.load_bundled("iris")
+    for seed in (0, 1):
+        modelio.save_model(train.fit(bundle, "forest", seed=seed, params={"n_estimators": 3}), tmp_path / f"f{seed}.skops")
+    run(ws, "export", tmp_path / "f0.skops", "--layout", "table", "-o", tmp_path / "out", code=0)
+    result = verify(ws, tmp_path / "out" / "f0.json", "--model", tmp_path / "f0.skops", code=0)
+    assert "PASS  manifest comes from --model: RandomForestClassifier, 4 features, classes 0, 1, 2; the same exact" in result.stdout
+    result = verify(ws, tmp_path / "out" / "f0.json", "--model", tmp_path / "f1.skops", code=1)
+    assert "FAIL  manifest comes from --model: the manifest's exact integer program is not" in result.stdout
+
+
 def test_any_edit_of_either_file_shows():
     """digests.py: untouched files match; a space in either file, a changed digest, or the header of another
     export each give a problem that names the file."""

@@ -7,8 +7,9 @@ verify then checks (verify.verify with shipped=...):
   of either file, or a header of another export, fails; version-1 manifests carry no digest: the check is left
   out and the report says so in "notes" (re-export to get it);
 - "C == simulator on T": the C compiled from that header file against the simulator of that manifest;
-- with --model MODEL: "manifest comes from the model" (features, task, classes and model kind), then the
-  accuracy drop and agreement against the float model as for a model file.
+- with --model MODEL: "manifest comes from --model" (features, task, classes and model kind; for the exact dtype,
+  which needs no calibration, the very integer program), then the accuracy drop and agreement against the float
+  model as for a model file.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import digests
-from .api import ConvertedModel
+from .api import ConvertedModel, convert
 from .emit import check_name
 from .errors import TinygenError
 from .frontend import to_float_program
@@ -66,10 +67,14 @@ class Shipped:
         differences = [f"{what}: {want!r} in the model, {got!r} in the manifest" for what, got, want in (
             ("task", program.task, float_program.task), ("classes", program.labels, float_program.labels),
             ("model", program.source, float_program.source)) if got != want]
+        if not differences and program.dtype == "exact" and not _same_exact_program(program, estimator):
+            differences.append("the manifest's exact integer program is not the one this model converts to (another "
+                               "fit of the same kind?)")
         return {"name": "manifest comes from --model", "passed": not differences,
                 "detail": "; ".join(differences) if differences else
                 f"{program.source}, {program.n_features} features" +
-                (f", classes {', '.join(map(str, program.labels))}" if program.labels else "")}
+                (f", classes {', '.join(map(str, program.labels))}" if program.labels else "") +
+                ("; the same exact integer program" if program.dtype == "exact" else "")}
 
     def describe(self) -> dict:
         """What the report says of the files: paths, schema version and the header check's outcome."""
@@ -77,6 +82,15 @@ class Shipped:
             ("passed" if not self.problems else "failed")
         return {"manifest": str(self.manifest_path), "header": str(self.header_path), "manifest_version": self.version,
                 "header_check": outcome, "notes": list(self.notes)}
+
+
+def _same_exact_program(program: Program, estimator) -> bool:
+    """Whether the estimator converts to the manifest's ops: the exact dtype needs no calibration, so the export's
+    conversion can be repeated (with the manifest's tree layout and its use of threshold bins)."""
+    layout = next((op.layout for op in program.ops if getattr(op, "layout", None) in ("inline", "table")), "auto")
+    bins = any(op.op == "threshold_bins" for op in program.ops)
+    fresh = convert(estimator, dtype="exact", layout=layout, bins=bins).program
+    return json.dumps([op.to_dict() for op in fresh.ops]) == json.dumps([op.to_dict() for op in program.ops])
 
 
 def _read_json(path: Path):
