@@ -13,7 +13,9 @@ verify then checks (verify.verify with shipped=...):
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,7 @@ class Shipped:
     version: int
     model: ConvertedModel
     problems: list[str] | None  # why the header and manifest do not match ([]: they do; None: not checkable)
+    header_bytes: bytes = b""  # NAME.h as read once: the bytes checked are the bytes compiled
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -75,6 +78,15 @@ class Shipped:
                 f"{program.source}, {program.n_features} features" +
                 (f", classes {', '.join(map(str, program.labels))}" if program.labels else "") +
                 ("; the same exact integer program" if program.dtype == "exact" else "")}
+
+    @contextlib.contextmanager
+    def header_file(self):
+        """A temporary NAME.h holding the header's bytes as read and checked, so the C compiled is exactly what the
+        digests were computed on (and no user path has to be quoted into a compiler's -D option)."""
+        with tempfile.TemporaryDirectory(prefix="tinygen-shipped-") as tmp:
+            path = Path(tmp) / self.header_path.name
+            path.write_bytes(self.header_bytes)
+            yield path
 
     def describe(self) -> dict:
         """What the report says of the files: paths, schema version and the header check's outcome."""
@@ -147,7 +159,7 @@ def load(manifest_path) -> Shipped:
         header_bytes = header_path.read_bytes()
     except OSError as exc:
         raise TinygenError(f"cannot read header {header_path}: {exc.strerror or exc}") from None
-    shipped = Shipped(manifest_path, header_path, name, version, ConvertedModel(program), None)
+    shipped = Shipped(manifest_path, header_path, name, version, ConvertedModel(program), None, header_bytes)
     if version >= 2:
         shipped.problems = digests.mismatches(header_bytes, manifest_bytes, str(header_path), str(manifest_path))
     else:

@@ -1,6 +1,7 @@
 """The comparisons behind `tinygen verify`: simulator vs float model, and C vs simulator on every row."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -296,7 +297,8 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
         add(*_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
         add(_proba_check(program, X, report))
-    _target_checks(model, X, name, None if shipped is None else shipped.header_path, target_budgets, report, add)
+    with contextlib.nullcontext() if shipped is None else shipped.header_file() as header:
+        _target_checks(model, X, name, header, target_budgets, report, add)
     if any(target_budgets.values()):
         report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
     if board_spec:
