@@ -139,7 +139,8 @@ def test_ci_example_passes_and_keeps_the_header(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "model gate: passed" in done.stdout and (tmp_path / "out" / "c" / "model.h").is_file()
     cases = check_junit(tmp_path / "out" / "junit.xml")
-    assert [case["name"] for case in cases] == ["accuracy drop <= 0.01", "C == simulator on host",
+    assert [case["name"] for case in cases] == ["header matches manifest", "manifest comes from --model",
+                                                "accuracy drop <= 0.01", "C == simulator on host",
                                                 "C == simulator on avr", "flash <= 4000 B on avr",
                                                 "cycles <= 20000 on avr"]
     assert {case["outcome"] for case in cases} == {"passed"}

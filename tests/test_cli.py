@@ -103,7 +103,7 @@ def test_export_writes_header_and_manifest(ws, exported):
     assert sorted(p.name for p in (ws / "out").iterdir()) == ["activity.h", "activity.json"]
     manifest = json.loads((ws / "out" / "activity.json").read_text())
     assert manifest["format"] == "tinygen-model"
-    assert manifest["version"] == 1
+    assert manifest["version"] == 2 and len(manifest["header_sha256"]) == 64
     assert isinstance(manifest["ops"], list) and manifest["ops"]
     header_row = (ws / "data.csv").read_text().splitlines()[0].split(",")
     assert manifest["feature_names"] == [c for c in header_row if c != "target"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import digests
 from .emit import check_name, render_header
 from .frontend import to_float_program
 from .ir import Program
@@ -42,19 +43,25 @@ class ConvertedModel:
         """IsolationForest models: scikit-learn's decision_function (>= 0: inlier)."""
         return self.program.decision_function(X)
 
+    def files(self, name: str = "model") -> tuple[str, str]:
+        """(NAME.h, NAME.json) as exported: each carries the other's SHA-256 (digests.py), so that
+        `tinygen verify NAME.json` can tell whether the header that ships is the one of this manifest."""
+        check_name(name)
+        return digests.seal(render_header(self.program, name, digests.ZERO),
+                            self.program.to_json(name, header_sha256=digests.ZERO))
+
     def header(self, name: str = "model") -> str:
-        return render_header(self.program, name)
+        return self.files(name)[0]
 
     def manifest(self, name: str = "model") -> str:
-        check_name(name)
-        return self.program.to_json(name)
+        return self.files(name)[1]
 
     def save(self, directory, name: str = "model") -> dict:
         """Write DIRECTORY/NAME.h and DIRECTORY/NAME.json; both are rendered and written to temporary files
         before either takes its name."""
         from .formats.common import write_outputs  # formats builds on this module
 
-        return write_outputs(directory, name, self.header(name), self.manifest(name), None)
+        return write_outputs(directory, name, *self.files(name), None)
 
     def __repr__(self) -> str:
         return f"<ConvertedModel {self.program.source} {self.dtype}, {self.program.n_features} features>"

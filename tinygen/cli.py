@@ -12,7 +12,7 @@ import click
 import numpy as np
 from sklearn.base import is_classifier
 
-from . import __version__, boards, data, doctor as doctor_module, formats, junit, modelio, train as train_module
+from . import __version__, boards, data, doctor as doctor_module, formats, junit, modelio, shipped, train as train_module
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
@@ -390,21 +390,42 @@ def _parse_budget(ctx, param, values) -> dict:
     return limits
 
 
+def _verify_inputs(model_path, float_model, allow_pickle, **options):
+    """(shipped files or None, estimator or None, n_features, unsupervised) of verify's MODEL: an exported
+    NAME.json (with the NAME.h beside it, and --model's float model if given) or a model file."""
+    if shipped.is_manifest(model_path):
+        files = shipped.load(model_path)
+        shipped.check_options(files, has_model=float_model is not None, **options)
+        estimator = None if float_model is None else _load_estimator(float_model, allow_pickle)
+        return files, estimator, files.program.n_features, files.program.anomaly is not None
+    if float_model is not None:
+        raise TinygenError("--model is for verifying an exported NAME.json (MODEL is then the manifest); "
+                           f"{model_path} is already a model: leave --model out")
+    estimator = _load_estimator(model_path, allow_pickle)
+    return None, estimator, _n_features_of(estimator), train_module.is_unsupervised(estimator)
+
+
 _BUDGET_HELP = ("(repeatable; TARGET=N for one target, N alone for every verified target that measures it)")
 
 
 @main.command(epilog="""\b
 Exit codes (CI: a non-zero exit fails the step; --junit says which check):
   0  every check passed
-  1  a check failed (accuracy drop, --min-accuracy, C != simulator, predict_proba bound, a budget, --board fit)
-  2  bad input or usage: bad options, unreadable data or model, a missing compiler, C that does not build
-     (with --junit, the file then holds one testcase with the error)
+  1  a check failed (accuracy drop, --min-accuracy, C != simulator, predict_proba bound, a budget, --board fit,
+     a header that does not match its manifest); C that does not build or fit on one target fails that
+     target's check (the other targets still run)
+  2  bad input or usage: bad options, unreadable data or model, labels that share nothing with the model's
+     classes, a missing compiler or emulator, a manifest without its header (with --junit, the file then
+     holds one testcase with the error)
   3  an internal error (a tinygen bug; TINYGEN_DEBUG=1 shows the traceback)""")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False), help="CSV of rows to check.")
 @click.option("--label", help="Label column of the data (required, except for an isolation forest: its accuracy is "
               "against -1/1 labels if the column holds them, else against the float model's predict).")
-@click.option("--dtype", type=click.Choice(DTYPES), help="Number format [default: exact for trees, q15 otherwise].")
+@click.option("--model", "float_model", type=click.Path(dir_okay=False), help="When MODEL is an exported NAME.json: "
+              "the float model it came from; the simulator is then compared with it too (accuracy drop, agreement).")
+@click.option("--dtype", type=click.Choice(DTYPES), help="Number format [default: exact for trees, q15 otherwise; "
+              "a manifest: its own].")
 @click.option("--target", "targets", multiple=True, type=click.Choice((*TARGETS, *PLANNED)),
               help="Where to run the C (repeatable; default host).")
 @click.option("--max-accuracy-drop", type=float, help="Allowed drop of accuracy (R^2 for regressors); default per dtype.")
@@ -426,41 +447,54 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram, max_cycles,
-           calibration, json_path, junit_path, board, layout, bins, allow_pickle):
+def verify(model_path, data_csv, label, float_model, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram,
+           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle):
     """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
-    checks pass."""
+    checks pass. MODEL is a model file (converted here), or an exported NAME.json: then the NAME.h beside it is
+    checked against it and compiled as it is (add --model MODEL to compare with the float model too)."""
     name = suggest_name(Path(model_path).stem)
     suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
     budgets = {kind: limits for kind, limits in (("flash", max_flash), ("ram", max_ram), ("cycles", max_cycles)) if limits}
     try:
-        estimator = _load_estimator(model_path, allow_pickle)
-        unsupervised = train_module.is_unsupervised(estimator)
+        files, estimator, n_features, unsupervised = _verify_inputs(model_path, float_model, allow_pickle, dtype=dtype,
+                                                                    calibration=calibration, layout=layout, bins=bins,
+                                                                    max_accuracy_drop=max_accuracy_drop)
         if label is None and not unsupervised:
             raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
-        rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
+        rows = _feature_data(data_csv, label, n_features, require_label=not unsupervised)
         calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
         report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                             max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
-                            name=name, board=board, layout=layout, bins=bins, budgets=budgets, min_accuracy=min_accuracy)
+                            name=name, board=board, layout=layout, bins=bins, budgets=budgets, min_accuracy=min_accuracy,
+                            shipped=files)
     except TinygenError as exc:
         if junit_path:  # the CI still shows why verify could not run
             atomic_write_text(junit_path, junit.error_xml(suite, classname, str(exc)))
         raise
-    lines = [f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}"]
+    lines = [f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}" +
+             (f" (the exported {files.manifest_path} and {files.header_path})" if files is not None else "")]
     for check in report["checks"]:
         lines.append(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
     for target, result in report["targets"].items():
+        if "error" in result:
+            lines.append(f"  {target}: not measured ({result['error']})")
+            continue
         costs = [f"flash {result['flash_bytes']} B", f"RAM {result['ram_bytes']} B"]
         if result.get("stack_bytes") is not None:
             costs.append(f"stack {result['stack_bytes']} B")
         if result.get("cycles_per_inference") is not None:
             costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
         lines.append(f"  {target}: {', '.join(costs)}")
-    lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
+    if report["agreement"] is not None:
+        lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
+    else:
+        lines.append(f"  {report['metric_name']} of the simulator: {report['fixed_metric']:.4f} (no --model: the float "
+                     "model is not compared)")
     lines.extend(f"  note: {note}" for note in report.get("notes", ()))
     for warning in report.get("warnings", ()):
         click.echo(f"warning: {warning}", err=True)
+    for note in report.get("shipped", {}).get("notes", []):
+        click.echo(f"note: {note}", err=True)
     failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")

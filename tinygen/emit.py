@@ -119,7 +119,8 @@ def op_context(name: str, index: int, op) -> dict:
     return {"op": op, "fn": f"{name}_{op.op}_{index}", "template": f"c/{op.op}.c.j2"}
 
 
-def render_header(program: Program, name: str) -> str:
+def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) -> str:
+    """The header text; manifest_sha256 goes on its digest line (digests.py: zeros until sealed)."""
     check_name(name)
     if program.dtype == "float":
         raise TinygenError("quantize the float program first (dtype float32, q31, q15 or q7)")
@@ -137,6 +138,7 @@ def render_header(program: Program, name: str) -> str:
         "name": name,
         "guard": f"TINYGEN_{name.upper()}_H",
         "version": __version__,
+        "manifest_sha256": manifest_sha256,
         "program": program,
         "ops": ops,
         "chain": chain,

@@ -12,14 +12,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fixedpoint
+from . import __version__, fixedpoint
 from .errors import TinygenError
 from .ops import OP_TYPES
 from .ops.anomaly_score import AnomalyScore
 from .ops.probability import PROBA_FRAC_BITS, Probability
 
 FORMAT = "tinygen-model"
-VERSION = 1
+# The manifest schema. 2: "header_sha256" (the digest of the NAME.h exported with it; digests.py). Version-1
+# manifests still load (they carry no digest); a newer one than this tinygen knows is refused.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DECISIONS = ("argmax", "positive", "nonnegative", "value")
 
 
@@ -186,10 +189,11 @@ class Program:
         return decided
 
     # ---- manifest ----------------------------------------------------------------------------------------
-    def to_dict(self, name: str | None = None) -> dict:
+    def to_dict(self, name: str | None = None, header_sha256: str | None = None) -> dict:
         out = {
             "format": FORMAT,
             "version": VERSION,
+            **({"header_sha256": header_sha256} if header_sha256 is not None else {}),
             "name": name,
             "dtype": self.dtype,
             "task": self.task,
@@ -217,15 +221,14 @@ class Program:
             del out["name"]
         return out
 
-    def to_json(self, name: str | None = None) -> str:
-        return json.dumps(self.to_dict(name), indent=1, sort_keys=False) + "\n"
+    def to_json(self, name: str | None = None, header_sha256: str | None = None) -> str:
+        return json.dumps(self.to_dict(name, header_sha256), indent=1, sort_keys=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict) -> "Program":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise TinygenError("not a tinygen manifest (expected \"format\": \"tinygen-model\"); pass the NAME.json that `tinygen export` wrote")
-        if data.get("version") != VERSION:
-            raise TinygenError(f"manifest version {data.get('version')!r} is not supported by this tinygen (supports {VERSION}); re-export the model")
+        check_version(data.get("version"))
         try:
             ops = []
             for op in data["ops"]:
@@ -263,6 +266,19 @@ class Program:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TinygenError(f"cannot read manifest {path}: {exc}") from None
         return cls.from_dict(data)
+
+
+def check_version(version) -> int:
+    """The manifest's schema version if this tinygen reads it; otherwise a TinygenError saying what to do."""
+    if version in READABLE_VERSIONS and type(version) is int:
+        return version
+    readable = f"versions {READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
+    if type(version) is int and version > VERSION:
+        raise TinygenError(f"manifest version {version} is newer than this tinygen {__version__} reads ({readable}); "
+                           "upgrade tinygen (pip install -U tinygen), or re-export the model with this one "
+                           "(tinygen export MODEL -o OUTDIR)")
+    raise TinygenError(f"manifest version {version!r} is not one this tinygen reads ({readable}); re-export the model "
+                       "(tinygen export MODEL -o OUTDIR)")
 
 
 def _mixed(labels) -> bool:

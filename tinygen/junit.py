@@ -67,6 +67,8 @@ def report_xml(report: dict, suite_name: str, classname: str, output: str = "") 
     for target, result in report["targets"].items():
         for key in ("mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cycles_per_inference", "cycles_unit"):
             properties[f"{target}.{key}"] = result.get(key)
+        if "error" in result:  # the target's check failed without running (its failure message says the same)
+            properties[f"{target}.error"] = result["error"]
     return _xml(_suite(suite_name, cases, properties, output))
 
 

@@ -1,15 +1,17 @@
 """The comparisons behind `tinygen verify`: simulator vs float model, and C vs simulator on every row."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import r2_score
 
 from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
-from .errors import TinygenError
+from .errors import TinygenError, ToolMissing
 from .ir import json_value
 from .ops.probability import PROBA_FRAC_BITS
 from .progress import progress
@@ -22,6 +24,8 @@ REGRESSION_AGREEMENT = 0.01
 # sizes only (no stack, no cycles), so its RAM is static RAM alone and it has no cycle budget.
 BUDGETS = ("flash", "ram", "cycles")
 HOST_MEASURES = ("flash", "ram")
+# What a target that failed (a build error, a model too big for it) reports: null, beside its "error".
+TARGET_FIGURES = ("rows", "mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cycles_per_inference")
 
 
 def metric(task: str, y_true, y_pred) -> tuple[str, float]:
@@ -45,13 +49,28 @@ def _float_bits_differ(c_values, sim_values) -> np.ndarray:
     return (c_values.view(np.int32) != sim_values.view(np.int32)) & ~both_nan
 
 
-def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str) -> dict:
-    """Build the header for `target`, run every row, count rows whose raw scores or prediction differ."""
+def compare_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str, header=None) -> dict:
+    """Build the header for `target` (the given header file, else the model's rendered to a temporary one), run
+    every row, count rows whose raw scores or prediction differ."""
     module = target_registry.get(target)
+    if header is not None:
+        return compare_measured(model.program, module.measure(model.program, Path(header), name, X), X)
     with tempfile.TemporaryDirectory(prefix="tinygen-verify-") as tmp:
         paths = model.save(tmp, name)
         measured = module.measure(model.program, paths["header"], name, X)
     return compare_measured(model.program, measured, X)
+
+
+def run_on_target(model: ConvertedModel, target: str, X: np.ndarray, name: str, header=None) -> dict:
+    """compare_on_target, where a failure on this target (the model too big for it, a build or run error there)
+    is this target's result, {"error": one line, TARGET_FIGURES: None}, so the other targets still run. A
+    missing compiler or emulator stays an error of the whole verify (ToolMissing: exit 2)."""
+    try:
+        return compare_on_target(model, target, X, name, header)
+    except ToolMissing:
+        raise
+    except TinygenError as exc:
+        return {"error": " ".join(str(exc).split()), **dict.fromkeys(TARGET_FIGURES)}
 
 
 def compare_measured(program, measured, X: np.ndarray) -> dict:
@@ -103,6 +122,9 @@ def _anomaly_reference(y, float_pred):
         values = set(np.unique(np.asarray(y, dtype=object)).tolist())
         if values <= {-1, 1, -1.0, 1.0}:
             return y, "labels"
+    if float_pred is None:  # verify of the shipped files without --model
+        raise TinygenError("an IsolationForest is checked against -1/1 labels (-1: outlier) or, with --model MODEL, "
+                           "against the float model's predict; give a label column of -1/1 or --model")
     return float_pred, "float model's predict"
 
 
@@ -138,6 +160,8 @@ def _proba_check(program, X, report: dict) -> dict:
 
 
 def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
+    if measured is not None and "error" in measured:
+        return {"name": f"fits the {board.name}", "passed": False, "detail": f"{board.target}: {measured['error']}"}
     try:
         if measured is not None:
             boards.check_fits(board, measured["flash_bytes"], measured["ram_bytes"], measured["stack_bytes"])
@@ -360,13 +384,15 @@ def check_min_accuracy(min_accuracy, task: str | None = None) -> None:
 def metric_report(estimator, program, X, y, max_drop: float, min_accuracy: float | None) -> tuple[dict, list[dict]]:
     """The report's metric fields and its metric checks: the drop of the simulator's accuracy (R^2) from the
     float model's, and with min_accuracy the simulator's accuracy itself. Labels are matched to the model's
-    classes (match_labels); in exact mode the drop is measured against exact_reference."""
+    classes (match_labels); in exact mode the drop is measured against exact_reference. Without an estimator
+    (verify of the shipped files without --model) the float figures are null and there is no drop check."""
     check_min_accuracy(min_accuracy, program.task)
-    float_pred, fixed_pred = estimator.predict(X), program.predict(X)
+    float_pred = None if estimator is None else estimator.predict(X)
+    fixed_pred = program.predict(X)
     y, reference = _anomaly_reference(y, float_pred) if program.anomaly_score_op is not None else (y, "labels")
     if y is None:
         raise TinygenError("verify needs labels (a label column) to measure the accuracy")
-    report, notes = {"warnings": []}, []
+    report = {"warnings": [], "notes": []}
     if reference == "labels":
         y, unknown, unknown_rows = labels_as_classes(program, y)
         if program.task == "classification":
@@ -374,9 +400,28 @@ def metric_report(estimator, program, X, y, max_drop: float, min_accuracy: float
         if unknown:
             report["warnings"].append(f"{unknown_rows} of {len(y)} rows have labels the model does not know "
                                       f"({_listed(unknown)}); they count as wrong predictions")
+    metric_name, fixed_metric = metric(program.task, y, fixed_pred)
+    report.update(passed=False, rows=int(len(X)), dtype=program.dtype, model=program.source, task=program.task,
+                  metric_name=metric_name, float_metric=None, fixed_metric=fixed_metric, accuracy_drop=None,
+                  max_accuracy_drop=None, agreement=None, metric_reference=reference)
+    against = "" if reference == "labels" else f" (against the {reference})"
+    checks = []
+    if float_pred is not None:
+        checks.append(_drop_check(estimator, program, X, y, float_pred, fixed_pred, max_drop, report))
+    if min_accuracy is not None:
+        report["min_accuracy"] = float(min_accuracy)
+        float_words = "" if float_pred is None else f", float {report['float_metric']:.4f}"
+        checks.append({"name": f"{metric_name} >= {min_accuracy:g}", "passed": fixed_metric >= min_accuracy,
+                       "detail": f"{program.dtype} {fixed_metric:.4f}{float_words}{against}"})
+    return report, checks
+
+
+def _drop_check(estimator, program, X, y, float_pred, fixed_pred, max_drop: float, report: dict) -> dict:
+    """The drop of the simulator's metric from the float model's (in exact mode from exact_reference's), with
+    the float figures, exact ties and float32-input disagreements into the report."""
     metric_name, float_metric = metric(program.task, y, float_pred)
-    _, fixed_metric = metric(program.task, y, fixed_pred)
-    checked_metric, checked_as = float_metric, ""
+    fixed_metric = report["fixed_metric"]
+    checked_metric, checked_as, notes = float_metric, "", []
     if program.dtype == "exact":
         exact_pred, counts = exact_reference(estimator, program, X, fixed_pred, float_pred)
         _, checked_metric = metric(program.task, y, exact_pred)
@@ -386,26 +431,33 @@ def metric_report(estimator, program, X, y, max_drop: float, min_accuracy: float
             ties = ", exact ties to the lowest class" if counts["exact_ties"] else ""
             checked_as = f" ({checked_metric:.4f} on the float32 inputs{ties})"
     report["notes"] = [full for _, full in notes]
-    report.update(passed=False, rows=int(len(X)), dtype=program.dtype, model=program.source, task=program.task,
-                  metric_name=metric_name, float_metric=float_metric, fixed_metric=fixed_metric,
-                  accuracy_drop=checked_metric - fixed_metric, max_accuracy_drop=max_drop,
-                  agreement=agreement(program.task, fixed_pred, float_pred), metric_reference=reference)
-    against = "" if reference == "labels" else f" (against the {reference})"
-    checks = [{"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
-               "detail": f"float {float_metric:.4f}{checked_as}, {program.dtype} {fixed_metric:.4f}{against}" +
-                         "".join(f"; {short}" for short, _ in notes)}]
-    if min_accuracy is not None:
-        report["min_accuracy"] = float(min_accuracy)
-        checks.append({"name": f"{metric_name} >= {min_accuracy:g}", "passed": fixed_metric >= min_accuracy,
-                       "detail": f"{program.dtype} {fixed_metric:.4f}, float {float_metric:.4f}{against}"})
-    return report, checks
+    report.update(float_metric=float_metric, accuracy_drop=checked_metric - fixed_metric, max_accuracy_drop=max_drop,
+                  agreement=agreement(program.task, fixed_pred, float_pred))
+    against = "" if report["metric_reference"] == "labels" else f" (against the {report['metric_reference']})"
+    return {"name": f"{metric_name} drop <= {max_drop}", "passed": report["accuracy_drop"] <= max_drop + 1e-12,
+            "detail": f"float {float_metric:.4f}{checked_as}, {program.dtype} {fixed_metric:.4f}{against}" +
+                      "".join(f"; {short}" for short, _ in notes)}
+
+
+def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add) -> None:
+    """`C == simulator on T` and T's budgets for every target (the keys of target_budgets, in order) into the
+    report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run."""
+    for target in progress(list(target_budgets), "verify", describe=str):
+        result = run_on_target(model, target, X, name, header)
+        report["targets"][target] = result
+        add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
+             "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} rows differ"})
+        add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
 
 
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
            layout: str = "auto", bins: bool | None = None, budgets: dict | None = None,
-           min_accuracy: float | None = None) -> dict:
+           min_accuracy: float | None = None, shipped=None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
+
+    shipped (shipped.Shipped): verify the exported NAME.json and the NAME.h beside it as they are, instead of
+    converting the estimator (then optional: None leaves the float figures null).
 
     With a board, its instruction set's target joins `targets` and the model must fit its memories
     (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
@@ -422,13 +474,17 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     check_min_accuracy(min_accuracy)  # before any work
     started = time.perf_counter()
     X = np.asarray(X, dtype=np.float64)
-    model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
-                    feature_names=feature_names, layout=layout, bins=bins)
+    if shipped is None:
+        model = convert(estimator, dtype=dtype, calibration=X if calibration is None else calibration,
+                        feature_names=feature_names, layout=layout, bins=bins)
+    else:  # the exported program as it is; its header is compiled as it is (run_on_target's header)
+        model, name = shipped.model, shipped.name
     program, dtype = model.program, model.dtype
     program.check_features(X)
+    shipped_checks = [] if shipped is None else shipped.checks(estimator)
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
     report, metric_checks = metric_report(estimator, program, X, y, max_drop, min_accuracy)
-    report.update(targets={}, checks=[])
+    report.update(targets={}, checks=[], **({} if shipped is None else {"shipped": shipped.describe()}))
     checks = report["checks"]
 
     def add(*new_checks):  # each new check took the time since the previous one (the first: convert too)
@@ -438,17 +494,13 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
             checks.append({**check, "seconds": (now - started) / len(new_checks)})
         started = now
 
-    add(*metric_checks)
-    if program.anomaly_score_op is not None:
+    add(*shipped_checks, *metric_checks)
+    if program.anomaly_score_op is not None and estimator is not None:
         add(*_anomaly_checks(model, estimator, X, report))
     if program.proba is not None:
         add(_proba_check(program, X, report))
-    for target in progress(dict.fromkeys(targets), "verify", describe=str):
-        result = compare_on_target(model, target, X, name)
-        report["targets"][target] = result
-        add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
-             "detail": f"{result['mismatches']} of {result['rows']} rows differ"})
-        add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
+    with contextlib.nullcontext() if shipped is None else shipped.header_file() as header:
+        _target_checks(model, X, name, header, target_budgets, report, add)
     if any(target_budgets.values()):
         report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
     if board_spec:

@@ -36,7 +36,7 @@ def render(model, name: str = "model", fmt: str = "header", example=None, versio
     """(header text, manifest text, Package or None), all in memory."""
     module = get(fmt)
     check_name(name, fmt)
-    header_text, manifest_text = model.header(name), model.manifest(name)
+    header_text, manifest_text = model.files(name)  # each carries the other's digest: packages copy these
     ctx = context(model, name, example=example, version=version)
     return header_text, manifest_text, module.package(model, name, ctx, header_text, manifest_text)
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TinygenError
+from ..errors import TinygenError, ToolMissing
 from . import toolchain
 from .measurement import Measurement
 
@@ -94,7 +94,7 @@ def _cache_dir() -> Path:
                 return candidate
         except OSError:
             continue
-    raise TinygenError("no writable cache directory for the AVR driver (tried $XDG_CACHE_HOME/tinygen, "
+    raise ToolMissing("no writable cache directory for the AVR driver (tried $XDG_CACHE_HOME/tinygen, "
                        "~/.cache/tinygen and the temp dir)")
 
 
@@ -108,7 +108,7 @@ def _simavr_flags() -> list[str]:
         return done.stdout.split() + ["-lelf"]
     if Path("/usr/include/simavr/sim_avr.h").is_file():
         return ["-I/usr/include/simavr", "-lsimavr", "-lelf"]
-    raise TinygenError(f"libsimavr is not installed (needed to run AVR firmware); install it with: "
+    raise ToolMissing(f"libsimavr is not installed (needed to run AVR firmware); install it with: "
                        f"apt-get install {DRIVER_PACKAGES}")
 
 
@@ -130,7 +130,7 @@ def driver_path() -> Path:
         try:
             gcc = toolchain.find("gcc")
         except TinygenError:
-            raise TinygenError(f"gcc not found (needed to build the simavr driver); install it with: "
+            raise ToolMissing(f"gcc not found (needed to build the simavr driver); install it with: "
                                f"apt-get install {DRIVER_PACKAGES}") from None
         partial = cache / f".{exe.name}-{os.getpid()}"
         try:
@@ -138,7 +138,7 @@ def driver_path() -> Path:
                                   text=True, timeout=120, check=False)
             if done.returncode != 0:
                 detail = " | ".join(done.stderr.strip().splitlines()[:4])
-                raise TinygenError(f"building the simavr driver failed (is libsimavr-dev installed? apt-get install "
+                raise ToolMissing(f"building the simavr driver failed (is libsimavr-dev installed? apt-get install "
                                    f"{DRIVER_PACKAGES}): {detail}")
             os.replace(partial, exe)  # atomic: another process never sees a half-written driver
         finally:

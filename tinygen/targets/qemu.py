@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TinygenError
+from ..errors import TinygenError, ToolMissing
 from . import toolchain
 from .measurement import Measurement
 
@@ -273,7 +273,7 @@ def cache_dir() -> Path:
             continue
         if os.access(candidate, os.W_OK):
             return candidate
-    raise TinygenError("no writable cache directory for the QEMU plugin (tried $XDG_CACHE_HOME, ~/.cache, the temp dir)")
+    raise ToolMissing("no writable cache directory for the QEMU plugin (tried $XDG_CACHE_HOME, ~/.cache, the temp dir)")
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import TinygenError
+from ..errors import TinygenError, ToolMissing
 
 # tool -> the Debian package that provides it (tinygen doctor prints one apt-get line from these)
 PACKAGES = {
@@ -26,7 +26,7 @@ PACKAGES = {
 def find(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise TinygenError(f"{tool} not found; install it with: apt-get install {PACKAGES.get(tool, tool)}")
+        raise ToolMissing(f"{tool} not found; install it with: apt-get install {PACKAGES.get(tool, tool)}")
     return path
 
 
