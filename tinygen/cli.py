@@ -126,12 +126,13 @@ def _feature_data(path, label, model, csv_format, *, require_label=False):
     """Rows of a CSV as the inputs of ``model`` (an estimator, or the Program of a manifest), its columns matched
     to the model's feature names (data.load_for_model). Missing values pass where the model handles them:
     the NaN-routing tree families of an estimator, and every manifest (the simulator runs what the C does)."""
-    from .frontend import feature_names_of, handles_missing
+    from .frontend import check_supported, feature_names_of, handles_missing
     from .ir import Program
 
     if isinstance(model, Program):
         names, n_features, nan = data.given_names(model.feature_names), model.n_features, {"allow_nan": True}
     else:
+        check_supported(model)  # an unsupported model is the first thing to say, before any column
         names, n_features = data.given_names(feature_names_of(model)), _n_features_of(model)
         nan = {"allow_missing": handles_missing(model)}
     return data.load_for_model(path, label, names, n_features, fmt=csv_format, require_label=require_label,

@@ -36,8 +36,9 @@ def _check_fitted(obj) -> None:
         raise TinygenError(f"{type(obj).__name__} is not fitted; call fit() (or `tinygen train`) first") from None
 
 
-def to_float_program(estimator, feature_names=None) -> Program:
-    """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
+def check_supported(estimator) -> tuple[list, object]:
+    """(transforms, model): the steps of a fitted estimator or Pipeline tinygen converts; a TinygenError says
+    what is not supported or not fitted."""
     steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
     steps = [s for s in steps if s is not None and s != "passthrough"]
     if not steps:
@@ -50,13 +51,19 @@ def to_float_program(estimator, feature_names=None) -> Program:
     if transforms and type(model) in trees.CONVERTERS:
         raise TinygenError(f"{type(model).__name__} after {type(transforms[0]).__name__}: trees take raw features "
                            "(scaling does not change a tree); fit the tree without the pre-processing steps")
-    ops = []
     for step in transforms:
         if type(step) not in TRANSFORMERS:
             raise _unsupported(step, " as a Pipeline step")
         _check_fitted(step)
-        ops.append(TRANSFORMERS[type(step)](step))
     _check_fitted(model)
+    return transforms, model
+
+
+def to_float_program(estimator, feature_names=None) -> Program:
+    """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
+    transforms, model = check_supported(estimator)
+    steps = [*transforms, model]
+    ops = [TRANSFORMERS[type(step)](step) for step in transforms]
     head = MODELS[type(model)](model)
     ops.extend(head.ops)
     first = steps[0]
