@@ -181,7 +181,8 @@ def _missing_hint(cell: str, allow_missing: bool) -> str:
     """Only models that route missing values themselves (the tree families) take them."""
     if allow_missing or not (cell == "" or cell.lower() == "nan"):
         return ""
-    return " (only tree models that handle missing values take them: hist-gbt, tree, forest, extra-trees)"
+    return (" (only models that handle missing values take them: the tree kinds hist-gbt, tree, forest, extra-trees "
+            "and isolation-forest)")
 
 
 def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int], fmt: CsvFormat = DEFAULT_FORMAT) -> np.ndarray:
