@@ -270,6 +270,9 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
     if label is None and not unsupervised:
         raise TinygenError(f"model {kind!r} needs --label COLUMN (only {', '.join(train_module.UNSUPERVISED_KINDS)} "
                            "trains without labels)")
+    if unsupervised and test_size is not None:
+        raise TinygenError(f"--test-size is for models trained on labels; {kind} reports the share of training rows "
+                           "it flags as outliers")
     parsed = train_module.parse_params(list(params))
     dataset = data.load_csv(data_csv, label, require_label=not unsupervised, fmt=csv_format,
                             allow_missing=train_module.handles_missing(kind))
@@ -299,10 +302,10 @@ def _print_holdout(held_out, test_size, seed, n_rows):
     if held_out.skipped:
         click.echo(f"held-out check skipped: {held_out.skipped}")
         return
-    split = "a stratified" if held_out.stratified else "a random"
-    click.echo(f"held-out {held_out.metric_name} {held_out.value:.4f} on {held_out.test_rows} rows ({split} "
-               f"--test-size {test_size} split, --seed {seed}: a copy fitted on the other {held_out.train_rows}; "
-               f"the saved model is fitted on all {n_rows})")
+    split = "stratified" if held_out.stratified else "random"
+    click.echo(f"held-out {held_out.metric_name} {held_out.value:.4f} on {held_out.test_rows} rows ({split} split, "
+               f"--test-size {test_size}, fitted on the other {held_out.train_rows}; the saved model is fitted on all "
+               f"{n_rows} rows)")
     if held_out.confusion is not None:
         click.echo("confusion matrix of the held-out rows (rows: true label, columns: predicted):")
         for line in held_out.confusion_lines():
