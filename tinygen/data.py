@@ -237,31 +237,8 @@ def _delimiter_hint(header: list[str], fmt: CsvFormat) -> str:
     return ""
 
 
-def load_csv(
-    path: str | os.PathLike,
-    label: str | None = None,
-    *,
-    require_label: bool = False,
-    allow_nan: bool = False,
-    allow_missing: bool = False,
-    fmt: CsvFormat = DEFAULT_FORMAT,
-) -> Dataset:
-    """Read a delimited file (``fmt``: delimiter and decimal mark; commas and points by default) whose first
-    row is a header.
-
-    ``label`` names the label column (``y``); all other columns are features and must be numbers. With
-    ``label=None`` every column is a feature and ``y`` is None (an error if ``require_label``). With
-    ``allow_nan`` empty cells and ``nan`` become NaN and ``inf``/``-inf`` are accepted in features; with
-    ``allow_missing`` only the missing values (empty cells, ``nan``) are; otherwise they are errors. Labels
-    must never be empty: numeric labels become int64 (all integral) or float64; any non-numeric label makes
-    all labels strings.
-    """
-    path = Path(path)
-    shown = repr(str(path))
-    text = _read_text(path)
-    if text.strip() == "":
-        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
-
+def _read_rows(shown: str, text: str, fmt: CsvFormat) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, data rows, their line numbers) of a CSV's non-blank text; the header names every column once."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, strict=True)
     header: list[str] | None = None
     rows: list[list[str]] = []
@@ -300,6 +277,35 @@ def load_csv(
                 f"column name {name!r} appears more than once in the header of {shown}; rename the duplicates"
             )
         seen.add(name)
+    return header, rows, lines
+
+
+def load_csv(
+    path: str | os.PathLike,
+    label: str | None = None,
+    *,
+    require_label: bool = False,
+    allow_nan: bool = False,
+    allow_missing: bool = False,
+    fmt: CsvFormat = DEFAULT_FORMAT,
+) -> Dataset:
+    """Read a delimited file (``fmt``: delimiter and decimal mark; commas and points by default) whose first
+    row is a header.
+
+    ``label`` names the label column (``y``); all other columns are features and must be numbers. With
+    ``label=None`` every column is a feature and ``y`` is None (an error if ``require_label``). With
+    ``allow_nan`` empty cells and ``nan`` become NaN and ``inf``/``-inf`` are accepted in features; with
+    ``allow_missing`` only the missing values (empty cells, ``nan``) are; otherwise they are errors. Labels
+    must never be empty: numeric labels become int64 (all integral) or float64; any non-numeric label makes
+    all labels strings.
+    """
+    path = Path(path)
+    shown = repr(str(path))
+    text = _read_text(path)
+    if text.strip() == "":
+        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
+
+    header, rows, lines = _read_rows(shown, text, fmt)
     if not rows:
         raise TinygenError(f"{shown} has a header but no data rows; add at least one row of data")
 
