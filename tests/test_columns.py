@@ -181,6 +181,8 @@ def test_european_csv_on_every_command(ws, tmp_path):
     assert "decimal" in message  # a decimal comma without --decimal ',' is named
     message = one_error(run("verify", tmp_path / "t.skops", "--data", euro, "--label", "target", code=2))
     assert "--delimiter ';'" in message
+    message = one_error(run("simulate", tmp_path / "out" / "t.json", euro, "--delimiter", ":", code=2))
+    assert "unsupported delimiter ':'" in message
 
 
 def test_csv_format_checks():

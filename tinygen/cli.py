@@ -176,6 +176,7 @@ def demo(outdir, dataset, kind, dtype):
     train_set = data.Dataset(X_train, y_train, bundle.feature_names, bundle.label_name)
     click.echo(f"training {kind} on {dataset}: {len(X_train)} rows for training, {len(X_test)} held out")
     estimator = train_module.fit(train_set, kind, seed=0)
+    train_module.name_features(estimator, bundle.feature_names)  # so that verify/simulate match the CSV by name
     name = suggest_name(dataset)
     model = convert(estimator, dtype=dtype, calibration=X_train, feature_names=bundle.feature_names)
     out = Path(outdir)
