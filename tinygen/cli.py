@@ -275,6 +275,7 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
         raise TinygenError(f"--test-size is for models trained on labels; {kind} reports the share of training rows "
                            "it flags as outliers")
     parsed = train_module.parse_params(list(params))
+    modelio.check_save_path(output, allow_pickle=allow_pickle)  # before the fits, which may take a while
     dataset = data.load_csv(data_csv, label, require_label=not unsupervised, fmt=csv_format,
                             allow_missing=train_module.handles_missing(kind))
     dataset = data.select_columns(dataset, columns, drop)
