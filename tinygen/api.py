@@ -99,8 +99,9 @@ def checked_rows(X, feature_names: list[str] | None, what: str):
     if columns is None:
         return X
     if feature_names is not None and columns != list(feature_names):
-        raise TinygenError(f"the columns of {what} are not the model's feature names{name_differences(columns, list(feature_names))}; "
-                           "select them in the model's order, e.g. X[feature_names]")
+        differences = name_differences(columns, list(feature_names))
+        raise TinygenError(f"the columns of {what} are not the model's feature names{differences}; select them in "
+                           "the model's order, e.g. X[feature_names]")
     return np.asarray(X, dtype=np.float64)
 
 

@@ -241,7 +241,7 @@ def dataset(name, output):
 @click.option("--quick", is_flag=True, help="--search: a small grid (one configuration per family) and 3 folds.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="--search: write the front, the choice and "
               "the cost model's error as JSON.")
-@click.option("--columns", "columns", multiple=True, metavar="A,B,...", help="Only these feature columns, in this order.")
+@click.option("--columns", multiple=True, metavar="A,B,...", help="Only these feature columns, in this order.")
 @click.option("--drop", "drop", multiple=True, metavar="A,B,...", help="All feature columns but these.")
 @click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), help="Share of the rows held out (stratified "
               "for classifiers) to print the accuracy (R^2) and confusion matrix on; 0 skips it; the saved model is "

@@ -185,7 +185,8 @@ def _missing_hint(cell: str, allow_missing: bool) -> str:
             "and isolation-forest)")
 
 
-def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int], fmt: CsvFormat = DEFAULT_FORMAT) -> np.ndarray:
+def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int],
+                  fmt: CsvFormat = DEFAULT_FORMAT) -> np.ndarray:
     texts = [c.strip() for c in cells]
     for i, text in enumerate(texts):
         if text == "":
