@@ -185,6 +185,20 @@ def test_european_csv_on_every_command(ws, tmp_path):
     assert "unsupported delimiter ':'" in message
 
 
+def test_train_search_takes_the_csv_options(tmp_path):
+    """train --search reads a European CSV with the same options, keeps the names, and prints commands with them."""
+    need_tool("avr-gcc")
+    need_tool("simavr")
+    iris = data.load_bundled("iris")
+    data.write_csv(iris, tmp_path / "iris.csv")
+    euro = rewrite(tmp_path / "iris.csv", tmp_path / "eu.csv", lambda rows: [[c.replace(".", ",") for c in r] for r in rows],
+                   delimiter=";")
+    out = run("train", euro, "--label", "target", "--search", "--board", "uno", "--quick", "--delimiter", ";",
+              "--decimal", ",", "-o", tmp_path / "best.skops").stdout
+    assert "--delimiter ';' --decimal ','" in out.splitlines()[-1]
+    assert list(modelio.load_model(tmp_path / "best.skops").feature_names_in_) == iris.feature_names
+
+
 def test_csv_format_checks():
     assert "European" in error_of(data.CsvFormat, ",", ",")
     assert "decimal" in error_of(data.CsvFormat, ",", ":")
