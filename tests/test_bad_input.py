@@ -570,7 +570,7 @@ def test_model_too_large_for_the_board(ws, out):
     skops.io.dump(LogisticRegression(max_iter=200).fit(X, np.arange(60) % 10), out.parent / "huge.skops")
     np.savetxt(out.parent / "huge.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(800)), comments="")
     message = fails("export", out.parent / "huge.skops", "--dtype", "q31", "--calibration", out.parent / "huge.csv",
-                    "--board", "uno", "-o", out / "model")
+                    "--by-position", "--board", "uno", "-o", out / "model")  # fitted on arrays: no names to match
     assert "does not fit the uno" in message and "over by" in message
 
 

@@ -57,11 +57,11 @@ def test_export_board_refusal_writes_nothing(tmp_path):
     np.savetxt(tmp_path / "calib.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(X.shape[1])), comments="")
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["export", str(tmp_path / "huge.skops"), "--dtype", "q31", "--calibration",
-                                       str(tmp_path / "calib.csv"), "--board", "uno", "-o", str(out)])
+                                       str(tmp_path / "calib.csv"), "--by-position", "--board", "uno", "-o", str(out)])
     assert result.exit_code == 2, result.output
     assert "over by" in result.output and not out.exists()
     result = CliRunner().invoke(main, ["export", str(tmp_path / "huge.skops"), "--dtype", "q7", "--calibration",
-                                       str(tmp_path / "calib.csv"), "--board", "uno", "-o", str(out)])
+                                       str(tmp_path / "calib.csv"), "--by-position", "--board", "uno", "-o", str(out)])
     assert result.exit_code == 0, result.output  # 8 KB of int8 weights fit
     assert (out / "huge.h").is_file()
 

@@ -26,7 +26,9 @@ def iris(tmp_path_factory):
     ws = tmp_path_factory.mktemp("ci")
     bundle = data.load_bundled("iris")
     data.write_csv(bundle, ws / "iris.csv")
-    modelio.save_model(train.fit(bundle, "logreg", seed=0), ws / "m.skops")
+    estimator = train.fit(bundle, "logreg", seed=0)
+    train.name_features(estimator, bundle.feature_names)  # as `tinygen train` does: verify matches columns by name
+    modelio.save_model(estimator, ws / "m.skops")
     return ws
 
 

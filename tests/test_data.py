@@ -423,3 +423,22 @@ def test_atomic_path_oserror_becomes_tinygen_error(tmp_path):
     message = error_of(run)
     assert "o.bin" in message and "Input/output error" in message
     assert leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------------------- delimiter / decimal
+
+
+def test_delimiter_and_decimal_comma(tmp_path):
+    """A tab-separated file with decimal commas in features and (regression) labels; quoted cells keep commas."""
+    from tinygen.data import CsvFormat
+
+    ds = load_csv(write(tmp_path, 'a\tb\ty\n1,5\t"2,25"\t0,5\n-3\t4e-2\t1,25\n'), "y", fmt=CsvFormat("\t", ","))
+    np.testing.assert_array_equal(ds.X, [[1.5, 2.25], [-3, 0.04]])
+    assert ds.y.dtype == np.float64 and ds.y.tolist() == [0.5, 1.25]
+    message = error_of(load_csv, write(tmp_path, "a;y\n1,5;0\n"), "y", fmt=CsvFormat(";"))
+    assert "'1,5'" in message and "--decimal ','" in message
+
+
+def test_semicolons_read_as_commas_name_the_option(tmp_path):
+    message = error_of(load_csv, write(tmp_path, "a;b;y\n1;2;0\n"), "y")
+    assert "--delimiter ';'" in message

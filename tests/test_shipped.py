@@ -30,11 +30,18 @@ def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("shipped")
     bundle = data.load_bundled("iris")
     data.write_csv(bundle, root / "iris.csv")
-    modelio.save_model(train.fit(bundle, "logreg", seed=0), root / "m.skops")
-    modelio.save_model(train.fit(bundle, "gnb", seed=0), root / "other.skops")
+    modelio.save_model(fit_named(bundle, "logreg"), root / "m.skops")
+    modelio.save_model(fit_named(bundle, "gnb"), root / "other.skops")
     run(root, "export", root / "m.skops", "--dtype", "q15", "--calibration", root / "iris.csv", "--label", "target",
         "--name", "iris_lr", "-o", root / "out", code=0)
     return root
+
+
+def fit_named(bundle, kind, **options):
+    """train.fit with the data set's column names recorded, as `tinygen train` records them."""
+    model = train.fit(bundle, kind, seed=options.pop("seed", 0), **options)
+    train.name_features(model, bundle.feature_names)
+    return model
 
 
 def run(ws, *args, code: int):
@@ -111,7 +118,7 @@ def test_with_model_an_exact_forest_must_be_the_same_integer_program(ws, tmp_pat
     """exact needs no calibration: the export's conversion is repeated, so another fit of the same kind fails."""
     bundle = data.load_bundled("iris")
     for seed in (0, 1):
-        modelio.save_model(train.fit(bundle, "forest", seed=seed, params={"n_estimators": 3}), tmp_path / f"f{seed}.skops")
+        modelio.save_model(fit_named(bundle, "forest", seed=seed, params={"n_estimators": 3}), tmp_path / f"f{seed}.skops")
     run(ws, "export", tmp_path / "f0.skops", "--layout", "table", "-o", tmp_path / "out", code=0)
     result = verify(ws, tmp_path / "out" / "f0.json", "--model", tmp_path / "f0.skops", code=0)
     assert "PASS  manifest comes from --model: RandomForestClassifier, 4 features, classes 0, 1, 2; the same exact" in result.stdout
@@ -220,7 +227,7 @@ def test_a_model_too_big_for_the_avr_fails_only_the_avr(ws, tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.random((400, 6)), rng.integers(0, 2, 400)
     modelio.save_model(RandomForestClassifier(n_estimators=60, random_state=0).fit(X, y), tmp_path / "big.skops")
-    data.write_csv(data.Dataset(X[:30], y[:30], [f"f{i}" for i in range(6)], "target"), tmp_path / "rows.csv")
+    data.write_csv(data.Dataset(X[:30], y[:30], [f"x{i}" for i in range(6)], "target"), tmp_path / "rows.csv")
     result = run(ws, "verify", tmp_path / "big.skops", "--data", tmp_path / "rows.csv", "--label", "target",
                  "--target", "host", "--target", "avr", "--json", tmp_path / "r.json", "--junit", tmp_path / "r.xml", code=1)
     report = json.loads((tmp_path / "r.json").read_text())

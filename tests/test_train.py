@@ -343,3 +343,43 @@ def test_many_integer_values_is_regression(diabetes):
     assert detect_task(diabetes.y) == "regression"
     message = error_of(fit, diabetes, "logreg")
     assert "distinct values" in message
+
+
+# ------------------------------------------------------------------------------------------------ issue 13
+
+
+def test_missing_values_only_for_the_nan_routing_tree_kinds():
+    """NaN passes fit() for the kinds whose scikit-learn estimators take it (and tinygen routes it the same way);
+    inf never does; the others refuse NaN with the column and row."""
+    from tinygen.train import handles_missing
+
+    assert {k for k in KINDS if handles_missing(k)} == {"tree", "forest", "extra-trees", "hist-gbt", "isolation-forest"}
+    iris = load_bundled("iris")
+    X = iris.X.copy()
+    X[::7, 2] = np.nan
+    holes = Dataset(X, iris.y, iris.feature_names, "target")
+    assert fit(holes, "hist-gbt").predict(X).shape == (150,)
+    message = error_of(fit, holes, "gbt")
+    assert "petal length (cm)" in message and "data row 1" in message
+    X[3, 0] = np.inf
+    assert "infinite" in error_of(fit, Dataset(X, iris.y, iris.feature_names, "target"), "tree")
+
+
+def test_holdout_and_name_features():
+    """holdout() scores a copy fitted on a stratified split (classifiers) or a plain one (regressors);
+    name_features() records the names as scikit-learn does for a DataFrame."""
+    from tinygen.train import holdout, name_features
+
+    iris = load_bundled("iris")
+    result = holdout(iris, "tree", test_size=0.2)
+    assert result.stratified and result.test_rows == 30 and result.train_rows == 120
+    assert result.confusion.sum() == 30 and result.confusion.sum(axis=1).tolist() == [10, 10, 10]
+    assert result.value == np.trace(result.confusion) / 30
+    diabetes = load_bundled("diabetes")
+    result = holdout(diabetes, "ridge", test_size=0.25)
+    assert result.metric_name == "R^2" and result.confusion is None and 0.2 < result.value < 0.8
+    assert "cannot split" in holdout(iris, "tree", test_size=0.999).skipped
+    model = fit(iris, "logreg")
+    name_features(model, iris.feature_names)
+    assert list(model.feature_names_in_) == iris.feature_names
+    assert "3 feature names" in error_of(name_features, model, iris.feature_names[:3])

@@ -27,8 +27,9 @@ def run(*args, code: int):
     return result
 
 
-def write_csv(path, X, y, label="target"):
-    names = [f"f{i}" for i in range(X.shape[1])]
+def write_csv(path, X, y, label="target", names=None):
+    """Rows under the given column names, or x0, x1, ...: the names of a model fitted on arrays."""
+    names = names or [f"x{i}" for i in range(X.shape[1])]
     data.write_csv(data.Dataset(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=object), names, label), path)
     return path
 
@@ -39,7 +40,9 @@ def iris(tmp_path_factory):
     ws = tmp_path_factory.mktemp("verdicts")
     bundle = data.load_bundled("iris")
     data.write_csv(bundle, ws / "iris.csv")
-    modelio.save_model(train.fit(bundle, "logreg", seed=0), ws / "m.skops")
+    model = train.fit(bundle, "logreg", seed=0)
+    train.name_features(model, bundle.feature_names)
+    modelio.save_model(model, ws / "m.skops")
     return ws, bundle
 
 
@@ -49,7 +52,7 @@ def test_labels_that_share_nothing_with_the_classes_are_refused(iris):
     `PASS ... float 0.0000, q15 0.0000`, exit 0. Now exit 2, one error line naming both label sets."""
     ws, bundle = iris
     names = np.array(["setosa", "versicolor", "virginica"], dtype=object)
-    write_csv(ws / "named.csv", bundle.X, names[bundle.y])
+    write_csv(ws / "named.csv", bundle.X, names[bundle.y], names=bundle.feature_names)
     result = run("verify", ws / "m.skops", "--data", ws / "named.csv", "--label", "target", "--json",
                  ws / "named.json", code=2)
     lines = result.stderr.strip().splitlines()
@@ -63,7 +66,7 @@ def test_unknown_labels_warn_once_and_go_into_the_json(iris):
     value), "x" is none: one warning line on stderr, `unknown_labels` in the JSON, those rows count as wrong."""
     ws, bundle = iris
     y = np.where(bundle.y == 2, "x", bundle.y.astype(str)).astype(object)
-    write_csv(ws / "unknown.csv", bundle.X, y)
+    write_csv(ws / "unknown.csv", bundle.X, y, names=bundle.feature_names)
     result = run("verify", ws / "m.skops", "--data", ws / "unknown.csv", "--label", "target", "--json",
                  ws / "unknown.json", code=0)
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -95,6 +98,7 @@ def test_labels_are_not_matched_when_two_classes_read_as_one_number():
 def test_text_classes_checked_on_a_numeric_csv_are_not_0_percent(iris, tmp_path):
     ws, bundle = iris
     model = LogisticRegression(max_iter=500).fit(bundle.X, bundle.y.astype(str))
+    train.name_features(model, bundle.feature_names)
     modelio.save_model(model, tmp_path / "text.skops")
     run("verify", tmp_path / "text.skops", "--data", ws / "iris.csv", "--label", "target", "--min-accuracy", "0.9",
         "--json", tmp_path / "r.json", code=0)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import digests
+from .data import given_names, name_differences
 from .emit import check_name, render_header
-from .frontend import to_float_program
+from .errors import TinygenError
+from .frontend import feature_names_of, to_float_program
 from .ir import Program
 from .ops.tree_ensemble import FloatTrees
 from .quantize import check_dtype, quantize
@@ -26,22 +28,27 @@ class ConvertedModel:
         return self.program.dtype
 
     def scores(self, X) -> np.ndarray:
-        return self.program.scores(X)
+        return self.program.scores(self._rows(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.program.predict(X)
+        return self.program.predict(self._rows(X))
 
     def predict_proba(self, X) -> np.ndarray:
         """MLPClassifier models: softmax / logistic of the simulator's dequantized raw scores."""
-        return self.program.predict_proba(X)
+        return self.program.predict_proba(self._rows(X))
 
     def score_samples(self, X) -> np.ndarray:
         """IsolationForest models: scikit-learn's score_samples, from the simulator's integer path lengths."""
-        return self.program.score_samples(X)
+        return self.program.score_samples(self._rows(X))
 
     def decision_function(self, X) -> np.ndarray:
         """IsolationForest models: scikit-learn's decision_function (>= 0: inlier)."""
-        return self.program.decision_function(X)
+        return self.program.decision_function(self._rows(X))
+
+    def _rows(self, X):
+        """X as an array; a DataFrame's columns must be the model's feature names, in order (as scikit-learn
+        checks them)."""
+        return checked_rows(X, given_names(self.program.feature_names), "X")
 
     def files(self, name: str = "model") -> tuple[str, str]:
         """(NAME.h, NAME.json) as exported: each carries the other's SHA-256 (digests.py), so that
@@ -78,9 +85,31 @@ def convert(estimator, dtype: str | None = None, calibration=None, feature_names
     exact): True to map each feature once to its rank among the split thresholds and compare small integers,
     False to compare 32-bit order keys, None for whichever is smaller.
     """
+    if feature_names is None and feature_names_of(estimator) is None and _columns_of(calibration) is not None:
+        feature_names = _columns_of(calibration)  # a model fitted on arrays: the header documents the frame's names
+    calibration = checked_rows(calibration, feature_names or feature_names_of(estimator), "calibration")
     program = to_float_program(estimator, feature_names=feature_names)
     dtype = check_dtype(dtype or default_dtype(program))
     return ConvertedModel(quantize(program, dtype, calibration, layout, bins), estimator)
+
+
+def _columns_of(X) -> list[str] | None:
+    """The column names of a DataFrame (anything with ``columns``, as scikit-learn sees it), else None."""
+    columns = getattr(X, "columns", None)
+    return None if columns is None else [str(c) for c in columns]
+
+
+def checked_rows(X, feature_names: list[str] | None, what: str):
+    """``X`` itself, or a DataFrame as a float64 array after checking that its columns are ``feature_names`` in
+    order (None: the model was fitted without names, any columns do) -- scikit-learn raises on a mismatch too."""
+    columns = _columns_of(X)
+    if columns is None:
+        return X
+    if feature_names is not None and columns != list(feature_names):
+        differences = name_differences(columns, list(feature_names))
+        raise TinygenError(f"the columns of {what} are not the model's feature names{differences}; select them in "
+                           "the model's order, e.g. X[feature_names]")
+    return np.asarray(X, dtype=np.float64)
 
 
 def default_dtype(program: Program) -> str:

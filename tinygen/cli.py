@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -91,24 +92,69 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="tinygen")
 def main():
     """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers."""
+    # Models trained by tinygen carry their feature names; the commands match CSV columns to them by name
+    # (data.load_for_model) and then give scikit-learn arrays in the model's order, which it would warn about.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
 
 
 def _load_estimator(path, allow_pickle):
     return modelio.load_model(path, allow_pickle=allow_pickle)
 
 
-def _feature_data(path, label, n_features, *, allow_nan=False, require_label=False):
-    """Rows of a CSV as features for a model of n_features, with a clear word about a label column."""
-    dataset = data.load_csv(path, label, allow_nan=allow_nan, require_label=require_label)
-    if n_features is not None and dataset.n_features != n_features:
-        hint = " (is the label column in there? name it with --label)" if label is None and dataset.n_features == n_features + 1 else ""
-        raise TinygenError(f"{path} has {dataset.n_features} feature columns but the model takes {n_features}{hint}")
-    return dataset
+def _csv_options(command):
+    """--delimiter, --decimal and --by-position for a command that reads a CSV: they reach it as one
+    data.CsvFormat, ``csv_format`` (put @friendly above this decorator: a bad value is a one-line error)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, delimiter=",", decimal=".", by_position=False, **kwargs):
+        delimiter = "\t" if delimiter in ("\\t", "tab", "TAB") else delimiter
+        return command(*args, csv_format=data.CsvFormat(delimiter, decimal, by_position), **kwargs)
+
+    for option in (
+        click.option("--by-position", is_flag=True, help="Take the CSV's feature columns in the model's order, only "
+                     "their count checked, instead of matching them to the model's feature names (train: the model "
+                     "then records no names)."),
+        click.option("--decimal", default=".", show_default=True, help="Decimal mark of the CSV's numbers: . or , "
+                     "(European CSV: --delimiter ';' --decimal ',')."),
+        click.option("--delimiter", default=",", show_default=True, help="Field separator of the CSV: , ; | or \\t."),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _feature_data(path, label, model, csv_format, *, require_label=False):
+    """Rows of a CSV as the inputs of ``model`` (an estimator, or the Program of a manifest), its columns matched
+    to the model's feature names (data.load_for_model). Missing values pass where the model handles them:
+    the NaN-routing tree families of an estimator, and every manifest (the simulator runs what the C does)."""
+    from .frontend import check_supported, feature_names_of, handles_missing
+    from .ir import Program
+
+    if isinstance(model, Program):
+        names, n_features, nan = data.given_names(model.feature_names), model.n_features, {"allow_nan": True}
+    else:
+        check_supported(model)  # an unsupported model is the first thing to say, before any column
+        names, n_features = data.given_names(feature_names_of(model)), _n_features_of(model)
+        nan = {"allow_missing": handles_missing(model)}
+    return data.load_for_model(path, label, names, n_features, fmt=csv_format, require_label=require_label,
+                               note=functools.partial(click.echo, err=True), **nan)
 
 
 def _n_features_of(estimator):
     n = getattr(estimator, "n_features_in_", None)
     return int(n) if n is not None else None
+
+
+def _csv_flags(csv_format) -> str:
+    """The options that read a CSV as ``csv_format`` does, for a command line printed to the user."""
+    delimiter = "'\\t'" if csv_format.delimiter == "\t" else repr(csv_format.delimiter)
+    return ((f" --delimiter {delimiter}" if csv_format.delimiter != "," else "")
+            + (f" --decimal {csv_format.decimal!r}" if csv_format.decimal != "." else "")
+            + (" --by-position" if csv_format.by_position else ""))
+
+
+def _names_option(values) -> list[str]:
+    """Repeated / comma-separated column names (--columns A,B --columns C) -> ["A", "B", "C"]."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 # ---- demo ------------------------------------------------------------------------------------------
@@ -130,6 +176,7 @@ def demo(outdir, dataset, kind, dtype):
     train_set = data.Dataset(X_train, y_train, bundle.feature_names, bundle.label_name)
     click.echo(f"training {kind} on {dataset}: {len(X_train)} rows for training, {len(X_test)} held out")
     estimator = train_module.fit(train_set, kind, seed=0)
+    train_module.name_features(estimator, bundle.feature_names)  # so that verify/simulate match the CSV by name
     name = suggest_name(dataset)
     model = convert(estimator, dtype=dtype, calibration=X_train, feature_names=bundle.feature_names)
     out = Path(outdir)
@@ -194,13 +241,23 @@ def dataset(name, output):
 @click.option("--quick", is_flag=True, help="--search: a small grid (one configuration per family) and 3 folds.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="--search: write the front, the choice and "
               "the cost model's error as JSON.")
+@click.option("--columns", multiple=True, metavar="A,B,...", help="Only these feature columns, in this order.")
+@click.option("--drop", "drop", multiple=True, metavar="A,B,...", help="All feature columns but these.")
+@click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), help="Share of the rows held out (stratified "
+              "for classifiers) to print the accuracy (R^2) and confusion matrix on; 0 skips it; the saved model is "
+              "fitted on all rows [default: 0.2].")
 @friendly
+@_csv_options
 def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, search, board, max_latency_ms,
-          max_flash, max_ram, jobs, quick, json_path):
-    """Fit a model on a CSV file and save it (.skops); with --search, find the model that fits a board."""
+          max_flash, max_ram, jobs, quick, json_path, columns, drop, test_size, csv_format):
+    """Fit a model on a CSV file and save it (.skops); with --search, find the model that fits a board. The model
+    keeps the CSV's column names: later commands match columns by name."""
+    columns, drop = _names_option(columns), _names_option(drop)
     if search:
+        if test_size is not None:
+            raise TinygenError("--test-size is not for --search: the search cross-validates every candidate")
         return _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board,
-                             max_latency_ms, max_flash, max_ram, jobs, quick, json_path)
+                             max_latency_ms, max_flash, max_ram, jobs, quick, json_path, columns, drop, csv_format)
     given = [opt for opt, value in (("--board", board), ("--max-latency-ms", max_latency_ms), ("--max-flash", max_flash),
                                     ("--max-ram", max_ram), ("--quick", quick), ("--json", json_path),
                                     ("--jobs", jobs != 1)) if value]
@@ -214,23 +271,51 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
     if label is None and not unsupervised:
         raise TinygenError(f"model {kind!r} needs --label COLUMN (only {', '.join(train_module.UNSUPERVISED_KINDS)} "
                            "trains without labels)")
+    if unsupervised and test_size is not None:
+        raise TinygenError(f"--test-size is for models trained on labels; {kind} reports the share of training rows "
+                           "it flags as outliers")
     parsed = train_module.parse_params(list(params))
-    dataset = data.load_csv(data_csv, label, require_label=not unsupervised)
+    modelio.check_save_path(output, allow_pickle=allow_pickle)  # before the fits, which may take a while
+    dataset = data.load_csv(data_csv, label, require_label=not unsupervised, fmt=csv_format,
+                            allow_missing=train_module.handles_missing(kind))
+    dataset = data.select_columns(dataset, columns, drop)
     estimator = train_module.fit(dataset, kind, params=parsed, seed=seed, task=task, scaler=scaler)
-    modelio.save_model(estimator, output, allow_pickle=allow_pickle)
     if unsupervised:
         outliers = float(np.mean(estimator.predict(dataset.X) == -1))
         what = f"training rows flagged as outliers {outliers:.4f}"
         if label is not None:
             what += f" (label column {label!r} left out of the features and not used)"
+        held_out = None
     else:
         score = estimator.score(dataset.X, dataset.y)
         what = f"{'training accuracy' if is_classifier(estimator) else 'training R^2'} {score:.4f}"
+        test_size = 0.2 if test_size is None else test_size
+        held_out = train_module.holdout(dataset, kind, test_size=test_size, params=parsed, seed=seed, task=task,
+                                        scaler=scaler) if test_size else None
+    if not csv_format.by_position:
+        train_module.name_features(estimator, dataset.feature_names)
+    modelio.save_model(estimator, output, allow_pickle=allow_pickle)
     click.echo(f"wrote {output}: {type(estimator).__name__} on {dataset.n_rows} rows x {dataset.n_features} features, {what}")
+    if held_out is not None:
+        _print_holdout(held_out, test_size, seed, dataset.n_rows)
+
+
+def _print_holdout(held_out, test_size, seed, n_rows):
+    if held_out.skipped:
+        click.echo(f"held-out check skipped: {held_out.skipped}")
+        return
+    split = "stratified" if held_out.stratified else "random"
+    click.echo(f"held-out {held_out.metric_name} {held_out.value:.4f} on {held_out.test_rows} rows ({split} split, "
+               f"--test-size {test_size}, fitted on the other {held_out.train_rows}; the saved model is fitted on all "
+               f"{n_rows} rows)")
+    if held_out.confusion is not None:
+        click.echo("confusion matrix of the held-out rows (rows: true label, columns: predicted):")
+        for line in held_out.confusion_lines():
+            click.echo(line)
 
 
 def _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board, max_latency_ms,
-                  max_flash, max_ram, jobs, quick, json_path):
+                  max_flash, max_ram, jobs, quick, json_path, columns, drop, csv_format):
     from . import model_search as search_module
 
     given = [opt for opt, value in (("--model", kind), ("--param", params), ("--scaler", scaler != "auto")) if value]
@@ -243,7 +328,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
         raise TinygenError("--search needs --label COLUMN: candidates are compared on their accuracy against the labels")
     search_module.check_budgets(max_latency_ms, max_flash, max_ram)
     modelio.check_save_path(output, allow_pickle=allow_pickle)
-    dataset = data.load_csv(data_csv, label, require_label=True)
+    dataset = data.select_columns(data.load_csv(data_csv, label, require_label=True, fmt=csv_format), columns, drop)
     name = suggest_name(Path(output).stem)
     result = search_module.search(dataset.X, dataset.y, board=board, max_latency_ms=max_latency_ms, max_flash=max_flash,
                                   max_ram=max_ram, seed=seed, jobs=jobs, quick=quick, task=task,
@@ -266,6 +351,8 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
     if result.best is None:
         raise TinygenError(result.no_fit_message())
     best = result.best
+    if not csv_format.by_position:
+        train_module.name_features(result.estimator, dataset.feature_names)
     modelio.save_model(result.estimator, output, allow_pickle=allow_pickle)
     flags = best.variant.flags()
     m = best.measured
@@ -274,6 +361,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
                f"{m['ram_bytes']} B RAM + {m['stack_bytes']} B stack, {m['cycles_per_inference']:.0f} cycles per inference "
                f"(mean; max {m['cycles_max']}: {best.latency_ms(result.board):.3f} ms)")
     click.echo(f"export it with {flags}:")
+    flags += _csv_flags(csv_format)
     click.echo(f"  tinygen export {output} {flags} --calibration {data_csv} --label {label} --board {board} -o OUTDIR")
     click.echo(f"  tinygen verify {output} --data {data_csv} --label {label} {flags} --target {result.board.target} "
                f"--board {board}")
@@ -300,8 +388,9 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
+@_csv_options
 def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, outdir, board, layout, bins,
-           allow_pickle):
+           allow_pickle, csv_format):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
@@ -313,7 +402,7 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     estimator = _load_estimator(model_path, allow_pickle)
     X, names = None, None
     if calibration is not None:
-        calib = _feature_data(calibration, label, _n_features_of(estimator), require_label=label is not None)
+        calib = _feature_data(calibration, label, estimator, csv_format, require_label=label is not None)
         X, names = calib.X, calib.feature_names
     if dtype == "auto":
         from .precision import choose_dtype
@@ -340,13 +429,14 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
 @click.option("--label", help="Label column of INPUT.csv, left out of the features.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: standard output).")
 @friendly
-def simulate(manifest, input_csv, label, output):
+@_csv_options
+def simulate(manifest, input_csv, label, output, csv_format):
     """Run rows through the bit-exact fixed-point simulator: prediction and raw integer scores (IsolationForest
     models add score_samples and decision_function: what NAME_score_samples / NAME_decision_function return;
     fixed-point MLP and naive Bayes classifiers add proba_0.. : NAME_predict_proba's values / 32768)."""
     model = load(manifest)
     program = model.program
-    rows = _feature_data(input_csv, label, program.n_features, allow_nan=True)
+    rows = _feature_data(input_csv, label, program, csv_format)
     scores = program.scores(rows.X)
     predictions = program.predict(rows.X)
     fmt_score = (lambda v: repr(float(v))) if program.ops[-1].out_type == "float32" else (lambda v: str(int(v)))
@@ -391,18 +481,18 @@ def _parse_budget(ctx, param, values) -> dict:
 
 
 def _verify_inputs(model_path, float_model, allow_pickle, **options):
-    """(shipped files or None, estimator or None, n_features, unsupervised) of verify's MODEL: an exported
+    """(shipped files or None, estimator or None, unsupervised) of verify's MODEL: an exported
     NAME.json (with the NAME.h beside it, and --model's float model if given) or a model file."""
     if shipped.is_manifest(model_path):
         files = shipped.load(model_path)
         shipped.check_options(files, has_model=float_model is not None, **options)
         estimator = None if float_model is None else _load_estimator(float_model, allow_pickle)
-        return files, estimator, files.program.n_features, files.program.anomaly is not None
+        return files, estimator, files.program.anomaly is not None
     if float_model is not None:
         raise TinygenError("--model is for verifying an exported NAME.json (MODEL is then the manifest); "
                            f"{model_path} is already a model: leave --model out")
     estimator = _load_estimator(model_path, allow_pickle)
-    return None, estimator, _n_features_of(estimator), train_module.is_unsupervised(estimator)
+    return None, estimator, train_module.is_unsupervised(estimator)
 
 
 _BUDGET_HELP = ("(repeatable; TARGET=N for one target, N alone for every verified target that measures it)")
@@ -447,8 +537,9 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
+@_csv_options
 def verify(model_path, data_csv, label, float_model, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram,
-           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle):
+           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle, csv_format):
     """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
     checks pass. MODEL is a model file (converted here), or an exported NAME.json: then the NAME.h beside it is
     checked against it and compiled as it is (add --model MODEL to compare with the float model too)."""
@@ -456,13 +547,14 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
     suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
     budgets = {kind: limits for kind, limits in (("flash", max_flash), ("ram", max_ram), ("cycles", max_cycles)) if limits}
     try:
-        files, estimator, n_features, unsupervised = _verify_inputs(model_path, float_model, allow_pickle, dtype=dtype,
-                                                                    calibration=calibration, layout=layout, bins=bins,
-                                                                    max_accuracy_drop=max_accuracy_drop)
+        files, estimator, unsupervised = _verify_inputs(model_path, float_model, allow_pickle, dtype=dtype,
+                                                        calibration=calibration, layout=layout, bins=bins,
+                                                        max_accuracy_drop=max_accuracy_drop)
         if label is None and not unsupervised:
             raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
-        rows = _feature_data(data_csv, label, n_features, require_label=not unsupervised)
-        calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
+        columns_of = estimator if files is None else files.program  # a manifest's own feature names
+        rows = _feature_data(data_csv, label, columns_of, csv_format, require_label=not unsupervised)
+        calib = None if calibration is None else _feature_data(calibration, label, estimator, csv_format).X
         report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                             max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
                             name=name, board=board, layout=layout, bins=bins, budgets=budgets, min_accuracy=min_accuracy,
@@ -521,7 +613,8 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
-def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle):
+@_csv_options
+def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, csv_format):
     """Write one offline HTML page: accuracy per dtype, every tensor's range against its format, score error,
     confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra)."""
     from . import charts, report as report_module
@@ -531,8 +624,8 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
     unsupervised = train_module.is_unsupervised(estimator)
     if label is None and not unsupervised:
         raise TinygenError("report needs --label COLUMN: the accuracy is measured against the labels")
-    rows = _feature_data(data_csv, label, _n_features_of(estimator), require_label=not unsupervised)
-    calib = None if calibration is None else _feature_data(calibration, label, rows.n_features).X
+    rows = _feature_data(data_csv, label, estimator, csv_format, require_label=not unsupervised)
+    calib = None if calibration is None else _feature_data(calibration, label, estimator, csv_format).X
     name = suggest_name(Path(model_path).stem)
     analysis = report_module.write_report(estimator, rows.X, rows.y, output, dtypes=dtypes, targets=targets,
                                           calibration=calib, feature_names=rows.feature_names, name=name, title=title,

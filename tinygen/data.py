@@ -21,9 +21,42 @@ from tinygen.errors import TinygenError
 from tinygen.files import atomic_write_text
 
 BUNDLED = ("iris", "wine", "breast_cancer", "diabetes", "digits")
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+DECIMALS = (".", ",")
 
 # How many names an error message lists before it says "and N more".
 _MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How to read a CSV: the field ``delimiter``, the ``decimal`` mark of its numbers, and whether its columns
+    are matched to a model's features ``by_position`` (in order, only the count checked) instead of by name."""
+
+    delimiter: str = ","
+    decimal: str = "."
+    by_position: bool = False
+
+    def __post_init__(self):
+        if self.delimiter not in DELIMITERS:
+            shown = ", ".join(repr(d) for d in DELIMITERS)
+            raise TinygenError(f"unsupported delimiter {self.delimiter!r}; choose one of {shown} ('\\t' for tabs)")
+        if self.decimal not in DECIMALS:
+            raise TinygenError(f"unsupported decimal mark {self.decimal!r}; choose '.' or ','")
+        if self.decimal == self.delimiter:
+            raise TinygenError(f"the decimal mark and the delimiter are both {self.decimal!r}; a European CSV "
+                               "uses --delimiter ';' --decimal ','")
+
+    def number(self, text: str) -> float:
+        """``float`` of a cell's text with this decimal mark (raises ValueError like ``float``)."""
+        if self.decimal != ".":
+            if "." in text:  # with a decimal comma a point is a thousands separator or a mistake: refuse it
+                raise ValueError(text)
+            text = text.replace(self.decimal, ".")
+        return float(text)
+
+
+DEFAULT_FORMAT = CsvFormat()
 
 
 @dataclass
@@ -97,6 +130,8 @@ def _parse_features(
     columns: list[list[str]],
     lines: list[int],
     allow_nan: bool,
+    fmt: CsvFormat = DEFAULT_FORMAT,
+    allow_missing: bool = False,
 ) -> np.ndarray:
     n_rows = len(lines)
     X = np.empty((n_rows, len(names)), dtype=np.float64)
@@ -107,19 +142,19 @@ def _parse_features(
             text = cell.strip()
             if text == "":
                 values[i] = math.nan
-                if not allow_nan:
+                if not (allow_nan or allow_missing):
                     bad_rows.append(i)
                 continue
             try:
-                number = float(text)
+                number = fmt.number(text)
             except ValueError:
                 raise TinygenError(
                     f"column {name!r} in {shown} has a non-numeric value {_value_repr(cell)} at "
                     f"{_where(lines[i], i + 1)}; features must be numbers: encode text columns as numbers "
-                    "or drop them"
+                    f"or drop them{_decimal_hint(text, fmt)}"
                 ) from None
             values[i] = number
-            if not allow_nan and not math.isfinite(number):
+            if not allow_nan and not math.isfinite(number) and not (allow_missing and math.isnan(number)):
                 bad_rows.append(i)
         if bad_rows:
             first = bad_rows[0]
@@ -129,12 +164,29 @@ def _parse_features(
             more = f" and {n_more} more row{'s' if n_more > 1 else ''}" if n_more else ""
             raise TinygenError(
                 f"column {name!r} in {shown} has {what} at {_where(lines[first], first + 1)}{more}; "
-                "remove or impute those rows"
+                f"remove or impute those rows{_missing_hint(cell, allow_missing)}"
             )
     return X
 
 
-def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int]) -> np.ndarray:
+def _decimal_hint(text: str, fmt: CsvFormat) -> str:
+    if fmt.decimal == "." and "," in text:
+        return " (numbers with a decimal comma: give --decimal ',')"
+    if fmt.decimal == "," and "." in text:
+        return " (with --decimal ',' a point is not allowed in numbers)"
+    return ""
+
+
+def _missing_hint(cell: str, allow_missing: bool) -> str:
+    """Only models that route missing values themselves (the tree families) take them."""
+    if allow_missing or not (cell == "" or cell.lower() == "nan"):
+        return ""
+    return (" (only models that handle missing values take them: the tree kinds hist-gbt, tree, forest, extra-trees "
+            "and isolation-forest)")
+
+
+def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int],
+                  fmt: CsvFormat = DEFAULT_FORMAT) -> np.ndarray:
     texts = [c.strip() for c in cells]
     for i, text in enumerate(texts):
         if text == "":
@@ -145,7 +197,7 @@ def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int]) -> 
     numbers: list[float] = []
     for text in texts:
         try:
-            numbers.append(float(text))
+            numbers.append(fmt.number(text))
         except ValueError:
             # At least one label is not a number: the labels are class names.
             return np.array(texts, dtype=object)
@@ -161,7 +213,7 @@ def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int]) -> 
     return y
 
 
-def _label_missing_message(shown: str, label: str, header: list[str]) -> str:
+def _label_missing_message(shown: str, label: str, header: list[str], fmt: CsvFormat = DEFAULT_FORMAT) -> str:
     message = f"label column {label!r} not found in {shown}"
     lowered = {h.lower(): h for h in header}
     if label.strip().lower() in lowered:
@@ -171,36 +223,24 @@ def _label_missing_message(shown: str, label: str, header: list[str]) -> str:
         if close:
             message += f"; did you mean {close[0]!r}?"
     message += f" Available columns: {_names_list(header)}"
-    if len(header) == 1:
-        for sep, sep_name in ((";", "semicolons"), ("\t", "tabs")):
-            if sep in header[0]:
-                message += f"; the file seems to be separated by {sep_name}, but tinygen reads comma-separated files"
-                break
+    message += _delimiter_hint(header, fmt)
     return message
 
 
-def load_csv(
-    path: str | os.PathLike,
-    label: str | None = None,
-    *,
-    require_label: bool = False,
-    allow_nan: bool = False,
-) -> Dataset:
-    """Read a comma-separated file whose first row is a header.
+def _delimiter_hint(header: list[str], fmt: CsvFormat) -> str:
+    """A header read as one column probably has another delimiter: say which option reads it."""
+    if len(header) == 1:
+        for sep, sep_name in DELIMITERS.items():
+            if sep != fmt.delimiter and sep in header[0]:
+                option = "'\\t'" if sep == "\t" else repr(sep)
+                return (f"; the file seems to be separated by {sep_name}, but tinygen read it as separated by "
+                        f"{DELIMITERS[fmt.delimiter]}: give --delimiter {option}")
+    return ""
 
-    ``label`` names the label column (``y``); all other columns are features and must be numbers. With
-    ``label=None`` every column is a feature and ``y`` is None (an error if ``require_label``). With
-    ``allow_nan`` empty cells and ``nan`` become NaN and ``inf``/``-inf`` are accepted in features;
-    otherwise they are errors. Labels must never be empty: numeric labels become int64 (all integral) or
-    float64; any non-numeric label makes all labels strings.
-    """
-    path = Path(path)
-    shown = repr(str(path))
-    text = _read_text(path)
-    if text.strip() == "":
-        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
 
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _read_rows(shown: str, text: str, fmt: CsvFormat) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, data rows, their line numbers) of a CSV's non-blank text; the header names every column once."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, strict=True)
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -214,7 +254,8 @@ def load_csv(
             if len(row) != len(header):
                 raise TinygenError(
                     f"{shown} line {reader.line_num} (data row {len(rows) + 1}) has {len(row)} fields but "
-                    f"the header has {len(header)} columns; fix that row (quote values that contain commas)"
+                    f"the header has {len(header)} columns; fix that row (quote values that contain "
+                    f"{DELIMITERS[fmt.delimiter]}){_delimiter_hint(header, fmt)}"
                 )
             rows.append(row)
             lines.append(reader.line_num)
@@ -237,6 +278,35 @@ def load_csv(
                 f"column name {name!r} appears more than once in the header of {shown}; rename the duplicates"
             )
         seen.add(name)
+    return header, rows, lines
+
+
+def load_csv(
+    path: str | os.PathLike,
+    label: str | None = None,
+    *,
+    require_label: bool = False,
+    allow_nan: bool = False,
+    allow_missing: bool = False,
+    fmt: CsvFormat = DEFAULT_FORMAT,
+) -> Dataset:
+    """Read a delimited file (``fmt``: delimiter and decimal mark; commas and points by default) whose first
+    row is a header.
+
+    ``label`` names the label column (``y``); all other columns are features and must be numbers. With
+    ``label=None`` every column is a feature and ``y`` is None (an error if ``require_label``). With
+    ``allow_nan`` empty cells and ``nan`` become NaN and ``inf``/``-inf`` are accepted in features; with
+    ``allow_missing`` only the missing values (empty cells, ``nan``) are; otherwise they are errors. Labels
+    must never be empty: numeric labels become int64 (all integral) or float64; any non-numeric label makes
+    all labels strings.
+    """
+    path = Path(path)
+    shown = repr(str(path))
+    text = _read_text(path)
+    if text.strip() == "":
+        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
+
+    header, rows, lines = _read_rows(shown, text, fmt)
     if not rows:
         raise TinygenError(f"{shown} has a header but no data rows; add at least one row of data")
 
@@ -246,7 +316,7 @@ def load_csv(
             f"(columns: {_names_list(header)})"
         )
     if label is not None and label not in header:
-        raise TinygenError(_label_missing_message(shown, label, header))
+        raise TinygenError(_label_missing_message(shown, label, header, fmt))
 
     feature_names = [name for name in header if name != label]
     if not feature_names:
@@ -254,9 +324,130 @@ def load_csv(
             f"{shown} has no feature columns: its only column is the label {label!r}; add feature columns"
         )
     columns = {name: [row[j] for row in rows] for j, name in enumerate(header)}
-    X = _parse_features(shown, feature_names, [columns[n] for n in feature_names], lines, allow_nan)
-    y = _parse_labels(shown, label, columns[label], lines) if label is not None else None
+    X = _parse_features(shown, feature_names, [columns[n] for n in feature_names], lines, allow_nan, fmt,
+                        allow_missing)
+    y = _parse_labels(shown, label, columns[label], lines, fmt) if label is not None else None
     return Dataset(X=X, y=y, feature_names=feature_names, label_name=label)
+
+
+# ---------------------------------------------------------------------------------------------------- columns
+
+
+def generated_names(n_features: int) -> list[str]:
+    """The names of the features of a model fitted on arrays (no names given): x0, x1, ..."""
+    return [f"x{i}" for i in range(n_features)]
+
+
+def given_names(names) -> list[str] | None:
+    """``names`` as a list, or None when they are the generated x0, x1, ... of a model fitted without names."""
+    if names is None:
+        return None
+    names = [str(n) for n in names]
+    return None if names == generated_names(len(names)) else names
+
+
+def load_for_model(
+    path: str | os.PathLike,
+    label: str | None,
+    feature_names: list[str] | None,
+    n_features: int | None = None,
+    *,
+    fmt: CsvFormat = DEFAULT_FORMAT,
+    require_label: bool = False,
+    allow_nan: bool = False,
+    allow_missing: bool = False,
+    note=None,
+) -> Dataset:
+    """Rows of a CSV as the inputs of a model whose features are ``feature_names``, in the model's order.
+
+    Columns are matched by name: all present in another order -> reordered (``note`` is called once with a
+    line saying so); missing or unexpected columns -> a TinygenError listing them. ``feature_names=None`` is a
+    model fitted without names (it has ``n_features``, called x0, x1, ...; None: any count): its CSV must
+    name the columns so, or ``fmt.by_position`` takes them in order. With ``fmt.by_position`` only the count
+    is checked, and the features keep the model's names (or the CSV's, for a model without names).
+    """
+    dataset = load_csv(path, label, require_label=require_label, allow_nan=allow_nan, allow_missing=allow_missing,
+                       fmt=fmt)
+    if feature_names is not None:
+        feature_names = [str(n) for n in feature_names]
+        n_features = len(feature_names)
+    shown = repr(str(path))
+    if fmt.by_position or n_features is None:
+        _check_count(shown, dataset, n_features, label)
+        if feature_names is not None:
+            dataset.feature_names = feature_names
+        return dataset
+    expected = feature_names if feature_names is not None else generated_names(n_features)
+    header = dataset.feature_names
+    if header == expected:
+        return dataset
+    if len(header) == len(expected) and set(header) == set(expected) and len(set(expected)) == len(expected):
+        order = [header.index(name) for name in expected]
+        if note is not None:
+            note(f"note: the columns of {shown} are in another order than the model's features; they were "
+                 "matched by name")
+        return Dataset(X=dataset.X[:, order], y=dataset.y, feature_names=expected, label_name=dataset.label_name)
+    raise TinygenError(_mismatch_message(shown, header, expected, label, named=feature_names is not None))
+
+
+def _check_count(shown: str, dataset: Dataset, n_features: int | None, label: str | None) -> None:
+    if n_features is None or dataset.n_features == n_features:
+        return
+    hint = ""
+    if label is None and dataset.n_features == n_features + 1:
+        hint = " (is the label column in there? name it with --label)"
+    raise TinygenError(f"{shown} has {dataset.n_features} feature columns but the model takes {n_features}{hint}")
+
+
+def _mismatch_message(shown: str, header: list[str], expected: list[str], label: str | None, named: bool) -> str:
+    """One line: which columns are missing and which are unexpected, and the option that helps."""
+    if len(header) != len(expected):
+        message = f"{shown} has {len(header)} feature columns but the model takes {len(expected)}"
+    else:
+        message = f"the columns of {shown} do not match the model's {len(expected)} features by name"
+    if not named:
+        message += (f": the model was fitted without feature names (x0..x{len(expected) - 1}); name the columns "
+                    "so, or give --by-position to take them in order")
+        return message + (" (is the label column in there? name it with --label)"
+                          if label is None and len(header) == len(expected) + 1 else "")
+    message += name_differences(header, expected)
+    if label is None and set(header) - set(expected):
+        message += " (if one of them is the label column, name it with --label; it is never a feature)"
+    if not set(header) & set(expected):
+        message += "; if the columns are in the model's order, give --by-position"
+    return message
+
+
+def name_differences(got: list[str], expected: list[str]) -> str:
+    """``; missing: 'a'; unexpected: 'b'`` (or that the same names come in another order)."""
+    missing = [name for name in expected if name not in set(got)]
+    unexpected = [name for name in got if name not in set(expected)]
+    text = f"; missing: {_names_list(missing)}" if missing else ""
+    text += f"; unexpected: {_names_list(unexpected)}" if unexpected else ""
+    return text or f"; the same names in another order (the model's: {_names_list(expected)})"
+
+
+def select_columns(dataset: Dataset, keep=None, drop=None) -> Dataset:
+    """The dataset with only the feature columns ``keep`` (in that order), or without those in ``drop``."""
+    keep, drop = list(keep or ()), list(drop or ())
+    if keep and drop:
+        raise TinygenError("--columns and --drop together: give one of them (--columns keeps, --drop leaves out)")
+    if not keep and not drop:
+        return dataset
+    names = list(dict.fromkeys(keep or drop))
+    option = "--columns" if keep else "--drop"
+    if dataset.label_name in names:
+        raise TinygenError(f"{option} names the label column {dataset.label_name!r}; it is never a feature: "
+                           "leave it out")
+    unknown = [name for name in names if name not in dataset.feature_names]
+    if unknown:
+        raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {_names_list(unknown)}; the "
+                           f"feature columns are {_names_list(dataset.feature_names, 30)}")
+    chosen = names if keep else [name for name in dataset.feature_names if name not in names]
+    if not chosen:
+        raise TinygenError("--drop leaves no feature column; keep at least one")
+    order = [dataset.feature_names.index(name) for name in chosen]
+    return Dataset(X=dataset.X[:, order], y=dataset.y, feature_names=chosen, label_name=dataset.label_name)
 
 
 # ---------------------------------------------------------------------------------------------------- bundled

@@ -8,6 +8,7 @@ numpy arrays. Everything the user can get wrong is a one-line :class:`~tinygen.e
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -249,16 +250,38 @@ def _configured(estimator, kind: str, params: dict[str, Any] | None, seed: int):
     return estimator
 
 
-def _check_features(X: np.ndarray, dataset: Dataset) -> None:
-    bad = ~np.isfinite(X)
+def _check_features(X: np.ndarray, dataset: Dataset, allow_missing: bool = False) -> None:
+    """No infinite values; NaN (missing values) only for a model that handles them (allow_missing)."""
+    bad = np.isinf(X) if allow_missing else ~np.isfinite(X)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
         names = dataset.feature_names
         column = names[col] if col < len(names) else f"#{col + 1}"
+        what = "infinite values" if allow_missing else "NaN or infinite values"
         raise TinygenError(
-            f"the features contain NaN or infinite values (column {column!r}, data row {row + 1}, "
+            f"the features contain {what} (column {column!r}, data row {row + 1}, "
             f"{int(bad.any(axis=1).sum())} rows in all); remove or impute those rows"
         )
+
+
+def handles_missing(kind: str) -> bool:
+    """True when model ``kind`` takes missing values (NaN) for every task, in this scikit-learn version."""
+    from tinygen.frontend import handles_missing as estimator_handles_missing
+
+    if kind in _UNSUPERVISED_PRESETS:
+        presets = [_UNSUPERVISED_PRESETS[kind]]
+    else:
+        presets = [preset for preset in _PRESETS[check_kind(kind)][:2] if preset is not None]
+    return all(estimator_handles_missing(cls(**defaults)) for cls, defaults in presets)
+
+
+def name_features(estimator, feature_names) -> None:
+    """Record the CSV's column names in the fitted model as scikit-learn does for a DataFrame
+    (``feature_names_in_`` of the first step), so that every later command matches columns by name."""
+    first = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    if len(feature_names) != getattr(first, "n_features_in_", len(feature_names)):
+        raise TinygenError(f"{len(feature_names)} feature names for a model of {first.n_features_in_} features")
+    first.feature_names_in_ = np.asarray([str(n) for n in feature_names], dtype=object)
 
 
 def fit(
@@ -297,7 +320,7 @@ def fit(
 
     X = np.asarray(dataset.X, dtype=np.float64)
     y = np.asarray(dataset.y)
-    _check_table(X, dataset, y)
+    _check_table(X, dataset, y, handles_missing(kind))
 
     if task == "auto":
         task = detect_task(y)
@@ -336,7 +359,7 @@ def fit(
     return model
 
 
-def _check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None) -> None:
+def _check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None, allow_missing: bool = False) -> None:
     """The feature table (and the labels, one per row, when given) is fit for training."""
     if X.ndim != 2:
         raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
@@ -346,7 +369,7 @@ def _check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None) -
         raise TinygenError(f"the data has {X.shape[0]} row(s); training needs at least 2 rows")
     if X.shape[1] < 1:
         raise TinygenError("the data has no feature columns; add at least one")
-    _check_features(X, dataset)
+    _check_features(X, dataset, allow_missing)
 
 
 def _fit_unsupervised(dataset: Dataset, kind: str, *, params, seed: int, task: str):
@@ -355,7 +378,7 @@ def _fit_unsupervised(dataset: Dataset, kind: str, *, params, seed: int, task: s
     if task != "auto":
         raise TinygenError(f"model {kind!r} is unsupervised (it has no classification or regression task); drop --task {task}")
     X = np.asarray(dataset.X, dtype=np.float64)
-    _check_table(X, dataset)
+    _check_table(X, dataset, allow_missing=handles_missing(kind))
     estimator = make_estimator(kind, "auto", params=params, seed=seed)
     preset_samples = _UNSUPERVISED_PRESETS[kind][1].get("max_samples")
     if "max_samples" not in (params or {}) and isinstance(preset_samples, int) and preset_samples > X.shape[0]:
@@ -371,3 +394,81 @@ def _pipeline(scaler, estimator):
     from sklearn.pipeline import Pipeline
 
     return Pipeline([("scale", scaler), ("model", estimator)])
+
+
+# ---------------------------------------------------------------------------------------------------- held out
+
+# A confusion matrix wider than this many classes is not printed (it would not be readable on a terminal).
+MAX_CONFUSION_CLASSES = 12
+
+
+@dataclass
+class Holdout:
+    """How a copy of the model fitted on part of the rows scores on the rest (``skipped``: why it could not)."""
+
+    metric_name: str = ""  # "accuracy" (classifiers) or "R^2" (regressors)
+    value: float = float("nan")
+    train_rows: int = 0
+    test_rows: int = 0
+    stratified: bool = False
+    labels: list = field(default_factory=list)  # classifiers: every class, the confusion matrix's order
+    confusion: np.ndarray | None = None  # [true class, predicted class] -> rows
+    skipped: str = ""
+
+    def confusion_lines(self) -> list[str]:
+        """The confusion matrix as aligned text lines (rows: true label, columns: predicted label)."""
+        if self.confusion is None:
+            return []
+        if len(self.labels) > MAX_CONFUSION_CLASSES:
+            return [f"  (confusion matrix not shown: {len(self.labels)} classes, more than {MAX_CONFUSION_CLASSES})"]
+        names = [str(label)[:12] for label in self.labels]
+        corner = "true \\ predicted"
+        first = max(len(corner), *(len(n) for n in names))
+        width = max(len(str(int(self.confusion.max()))), *(len(n) for n in names))
+        lines = [f"  {corner:<{first}}  " + "  ".join(f"{n:>{width}}" for n in names)]
+        for name, row in zip(names, self.confusion):
+            lines.append(f"  {name:<{first}}  " + "  ".join(f"{int(v):>{width}}" for v in row))
+        return lines
+
+
+def _split(X, y, test_size: float, seed: int, stratify: bool):
+    """train_test_split, stratified by the labels where that is possible (else a plain split)."""
+    from sklearn.model_selection import train_test_split
+
+    if stratify:
+        try:
+            return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y), True
+        except ValueError:  # a class with one row, or fewer test rows than classes
+            pass
+    return train_test_split(X, y, test_size=test_size, random_state=seed), False
+
+
+def holdout(dataset: Dataset, kind: str, *, test_size: float, params: dict[str, Any] | None = None, seed: int = 0,
+            task: str = "auto", scaler: str = "auto") -> Holdout:
+    """Fit ``kind`` on a ``1 - test_size`` share of the rows (stratified for classifiers) and score it on the
+    rest: accuracy and a confusion matrix, or R^2. The model to save is fitted on all rows by :func:`fit`."""
+    from sklearn.metrics import confusion_matrix, r2_score
+
+    y = np.asarray(dataset.y)
+    task = detect_task(y) if task == "auto" else task
+    try:
+        (X_train, X_test, y_train, y_test), stratified = _split(dataset.X, y, test_size, seed,
+                                                                task == "classification")
+    except ValueError as exc:
+        return Holdout(skipped=f"cannot split {len(y)} rows with --test-size {test_size}: {_one_line(exc)}")
+    if task == "regression" and len(y_test) < 2:
+        return Holdout(skipped=f"R^2 needs at least 2 held-out rows, --test-size {test_size} holds out {len(y_test)}")
+    part = Dataset(X_train, y_train, dataset.feature_names, dataset.label_name)
+    try:
+        model = fit(part, kind, params=params, seed=seed, task=task, scaler=scaler)
+    except TinygenError as exc:
+        return Holdout(skipped=f"the {len(y_train)} training rows of the split cannot be fitted: {exc}")
+    predicted = model.predict(X_test)
+    result = Holdout(train_rows=len(y_train), test_rows=len(y_test), stratified=stratified)
+    if task == "regression":
+        result.metric_name, result.value = "R^2", float(r2_score(y_test.astype(np.float64), predicted))
+        return result
+    result.labels = np.unique(y).tolist()
+    result.metric_name, result.value = "accuracy", float(np.mean(predicted == y_test))
+    result.confusion = confusion_matrix(y_test, predicted, labels=np.unique(y))
+    return result

@@ -36,8 +36,9 @@ def _check_fitted(obj) -> None:
         raise TinygenError(f"{type(obj).__name__} is not fitted; call fit() (or `tinygen train`) first") from None
 
 
-def to_float_program(estimator, feature_names=None) -> Program:
-    """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
+def check_supported(estimator) -> tuple[list, object]:
+    """(transforms, model): the steps of a fitted estimator or Pipeline tinygen converts; a TinygenError says
+    what is not supported or not fitted."""
     steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
     steps = [s for s in steps if s is not None and s != "passthrough"]
     if not steps:
@@ -50,22 +51,29 @@ def to_float_program(estimator, feature_names=None) -> Program:
     if transforms and type(model) in trees.CONVERTERS:
         raise TinygenError(f"{type(model).__name__} after {type(transforms[0]).__name__}: trees take raw features "
                            "(scaling does not change a tree); fit the tree without the pre-processing steps")
-    ops = []
     for step in transforms:
         if type(step) not in TRANSFORMERS:
             raise _unsupported(step, " as a Pipeline step")
         _check_fitted(step)
-        ops.append(TRANSFORMERS[type(step)](step))
     _check_fitted(model)
+    return transforms, model
+
+
+def to_float_program(estimator, feature_names=None) -> Program:
+    """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
+    transforms, model = check_supported(estimator)
+    steps = [*transforms, model]
+    ops = [TRANSFORMERS[type(step)](step) for step in transforms]
     head = MODELS[type(model)](model)
     ops.extend(head.ops)
     first = steps[0]
     n_features = int(getattr(first, "n_features_in_", ops[0].n_in))
     names = feature_names
-    if names is None and hasattr(first, "feature_names_in_"):
-        names = [str(n) for n in first.feature_names_in_]
-    if names is None or len(names) != n_features:
-        names = [f"x{i}" for i in range(n_features)]
+    if names is not None and len(names) != n_features:
+        raise TinygenError(f"feature_names has {len(names)} names but the model takes {n_features} features; "
+                           "give one name per feature")
+    if names is None:
+        names = feature_names_of(estimator) or [f"x{i}" for i in range(n_features)]
     labels = None if head.labels is None else [json_value(v) for v in head.labels]
     source = type(model).__name__
     if transforms:
@@ -74,6 +82,28 @@ def to_float_program(estimator, feature_names=None) -> Program:
                       feature_names=list(names), labels=labels, ops=ops, source=source, anomaly=head.anomaly,
                       probability=head.probability)
     return run_passes(program)
+
+
+def feature_names_of(estimator) -> list[str] | None:
+    """The names the estimator (or a Pipeline's first step) was fitted with, or None if it was fitted on arrays."""
+    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    steps = [s for s in steps if s is not None and s != "passthrough"]
+    names = getattr(steps[0], "feature_names_in_", None) if steps else None
+    return None if names is None else [str(n) for n in names]
+
+
+def handles_missing(estimator) -> bool:
+    """True when scikit-learn's model takes NaN (missing values) and tinygen routes them the same way: the
+    tree families whose installed scikit-learn version allows NaN (HistGradientBoosting*, and DecisionTree,
+    RandomForest, ExtraTrees from scikit-learn 1.4-1.6 on), each step of a Pipeline included."""
+    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    steps = [s for s in steps if s is not None and s != "passthrough"]
+    if not steps or type(steps[-1]) not in trees.CONVERTERS:
+        return False
+    try:
+        return all(step.__sklearn_tags__().input_tags.allow_nan for step in steps)
+    except AttributeError:  # scikit-learn < 1.6 has no tags API: ask its older _get_tags
+        return all(getattr(step, "_get_tags", dict)().get("allow_nan", False) for step in steps)
 
 
 def float_reference(estimator, X) -> np.ndarray:
