@@ -319,3 +319,19 @@ def test_version_and_help():
     help_text = run("--help").stdout
     for command in ("demo", "train", "export", "simulate", "verify", "doctor"):
         assert command in help_text
+
+
+def test_a_closed_pipe_ends_quietly_not_as_an_internal_error():
+    """`tinygen simulate ... | head`: when the reader goes away, the command stops with the status of a process
+    ended by SIGPIPE (141), as Unix tools do, not with "internal error: BrokenPipeError" (exit 3)."""
+    import click
+
+    from tinygen.cli import EXIT_BROKEN_PIPE, friendly
+
+    @click.command()
+    @friendly
+    def writes_into_a_closed_pipe():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    result = CliRunner().invoke(writes_into_a_closed_pipe, [])
+    assert result.exit_code == EXIT_BROKEN_PIPE == 141 and "internal error" not in result.output

@@ -124,3 +124,13 @@ def test_same_input_same_bytes(tmp_path):
         second[name].save(tmp_path / "two", name)
         for suffix in (".h", ".json"):
             assert (tmp_path / "one" / f"{name}{suffix}").read_bytes() == (tmp_path / "two" / f"{name}{suffix}").read_bytes()
+
+
+@pytest.mark.parametrize("stem", ["is", "class", "int", "9lives", "a__b", "my model", "", "x" * 60])
+def test_default_names_pass_the_name_check(stem):
+    """A default name (from a model file's stem: `train --search -o is.skops`, `export m/is.skops`) is one that
+    check_name accepts; `is` (a Python keyword) used to come back unchanged, and every search candidate then
+    failed to build with the reason hidden."""
+    from tinygen.emit import check_name, suggest_name
+
+    assert check_name(suggest_name(stem)) == suggest_name(stem)

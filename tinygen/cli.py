@@ -23,6 +23,7 @@ from .targets import PLANNED, TARGETS
 from .verify import verify as run_verify
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
+EXIT_BROKEN_PIPE = 141
 FORMATS = formats.FORMATS
 
 
@@ -39,6 +40,9 @@ def friendly(command):
             sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
+        except BrokenPipeError:  # the reader went away (`tinygen simulate ... | head`): stop quietly as Unix
+            _drop_stdout()       # tools do, with the status of a process ended by SIGPIPE (128 + 13)
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
             if os.environ.get("TINYGEN_DEBUG"):
                 raise
@@ -48,6 +52,15 @@ def friendly(command):
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush of what the closed pipe did not take raises
+    nothing more."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. click's test runner): nothing to flush to
+        pass
 
 
 class _UsageLine(click.ClickException):

@@ -222,7 +222,7 @@ def _label_missing_message(shown: str, label: str, header: list[str], fmt: CsvFo
         close = difflib.get_close_matches(label, header, n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"
-    message += f" Available columns: {_names_list(header)}"
+    message += f"; available columns: {_names_list(header)}"
     message += _delimiter_hint(header, fmt)
     return message
 

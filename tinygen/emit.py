@@ -34,15 +34,20 @@ template this thread_local throw true try typeid typename using virtual wchar_t 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
 
 
+def _name_problem(name: str) -> str | None:
+    """Why `name` cannot prefix the header's C identifiers, or None."""
+    if not NAME_PATTERN.fullmatch(name or ""):
+        return "use 1-48 ASCII letters, digits and underscores, starting with a letter"
+    if "__" in name:
+        return "double underscores are reserved in C and C++"
+    if name in C_KEYWORDS or keyword.iskeyword(name):
+        return "it is a C/C++ keyword"
+    return None
+
+
 def check_name(name: str) -> str:
     """Refuse (never silently change) a model name the user gave that is not a safe C identifier prefix."""
-    problem = None
-    if not NAME_PATTERN.fullmatch(name or ""):
-        problem = "use 1-48 ASCII letters, digits and underscores, starting with a letter"
-    elif "__" in name:
-        problem = "double underscores are reserved in C and C++"
-    elif name in C_KEYWORDS or keyword.iskeyword(name):
-        problem = "it is a C/C++ keyword"
+    problem = _name_problem(name)
     if problem:
         raise TinygenError(f"name {name!r} is not a valid C identifier ({problem}); try --name {suggest_name(name)}")
     return name
@@ -55,7 +60,7 @@ def suggest_name(text: str) -> str:
     if not name[0].isalpha():
         name = "m_" + name
     name = name[:48].rstrip("_")
-    return name + "_model" if name in C_KEYWORDS else name
+    return name + "_model" if _name_problem(name) else name  # a keyword (C, C++ or Python, as check_name)
 
 
 def c_string(text) -> str:
