@@ -88,7 +88,8 @@ class Program:
         programs, float64 for the float IR)."""
         values = self.check_features(X).astype(np.float64)
         if self.dtype != "float":
-            values = values.astype(np.float32)  # the C API takes float
+            with np.errstate(over="ignore", under="ignore"):  # as the C caller's cast: huge -> inf, tiny -> 0
+                values = values.astype(np.float32)  # the C API takes float
         for op in self.ops:
             values = op.forward(values)
         return values
@@ -170,13 +171,14 @@ class Program:
         if self.probability is None:
             raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
         scores = np.asarray(scores, dtype=np.float64)
-        logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
-        if self.probability == "logistic":
-            p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
-            return np.stack([1.0 - p1, p1], axis=1)
-        shifted = logits - np.max(logits, axis=1, keepdims=True)
-        e = np.exp(shifted)
-        return e / e.sum(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):  # exp underflows to 0 by design; a row of infinite logits gives NaN
+            logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
+            if self.probability == "logistic":
+                p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
+                return np.stack([1.0 - p1, p1], axis=1)
+            shifted = logits - np.max(logits, axis=1, keepdims=True)
+            e = np.exp(shifted)
+            return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         """Labels (classification, the estimator's own labels) or values (regression)."""
