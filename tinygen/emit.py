@@ -55,7 +55,7 @@ def suggest_name(text: str) -> str:
     if not name[0].isalpha():
         name = "m_" + name
     name = name[:48].rstrip("_")
-    return name + "_model" if name in C_KEYWORDS else name
+    return name + "_model" if name in C_KEYWORDS or keyword.iskeyword(name) else name  # as check_name refuses
 
 
 def c_string(text) -> str:
