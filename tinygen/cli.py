@@ -292,7 +292,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
               "from the float model's [default: verify's per dtype].")
 @click.option("--name", help="C name prefix and file name (default: the model file's name).")
 @click.option("--format", "fmt", default="header", show_default=True, type=click.Choice(FORMATS))
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(), help="Output directory (not a file name).")
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Refuse (writing nothing) if the model does not fit it.")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
@@ -303,6 +303,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
 def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, outdir, board, layout, bins,
            allow_pickle):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
+    formats.check_outdir(outdir, name)  # -o out/model.h is a file name, not the output directory (--name model)
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
     if max_accuracy_drop is not None and dtype != "auto":

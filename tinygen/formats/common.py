@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..emit import environment as c_environment
+from ..emit import suggest_name
 from ..errors import TinygenError
 from ..files import atomic_path
 
@@ -238,10 +239,29 @@ def _check_targets(outdir: Path, paths: dict[str, Path], package: Package | None
             raise TinygenError(f"cannot write {path}: {what} of that name is in the way; remove it or choose another -o")
 
 
+# The output is a directory; one whose name ends like a file tinygen writes or reads (-o out/model.h) was
+# meant as a file, so it is refused rather than made into a directory. Other dotted names (build.v2) pass.
+FILE_SUFFIXES = (".h", ".hpp", ".c", ".cc", ".cpp", ".ino", ".json", ".zip", ".tflite", ".csv", ".skops", ".joblib",
+                 ".pkl", ".xml", ".html", ".txt")
+
+
+def check_outdir(outdir, name: str | None = None) -> Path:
+    """Refuse an output directory that is an existing file or is named like a file (e.g. out/model.h)."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise TinygenError(f"output directory {str(outdir)!r} is a file; -o takes the directory NAME.h and NAME.json "
+                           "go in: remove the file or choose another -o")
+    if outdir.suffix.lower() in FILE_SUFFIXES and not outdir.is_dir():
+        stem = name or suggest_name(outdir.stem)
+        raise TinygenError(f"output directory {str(outdir)!r} looks like a file name; -o takes the directory NAME.h "
+                           f"and NAME.json go in: use -o {outdir.parent} --name {stem}")
+    return outdir
+
+
 def write_outputs(outdir, name: str, header: str, manifest: str, package: Package | None) -> dict[str, Path]:
     """Write OUTDIR/NAME.h, OUTDIR/NAME.json and the package; on any error, none of them (from this call)
     remains. Returns {"header", "manifest"[, "package"]} -> path."""
-    outdir = Path(outdir)
+    outdir = check_outdir(outdir, name)
     paths = {"header": outdir / f"{name}.h", "manifest": outdir / f"{name}.json"}
     if package is not None:
         paths["package"] = outdir / package.path
