@@ -328,7 +328,7 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     dtype = model.dtype
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
-        click.echo(f"fits the {board}: {sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM")
+        click.echo(f"fits the {board}: {boards.fit_line(boards.get(board), sizes, name)}")
     paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
     written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
     click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {dtype})")
@@ -457,6 +457,9 @@ def verify(model_path, data_csv, label, dtype, targets, max_accuracy_drop, max_f
         if result.get("cycles_per_inference") is not None:
             costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
         lines.append(f"  {target}: {', '.join(costs)}")
+    if report["targets"]:  # not the board's figure (export --board's): say what these count
+        lines.append("  (per target, flash/RAM: what the model adds to that target's test firmware, helpers the firmware "
+                     "already links not counted; host: gcc -Os object code)")
     lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
     failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"])
     if json_path:
