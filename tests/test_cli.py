@@ -188,7 +188,7 @@ def test_export_string_labels_escaped_and_compiled(ws, tmp_path):
 def test_simulate_stdout_and_file(ws, exported):
     result = run("simulate", "out/activity.json", "data.csv", "--label", "target")
     rows = read_csv_rows(result.stdout)
-    assert rows[0] == ["prediction", "score_0"]
+    assert rows[0] == ["prediction", "score_0", "proba_0", "proba_1"]  # a LogisticRegression's predict_proba too
     dataset = load_csv("data.csv", "target")
     assert len(rows) - 1 == dataset.n_rows
     expected = tinygen.load("out/activity.json").predict(dataset.X)

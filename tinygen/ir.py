@@ -18,6 +18,9 @@ from .ops import OP_TYPES
 from .ops.anomaly_score import AnomalyScore
 from .ops.probability import PROBA_FRAC_BITS, Probability
 
+# The models whose scores are logits, so predict_proba is their softmax / logistic (frontend: FrontendResult.probability)
+PROBA_MODELS = "MLPClassifier, GaussianNB, LogisticRegression, SGDClassifier(loss='log_loss') with two classes"
+
 FORMAT = "tinygen-model"
 VERSION = 1
 DECISIONS = ("argmax", "positive", "nonnegative", "value")
@@ -38,7 +41,7 @@ class Program:
     # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
     # Typed programs add "score": the integer op that computes both (ops/anomaly_score.py, the C mirrors it).
     anomaly: dict | None = None
-    # Classifiers whose scores are logits (MLPClassifier, GaussianNB's joint log-likelihoods): "softmax" (argmax)
+    # Classifiers whose scores are logits (PROBA_MODELS; GaussianNB's are joint log-likelihoods): "softmax" (argmax)
     # or "logistic" (positive) gives predict_proba from the dequantized scores; None where the scores are not logits.
     probability: str | None = None
     # Fixed-point programs with a probability: the integer op that computes predict_proba in Q15 from the raw
@@ -152,7 +155,7 @@ class Program:
             if self.probability is not None and self.is_fixed:
                 raise TinygenError("this manifest predates the integer predict_proba; re-export the model")
             raise TinygenError(f"the integer predict_proba is for fixed-point classifiers with logit scores "
-                               f"(MLPClassifier, GaussianNB), not {self.source} ({self.dtype})")
+                               f"({PROBA_MODELS}), not {self.source} ({self.dtype})")
         return self.proba.forward(self.scores(X))
 
     def predict_proba(self, X) -> np.ndarray:
@@ -160,7 +163,7 @@ class Program:
         (within proba.error_bound() of the exact softmax of the dequantized scores). float32 and the float IR:
         the output activation of the raw scores on the host (the header has no float predict_proba)."""
         if self.probability is None:
-            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
+            raise TinygenError(f"predict_proba is for classifiers with logit scores ({PROBA_MODELS}), not {self.source}")
         if self.is_fixed:
             return self.proba_q(X) * 2.0 ** -PROBA_FRAC_BITS
         return self.softmax_of_scores(self.scores(X))
@@ -169,7 +172,7 @@ class Program:
         """The exact (float64) output activation of raw scores dequantized (real logit = (score - zero point) *
         output_scale): the reference the integer predict_proba is proven against."""
         if self.probability is None:
-            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
+            raise TinygenError(f"predict_proba is for classifiers with logit scores ({PROBA_MODELS}), not {self.source}")
         scores = np.asarray(scores, dtype=np.float64)
         with np.errstate(all="ignore"):  # exp underflows to 0 by design; a row of infinite logits gives NaN
             logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
