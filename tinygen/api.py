@@ -53,10 +53,8 @@ class ConvertedModel:
     def save(self, directory, name: str = "model") -> dict:
         """Write DIRECTORY/NAME.h and DIRECTORY/NAME.json; both are rendered and written to temporary files
         before either takes its name."""
-        from .formats import check_name as check_file_name  # formats builds on this module
-        from .formats.common import write_outputs
+        from .formats.common import write_outputs  # formats builds on this module
 
-        check_file_name(name)  # e.g. stdint.h would shadow <stdint.h> on the include path
         return write_outputs(directory, name, self.header(name), self.manifest(name), None)
 
     def __repr__(self) -> str:
