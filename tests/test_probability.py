@@ -412,3 +412,21 @@ def test_logistic_regression_verify_and_simulate_columns(tmp_path, monkeypatch):
     assert lines[0].split(",")[-3:] == ["proba_0", "proba_1", "proba_2"]
     proba = np.array([[float(v) for v in line.split(",")[-3:]] for line in lines[1:]])
     np.testing.assert_array_equal(proba * 32768, model.program.proba_q(X[:20]))
+
+
+def test_logits_too_fine_for_q15_leave_the_model_without_predict_proba():
+    """A LogisticRegression whose scores' scale admits no Q15 softmax (zero weights, bias 1e-40 in int8, found by
+    tests/test_fuzz.py) still converts and predicts, as before it had predict_proba; predict_proba, also from the
+    manifest, says why in one line."""
+    from sklearn.linear_model import LogisticRegression
+
+    estimator = LogisticRegression()
+    estimator.coef_, estimator.intercept_ = np.zeros((1, 1)), np.array([1e-40])
+    estimator.classes_, estimator.n_features_in_ = np.arange(2), 1
+    X = np.array([[1.0], [-3.0], [2.0]])
+    model = tinygen.convert(estimator, dtype="int8", calibration=X)
+    assert model.program.proba is None and model.program.probability is None
+    assert len(model.predict(X)) == 3  # (a logit of 1e-40 is 0 in int8: class 0, where scikit-learn says 1)
+    message = error_of(model.predict_proba, X)
+    assert message.startswith("no integer predict_proba: the scores' scale") and "too fine" in message
+    assert error_of(Program.from_dict(json.loads(model.manifest("m"))).predict_proba, X) == message

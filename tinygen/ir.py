@@ -20,6 +20,7 @@ from .ops.probability import PROBA_FRAC_BITS, Probability
 
 # The models whose scores are logits, so predict_proba is their softmax / logistic (frontend: FrontendResult.probability)
 PROBA_MODELS = "MLPClassifier, GaussianNB, LogisticRegression, SGDClassifier(loss='log_loss') with two classes"
+NO_PROBA = "no integer predict_proba"  # the note quantize leaves when the scores' scale admits no Q15 softmax
 
 FORMAT = "tinygen-model"
 VERSION = 1
@@ -152,6 +153,7 @@ class Program:
         """[rows, classes] int64 in [0, 2**15]: predict_proba in Q15 (p * 32768, rounded), exactly what
         NAME_predict_proba writes in C (fixed-point programs; ops/probability.py)."""
         if self.proba is None:
+            self._say_why_no_proba()
             if self.probability is not None and self.is_fixed:
                 raise TinygenError("this manifest predates the integer predict_proba; re-export the model")
             raise TinygenError(f"the integer predict_proba is for fixed-point classifiers with logit scores "
@@ -163,10 +165,17 @@ class Program:
         (within proba.error_bound() of the exact softmax of the dequantized scores). float32 and the float IR:
         the output activation of the raw scores on the host (the header has no float predict_proba)."""
         if self.probability is None:
+            self._say_why_no_proba()
             raise TinygenError(f"predict_proba is for classifiers with logit scores ({PROBA_MODELS}), not {self.source}")
         if self.is_fixed:
             return self.proba_q(X) * 2.0 ** -PROBA_FRAC_BITS
         return self.softmax_of_scores(self.scores(X))
+
+    def _say_why_no_proba(self) -> None:
+        """A classifier with logits whose scale admits no Q15 softmax: quantize's note says why."""
+        reason = next((note for note in self.notes if note.startswith(NO_PROBA)), None)
+        if reason is not None:
+            raise TinygenError(reason)
 
     def softmax_of_scores(self, scores) -> np.ndarray:
         """The exact (float64) output activation of raw scores dequantized (real logit = (score - zero point) *
