@@ -8,6 +8,8 @@ simulates edge rows (NaN, +-inf, +-3e38, subnormals) with numpy raising, and giv
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
@@ -59,8 +61,6 @@ def _data(name: str):
 
 def _fit(name: str, make):
     X, y = _data(name)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLP convergence
         return (make().fit(X) if name == "IsolationForest" else make().fit(X, y)), X
