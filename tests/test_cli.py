@@ -188,7 +188,7 @@ def test_export_string_labels_escaped_and_compiled(ws, tmp_path):
 def test_simulate_stdout_and_file(ws, exported):
     result = run("simulate", "out/activity.json", "data.csv", "--label", "target")
     rows = read_csv_rows(result.stdout)
-    assert rows[0] == ["prediction", "score_0"]
+    assert rows[0] == ["prediction", "score_0", "proba_0", "proba_1"]  # a LogisticRegression's predict_proba too
     dataset = load_csv("data.csv", "target")
     assert len(rows) - 1 == dataset.n_rows
     expected = tinygen.load("out/activity.json").predict(dataset.X)
@@ -335,3 +335,23 @@ def test_a_closed_pipe_ends_quietly_not_as_an_internal_error():
 
     result = CliRunner().invoke(writes_into_a_closed_pipe, [])
     assert result.exit_code == EXIT_BROKEN_PIPE == 141 and "internal error" not in result.output
+
+
+def test_BUG_export_output_named_like_a_file_is_refused(ws, tmp_path):
+    """Outside case (issue 13): "`-o out/model.h` silently creates a directory". export's -o is the output
+    directory: a name ending like a file tinygen writes or reads, or an existing file, is one error line (exit
+    2) saying what to give instead, and nothing is written; a directory of any other name still works."""
+    for given, hint in (("out/model.h", f"use -o {tmp_path / 'out'} --name model"),
+                        ("pkg.zip", f"use -o {tmp_path} --name pkg"), ("out/m.JSON", f"use -o {tmp_path / 'out'} --name m")):
+        result = run("export", "m.skops", "--dtype", "float32", "-o", tmp_path / given, code=2)
+        assert result.stderr.startswith("error: output directory") and result.stderr.count("\n") == 1
+        assert result.stderr.rstrip().endswith(hint)
+    result = run("export", "m.skops", "--dtype", "float32", "--name", "clf", "-o", tmp_path / "out/model.h", code=2)
+    assert result.stderr.rstrip().endswith("--name clf")
+    assert sorted(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("keep me")
+    result = run("export", "m.skops", "--dtype", "float32", "-o", tmp_path / "afile", code=2)
+    assert "'afile' is a file" in result.stderr.replace(str(tmp_path) + os.sep, "") and result.stderr.count("\n") == 1
+    assert (tmp_path / "afile").read_text() == "keep me"
+    run("export", "m.skops", "--dtype", "float32", "--name", "clf", "-o", tmp_path / "build.v2")
+    assert sorted(p.name for p in (tmp_path / "build.v2").iterdir()) == ["clf.h", "clf.json"]

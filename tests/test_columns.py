@@ -106,10 +106,10 @@ def test_export_calibration_reordered_documents_model_order(ws, tmp_path, dtype)
     the model's i-th feature (also with --dtype auto, which measures each dtype on the calibration rows)."""
     for csv_name in ("bc.csv", "rev.csv"):
         run("export", ws / "lr.skops", "--dtype", dtype, "--calibration", ws / csv_name, "--label", "target",
-            "--name", "m", "-o", tmp_path / csv_name)
-    header = (tmp_path / "bc.csv" / "m.h").read_text()
+            "--name", "m", "-o", tmp_path / csv_name.replace(".csv", "_out"))
+    header = (tmp_path / "bc_out" / "m.h").read_text()
     assert "x[0] mean radius" in header and "x[29] worst fractal dimension" in header
-    assert (tmp_path / "rev.csv" / "m.h").read_text() == header
+    assert (tmp_path / "rev_out" / "m.h").read_text() == header
 
 
 # ------------------------------------------------------------------------------------------------ matching rules

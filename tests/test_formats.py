@@ -217,12 +217,11 @@ def tree_bytes(path: Path) -> dict:
 
 def test_bad_names_and_failures_leave_nothing(tmp_path, monkeypatch):
     model = wine_classifier()
-    for fmt in ("arduino", "esp-idf", "platformio"):
+    for fmt in ("header", "arduino", "esp-idf", "platformio"):
         for name in ("stdint", "Arduino", "wire", "CON", "9lives", "a__b"):
             message = error_of(formats.export, model, tmp_path / "out", name, fmt)
             assert repr(name) in message
     assert not (tmp_path / "out").exists()
-    formats.export(model, tmp_path / "hdr", "stdint", "header")  # the bare header has no include path to shadow
     # Something in the way: refused before anything is written.
     (tmp_path / "blocked").mkdir()
     (tmp_path / "blocked" / "wine_esp_idf").write_text("a file")
@@ -489,10 +488,24 @@ def test_cli_export_formats(tmp_path, monkeypatch):
             "activity", "-o", "out3/")
         assert (tmp_path / "out3" / package).is_dir()
     # A name the package cannot use is refused before anything is written.
-    for bad in ("stdint", "9lives"):
-        result = cli("export", "m.skops", "--format", "arduino", "--calibration", "data.csv", "--label", "target",
+    for fmt, bad in (("arduino", "stdint"), ("arduino", "9lives"), ("header", "stdint"), ("header", "string")):
+        result = cli("export", "m.skops", "--format", fmt, "--calibration", "data.csv", "--label", "target",
                      "--name", bad, "-o", "bad/", code=2)
-        assert result.stderr.startswith("error: ") and bad in result.stderr
+        assert result.stderr.startswith("error: ") and bad in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "bad").exists()
-    cli("export", "m.skops", "--calibration", "data.csv", "--label", "target", "--name", "stdint", "-o", "hdr/")
-    assert sorted(p.name for p in (tmp_path / "hdr").iterdir()) == ["stdint.h", "stdint.json"]
+
+
+@pytest.mark.parametrize("fmt", formats.FORMATS)
+def test_BUG_standard_header_names_are_refused_for_every_format(tmp_path, fmt):
+    """Outside case (issue 13): "`--name stdint` (or any C standard header name) shadows the system header for
+    the plain header format (refuse it as `--format arduino` does)": with -I OUTDIR, the model's own
+    #include <stdint.h> found OUTDIR/stdint.h. Every format refuses it in one line, writing nothing."""
+    model = wine_classifier()
+    for name in ("stdint", "stddef", "stdio", "string", "math", "limits", "Stdlib", "time"):
+        message = error_of(formats.export, model, tmp_path / "out", name, fmt)
+        assert message == (f"name {name!r} would make the model's header {name}.h clash with the system or Arduino "
+                           f"header <{name}.h> on the include path; try --name {name}_model")
+    # assert is a keyword of Python (whose identifiers tinygen names avoid too): refused, with a name that works
+    assert error_of(formats.export, model, tmp_path / "out", "assert", fmt).endswith("try --name assert_model")
+    assert not (tmp_path / "out").exists()
+

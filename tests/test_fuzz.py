@@ -79,7 +79,6 @@ REFUSALS = tuple(re.compile(pattern) for pattern in (
     r"accumulator could overflow int32",  # int8: a bias far beyond the weights' scale
     r"int8 tanh/logistic input scale is outside TFLM's range",  # int8: pre-activations of a tiny or huge range
     r"int8 tensor's range .* is beyond float32's",  # int8: a layer's outputs beyond FLT_MAX
-    r"too fine for the integer predict_proba",  # q15/q7 classifiers with logits of ~1e-30: no Q15 softmax
 ))
 
 F32 = np.finfo(np.float32)

@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 import skops.io
+from click.testing import CliRunner
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
@@ -29,6 +30,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
 from tinygen import modelio
+from tinygen.cli import main
 from tinygen.modelio import SUPPORTED_TYPES, load_model, save_model
 
 from conftest import error_of
@@ -136,21 +138,36 @@ def test_save_overwrites(tmp_path, xy):
 KD_TREE = "sklearn.neighbors._kd_tree.KDTree"
 
 
-def test_refuses_untrusted_kd_tree(tmp_path, xy):
+def test_BUG_unsupported_estimator_in_skops_is_named_not_its_internals(tmp_path, xy):
+    """Outside case (issue 13): "KNeighborsClassifier in .skops is refused by internal type names instead of
+    'not supported'". The KD tree inside it is what skops distrusts; the user is told the model is not supported."""
     path = tmp_path / "knn.skops"
     skops.io.dump(KNeighborsClassifier(algorithm="kd_tree").fit(*xy), path)
+    assert KD_TREE in modelio.untrusted_types(path)
     message = error_of(load_model, path)
-    assert message.startswith(f"refusing to load {str(path)!r}")
-    assert KD_TREE in message and "supported:" in message and "LogisticRegression" in message
+    assert message.startswith("KNeighborsClassifier is not supported by tinygen; supported: ")
+    assert "LogisticRegression" in message and "KDTree" not in message and "sklearn." not in message
 
 
-def test_refuses_untrusted_type_inside_pipeline(tmp_path, xy):
+def test_unsupported_estimator_inside_pipeline_is_named(tmp_path, xy):
     path = tmp_path / "p.skops"
     pipeline = Pipeline([("scale", StandardScaler()), ("model", KNeighborsClassifier(algorithm="kd_tree"))])
     skops.io.dump(pipeline.fit(*xy), path)
-    message = error_of(load_model, path)
-    assert KD_TREE in message
+    assert error_of(load_model, path).startswith("KNeighborsClassifier is not supported by tinygen; supported: ")
     assert KD_TREE in modelio.untrusted_types(path)
+
+
+@pytest.mark.parametrize("estimator", [KNeighborsClassifier(algorithm="kd_tree"), KNeighborsClassifier(algorithm="brute"),
+                                       SVC()], ids=["knn-kd_tree", "knn-brute", "svc"])
+def test_export_of_unsupported_skops_says_not_supported(tmp_path, xy, estimator):
+    """Whether skops trusts the file (SVC, brute-force KNN: loaded, then refused by the frontend) or not (the
+    KD tree), export says the same one line and writes nothing."""
+    path = tmp_path / "m.skops"
+    skops.io.dump(clone(estimator).fit(*xy), path)
+    result = CliRunner().invoke(main, ["export", str(path), "--dtype", "float32", "-o", str(tmp_path / "out")])
+    kind = type(estimator).__name__
+    assert result.exit_code == 2 and result.output.startswith(f"error: {kind} is not supported by tinygen; supported: ")
+    assert result.output.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
 def test_trees_load_with_their_node_arrays_trusted(tmp_path, xy):
@@ -168,8 +185,7 @@ class Payload:
 def test_refuses_arbitrary_class(tmp_path):
     path = tmp_path / "evil.skops"
     skops.io.dump(Payload(), path)
-    message = error_of(load_model, path)
-    assert "refusing to load" in message and "Payload" in message
+    assert error_of(load_model, path).startswith("Payload is not supported by tinygen; supported: ")
 
 
 def test_unsupported_but_skops_trusted_estimator_is_returned(tmp_path, xy):

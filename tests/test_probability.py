@@ -319,3 +319,114 @@ def test_cli_simulate_columns_and_verify_check(tmp_path, monkeypatch):
     check = next(c for c in report["checks"] if c["name"].startswith("predict_proba within"))
     assert check["passed"] and report["proba_max_error"] <= report["proba_error_bound"]
     assert report["targets"]["host"]["proba_mismatches"] == 0
+
+
+# ---- LogisticRegression (issue 13): its scores are logits ---------------------------------------------------
+
+LOGREG_DTYPES = ("q31", "q15", "q7", "int8")
+
+
+@functools.lru_cache(maxsize=None)
+def logreg(dataset: str, kind: str = "logreg"):
+    """(the fitted scaler + LogisticRegression or SGDClassifier(loss="log_loss"), X, y) on a bundled data set."""
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = {"breast_cancer": load_breast_cancer, "wine": load_wine}[dataset](return_X_y=True)
+    model = LogisticRegression(max_iter=3000) if kind == "logreg" else SGDClassifier(loss="log_loss", random_state=0)
+    return make_pipeline(StandardScaler(), model).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("dataset, kind", [("breast_cancer", "logistic"), ("wine", "softmax")])
+def test_logistic_regression_predict_proba_in_integers(dataset, kind):
+    """scikit-learn's LogisticRegression.predict_proba is the logistic of its one score (two classes) or the
+    softmax of its scores (multinomial): the integer op computes the same, within its proven bound of the
+    exact one of the dequantized scores on every row and on edge rows, and C == simulator (predict_proba
+    included) on host for every fixed dtype. float32 keeps the host float predict_proba."""
+    need_tool("gcc")
+    estimator, X, _ = logreg(dataset)
+    rows = np.vstack([X, X[:20] * 1e3, -X[:20] * 1e3])
+    for dtype in LOGREG_DTYPES:
+        model = tinygen.convert(estimator, dtype=dtype, calibration=X)
+        program = model.program
+        assert program.probability == kind and program.proba.kind == kind and program.proba.scale == program.output_scale
+        check_within_bound(program.proba, program.scores(rows))
+        sklearn_error = np.abs(model.predict_proba(X) - estimator.predict_proba(X)).max()
+        assert sklearn_error <= {"q31": 1e-4, "q15": 1e-2, "q7": 0.2, "int8": 0.1}[dtype], (dtype, sklearn_error)
+        assert "_predict_proba(const float *x, uint16_t *proba)" in model.header("lr")
+        result = tinygen.verify.compare_on_target(model, "host", rows, "lr")
+        assert result["mismatches"] == 0 and result["proba_mismatches"] == 0, (dtype, result)
+    float32 = tinygen.convert(estimator, dtype="float32")
+    header = float32.header("lr")
+    assert float32.program.proba is None and "_predict_proba(const float" not in header
+    assert f"predict_proba: not in C for float32 models ({kind} of the scores" in header
+    np.testing.assert_allclose(float32.predict_proba(X), estimator.predict_proba(X), atol=1e-5)
+
+
+def test_logistic_regression_predict_proba_on_avr():
+    """NAME_predict_proba of a LogisticRegression on the ATmega328P equals the simulator on every row."""
+    for tool in ("avr-gcc", "simavr"):
+        need_tool(tool)
+    estimator, X, _ = logreg("wine")
+    model = tinygen.convert(estimator, dtype="q15", calibration=X)
+    result = tinygen.verify.compare_on_target(model, "avr", X, "lr")
+    assert result["mismatches"] == 0 and result["proba_mismatches"] == 0, result
+
+
+def test_sgd_log_loss_predict_proba_binary_only():
+    """SGDClassifier(loss="log_loss"): two classes, the logistic (scikit-learn's _predict_proba_lr); more
+    classes normalize one-vs-rest logistics, which is no softmax: no integer predict_proba, said so."""
+    binary, X, _ = logreg("breast_cancer", "sgd")
+    model = tinygen.convert(binary, dtype="q15", calibration=X)
+    assert model.program.proba.kind == "logistic"
+    assert np.abs(model.predict_proba(X) - binary.predict_proba(X)).max() < 0.02
+    multi, X, _ = logreg("wine", "sgd")
+    model = tinygen.convert(multi, dtype="q15", calibration=X)
+    assert model.program.proba is None
+    assert "with two classes), not Pipeline(StandardScaler, SGDClassifier)" in error_of(model.predict_proba, X)
+
+
+def test_logistic_regression_verify_and_simulate_columns(tmp_path, monkeypatch):
+    """verify checks the LogisticRegression's predict_proba against its proven bound; simulate writes its
+    proba_k columns (NAME_predict_proba / 32768)."""
+    from click.testing import CliRunner
+
+    from tinygen.cli import main
+
+    need_tool("gcc")
+    monkeypatch.chdir(tmp_path)
+    estimator, X, y = logreg("wine")
+    report = tinygen.verify.verify(estimator, X, y, dtype="q7")
+    check = next(c for c in report["checks"] if c["name"].startswith("predict_proba within"))
+    assert check["passed"] and report["proba_max_error"] <= report["proba_error_bound"]
+    assert report["targets"]["host"]["proba_mismatches"] == 0
+    model = tinygen.convert(estimator, dtype="q7", calibration=X)
+    model.save(tmp_path / "out", "wine")
+    names = model.program.feature_names
+    np.savetxt("rows.csv", X[:20], delimiter=",", header=",".join(names), comments="")
+    result = CliRunner().invoke(main, ["simulate", "out/wine.json", "rows.csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().split("\n")
+    assert lines[0].split(",")[-3:] == ["proba_0", "proba_1", "proba_2"]
+    proba = np.array([[float(v) for v in line.split(",")[-3:]] for line in lines[1:]])
+    np.testing.assert_array_equal(proba * 32768, model.program.proba_q(X[:20]))
+
+
+def test_logits_too_fine_for_q15_leave_the_model_without_predict_proba():
+    """A LogisticRegression whose scores' scale admits no Q15 softmax (zero weights, bias 1e-40 in int8, found by
+    tests/test_fuzz.py) still converts and predicts, as before it had predict_proba; predict_proba, also from the
+    manifest, says why in one line."""
+    from sklearn.linear_model import LogisticRegression
+
+    estimator = LogisticRegression()
+    estimator.coef_, estimator.intercept_ = np.zeros((1, 1)), np.array([1e-40])
+    estimator.classes_, estimator.n_features_in_ = np.arange(2), 1
+    X = np.array([[1.0], [-3.0], [2.0]])
+    model = tinygen.convert(estimator, dtype="int8", calibration=X)
+    assert model.program.proba is None and model.program.probability is None
+    assert len(model.predict(X)) == 3  # (a logit of 1e-40 is 0 in int8: class 0, where scikit-learn says 1)
+    message = error_of(model.predict_proba, X)
+    assert message.startswith("no integer predict_proba: the scores' scale") and "too fine" in message
+    assert error_of(Program.from_dict(json.loads(model.manifest("m"))).predict_proba, X) == message

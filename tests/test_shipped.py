@@ -73,8 +73,8 @@ def test_fresh_export_passes_on_host_and_avr_then_fails_after_one_weight_edit(ws
     out = copy_export(ws, tmp_path)
     verify(ws, out / "iris_lr.json", "--target", "host", "--target", "avr", "--json", tmp_path / "ok.json", code=0)
     report = json.loads((tmp_path / "ok.json").read_text())
-    assert [c["name"] for c in report["checks"]] == ["header matches manifest", "C == simulator on host",
-                                                     "C == simulator on avr"]
+    assert [c["name"] for c in report["checks"]] == ["header matches manifest", "predict_proba within 2.93e-05 of the softmax of the scores",
+                                                     "C == simulator on host", "C == simulator on avr"]
     # DESIGN.md's verify fields are all there; without --model the float figures are null
     assert report["float_metric"] is None and report["agreement"] is None and report["accuracy_drop"] is None
     assert report["metric_name"] == "accuracy" and report["fixed_metric"] > 0.9 and report["rows"] == 150
@@ -103,7 +103,7 @@ def test_with_model_compares_the_float_model_and_refuses_another(ws, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     names = [c["name"] for c in report["checks"]]
     assert names == ["header matches manifest", "manifest comes from --model", "accuracy drop <= 0.005",
-                     "C == simulator on host"]
+                     "predict_proba within 2.93e-05 of the softmax of the scores", "C == simulator on host"]
     assert report["float_metric"] > 0.9 and report["agreement"] > 0.95 and "agreement with the float model" in result.stdout
     # a model the manifest was not exported from: same features and classes, another kind
     result = verify(ws, ws / "out" / "iris_lr.json", "--model", ws / "other.skops", code=1)
@@ -198,7 +198,7 @@ def test_version_1_manifest_verifies_with_a_note_and_a_newer_one_is_refused(ws, 
     result = verify(ws, out / "iris_lr.json", "--json", tmp_path / "r.json", code=0)
     assert "note: " in result.stderr and "version-1 manifest" in result.stderr and "re-export" in result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    assert [c["name"] for c in report["checks"]] == ["C == simulator on host"]
+    assert [c["name"] for c in report["checks"]] == ["predict_proba within 2.93e-05 of the softmax of the scores", "C == simulator on host"]
     assert report["shipped"]["header_check"].startswith("skipped")
     run(ws, "simulate", out / "iris_lr.json", ws / "iris.csv", "--label", "target", "-o", tmp_path / "s.csv", code=0)
     (out / "iris_lr.json").write_text(json.dumps({**manifest, "version": 3}, indent=1))

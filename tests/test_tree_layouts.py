@@ -6,15 +6,16 @@ simulator on every row of the data and of generated rows on, just above and just
 with NaN, +-inf, +-0.0 and subnormals, on the host and on the MCU instruction sets."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier, GradientBoostingRegressor,
-                              HistGradientBoostingClassifier, IsolationForest, RandomForestClassifier,
-                              RandomForestRegressor)
+from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
+                              GradientBoostingRegressor, HistGradientBoostingClassifier, IsolationForest,
+                              RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -261,3 +262,41 @@ def test_float32_trees_refuse_tables_and_bins():
     for options in ({"layout": "table"}, {"bins": True}):
         with pytest.raises(tinygen.TinygenError, match="for tables or threshold bins use --dtype exact"):
             tinygen.convert(fitted("dt-wine"), dtype="float32", **options)
+
+
+def test_BUG_more_than_65535_thresholds_index_their_edges_in_uint32():
+    """Outside case (issue 13): "more than 65,535 distinct thresholds with bins declares `..._edge_base`
+    `uint16_t` but stores offsets up to 78,731 (C != simulator on every row, exported silently)". The
+    cheapest trigger: ExtraTrees grown in full on 34,000 rows of 2 random features (2 trees: 67,962 distinct
+    thresholds; one feature alone holds at most 65,533 in uint16 bins). No model that large compiles in
+    seconds (inline: gcc -O2 took over 300 s on those 68,000 splits; the table layout indexes at most 65,535
+    splits), so the C is checked on such a model's own bins (all 68,667 edges) read by its last 3 trees
+    (depth 8, at ranks all over both features): a wrapped edge_base gives feature 1's bins the wrong edges
+    (host gcc refuses the overflowing initializer; compilers without -Werror build wrong bins)."""
+    need_tool("gcc")
+    rng = np.random.default_rng(0)
+    X, y = rng.random((34_000, 2)), rng.random(34_000)
+    big = ExtraTreesRegressor(n_estimators=2, random_state=0).fit(X, y)
+    small = ExtraTreesRegressor(n_estimators=3, max_depth=8, random_state=1).fit(X, y)
+    big.estimators_, big.n_estimators = big.estimators_ + small.estimators_, 5
+    model = tinygen.convert(big, layout="inline", bins=True)
+    bins, trees = model.program.ops
+    assert bins.edge_base[-1] > 65_535 and bins.edge_index_type == "uint32"
+    model.program.ops[1] = dataclasses.replace(trees, trees=trees.trees[2:])
+    assert "static const uint32_t ebig_threshold_bins_0_edge_base[3]" in model.header("ebig")
+    read = {int(f) for tree in model.program.ops[1].trees for f in tree.feature[tree.left >= 0]}
+    assert read == {0, 1}
+    edge_floats = [key_floats(np.asarray(edges)) for edges in bins.edges]
+    ranks = [tree.threshold[tree.left >= 0] for tree in model.program.ops[1].trees]
+    features = [tree.feature[tree.left >= 0] for tree in model.program.ops[1].trees]
+    at_thresholds = np.repeat(X[:1].astype(np.float32), sum(len(r) for r in ranks) * 3, axis=0)
+    row = 0
+    for rank_list, feature_list in zip(ranks, features):  # each split's threshold, one ulp below and above
+        for rank, feature in zip(rank_list, feature_list):
+            edge = edge_floats[feature][rank - 1]
+            for value in (np.nextafter(edge, np.float32(-1)), edge, np.nextafter(edge, np.float32(2))):
+                at_thresholds[row, feature] = value
+                row += 1
+    rows = np.concatenate([X[:300].astype(np.float32), at_thresholds])
+    result = compare_on_target(model, "host", rows, "ebig")
+    assert result["rows"] == len(rows) and result["mismatches"] == 0, result

@@ -135,7 +135,8 @@ def test_min_accuracy_is_a_check_with_json_and_junit(iris):
     result = run(*common, "--min-accuracy", "0.999", "--json", ws / "low.json", "--junit", ws / "low.xml", code=1)
     assert "verify failed: accuracy >= 0.999" in result.stderr
     low = json.loads((ws / "low.json").read_text())
-    assert [c["passed"] for c in low["checks"]] == [True, False, True]  # drop, min accuracy, C == simulator
+    # drop, min accuracy, predict_proba bound, C == simulator
+    assert [c["passed"] for c in low["checks"]] == [True, False, True, True]
     cases = {case["name"]: case for case in check_junit(ws / "low.xml")}
     assert cases["accuracy >= 0.999"]["outcome"] == "failure"
     assert cases["accuracy >= 0.999"]["message"].startswith(f"accuracy >= 0.999: q15 {low['fixed_metric']:.4f}")

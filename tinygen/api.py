@@ -34,7 +34,8 @@ class ConvertedModel:
         return self.program.predict(self._rows(X))
 
     def predict_proba(self, X) -> np.ndarray:
-        """MLPClassifier models: softmax / logistic of the simulator's dequantized raw scores."""
+        """Classifiers with logit scores (ir.PROBA_MODELS): fixed point, NAME_predict_proba's Q15 values / 32768;
+        float32, the softmax / logistic of the raw scores on the host."""
         return self.program.predict_proba(self._rows(X))
 
     def score_samples(self, X) -> np.ndarray:

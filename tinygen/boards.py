@@ -24,6 +24,7 @@ class Board:
     compiler: str  # cross compiler for the footprint
     flags: tuple[str, ...]  # its flags for this board's core
     clock_hz: int  # the core clock: latency = cycles / clock_hz
+    stand_in: str = ""  # when the compiler is not the board's own: which one it is, said with every figure
 
 
 # --noinhibit-exec: link even when the program overflows the part, so the overshoot can be measured and said
@@ -35,8 +36,11 @@ BOARDS = {board.name: board for board in (
           ("-mmcu=atmega328p", *AVR_FLAGS), clock_hz=16_000_000),
     Board("mega2560", "Arduino Mega 2560 (ATmega2560, 16 MHz)", "avr", 253_952, 8_192, "avr-gcc",
           ("-mmcu=atmega2560", *AVR_FLAGS), clock_hz=16_000_000),
-    Board("esp32", "ESP32 (Xtensa LX6; default 1.25 MB app partition, 320 KB DRAM)", None, 1_310_720, 327_680,
-          "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections"), clock_hz=240_000_000),
+    Board("esp32", "ESP32 (Xtensa LX6; default 1.25 MB app partition, 320 KB DRAM; sized with the ESP8266's "
+          "xtensa-lx106 compiler)", None, 1_310_720, 327_680,
+          "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections"), clock_hz=240_000_000,
+          stand_in="the ESP8266's Xtensa LX106 compiler stands in for the ESP32's LX6 one (not packaged in Debian): "
+                   "an estimate"),
     Board("esp32c3", "ESP32-C3 (RISC-V rv32imc; default 1.25 MB app partition, 400 KB SRAM)", "rv32", 1_310_720, 409_600,
           "riscv64-unknown-elf-gcc", ("--specs=picolibc.specs", "-Os", "-march=rv32imc", "-mabi=ilp32", "-ffunction-sections", "-fdata-sections"), clock_hz=160_000_000),
     Board("stm32f4", "STM32F407 (Cortex-M4F, 1 MB flash, 192 KB RAM)", "cortex-m4", 1_048_576, 196_608,
@@ -61,8 +65,52 @@ def footprint(board: Board, header: Path, name: str) -> dict:
     return toolchain.model_footprint(board.compiler, list(board.flags), header, name, link=board.compiler == "avr-gcc")
 
 
-def check_fits(board: Board, flash_bytes: int | None, ram_bytes: int | None, stack_bytes: int | None = None) -> None:
-    """TinygenError saying by how much, when the model's flash or RAM (static + stack) exceeds the board."""
+def figure_note(board: Board, name: str) -> str:
+    """What the flash/RAM figures of `board` measure, said beside them by export --board and verify --board."""
+    how = "linked with the libgcc helpers it calls" if board.compiler == "avr-gcc" else "object code"
+    note = f"what the model adds to a program that only calls {name}_predict: {board.compiler} -Os, {how}"
+    return f"{note}; {board.stand_in}" if board.stand_in else note
+
+
+def _tree_depth(tree) -> int:
+    """Splits on the longest path from the root to a leaf (scikit-learn's get_depth)."""
+    deepest, stack = 0, [(0, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if tree.left[node] < 0:
+            deepest = max(deepest, depth)
+        else:
+            stack += [(int(tree.left[node]), depth + 1), (int(tree.right[node]), depth + 1)]
+    return deepest
+
+
+def advice(program) -> str:
+    """What would make `program` smaller, with its current numbers: a smaller dtype only when it is not
+    already the smallest; for trees fewer or shallower trees, the table layout and bins when unused; for
+    MLPs fewer hidden units; else fewer features."""
+    tips = [] if program is None or program.dtype in ("q7", "int8") else ["a smaller dtype (--dtype q7)"]
+    ops = [] if program is None else program.ops
+    trees = next((op for op in ops if op.op == "tree_ensemble"), None)
+    hidden = [op.n_out for op, after in zip(ops, ops[1:])  # layers with an activation (int8: relu fused)
+              if after.op in ("activation", "int8_activation") or getattr(op, "activation", "none") != "none"]
+    if trees is not None:
+        tips += [f"fewer trees (it has {len(trees.trees)})",
+                 f"shallower trees (max_depth below {max(_tree_depth(t) for t in trees.trees)})"]
+        if trees.layout != "table":
+            tips.append("--layout table")
+        if program.dtype == "exact" and trees.in_kind != "bins":
+            tips.append("--bins")
+    elif hidden:
+        tips.append(f"fewer hidden units (hidden_layer_sizes {tuple(hidden)} now)")
+    elif program is not None:
+        tips.append(f"fewer features (it reads {program.n_features})")
+    return "try " + ", ".join(tips) + (", " if tips else "") + "or a bigger board"
+
+
+def check_fits(board: Board, flash_bytes: int | None, ram_bytes: int | None, stack_bytes: int | None = None,
+               program=None) -> None:
+    """TinygenError saying by how much, when the model's flash or RAM (static + stack) exceeds the board, and
+    what would make `program` smaller."""
     problems = []
     if flash_bytes is not None and flash_bytes > board.flash_bytes:
         problems.append(f"{flash_bytes} B of flash where it has {board.flash_bytes} B (over by {flash_bytes - board.flash_bytes} B)")
@@ -71,24 +119,30 @@ def check_fits(board: Board, flash_bytes: int | None, ram_bytes: int | None, sta
         what = "RAM (static + stack)" if stack_bytes else "RAM"
         problems.append(f"{ram_needed} B of {what} where it has {board.ram_bytes} B (over by {ram_needed - board.ram_bytes} B)")
     if problems:
-        raise TinygenError(f"the model does not fit the {board.name}: it needs {' and '.join(problems)}; "
-                           "try a smaller dtype (q7), fewer features, or a bigger board")
+        raise TinygenError(f"the model does not fit the {board.name}: it needs {' and '.join(problems)}; {advice(program)}")
 
 
 AVR_MAX_OBJECT_BYTES = 32_767  # avr-gcc: size_t is 16 bits, no single array may be larger
 
 
-def check_model(model, board: Board, name: str) -> dict:
-    """The model's footprint on `board` (cross-compiled), raising TinygenError when it does not fit."""
+def check_model(model, board: Board, name: str, stack_bytes: int | None = None) -> dict:
+    """The model's footprint on `board` (cross-compiled; figure_note says what it counts), raising
+    TinygenError when it does not fit; stack_bytes (measured by a target) counts against the RAM too."""
     if board.compiler == "avr-gcc":
         for index, op in enumerate(model.program.ops):
             for table, size in op.table_bytes().items():
                 if size > AVR_MAX_OBJECT_BYTES:
                     raise TinygenError(f"the model does not fit the {board.name}: its {op.op} {table} table is {size} B and "
                                        f"AVR cannot hold one array over {AVR_MAX_OBJECT_BYTES} B (over by "
-                                       f"{size - AVR_MAX_OBJECT_BYTES} B); try a smaller dtype (q7) or fewer features")
+                                       f"{size - AVR_MAX_OBJECT_BYTES} B); {advice(model.program)}")
     with tempfile.TemporaryDirectory(prefix="tinygen-fit-") as tmp:
         paths = model.save(tmp, name)
         sizes = footprint(board, paths["header"], name)
-    check_fits(board, sizes["flash_bytes"], sizes["ram_bytes"])
+    check_fits(board, sizes["flash_bytes"], sizes["ram_bytes"], stack_bytes, model.program)
     return sizes
+
+
+def fit_line(board: Board, sizes: dict, name: str, stack_bytes: int | None = None) -> str:
+    """'1024 B flash, 0 B RAM (+ 86 B stack measured on avr) (what these figures are)': export's and verify's."""
+    stack = "" if stack_bytes is None else f" + {stack_bytes} B stack measured on {board.target}"
+    return f"{sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM{stack} ({figure_note(board, name)})"

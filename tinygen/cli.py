@@ -393,7 +393,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
               "from the float model's [default: verify's per dtype].")
 @click.option("--name", help="C name prefix and file name (default: the model file's name).")
 @click.option("--format", "fmt", default="header", show_default=True, type=click.Choice(FORMATS))
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(), help="Output directory (not a file name).")
 @click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Refuse (writing nothing) if the model does not fit it.")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
@@ -405,6 +405,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
 def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, outdir, board, layout, bins,
            allow_pickle, csv_format):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
+    formats.check_outdir(outdir, name)  # -o out/model.h is a file name, not the output directory (--name model)
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
     if max_accuracy_drop is not None and dtype != "auto":
@@ -429,7 +430,7 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     dtype = model.dtype
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
-        click.echo(f"fits the {board}: {sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM")
+        click.echo(f"fits the {board}: {boards.fit_line(boards.get(board), sizes, name)}")
     paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
     written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
     click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {dtype})")
@@ -590,6 +591,9 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
         if result.get("cycles_per_inference") is not None:
             costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
         lines.append(f"  {target}: {', '.join(costs)}")
+    if report["targets"]:  # not the board's figure (export --board's): say what these count
+        lines.append("  (per target, flash/RAM: what the model adds to that target's test firmware, helpers the firmware "
+                     "already links not counted; host: gcc -Os object code)")
     if report["agreement"] is not None:
         lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
     else:

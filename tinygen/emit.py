@@ -20,9 +20,9 @@ from .ops.types import BITS, is_float
 from .targets.toolchain import package_root
 
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "float32": "float",
-           "uint8": "uint8_t", "uint16": "uint16_t"}
+           "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t"}
 READERS = {"int8": "rd_i8", "int16": "rd_i16", "int32": "rd_i32", "int64": "rd_i64", "float32": "rd_f32",
-           "uint8": "rd_u8", "uint16": "rd_u16"}
+           "uint8": "rd_u8", "uint16": "rd_u16", "uint32": "rd_u32"}
 
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned
@@ -60,7 +60,7 @@ def suggest_name(text: str) -> str:
     if not name[0].isalpha():
         name = "m_" + name
     name = name[:48].rstrip("_")
-    return name + "_model" if _name_problem(name) else name  # a keyword (C, C++ or Python, as check_name)
+    return name + "_model" if _name_problem(name) else name  # a keyword (C, C++ or Python), as check_name refuses
 
 
 def c_string(text) -> str:

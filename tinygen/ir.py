@@ -18,6 +18,10 @@ from .ops import OP_TYPES
 from .ops.anomaly_score import AnomalyScore
 from .ops.probability import PROBA_FRAC_BITS, Probability
 
+# The models whose scores are logits, so predict_proba is their softmax / logistic (frontend: FrontendResult.probability)
+PROBA_MODELS = "MLPClassifier, GaussianNB, LogisticRegression, SGDClassifier(loss='log_loss') with two classes"
+NO_PROBA = "no integer predict_proba"  # the note quantize leaves when the scores' scale admits no Q15 softmax
+
 FORMAT = "tinygen-model"
 # The manifest schema. 2: "header_sha256" (the digest of the NAME.h exported with it; digests.py). Version-1
 # manifests still load (they carry no digest); a newer one than this tinygen knows is refused.
@@ -41,7 +45,7 @@ class Program:
     # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
     # Typed programs add "score": the integer op that computes both (ops/anomaly_score.py, the C mirrors it).
     anomaly: dict | None = None
-    # Classifiers whose scores are logits (MLPClassifier, GaussianNB's joint log-likelihoods): "softmax" (argmax)
+    # Classifiers whose scores are logits (PROBA_MODELS; GaussianNB's are joint log-likelihoods): "softmax" (argmax)
     # or "logistic" (positive) gives predict_proba from the dequantized scores; None where the scores are not logits.
     probability: str | None = None
     # Fixed-point programs with a probability: the integer op that computes predict_proba in Q15 from the raw
@@ -91,7 +95,8 @@ class Program:
         programs, float64 for the float IR)."""
         values = self.check_features(X).astype(np.float64)
         if self.dtype != "float":
-            values = values.astype(np.float32)  # the C API takes float
+            with np.errstate(over="ignore", under="ignore"):  # as the C caller's cast: huge -> inf, tiny -> 0
+                values = values.astype(np.float32)  # the C API takes float
         for op in self.ops:
             values = op.forward(values)
         return values
@@ -151,10 +156,11 @@ class Program:
         """[rows, classes] int64 in [0, 2**15]: predict_proba in Q15 (p * 32768, rounded), exactly what
         NAME_predict_proba writes in C (fixed-point programs; ops/probability.py)."""
         if self.proba is None:
+            self._say_why_no_proba()
             if self.probability is not None and self.is_fixed:
                 raise TinygenError("this manifest predates the integer predict_proba; re-export the model")
             raise TinygenError(f"the integer predict_proba is for fixed-point classifiers with logit scores "
-                               f"(MLPClassifier, GaussianNB), not {self.source} ({self.dtype})")
+                               f"({PROBA_MODELS}), not {self.source} ({self.dtype})")
         return self.proba.forward(self.scores(X))
 
     def predict_proba(self, X) -> np.ndarray:
@@ -162,24 +168,32 @@ class Program:
         (within proba.error_bound() of the exact softmax of the dequantized scores). float32 and the float IR:
         the output activation of the raw scores on the host (the header has no float predict_proba)."""
         if self.probability is None:
-            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
+            self._say_why_no_proba()
+            raise TinygenError(f"predict_proba is for classifiers with logit scores ({PROBA_MODELS}), not {self.source}")
         if self.is_fixed:
             return self.proba_q(X) * 2.0 ** -PROBA_FRAC_BITS
         return self.softmax_of_scores(self.scores(X))
+
+    def _say_why_no_proba(self) -> None:
+        """A classifier with logits whose scale admits no Q15 softmax: quantize's note says why."""
+        reason = next((note for note in self.notes if note.startswith(NO_PROBA)), None)
+        if reason is not None:
+            raise TinygenError(reason)
 
     def softmax_of_scores(self, scores) -> np.ndarray:
         """The exact (float64) output activation of raw scores dequantized (real logit = (score - zero point) *
         output_scale): the reference the integer predict_proba is proven against."""
         if self.probability is None:
-            raise TinygenError(f"predict_proba is for classifiers with logit scores (MLPClassifier, GaussianNB), not {self.source}")
+            raise TinygenError(f"predict_proba is for classifiers with logit scores ({PROBA_MODELS}), not {self.source}")
         scores = np.asarray(scores, dtype=np.float64)
-        logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
-        if self.probability == "logistic":
-            p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
-            return np.stack([1.0 - p1, p1], axis=1)
-        shifted = logits - np.max(logits, axis=1, keepdims=True)
-        e = np.exp(shifted)
-        return e / e.sum(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):  # exp underflows to 0 by design; a row of infinite logits gives NaN
+            logits = (scores - self.output_zero_point) * (self.output_scale if self.output_scale is not None else 1.0)
+            if self.probability == "logistic":
+                p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))
+                return np.stack([1.0 - p1, p1], axis=1)
+            shifted = logits - np.max(logits, axis=1, keepdims=True)
+            e = np.exp(shifted)
+            return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         """Labels (classification, the estimator's own labels) or values (regression)."""

@@ -195,6 +195,31 @@ def _skops_untrusted(path: Path) -> list[str]:
         ) from exc
 
 
+def _held_estimators(path: Path) -> list[str]:
+    """Qualified class names of the model a readable ``.skops`` file holds: its root object and, for a Pipeline,
+    each step's (read from its schema; nothing is constructed)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found = []
+
+    def visit(node) -> None:
+        if not isinstance(node, dict) or node.get("__module__") == "builtins":  # "passthrough", None
+            return
+        found.append(f"{node.get('__module__')}.{node.get('__class__')}")
+        if found[-1] == "sklearn.pipeline.Pipeline":
+            steps = node.get("content", {}).get("content", {}).get("steps", {}).get("content", [])
+            for step in steps:  # (name, estimator) tuples
+                pair = step.get("content", []) if isinstance(step, dict) else []
+                if len(pair) == 2:
+                    visit(pair[1])
+
+    visit(schema)
+    return found
+
+
 def untrusted_types(path: str | os.PathLike) -> list[str]:
     """The types in a ``.skops`` file that tinygen refuses: not trusted by skops and not supported."""
     return sorted(name for name in _skops_untrusted(Path(path)) if name not in SUPPORTED_TYPES)
@@ -227,6 +252,11 @@ def _load_skops(path: Path) -> Any:
     everything_untrusted = _skops_untrusted(path)
     refused = sorted(name for name in everything_untrusted if name not in SUPPORTED_TYPES)
     if refused:
+        from .frontend import unsupported_message
+
+        unsupported = [name for name in _held_estimators(path) if name not in SUPPORTED_TYPES]
+        if unsupported:  # say the model is not supported, not which of its internals skops distrusts
+            raise TinygenError(unsupported_message(unsupported[0].rsplit(".", 1)[-1]))
         raise TinygenError(
             f"refusing to load {str(path)!r}: it contains types tinygen does not trust: "
             f"{_short_list(refused)} (supported: {_supported_short()})"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TinygenError
-from .ir import Program
+from .ir import NO_PROBA, Program
 from .ops import activation, anomaly_score, dense, gaussian_jll, probability
 from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
@@ -75,8 +75,12 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
     if typed.is_fixed and typed.probability is not None:
         if typed.ops[-1].out_type != "int32":
             raise TinygenError(f"the integer predict_proba reads int32 scores, not {typed.ops[-1].out_type}")
-        typed.proba = probability.plan(typed.probability, typed.n_outputs, len(typed.labels), typed.output_scale,
-                                       typed.output_zero_point)
+        try:
+            typed.proba = probability.plan(typed.probability, typed.n_outputs, len(typed.labels), typed.output_scale,
+                                           typed.output_zero_point)
+        except TinygenError as exc:  # logits too fine (or coarse) for a Q15 softmax: the model still predicts
+            typed.notes.append(f"{NO_PROBA}: {exc}")
+            typed.probability = None
     return typed
 
 

@@ -160,16 +160,14 @@ def _proba_check(program, X, report: dict) -> dict:
 
 
 def _fit_check(model: ConvertedModel, board, measured: dict | None, name: str) -> dict:
+    """The board's footprint, as export --board measures it (one figure for both), plus the stack the board's
+    target measured."""
     if measured is not None and "error" in measured:
         return {"name": f"fits the {board.name}", "passed": False, "detail": f"{board.target}: {measured['error']}"}
     try:
-        if measured is not None:
-            boards.check_fits(board, measured["flash_bytes"], measured["ram_bytes"], measured["stack_bytes"])
-            detail = f"{measured['flash_bytes']} B flash, {measured['ram_bytes']} B RAM + {measured['stack_bytes']} B stack measured on {board.target}"
-        else:
-            sizes = boards.check_model(model, board, name)
-            detail = f"{sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM ({board.compiler} footprint)"
-        return {"name": f"fits the {board.name}", "passed": True, "detail": detail}
+        stack = None if measured is None else measured.get("stack_bytes")
+        sizes = boards.check_model(model, board, name, stack)
+        return {"name": f"fits the {board.name}", "passed": True, "detail": boards.fit_line(board, sizes, name, stack)}
     except TinygenError as exc:
         return {"name": f"fits the {board.name}", "passed": False, "detail": str(exc)}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..emit import check_name as check_c_name
 from ..errors import TinygenError
 from . import arduino, esp_idf, header, platformio, tflite
-from .common import DEFAULT_VERSION, context, write_outputs
+from .common import DEFAULT_VERSION, check_file_name, check_outdir, context, write_outputs
 
 MODULES = {"header": header, "arduino": arduino, "esp-idf": esp_idf, "platformio": platformio, "tflite": tflite}
 FORMATS = tuple(MODULES)
@@ -28,8 +28,9 @@ def get(fmt: str):
 
 
 def check_name(name: str, fmt: str = "header") -> str:
-    """The C identifier check, then whatever the format adds (e.g. a header name that shadows <stdint.h>)."""
-    return get(fmt).check_name(check_c_name(name))
+    """The C identifier check, the file name check of every format (e.g. a header name that shadows
+    <stdint.h>), then whatever the format adds."""
+    return get(fmt).check_name(check_file_name(check_c_name(name)))
 
 
 def render(model, name: str = "model", fmt: str = "header", example=None, version: str = DEFAULT_VERSION):

@@ -8,13 +8,13 @@
 """
 from __future__ import annotations
 
-from .common import Package, check_package_name, render
+from .common import Package, render
 
 CATEGORY = "Data Processing"
 
 
 def check_name(name: str) -> str:
-    return check_package_name(name, "arduino")
+    return name
 
 
 def sketch(context: dict) -> bytes:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..emit import environment as c_environment
+from ..emit import suggest_name
 from ..errors import TinygenError
 from ..files import atomic_path
 
@@ -36,10 +37,11 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 ZIP_FILE_MODE = 0o100644
 ZIP_DIR_MODE = 0o040755
 
-# A package puts NAME.h on an include path (-I): a name that is also a standard C header, an Arduino core
-# header or a bundled library would shadow it (or be shadowed), e.g. `stdint` makes <stdint.h> include
-# the model itself. Windows device names cannot be file names at all. Compared case-insensitively, as
-# the file systems of Windows and macOS do.
+# NAME.h ends up on an include path (-I OUTDIR, a package's include/, a sketch folder): a name that is also a
+# standard C header, an Arduino core header or a bundled library would shadow it (or be shadowed), e.g.
+# `stdint` makes the model's own #include <stdint.h> include the model itself. So every format refuses
+# them. Windows device names cannot be file names at all. Compared case-insensitively, as the file systems
+# of Windows and macOS do.
 SHADOWED_HEADERS = frozenset(name.lower() for name in """
 assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg
 stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string strings tgmath threads time uchar wchar wctype
@@ -52,15 +54,15 @@ sdkconfig esp_err esp_log esp_system
 DEVICE_NAMES = frozenset(["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(1, 10)] + [f"lpt{i}" for i in range(1, 10)])
 
 
-def check_package_name(name: str, fmt: str) -> str:
-    """Refuse names that cannot be a library's header file name (the C identifier check came first)."""
+def check_file_name(name: str) -> str:
+    """Refuse names that cannot be a header's file name, in any format (the C identifier check came first)."""
     lowered = name.lower()
     if lowered in DEVICE_NAMES:
-        raise TinygenError(f"name {name!r} is a reserved device name on Windows and cannot name the {fmt} package's "
-                           f"files; try --name {name}_model")
+        raise TinygenError(f"name {name!r} is a reserved device name on Windows and cannot name the model's files; "
+                           f"try --name {name}_model")
     if lowered in SHADOWED_HEADERS:
-        raise TinygenError(f"name {name!r} would make the {fmt} package's header {name}.h clash with the system or "
-                           f"Arduino header of the same name; try --name {name}_model")
+        raise TinygenError(f"name {name!r} would make the model's header {name}.h clash with the system or Arduino "
+                           f"header <{name}.h> on the include path; try --name {name}_model")
     return name
 
 
@@ -237,10 +239,29 @@ def _check_targets(outdir: Path, paths: dict[str, Path], package: Package | None
             raise TinygenError(f"cannot write {path}: {what} of that name is in the way; remove it or choose another -o")
 
 
+# The output is a directory; one whose name ends like a file tinygen writes or reads (-o out/model.h) was
+# meant as a file, so it is refused rather than made into a directory. Other dotted names (build.v2) pass.
+FILE_SUFFIXES = (".h", ".hpp", ".c", ".cc", ".cpp", ".ino", ".json", ".zip", ".tflite", ".csv", ".skops", ".joblib",
+                 ".pkl", ".xml", ".html", ".txt")
+
+
+def check_outdir(outdir, name: str | None = None) -> Path:
+    """Refuse an output directory that is an existing file or is named like a file (e.g. out/model.h)."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise TinygenError(f"output directory {str(outdir)!r} is a file; -o takes the directory NAME.h and NAME.json "
+                           "go in: remove the file or choose another -o")
+    if outdir.suffix.lower() in FILE_SUFFIXES and not outdir.is_dir():
+        stem = name or suggest_name(outdir.stem)
+        raise TinygenError(f"output directory {str(outdir)!r} looks like a file name; -o takes the directory NAME.h "
+                           f"and NAME.json go in: use -o {outdir.parent} --name {stem}")
+    return outdir
+
+
 def write_outputs(outdir, name: str, header: str, manifest: str, package: Package | None) -> dict[str, Path]:
     """Write OUTDIR/NAME.h, OUTDIR/NAME.json and the package; on any error, none of them (from this call)
     remains. Returns {"header", "manifest"[, "package"]} -> path."""
-    outdir = Path(outdir)
+    outdir = check_outdir(outdir, name)
     paths = {"header": outdir / f"{name}.h", "manifest": outdir / f"{name}.json"}
     if package is not None:
         paths["package"] = outdir / package.path

@@ -10,11 +10,11 @@
 """
 from __future__ import annotations
 
-from .common import Package, check_package_name, render
+from .common import Package, render
 
 
 def check_name(name: str) -> str:
-    return check_package_name(name, "esp-idf")
+    return name
 
 
 def component_name(name: str) -> str:

@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 from . import arduino
-from .common import Package, check_package_name, render
+from .common import Package, render
 
 
 def check_name(name: str) -> str:
-    return check_package_name(name, "platformio")
+    return name
 
 
 def package(model, name: str, context: dict, header: str, manifest: str) -> Package:

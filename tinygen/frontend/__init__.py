@@ -23,10 +23,13 @@ def supported_names() -> list[str]:
     return sorted(cls.__name__ for cls in (*MODELS, *TRANSFORMERS)) + ["Pipeline"]
 
 
+def unsupported_message(class_name: str, where: str = "") -> str:
+    """The one refusal of an estimator tinygen cannot convert (also said when loading a .skops that holds one)."""
+    return f"{class_name} is not supported by tinygen{where}; supported: {', '.join(supported_names())}"
+
+
 def _unsupported(obj, where: str) -> TinygenError:
-    return TinygenError(
-        f"{type(obj).__name__} is not supported{where}; tinygen supports: {', '.join(supported_names())}"
-    )
+    return TinygenError(unsupported_message(type(obj).__name__, where))
 
 
 def _check_fitted(obj) -> None:
@@ -47,7 +50,7 @@ def check_supported(estimator) -> tuple[list, object]:
     if type(model) not in MODELS:
         if type(model) in TRANSFORMERS:
             raise TinygenError(f"the last step is {type(model).__name__}, a transformer; the last step must be a model")
-        raise _unsupported(model, " as a model")
+        raise _unsupported(model, "")
     if transforms and type(model) in trees.CONVERTERS:
         raise TinygenError(f"{type(model).__name__} after {type(transforms[0]).__name__}: trees take raw features "
                            "(scaling does not change a tree); fit the tree without the pre-processing steps")

@@ -24,7 +24,7 @@ class FrontendResult:
     decision: str
     labels: list | None
     anomaly: dict | None = None  # IsolationForest: how scores map back to score_samples (ir.Program.anomaly)
-    probability: str | None = None  # MLPClassifier: "softmax" | "logistic" of the scores (ir.Program.probability)
+    probability: str | None = None  # "softmax" | "logistic": predict_proba of the scores (ir.Program.probability)
 
 
 def _dense(est) -> FloatDense:
@@ -35,14 +35,26 @@ def _dense(est) -> FloatDense:
     return FloatDense(weights=coef, bias=intercept)
 
 
+def _probability(est, n_classes: int) -> str | None:
+    """What scikit-learn's predict_proba applies to the scores, when the integer op computes it: LogisticRegression
+    the logistic of its one score (two classes) or the softmax (multinomial); SGDClassifier(loss="log_loss") the
+    logistic with two classes (its multiclass predict_proba normalizes one-vs-rest logistics: not a softmax)."""
+    if isinstance(est, LogisticRegression):
+        return "logistic" if n_classes == 2 else "softmax"
+    if isinstance(est, SGDClassifier) and est.loss == "log_loss" and n_classes == 2:
+        return "logistic"
+    return None
+
+
 def convert_classifier(est) -> FrontendResult:
     dense = _dense(est)
     classes = list(est.classes_)
+    probability = _probability(est, len(classes))
     if len(classes) == 2 and dense.n_out == 1:
-        return FrontendResult([dense], "classification", "positive", classes)
+        return FrontendResult([dense], "classification", "positive", classes, probability=probability)
     if dense.n_out != len(classes):
         raise TinygenError(f"{type(est).__name__} has {dense.n_out} score rows for {len(classes)} classes; refit it")
-    return FrontendResult([dense], "classification", "argmax", classes)
+    return FrontendResult([dense], "classification", "argmax", classes, probability=probability)
 
 
 def convert_regressor(est) -> FrontendResult:

@@ -122,7 +122,7 @@ class Dense:
         if self.is_float:
             x = x.astype(np.float32)
             acc = np.tile(self.bias.astype(np.float32), (x.shape[0], 1))
-            with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN inputs give inf/NaN, as in C
+            with np.errstate(all="ignore"):  # IEEE float32 as in C: inf/NaN inputs give inf/NaN, tiny products 0
                 for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
                     acc = (acc + (self.weights[:, i][None, :] * x[:, i][:, None]).astype(np.float32)).astype(np.float32)
             return acc

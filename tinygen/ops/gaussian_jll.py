@@ -145,10 +145,11 @@ class GaussianJLL:
         if self.is_float:
             x = np.asarray(x, dtype=np.float32)
             acc = np.tile(self.constant.astype(np.float32), (x.shape[0], 1))
-            for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
-                diff = (x[:, i][:, None] - self.theta[:, i][None, :]).astype(np.float32)
-                square = (diff * diff).astype(np.float32)
-                acc = (acc - (self.mult[:, i][None, :] * square).astype(np.float32)).astype(np.float32)
+            with np.errstate(all="ignore"):  # IEEE float32 as in C: huge inputs overflow to inf, tiny ones to 0
+                for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
+                    diff = (x[:, i][:, None] - self.theta[:, i][None, :]).astype(np.float32)
+                    square = (diff * diff).astype(np.float32)
+                    acc = (acc - (self.mult[:, i][None, :] * square).astype(np.float32)).astype(np.float32)
             return acc
         dist = np.abs(as_ints(x)[:, None, :] - self.theta[None])  # <= 2**bits - 1
         term = fixedpoint.mul_u32_u16_shr(dist * dist << self.square_shift, self.mult[None], self.shift[None])

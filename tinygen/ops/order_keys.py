@@ -46,8 +46,9 @@ def key_floats(keys) -> np.ndarray:
 def float32_floor(t) -> np.ndarray:
     """The largest float32 <= t (float64): x <= t  <=>  x <= float32_floor(t) for every float32 x."""
     t = np.asarray(t, dtype=np.float64)
-    nearest = t.astype(np.float32)
-    below = np.nextafter(nearest, np.float32(-np.inf))
+    with np.errstate(over="ignore", under="ignore"):  # |t| beyond float32 -> inf; below 0 -> a subnormal: both meant
+        nearest = t.astype(np.float32)
+        below = np.nextafter(nearest, np.float32(-np.inf))
     return np.where(nearest.astype(np.float64) > t, below, nearest).astype(np.float32)
 
 

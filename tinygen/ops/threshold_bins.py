@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .order_keys import NAN_KEY, order_keys
+from .types import BITS
 
 MAX_UINT8_EDGES = 253  # bins 1 .. 254, and 255 for NaN
 BINS_CODE_BYTES = 200  # the binary search's code, beyond the key pass it replaces (avr-gcc -Os), for estimates
@@ -61,6 +62,12 @@ class ThresholdBins:
         return [0, *np.cumsum([len(e) for e in self.edges]).tolist()]
 
     @property
+    def edge_index_type(self) -> str:
+        """The type of edge_base and of the C's edge indices: uint16 while every offset (at most the total
+        number of edges) fits it, else uint32 (a model of more than 65,535 distinct thresholds)."""
+        return "uint16" if sum(len(e) for e in self.edges) <= 0xFFFF else "uint32"
+
+    @property
     def flat_edges(self) -> list[int]:
         return [e for edges in self.edges for e in edges]
 
@@ -76,7 +83,7 @@ class ThresholdBins:
         return [e >> 16 for e in self.flat_edges], [e & 0xFFFF for e in self.flat_edges]
 
     def table_bytes(self) -> dict[str, int]:
-        sizes = {"edges": 4 * len(self.flat_edges), "edge_base": 2 * (self.n_out + 1)}
+        sizes = {"edges": 4 * len(self.flat_edges), "edge_base": BITS[self.edge_index_type] // 8 * (self.n_out + 1)}
         if not self.all_features:
             sizes["features"] = 2 * self.n_out
         return sizes

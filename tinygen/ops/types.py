@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import TinygenError
 
-BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32, "uint8": 8, "uint16": 16}
+BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32, "uint8": 8, "uint16": 16, "uint32": 32}
 INT_TYPES = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
 
 
