@@ -18,13 +18,17 @@ AVR_FIRMWARE = package_root("firmware") / "avr"
 REQUIRE = os.environ.get("TINYGEN_REQUIRE_TOOLCHAINS") == "1"
 
 
+def unavailable(message: str) -> None:
+    """Something a test needs is not on this machine: skip locally, fail in CI (TINYGEN_REQUIRE_TOOLCHAINS=1)."""
+    if REQUIRE:
+        pytest.fail(message + " and TINYGEN_REQUIRE_TOOLCHAINS=1")
+    pytest.skip(message)
+
+
 def need_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (apt-get install {PACKAGES.get(name, name)})"
-        if REQUIRE:
-            pytest.fail(message + " and TINYGEN_REQUIRE_TOOLCHAINS=1")
-        pytest.skip(message)
+        unavailable(f"{name} is not installed (apt-get install {PACKAGES.get(name, name)})")
     return path
 
 

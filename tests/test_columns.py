@@ -280,15 +280,21 @@ def _with_holes(ws, tmp_path):
     return rewrite(ws / "bc.csv", tmp_path / "holes.csv", blank)
 
 
+def _train_and_verify(csv_path, kind, model_path) -> dict:
+    """`tinygen train` of `kind` on every row of csv_path, then `tinygen verify` of it on the same rows: the report."""
+    need_tool("gcc")
+    run("train", csv_path, "--label", "target", "--model", kind, "--test-size", "0", "-o", model_path)
+    report_path = model_path.with_suffix(".report.json")
+    run("verify", model_path, "--data", csv_path, "--label", "target", "--json", report_path)
+    return json.loads(report_path.read_text())
+
+
 def test_missing_values_hist_gbt_train_verify_simulate(ws, tmp_path):
     """Empty cells go through train, verify and simulate for a hist-gbt model: C == simulator on every row, and
     the simulator == scikit-learn on every row of the float32 inputs the MCU gets (on float64 inputs scikit-learn
     differs from itself on one row here: verify passes, and reports it as a float32-input disagreement)."""
-    need_tool("gcc")
     holes = _with_holes(ws, tmp_path)
-    run("train", holes, "--label", "target", "--model", "hist-gbt", "--test-size", "0", "-o", tmp_path / "h.skops")
-    run("verify", tmp_path / "h.skops", "--data", holes, "--label", "target", "--json", tmp_path / "v.json")
-    report = json.loads((tmp_path / "v.json").read_text())
+    report = _train_and_verify(holes, "hist-gbt", tmp_path / "h.skops")
     assert report["passed"] and report["rows"] == 569 and report["targets"]["host"]["mismatches"] == 0
     assert report["agreement"] > 0.99 and report["float32_input_disagreements"] == 1
     run("export", tmp_path / "h.skops", "-o", tmp_path / "out")
@@ -302,11 +308,8 @@ def test_missing_values_hist_gbt_train_verify_simulate(ws, tmp_path):
 def test_missing_values_forest_verify_passes_and_logreg_refuses(ws, tmp_path):
     """A forest trained on empty cells passes verify on them (C == simulator == scikit-learn); a logreg still
     refuses them in train and verify with the one-line message naming column and line."""
-    need_tool("gcc")
     holes = _with_holes(ws, tmp_path)
-    run("train", holes, "--label", "target", "--model", "forest", "--test-size", "0", "-o", tmp_path / "f.skops")
-    run("verify", tmp_path / "f.skops", "--data", holes, "--label", "target", "--json", tmp_path / "v.json")
-    report = json.loads((tmp_path / "v.json").read_text())
+    report = _train_and_verify(holes, "forest", tmp_path / "f.skops")
     assert report["passed"] and report["agreement"] == 1.0 and report["targets"]["host"]["mismatches"] == 0
     for command in (["train", holes, "--label", "target", "--model", "logreg", "-o", tmp_path / "l.skops"],
                     ["verify", ws / "lr.skops", "--data", holes, "--label", "target"]):

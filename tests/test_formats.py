@@ -25,7 +25,7 @@ from tinygen import convert, formats
 from tinygen.bench import fitted, split
 from tinygen.cli import main
 
-from conftest import REQUIRE, error_of, need_tool
+from conftest import error_of, need_tool, unavailable
 
 ARDUINO_MK = Path("/usr/share/arduino/Arduino.mk")
 # Text that must be escaped wherever it reaches C, JSON or library.properties.
@@ -42,10 +42,7 @@ def need_arduino_mk() -> Path:
     need_tool("make")
     need_tool("avr-gcc")
     if not ARDUINO_MK.is_file():
-        message = f"{ARDUINO_MK} is missing (apt-get install arduino-mk arduino-core-avr)"
-        if REQUIRE:
-            pytest.fail(message + " and TINYGEN_REQUIRE_TOOLCHAINS=1")
-        pytest.skip(message)
+        unavailable(f"{ARDUINO_MK} is missing (apt-get install arduino-mk arduino-core-avr)")
     return ARDUINO_MK
 
 

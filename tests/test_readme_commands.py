@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REQUIRE, need_tool
+from conftest import need_tool, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -59,10 +59,7 @@ def test_command_1_on_debian_python(tmp_path):
     need_tool("gcc")
     need_tool("git")
     if not DEBIAN_PYTHON.is_file():
-        message = f"{DEBIAN_PYTHON} (Debian's python3) is not here"
-        if REQUIRE:
-            pytest.fail(message + " and TINYGEN_REQUIRE_TOOLCHAINS=1")
-        pytest.skip(message)
+        unavailable(f"{DEBIAN_PYTHON} (Debian's python3) is not here")
     checkout = tmp_path / "tinygen"
     checkout.mkdir()
     copy_checkout(checkout)

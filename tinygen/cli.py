@@ -509,6 +509,34 @@ def _verify_inputs(model_path, float_model, allow_pickle, **options):
     return None, estimator, train_module.is_unsupervised(estimator)
 
 
+def _verify_lines(report: dict, data_csv, files) -> list[str]:
+    """verify's text report: the checks, each target's costs, the agreement (or the simulator's own metric)."""
+    lines = [f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}" +
+             (f" (the exported {files.manifest_path} and {files.header_path})" if files is not None else "")]
+    for check in report["checks"]:
+        lines.append(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
+    for target, result in report["targets"].items():
+        if "error" in result:
+            lines.append(f"  {target}: not measured ({result['error']})")
+            continue
+        costs = [f"flash {result['flash_bytes']} B", f"RAM {result['ram_bytes']} B"]
+        if result.get("stack_bytes") is not None:
+            costs.append(f"stack {result['stack_bytes']} B")
+        if result.get("cycles_per_inference") is not None:
+            costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
+        lines.append(f"  {target}: {', '.join(costs)}")
+    if report["targets"]:  # not the board's figure (export --board's): say what these count
+        lines.append("  (per target, flash/RAM: what the model adds to that target's test firmware, helpers the firmware "
+                     "already links not counted; host: gcc -Os object code)")
+    if report["agreement"] is not None:
+        lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
+    else:
+        lines.append(f"  {report['metric_name']} of the simulator: {report['fixed_metric']:.4f} (no --model: the float "
+                     "model is not compared)")
+    lines.extend(f"  note: {note}" for note in report.get("notes", ()))
+    return lines
+
+
 _BUDGET_HELP = ("(repeatable; TARGET=N for one target, N alone for every verified target that measures it)")
 
 
@@ -577,29 +605,7 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
         if junit_path:  # the CI still shows why verify could not run
             atomic_write_text(junit_path, junit.error_xml(suite, classname, str(exc)))
         raise
-    lines = [f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}" +
-             (f" (the exported {files.manifest_path} and {files.header_path})" if files is not None else "")]
-    for check in report["checks"]:
-        lines.append(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
-    for target, result in report["targets"].items():
-        if "error" in result:
-            lines.append(f"  {target}: not measured ({result['error']})")
-            continue
-        costs = [f"flash {result['flash_bytes']} B", f"RAM {result['ram_bytes']} B"]
-        if result.get("stack_bytes") is not None:
-            costs.append(f"stack {result['stack_bytes']} B")
-        if result.get("cycles_per_inference") is not None:
-            costs.append(f"{result['cycles_per_inference']:.0f} {result['cycles_unit']} per inference (mean)")
-        lines.append(f"  {target}: {', '.join(costs)}")
-    if report["targets"]:  # not the board's figure (export --board's): say what these count
-        lines.append("  (per target, flash/RAM: what the model adds to that target's test firmware, helpers the firmware "
-                     "already links not counted; host: gcc -Os object code)")
-    if report["agreement"] is not None:
-        lines.append(f"  agreement with the float model: {report['agreement']:.4f}")
-    else:
-        lines.append(f"  {report['metric_name']} of the simulator: {report['fixed_metric']:.4f} (no --model: the float "
-                     "model is not compared)")
-    lines.extend(f"  note: {note}" for note in report.get("notes", ()))
+    lines = _verify_lines(report, data_csv, files)
     for warning in report.get("warnings", ()):
         click.echo(f"warning: {warning}", err=True)
     for note in report.get("shipped", {}).get("notes", []):

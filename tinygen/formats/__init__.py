@@ -15,7 +15,7 @@ from pathlib import Path
 from ..emit import check_name as check_c_name
 from ..errors import TinygenError
 from . import arduino, esp_idf, header, platformio, tflite
-from .common import DEFAULT_VERSION, check_file_name, check_outdir, context, write_outputs
+from .common import DEFAULT_VERSION, check_file_name, check_outdir, context, write_outputs  # noqa: F401 (cli)
 
 MODULES = {"header": header, "arduino": arduino, "esp-idf": esp_idf, "platformio": platformio, "tflite": tflite}
 FORMATS = tuple(MODULES)
