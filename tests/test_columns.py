@@ -266,6 +266,22 @@ def test_train_columns_drop(ws, tmp_path):
     assert not (tmp_path / "x.skops").exists()
 
 
+def test_dropped_columns_are_never_read(ws, tmp_path):
+    """Outside case (aeon's Daphnet recording): a `timestamp` column of text beside the sensor channels. --drop
+    (or --columns without it) leaves it out before any cell is read; verify on the same file names it as an
+    unexpected column (not as a non-numeric value), since only train selects columns."""
+    stamped = rewrite(ws / "bc.csv", tmp_path / "stamped.csv",
+                      lambda rows: [(["timestamp"] if i == 0 else [f"1970-01-01 00:04:{i:02d}.000"]) + r
+                                    for i, r in enumerate(rows)])
+    run("train", stamped, "--label", "target", "--model", "tree", "--drop", "timestamp", "--test-size", "0",
+        "-o", tmp_path / "t.skops")
+    assert "timestamp" not in modelio.load_model(tmp_path / "t.skops").feature_names_in_
+    run("train", stamped, "--label", "target", "--model", "tree", "--columns", "mean radius", "--test-size", "0",
+        "-o", tmp_path / "c.skops")
+    message = one_error(run("verify", tmp_path / "t.skops", "--data", stamped, "--label", "target", code=2))
+    assert "unexpected: 'timestamp'" in message and "non-numeric" not in message
+
+
 # ------------------------------------------------------------------------------------------------ missing values
 
 

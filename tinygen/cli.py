@@ -290,8 +290,8 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
     parsed = train_module.parse_params(list(params))
     modelio.check_save_path(output, allow_pickle=allow_pickle)  # before the fits, which may take a while
     dataset = data.load_csv(data_csv, label, require_label=not unsupervised, fmt=csv_format,
-                            allow_missing=train_module.handles_missing(kind))
-    dataset = data.select_columns(dataset, columns, drop)
+                            allow_missing=train_module.handles_missing(kind),
+                            choose=data.column_choice(columns, drop, label))
     estimator = train_module.fit(dataset, kind, params=parsed, seed=seed, task=task, scaler=scaler)
     if unsupervised:
         outliers = float(np.mean(estimator.predict(dataset.X) == -1))
@@ -341,7 +341,8 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
         raise TinygenError("--search needs --label COLUMN: candidates are compared on their accuracy against the labels")
     search_module.check_budgets(max_latency_ms, max_flash, max_ram)
     modelio.check_save_path(output, allow_pickle=allow_pickle)
-    dataset = data.select_columns(data.load_csv(data_csv, label, require_label=True, fmt=csv_format), columns, drop)
+    dataset = data.load_csv(data_csv, label, require_label=True, fmt=csv_format,
+                            choose=data.column_choice(columns, drop, label))
     name = suggest_name(Path(output).stem)
     result = search_module.search(dataset.X, dataset.y, board=board, max_latency_ms=max_latency_ms, max_flash=max_flash,
                                   max_ram=max_ram, seed=seed, jobs=jobs, quick=quick, task=task,

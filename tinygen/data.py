@@ -289,6 +289,7 @@ def load_csv(
     allow_nan: bool = False,
     allow_missing: bool = False,
     fmt: CsvFormat = DEFAULT_FORMAT,
+    choose=None,
 ) -> Dataset:
     """Read a delimited file (``fmt``: delimiter and decimal mark; commas and points by default) whose first
     row is a header.
@@ -298,7 +299,8 @@ def load_csv(
     ``allow_nan`` empty cells and ``nan`` become NaN and ``inf``/``-inf`` are accepted in features; with
     ``allow_missing`` only the missing values (empty cells, ``nan``) are; otherwise they are errors. Labels
     must never be empty: numeric labels become int64 (all integral) or float64; any non-numeric label makes
-    all labels strings.
+    all labels strings. ``choose`` (the header's feature names -> the ones to read, in order) picks the feature
+    columns before any cell is read, so a column left out (a timestamp, an id) may hold anything.
     """
     path = Path(path)
     shown = repr(str(path))
@@ -323,6 +325,8 @@ def load_csv(
         raise TinygenError(
             f"{shown} has no feature columns: its only column is the label {label!r}; add feature columns"
         )
+    if choose is not None:
+        feature_names = choose(feature_names)
     columns = {name: [row[j] for row in rows] for j, name in enumerate(header)}
     X = _parse_features(shown, feature_names, [columns[n] for n in feature_names], lines, allow_nan, fmt,
                         allow_missing)
@@ -366,37 +370,41 @@ def load_for_model(
     name the columns so, or ``fmt.by_position`` takes them in order. With ``fmt.by_position`` only the count
     is checked, and the features keep the model's names (or the CSV's, for a model without names).
     """
-    dataset = load_csv(path, label, require_label=require_label, allow_nan=allow_nan, allow_missing=allow_missing,
-                       fmt=fmt)
     if feature_names is not None:
         feature_names = [str(n) for n in feature_names]
         n_features = len(feature_names)
     shown = repr(str(path))
-    if fmt.by_position or n_features is None:
-        _check_count(shown, dataset, n_features, label)
-        if feature_names is not None:
-            dataset.feature_names = feature_names
-        return dataset
-    expected = feature_names if feature_names is not None else generated_names(n_features)
-    header = dataset.feature_names
-    if header == expected:
-        return dataset
-    if len(header) == len(expected) and set(header) == set(expected) and len(set(expected)) == len(expected):
-        order = [header.index(name) for name in expected]
-        if note is not None:
-            note(f"note: the columns of {shown} are in another order than the model's features; they were "
-                 "matched by name")
-        return Dataset(X=dataset.X[:, order], y=dataset.y, feature_names=expected, label_name=dataset.label_name)
-    raise TinygenError(_mismatch_message(shown, header, expected, label, named=feature_names is not None))
+    positional = fmt.by_position or n_features is None
+    expected = None if positional else (feature_names or generated_names(n_features))
+
+    def choose(header: list[str]) -> list[str]:
+        if positional:
+            _check_count(shown, len(header), n_features, label)
+            return header
+        if header != expected and len(header) == len(expected) and set(header) == set(expected) \
+                and len(set(expected)) == len(expected):
+            if note is not None:
+                note(f"note: the columns of {shown} are in another order than the model's features; they were "
+                     "matched by name")
+            return expected
+        if header != expected:
+            raise TinygenError(_mismatch_message(shown, header, expected, label, named=feature_names is not None))
+        return header
+
+    dataset = load_csv(path, label, require_label=require_label, allow_nan=allow_nan, allow_missing=allow_missing,
+                       fmt=fmt, choose=choose)
+    if positional and feature_names is not None:
+        dataset.feature_names = feature_names
+    return dataset
 
 
-def _check_count(shown: str, dataset: Dataset, n_features: int | None, label: str | None) -> None:
-    if n_features is None or dataset.n_features == n_features:
+def _check_count(shown: str, n_columns: int, n_features: int | None, label: str | None) -> None:
+    if n_features is None or n_columns == n_features:
         return
     hint = ""
-    if label is None and dataset.n_features == n_features + 1:
+    if label is None and n_columns == n_features + 1:
         hint = " (is the label column in there? name it with --label)"
-    raise TinygenError(f"{shown} has {dataset.n_features} feature columns but the model takes {n_features}{hint}")
+    raise TinygenError(f"{shown} has {n_columns} feature columns but the model takes {n_features}{hint}")
 
 
 def _mismatch_message(shown: str, header: list[str], expected: list[str], label: str | None, named: bool) -> str:
@@ -427,27 +435,30 @@ def name_differences(got: list[str], expected: list[str]) -> str:
     return text or f"; the same names in another order (the model's: {_names_list(expected)})"
 
 
-def select_columns(dataset: Dataset, keep=None, drop=None) -> Dataset:
-    """The dataset with only the feature columns ``keep`` (in that order), or without those in ``drop``."""
+def column_choice(keep=None, drop=None, label: str | None = None):
+    """For load_csv's ``choose``: only the feature columns ``keep`` (in that order), or all but those in
+    ``drop`` (None: every column); the columns left out are never read."""
     keep, drop = list(keep or ()), list(drop or ())
     if keep and drop:
         raise TinygenError("--columns and --drop together: give one of them (--columns keeps, --drop leaves out)")
     if not keep and not drop:
-        return dataset
+        return None
     names = list(dict.fromkeys(keep or drop))
     option = "--columns" if keep else "--drop"
-    if dataset.label_name in names:
-        raise TinygenError(f"{option} names the label column {dataset.label_name!r}; it is never a feature: "
-                           "leave it out")
-    unknown = [name for name in names if name not in dataset.feature_names]
-    if unknown:
-        raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {_names_list(unknown)}; the "
-                           f"feature columns are {_names_list(dataset.feature_names, 30)}")
-    chosen = names if keep else [name for name in dataset.feature_names if name not in names]
-    if not chosen:
-        raise TinygenError("--drop leaves no feature column; keep at least one")
-    order = [dataset.feature_names.index(name) for name in chosen]
-    return Dataset(X=dataset.X[:, order], y=dataset.y, feature_names=chosen, label_name=dataset.label_name)
+    if label in names:
+        raise TinygenError(f"{option} names the label column {label!r}; it is never a feature: leave it out")
+
+    def choose(feature_names: list[str]) -> list[str]:
+        unknown = [name for name in names if name not in feature_names]
+        if unknown:
+            raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {_names_list(unknown)}; "
+                               f"the feature columns are {_names_list(feature_names, 30)}")
+        chosen = names if keep else [name for name in feature_names if name not in names]
+        if not chosen:
+            raise TinygenError("--drop leaves no feature column; keep at least one")
+        return chosen
+
+    return choose
 
 
 # ---------------------------------------------------------------------------------------------------- bundled
