@@ -186,8 +186,8 @@ def test_random_forest_exact_tie_passes_verify_and_is_reported(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["exact_ties"] == 1 and report["float32_input_disagreements"] == 0 and report["passed"]
     assert report["agreement"] == pytest.approx(2 / 3) and report["float_metric"] > report["fixed_metric"]
-    assert "note: 1 rows tie exactly in the integer scores; tinygen takes the lowest class index" in result.stdout
-    assert "1 exact ties (lowest class index)" in report["checks"][0]["detail"]
+    assert "note: 1 row ties exactly in the integer scores; tinygen takes the lowest class index" in result.stdout
+    assert "1 exact tie (lowest class index)" in report["checks"][0]["detail"]
 
 
 def test_hist_gbt_float32_input_disagreements_are_said_and_passed():

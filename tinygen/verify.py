@@ -349,18 +349,22 @@ def _predictions_differ(a, b) -> np.ndarray:
     return a != b
 
 
+def _rows(count: int) -> str:
+    return f"{count} row{'s' * (count != 1)}"
+
+
 def exact_notes(counts: dict) -> list[tuple[str, str]]:
     """(short, full) words for the exact ties and the float32-input disagreements, where there are any."""
     notes = []
     ties, f32 = counts["exact_ties"], counts["float32_input_disagreements"]
     if ties:
-        notes.append((f"{ties} exact ties (lowest class index)",
-                      f"{ties} rows tie exactly in the integer scores; tinygen takes the lowest class index, and on "
+        notes.append((f"{ties} exact tie{'s' * (ties != 1)} (lowest class index)",
+                      f"{_rows(ties)} tie{'s' * (ties == 1)} exactly in the integer scores; tinygen takes the lowest class index, and on "
                       f"{counts['exact_ties_decided_otherwise']} of them scikit-learn's float64 sum rounds to another "
                       "tied class: they pass"))
     if f32:
-        notes.append((f"{f32} rows where scikit-learn differs between float64 and float32 inputs",
-                      f"{f32} rows where scikit-learn predicts differently on the float32 values the C receives than "
+        notes.append((f"{_rows(f32)} where scikit-learn differs between float64 and float32 inputs",
+                      f"{_rows(f32)} where scikit-learn predicts differently on the float32 values the C receives than "
                       "on the float64 data (values within float32 rounding of a split threshold): the simulator is "
                       "held to scikit-learn on the float32 inputs"))
     return notes
