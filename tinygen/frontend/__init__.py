@@ -39,11 +39,16 @@ def _check_fitted(obj) -> None:
         raise TinygenError(f"{type(obj).__name__} is not fitted; call fit() (or `tinygen train`) first") from None
 
 
+def _steps(estimator) -> list:
+    """The estimator, or a Pipeline's steps without the skipped ones (None, "passthrough")."""
+    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    return [s for s in steps if s is not None and s != "passthrough"]
+
+
 def check_supported(estimator) -> tuple[list, object]:
     """(transforms, model): the steps of a fitted estimator or Pipeline tinygen converts; a TinygenError says
     what is not supported or not fitted."""
-    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
-    steps = [s for s in steps if s is not None and s != "passthrough"]
+    steps = _steps(estimator)
     if not steps:
         raise TinygenError("the Pipeline has no steps; give it a model as its last step")
     *transforms, model = steps
@@ -89,8 +94,7 @@ def to_float_program(estimator, feature_names=None) -> Program:
 
 def feature_names_of(estimator) -> list[str] | None:
     """The names the estimator (or a Pipeline's first step) was fitted with, or None if it was fitted on arrays."""
-    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
-    steps = [s for s in steps if s is not None and s != "passthrough"]
+    steps = _steps(estimator)
     names = getattr(steps[0], "feature_names_in_", None) if steps else None
     return None if names is None else [str(n) for n in names]
 
@@ -99,8 +103,7 @@ def handles_missing(estimator) -> bool:
     """True when scikit-learn's model takes NaN (missing values) and tinygen routes them the same way: the
     tree families whose installed scikit-learn version allows NaN (HistGradientBoosting*, and DecisionTree,
     RandomForest, ExtraTrees from scikit-learn 1.4-1.6 on), each step of a Pipeline included."""
-    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
-    steps = [s for s in steps if s is not None and s != "passthrough"]
+    steps = _steps(estimator)
     if not steps or type(steps[-1]) not in trees.CONVERTERS:
         return False
     try:
