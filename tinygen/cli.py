@@ -20,7 +20,7 @@ from .errors import TinygenError
 from .files import atomic_write_text
 from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
-from .verify import verify as run_verify
+from .verify import calibration_diagnosis, verify as run_verify
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 EXIT_BROKEN_PIPE = 141
@@ -430,12 +430,26 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     else:
         model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout, bins=bins)
     dtype = model.dtype
+    _export_notes(estimator, model.program, X, calib.y if X is not None and label is not None else None)
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
         click.echo(f"fits the {board}: {boards.fit_line(boards.get(board), sizes, name)}")
     paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
     written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
     click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {dtype})")
+
+
+def _export_notes(estimator, program, X, y) -> None:
+    """One note per input the program ignores; with calibration rows, why the accuracy drops if it does."""
+    for feature in program.ignored_features:
+        click.echo(f"note: {feature['note']}", err=True)
+    if X is None:
+        return
+    dropped, causes = calibration_diagnosis(estimator, program, X, y)
+    if causes:
+        click.echo(f"warning: {dropped}", err=True)
+    for cause in causes:
+        click.echo(f"warning: {cause['cause']}; what to do: {cause['fix']}", err=True)
 
 
 # ---- simulate ----------------------------------------------------------------------------------------
@@ -536,6 +550,7 @@ def _verify_lines(report: dict, data_csv, files) -> list[str]:
         lines.append(f"  {report['metric_name']} of the simulator: {report['fixed_metric']:.4f} (no --model: the float "
                      "model is not compared)")
     lines.extend(f"  note: {note}" for note in report.get("notes", ()))
+    lines.extend(f"  diagnosis: {cause['cause']}; what to do: {cause['fix']}" for cause in report.get("diagnosis", ()))
     return lines
 
 

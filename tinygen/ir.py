@@ -51,6 +51,9 @@ class Program:
     # Fixed-point programs with a probability: the integer op that computes predict_proba in Q15 from the raw
     # scores (ops/probability.py; the C's NAME_predict_proba mirrors it). None for float programs.
     proba: Probability | None = None
+    # Features the integer program reads but ignores (passes.fold_features_below_resolution): {"index", "name",
+    # "reason", "centre", "spread", "step", "note"}; their weight * centre is in the first layer's bias.
+    ignored_features: list[dict] = field(default_factory=list)
 
     @property
     def n_outputs(self) -> int:
@@ -226,6 +229,7 @@ class Program:
                 "signed_right_shift": "arithmetic (floor)",
             },
             "notes": list(self.notes),
+            **({"ignored_features": list(self.ignored_features)} if self.ignored_features else {}),
             "anomaly": self.anomaly,
             **({"probability": self.probability} if self.probability else {}),
             **({"proba": self.proba.to_dict()} if self.proba is not None else {}),
@@ -262,6 +266,7 @@ class Program:
                 notes=list(data.get("notes", [])), anomaly=data.get("anomaly"),
                 probability=data.get("probability"),
                 proba=Probability.from_dict(data["proba"]) if data.get("proba") is not None else None,
+                ignored_features=[dict(f) for f in data.get("ignored_features", [])],
             )
             if program.proba is not None and (program.proba.n_in != program.n_outputs or program.probability != program.proba.kind):
                 raise TinygenError("the manifest is damaged: its probability op does not fit the scores; re-export the model")

@@ -22,6 +22,7 @@ from .ops import fully_connected, int8_activation
 from .ops.quantize_affine import QuantizeAffine, affine_params
 from .ops.quantize_input import QuantizeInput
 from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
+from .passes import fold_features_below_resolution, fold_format_setter
 from .ops.tree_ensemble import (LAYOUTS, FloatTrees, check_table_limits, choose_layout, estimate_bytes, quantize_exact,
                                 quantize_fixed, table_limit_problem)
 
@@ -115,6 +116,38 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
     spec = FIXED[dtype]
     X = calibration_array(X_calib, program.n_features, dtype)
     first = QuantizeInput.from_calibration(X, spec.bits)
+    program, ops, ignored = _fold_and_quantize(program, spec, first, X)
+    if hidden:
+        tables = [op for op in ops if getattr(op, "table", None) is not None]
+        notes_mlp = [f"hidden activations {spec.bits}-bit, formats from the calibration rows (one bit of headroom, "
+                     "saturating)"] + [f"{op.kind} table of {len(op.table)} entries: max error {op.max_abs_error:.2g}"
+                                       for op in tables[:1]]
+    else:
+        notes_mlp = []
+    notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
+             "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"] + notes_mlp
+    return Program(dtype=dtype, ops=ops, notes=notes, ignored_features=[f.to_dict() for f in ignored], **base)
+
+
+def _fold_and_quantize(program: Program, spec: FixedSpec, first: QuantizeInput, X: np.ndarray):
+    """(program, typed ops, [IgnoredFeature]): the features the device cannot resolve folded into the bias
+    (passes.fold_features_below_resolution), then, while the feature that sets the first layer's weight format
+    cannot move its output by half a step (passes.fold_format_setter), that one too and the formats again."""
+    steps = np.exp2(-np.asarray(first.frac_bits, dtype=np.float64))
+    program, ignored = fold_features_below_resolution(program, X, steps)
+    ops = _fixed_layers(program, spec, first, X)
+    for _ in range(program.n_features):
+        program, more = fold_format_setter(program, X, steps, 2.0 ** -ops[1].out_frac_bits)
+        if not more:
+            break
+        ignored += more
+        ops = _fixed_layers(program, spec, first, X)
+    return program, ops, ignored
+
+
+def _fixed_layers(program: Program, spec: FixedSpec, first: QuantizeInput, X: np.ndarray) -> list:
+    """The typed ops of a linear model or MLP (dense layers and activations) after the input conversion `first`,
+    each format chosen from the calibration rows X run through the float program."""
     ops = [first]
     in_frac = np.asarray(first.frac_bits)
     in_range = None  # the input integers span their whole type; after an activation, its output range
@@ -138,16 +171,7 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
                                  in_range=in_range, out_max_abs=nxt.input_max_abs(activations, spec.bits))
         ops.append(qop)
         in_frac = qop.out_frac_bits
-    if hidden:
-        tables = [op for op in ops if getattr(op, "table", None) is not None]
-        notes_mlp = [f"hidden activations {spec.bits}-bit, formats from the calibration rows (one bit of headroom, "
-                     "saturating)"] + [f"{op.kind} table of {len(op.table)} entries: max error {op.max_abs_error:.2g}"
-                                       for op in tables[:1]]
-    else:
-        notes_mlp = []
-    notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
-             "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"] + notes_mlp
-    return Program(dtype=dtype, ops=ops, notes=notes, **base)
+    return ops
 
 
 GAUSSIAN_DTYPES = ("float32", "q15", "q7")  # q31 inputs would square beyond 32 bits
@@ -207,6 +231,7 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
         kinds = sorted({op.kind for op in program.ops if isinstance(op, FloatActivation)})
         raise TinygenError(f"dtype int8 supports relu, tanh and logistic hidden layers, not {', '.join(kinds)}; use --dtype q15 or q7")
     X = calibration_array(X_calib, program.n_features, "int8")
+    program, ignored = fold_features_below_resolution(program, X)  # below float32 resolution: scale ~ 1e-11 otherwise
     first = QuantizeAffine.from_calibration(X)
     ops = [first]
     activations = np.where(np.isfinite(X), X, 0.0)
@@ -238,7 +263,7 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
     notes = ["int8: TFLM affine int8 (per-channel symmetric weights, int32 bias, multiplier + shift with double rounding, "
              "relu fused; tanh/logistic as TFLM's int8 kernels, tabulated); inputs quantized per feature (x / scale in float32, half away from zero, + zero point), "
              "whose scales and zero points fold into the first layer"]
-    return Program(dtype="int8", ops=ops, notes=notes, **base)
+    return Program(dtype="int8", ops=ops, notes=notes, ignored_features=[f.to_dict() for f in ignored], **base)
 
 
 def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",

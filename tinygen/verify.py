@@ -11,7 +11,9 @@ from sklearn.metrics import r2_score
 
 from . import boards, targets as target_registry
 from .api import ConvertedModel, convert
+from .diagnose import diagnose
 from .errors import TinygenError, ToolMissing
+from .frontend import to_float_program
 from .ir import json_value
 from .ops.probability import PROBA_FRAC_BITS
 from .progress import progress
@@ -441,6 +443,32 @@ def _drop_check(estimator, program, X, y, float_pred, fixed_pred, max_drop: floa
                       "".join(f"; {short}" for short, _ in notes)}
 
 
+def diagnosis(estimator, program, X, report: dict) -> list[dict]:
+    """diagnose.diagnose's causes and fixes where the simulator's metric dropped beyond the allowed drop (a float
+    model to compare with is needed), else []."""
+    drop, allowed = report.get("accuracy_drop"), report.get("max_accuracy_drop")
+    if estimator is None or drop is None or drop <= allowed + 1e-12 or not program.is_fixed:
+        return []
+    return diagnose(to_float_program(estimator, feature_names=program.feature_names), program, X)
+
+
+def calibration_diagnosis(estimator, program, X, y=None) -> tuple[str, list[dict]]:
+    """export --calibration's check: (what dropped, diagnose's causes) when the simulator's metric on the
+    calibration rows (against the labels y, else the float model's predictions) drops beyond verify's default
+    for the dtype; ("", []) otherwise."""
+    if not program.is_fixed or program.anomaly is not None:
+        return "", []
+    float_pred = estimator.predict(X)
+    reference = float_pred if y is None else labels_as_classes(program, y)[0]
+    metric_name, float_metric = metric(program.task, reference, float_pred)
+    _, fixed_metric = metric(program.task, reference, program.predict(X))
+    report = {"accuracy_drop": float_metric - fixed_metric, "max_accuracy_drop": DEFAULT_MAX_DROP[program.dtype]}
+    causes = diagnosis(estimator, program, X, report)
+    against = "the labels" if y is not None else "the float model's predictions"
+    return (f"{program.dtype} {metric_name} on the {len(X)} calibration rows is {fixed_metric:.4f} against {against}, "
+            f"float {float_metric:.4f} (verify allows a drop of {report['max_accuracy_drop']})"), causes
+
+
 def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add) -> None:
     """`C == simulator on T` and T's budgets for every target (the keys of target_budgets, in order) into the
     report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run."""
@@ -487,6 +515,8 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     max_drop = DEFAULT_MAX_DROP[dtype] if max_accuracy_drop is None else float(max_accuracy_drop)
     report, metric_checks = metric_report(estimator, program, X, y, max_drop, min_accuracy)
     report.update(targets={}, checks=[], **({} if shipped is None else {"shipped": shipped.describe()}))
+    report.update(ignored_features=list(program.ignored_features), diagnosis=diagnosis(estimator, program, X, report))
+    report["notes"] += [feature["note"] for feature in program.ignored_features]
     checks = report["checks"]
 
     def add(*new_checks):  # each new check took the time since the previous one (the first: convert too)

@@ -1,0 +1,98 @@
+"""Why a fixed-point program lost accuracy: the tensor whose format one outlier value set, the features that
+dominate it, the share of values that saturate, and what to do. `tinygen verify` (and `export --calibration`)
+print it when the accuracy drop is beyond the allowed one; the numbers per tensor are report.profile's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ops.dense import Dense, FloatDense
+from .ops.quantize_input import QuantizeInput
+
+# A weight this many times the next largest (per input step) has taken the tensor's format: the others keep
+# log2(OUTLIER_RATIO) = 3 bits fewer than they would without it.
+OUTLIER_RATIO = 8.0
+
+
+def diagnose(float_program, program, X: np.ndarray) -> list[dict]:
+    """[{"op", "tensor", "cause", "fix", ...}] for a fixed-point program (power-of-two or int8) against the float
+    program it came from, on the rows X; the causes found, most telling first (empty: none found)."""
+    if not program.is_fixed:
+        return []
+    from .report import profile  # report builds on verify, which builds on this module
+
+    stages = profile(float_program, program, X)
+    n_inputs = program.n_features
+    saturated = {stage.name.split(" ")[0]: stage.clipped for stage in stages[n_inputs:]}
+    found = []
+    for cause in _weight_outliers(float_program, program):
+        share = saturated.get(cause["op"].split(" ")[0])
+        if share is not None:  # the op's outputs: does the format it got also clip them?
+            cause.update(saturated=share, cause=cause["cause"] + f"; {share:.1%} of its outputs saturate")
+        found.append(cause)
+    for stage in stages[n_inputs:]:
+        if stage.clipped > 0:
+            found.append({"op": stage.name, "tensor": "output", "saturated": stage.clipped,
+                          "cause": f"{stage.name}: {stage.clipped:.1%} of its values saturate (format {stage.fmt.text})",
+                          "fix": "calibrate on rows that cover the data's range (--calibration)"})
+    clipped_inputs = [s for s in stages[:n_inputs] if s.clipped > 0]
+    if clipped_inputs:
+        worst = max(clipped_inputs, key=lambda s: s.clipped)
+        found.append({"op": "quantize_input", "tensor": "inputs", "saturated": worst.clipped,
+                      "features": [s.name for s in clipped_inputs],
+                      "cause": f"{len(clipped_inputs)} input feature(s) saturate beyond the calibration range "
+                               f"(worst: '{worst.name}', {worst.clipped:.1%} of rows)",
+                      "fix": "calibrate on rows that cover the data's range (--calibration)"})
+    return found + [_wider_dtype(program)]
+
+
+def _wider_dtype(program) -> dict:
+    hidden = any(getattr(op, "op", "") in ("activation", "int8_activation") for op in program.ops)
+    wider = {"q7": "q15", "int8": "q15", "q15": "float32" if hidden else "q31", "q31": "float32"}[program.dtype]
+    return {"op": None, "tensor": None, "cause": f"{program.dtype} keeps too few bits for this model",
+            "fix": f"--dtype {wider} (or --dtype auto, which measures each dtype)"}
+
+
+def _dense_pairs(float_program, program):
+    """(index in program.ops, FloatDense, Dense, the Dense's input frac bits) where the typed ops follow the
+    float ones one to one (power-of-two dtypes: an input conversion, then one op per float op)."""
+    typed = program.ops[1:]
+    if not isinstance(program.ops[0], QuantizeInput) or len(typed) != len(float_program.ops):
+        return
+    in_frac = np.asarray(program.ops[0].frac_bits, dtype=np.float64)
+    for index, (fop, op) in enumerate(zip(float_program.ops, typed), start=1):
+        if isinstance(fop, FloatDense) and isinstance(op, Dense) and not op.is_float:
+            yield index, fop, op, np.broadcast_to(in_frac, (fop.n_in,))
+        if getattr(op, "out_frac_bits", None) is None:
+            return
+        in_frac = np.asarray(op.out_frac_bits, dtype=np.float64)
+
+
+def _weight_outliers(float_program, program) -> list[dict]:
+    """Dense layers whose weight format one input's weights set: per input, the largest |weight| per input step
+    (what dense.quantize fits into the weight type); the top one OUTLIER_RATIO times the next or more."""
+    ignored = {f["index"] for f in program.ignored_features}
+    found = []
+    for index, fop, op, in_frac in _dense_pairs(float_program, program):
+        weights = fop.weights.copy()
+        if index == 1 and ignored:  # the program no longer reads these (passes.fold_features_below_resolution)
+            weights[:, sorted(ignored)] = 0.0
+        per_step = np.abs(weights).max(axis=0) * np.exp2(-in_frac)
+        order = np.argsort(-per_step, kind="stable")
+        if len(order) < 2 or per_step[order[1]] <= 0 or per_step[order[0]] < OUTLIER_RATIO * per_step[order[1]]:
+            continue
+        top = int(order[0])
+        name = f"feature '{program.feature_names[top]}'" if index == 1 else f"hidden unit {top}"
+        nonzero = weights != 0
+        nonzero[:, top] = False
+        zeroed = float(np.mean(op.weights[nonzero] == 0)) if nonzero.any() else 0.0
+        weight = float(fop.weights[np.argmax(np.abs(fop.weights[:, top])), top])
+        fix = (f"rescale or drop {name} (e.g. a StandardScaler on it, or leave it out)" if index == 1 else
+               "retrain with stronger regularization (e.g. --param alpha=...)")
+        found.append({"op": f"#{index} dense", "tensor": "weights", "feature": name, "weight": weight,
+                      "ratio": float(per_step[top] / per_step[order[1]]), "rounded_to_zero": zeroed,
+                      "cause": f"#{index} dense weights: format set by {name} weight {weight:.3g}, "
+                               f"{per_step[top] / per_step[order[1]]:.0f}x the next largest per input step; "
+                               f"{zeroed:.0%} of the other weights round to 0",
+                      "fix": fix})
+    return found
