@@ -175,3 +175,16 @@ def test_no_diagnosis_when_the_drop_holds():
     model, X, y = huge_weight_model()
     report = verify(model, X, y, dtype="q31", targets=())
     assert report["passed"] and report["diagnosis"] == []
+
+
+def test_report_marks_the_cause(tmp_path):
+    """tinygen report's precision profile says the same as verify for the dtype that loses accuracy, and nothing
+    for the one that keeps it."""
+    from tinygen.report import write_report
+
+    model, X, y = huge_weight_model()
+    analysis = write_report(model, X, y, tmp_path / "r.html", dtypes=("q7", "q31"))
+    assert analysis["results"]["q31"].diagnosis == []
+    assert analysis["results"]["q7"].diagnosis[0]["feature"] == "feature 'x3'"
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("Accuracy lost: #1 dense weights: format set by feature &#39;x3&#39; weight 1e+05") == 1

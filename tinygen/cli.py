@@ -445,7 +445,10 @@ def _export_notes(estimator, program, X, y) -> None:
         click.echo(f"note: {feature['note']}", err=True)
     if X is None:
         return
-    dropped, causes = calibration_diagnosis(estimator, program, X, y)
+    try:
+        dropped, causes = calibration_diagnosis(estimator, program, X, y)
+    except TinygenError:  # labels that are none of the model's classes: export does not need them, so measure
+        dropped, causes = calibration_diagnosis(estimator, program, X)  # against the float model's predictions
     if causes:
         click.echo(f"warning: {dropped}", err=True)
     for cause in causes:

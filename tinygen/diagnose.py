@@ -14,14 +14,16 @@ from .ops.quantize_input import QuantizeInput
 OUTLIER_RATIO = 8.0
 
 
-def diagnose(float_program, program, X: np.ndarray) -> list[dict]:
+def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
     """[{"op", "tensor", "cause", "fix", ...}] for a fixed-point program (power-of-two or int8) against the float
-    program it came from, on the rows X; the causes found, most telling first (empty: none found)."""
+    program it came from, on the rows X (stages: report.profile's of them, if already made); the causes found,
+    most telling first, and last the wider dtype to try."""
     if not program.is_fixed:
         return []
-    from .report import profile  # report builds on verify, which builds on this module
+    if stages is None:
+        from .report import profile  # report builds on verify, which builds on this module
 
-    stages = profile(float_program, program, X)
+        stages = profile(float_program, program, X)
     n_inputs = program.n_features
     saturated = {stage.name.split(" ")[0]: stage.clipped for stage in stages[n_inputs:]}
     found = []
@@ -47,8 +49,13 @@ def diagnose(float_program, program, X: np.ndarray) -> list[dict]:
 
 
 def _wider_dtype(program) -> dict:
-    hidden = any(getattr(op, "op", "") in ("activation", "int8_activation") for op in program.ops)
-    wider = {"q7": "q15", "int8": "q15", "q15": "float32" if hidden else "q31", "q31": "float32"}[program.dtype]
+    """The next dtype with more bits that the model's family exports with (quantize.py's lists)."""
+    kinds = {getattr(op, "op", "") for op in program.ops}
+    if "tree_ensemble" in kinds:
+        wider = "exact"
+    else:  # q31 is for linear models only (no q31 activation tables, GaussianNB's squares would not fit)
+        no_q31 = bool(kinds & {"activation", "int8_activation", "gaussian_jll"})
+        wider = {"q7": "q15", "int8": "q15", "q15": "float32" if no_q31 else "q31", "q31": "float32"}[program.dtype]
     return {"op": None, "tensor": None, "cause": f"{program.dtype} keeps too few bits for this model",
             "fix": f"--dtype {wider} (or --dtype auto, which measures each dtype)"}
 

@@ -20,6 +20,7 @@ from sklearn.metrics import confusion_matrix
 
 from . import __version__, charts
 from .api import ConvertedModel, convert
+from .diagnose import diagnose
 from .errors import TinygenError
 from .files import atomic_write_text
 from .fixedpoint import int_range
@@ -34,7 +35,7 @@ from .ops.types import BITS
 from .progress import progress
 from .quantize import DTYPES
 from .targets.toolchain import package_root
-from .verify import _anomaly_reference, agreement, compare_on_target, labels_as_classes, metric
+from .verify import DEFAULT_MAX_DROP, _anomaly_reference, agreement, compare_on_target, labels_as_classes, metric
 
 
 # ---- what a fixed-point tensor can hold ------------------------------------------------------------------
@@ -202,6 +203,7 @@ class DtypeResult:
     score_error: np.ndarray  # dequantized score - float score, every finite output of every row
     stages: list[Stage]
     targets: dict = field(default_factory=dict)  # target -> compare_on_target's dict, or {"error": message}
+    diagnosis: list[dict] = field(default_factory=list)  # diagnose.diagnose's causes where the drop is beyond verify's
 
     @property
     def dtype(self) -> str:
@@ -273,8 +275,11 @@ def _dtype_result(model, float_program, X, y, float_scores, float_pred) -> Dtype
     program = model.program
     predictions = program.predict(X)
     error = (real_scores(program, X) - float_scores).reshape(-1)
-    return DtypeResult(model, metric(program.task, y, predictions)[1], agreement(program.task, predictions, float_pred),
-                       predictions, error[np.isfinite(error)], profile(float_program, program, X))
+    fixed_metric, stages = metric(program.task, y, predictions)[1], profile(float_program, program, X)
+    dropped = metric(program.task, y, float_pred)[1] - fixed_metric > DEFAULT_MAX_DROP[model.dtype] + 1e-12
+    return DtypeResult(model, fixed_metric, agreement(program.task, predictions, float_pred), predictions,
+                       error[np.isfinite(error)], stages,
+                       diagnosis=diagnose(float_program, program, X, stages) if dropped else [])
 
 
 # ---- the page --------------------------------------------------------------------------------------------
@@ -306,11 +311,13 @@ def page_context(analysis: dict, title: str, data_name: str, label: str | None) 
                  "error": "n/a" if s.max_error is None else f"{s.max_error:.3g}", "warn": s.clipped > 0}
                 for s in result.stages]
         precision.append({"dtype": dtype, "chart": drawn.get(dtype), "rows": rows,
-                          "clipped": [r["name"] for r in rows if r["warn"]]})
+                          "clipped": [r["name"] for r in rows if r["warn"]],
+                          "diagnosis": [f"{cause['cause']}; what to do: {cause['fix']}" for cause in result.diagnosis]})
     accuracy = [{"dtype": d, "metric": f"{r.fixed_metric:.4f}", "drop": f"{analysis['float_metric'] - r.fixed_metric:+.4f}",
                  "agreement": f"{r.agreement:.4f}",
                  "max_error": f"{np.max(np.abs(r.score_error)):.3g}" if len(r.score_error) else "n/a",
-                 "notes": [note.removeprefix(f"{d}: ") for note in r.model.program.notes]} for d, r in results.items()]
+                 "notes": [note.removeprefix(f"{d}: ") for note in r.model.program.notes] +
+                          [feature["note"] for feature in r.model.program.ignored_features]} for d, r in results.items()]
     measured = []
     for dtype, result in results.items():
         for target, row in result.targets.items():
