@@ -190,3 +190,20 @@ def test_report_marks_the_cause(tmp_path):
     assert analysis["results"]["q7"].diagnosis[0]["feature"] == "feature 'x3'"
     page = (tmp_path / "r.html").read_text()
     assert page.count("Accuracy lost: #1 dense weights: format set by feature &#39;x3&#39; weight 1e+05") == 1
+
+
+def test_diagnosis_names_degenerate_gaussian_variances():
+    """Issue 14's GaussianNB case (digits, q15 0.80 -> 0.13): pixels constant within a class get var_smoothing's
+    variance, whose terms set the score format; the diagnosis names those features and var_smoothing."""
+    from sklearn.datasets import load_digits
+    from sklearn.naive_bayes import GaussianNB
+
+    from tinygen.diagnose import diagnose
+    from tinygen.frontend import to_float_program
+
+    X, y = load_digits(return_X_y=True)
+    model = GaussianNB().fit(X, y)
+    program = tinygen.convert(model, dtype="q15", calibration=X).program
+    cause = diagnose(to_float_program(model), program, X[:300])[0]
+    assert cause["op"] == "#1 gaussian_jll" and cause["feature"].startswith("features 'x")
+    assert cause["variance"] < 1e-6 and cause["ratio"] >= 8 and "var_smoothing" in cause["fix"]

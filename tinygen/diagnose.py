@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .ops.dense import Dense, FloatDense
+from .ops.gaussian_jll import FloatGaussianJLL
 from .ops.quantize_input import QuantizeInput
+from .ops.types import BITS
 
 # A weight this many times the next largest (per input step) has taken the tensor's format: the others keep
 # log2(OUTLIER_RATIO) = 3 bits fewer than they would without it.
@@ -27,13 +29,14 @@ def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
     n_inputs = program.n_features
     saturated = {stage.name.split(" ")[0]: stage.clipped for stage in stages[n_inputs:]}
     found = []
-    for cause in _weight_outliers(float_program, program):
+    for cause in _weight_outliers(float_program, program) + _variance_outliers(float_program, program):
         share = saturated.get(cause["op"].split(" ")[0])
         if share is not None:  # the op's outputs: does the format it got also clip them?
             cause.update(saturated=share, cause=cause["cause"] + f"; {share:.1%} of its outputs saturate")
         found.append(cause)
+    named = {cause["op"].split(" ")[0] for cause in found}
     for stage in stages[n_inputs:]:
-        if stage.clipped > 0:
+        if stage.clipped > 0 and stage.name.split(" ")[0] not in named:
             found.append({"op": stage.name, "tensor": "output", "saturated": stage.clipped,
                           "cause": f"{stage.name}: {stage.clipped:.1%} of its values saturate (format {stage.fmt.text})",
                           "fix": "calibrate on rows that cover the data's range (--calibration)"})
@@ -56,7 +59,7 @@ def _wider_dtype(program) -> dict:
     else:  # q31 is for linear models only (no q31 activation tables, GaussianNB's squares would not fit)
         no_q31 = bool(kinds & {"activation", "int8_activation", "gaussian_jll"})
         wider = {"q7": "q15", "int8": "q15", "q15": "float32" if no_q31 else "q31", "q31": "float32"}[program.dtype]
-    return {"op": None, "tensor": None, "cause": f"{program.dtype} keeps too few bits for this model",
+    return {"op": None, "tensor": None, "cause": f"{program.dtype} may keep too few bits for this model",
             "fix": f"--dtype {wider} (or --dtype auto, which measures each dtype)"}
 
 
@@ -85,21 +88,66 @@ def _weight_outliers(float_program, program) -> list[dict]:
         if index == 1 and ignored:  # the program no longer reads these (passes.fold_features_below_resolution)
             weights[:, sorted(ignored)] = 0.0
         per_step = np.abs(weights).max(axis=0) * np.exp2(-in_frac)
-        order = np.argsort(-per_step, kind="stable")
-        if len(order) < 2 or per_step[order[1]] <= 0 or per_step[order[0]] < OUTLIER_RATIO * per_step[order[1]]:
+        dominant = _dominant(per_step)
+        if dominant is None:
             continue
-        top = int(order[0])
-        name = f"feature '{program.feature_names[top]}'" if index == 1 else f"hidden unit {top}"
+        top, ratio = dominant
+        names = _names("feature", [program.feature_names[i] for i in top]) if index == 1 else _names("hidden unit", top)
         nonzero = weights != 0
         nonzero[:, top] = False
         zeroed = float(np.mean(op.weights[nonzero] == 0)) if nonzero.any() else 0.0
-        weight = float(fop.weights[np.argmax(np.abs(fop.weights[:, top])), top])
-        fix = (f"rescale or drop {name} (e.g. a StandardScaler on it, or leave it out)" if index == 1 else
+        weight = float(fop.weights[np.argmax(np.abs(fop.weights[:, top[0]])), top[0]])
+        fix = (f"rescale or drop {names} (e.g. a StandardScaler on it, or leave it out)" if index == 1 else
                "retrain with stronger regularization (e.g. --param alpha=...)")
-        found.append({"op": f"#{index} dense", "tensor": "weights", "feature": name, "weight": weight,
-                      "ratio": float(per_step[top] / per_step[order[1]]), "rounded_to_zero": zeroed,
-                      "cause": f"#{index} dense weights: format set by {name} weight {weight:.3g}, "
-                               f"{per_step[top] / per_step[order[1]]:.0f}x the next largest per input step; "
+        found.append({"op": f"#{index} dense", "tensor": "weights", "feature": names, "weight": weight,
+                      "ratio": ratio, "rounded_to_zero": zeroed,
+                      "cause": f"#{index} dense weights: format set by {names} weight {weight:.3g}, "
+                               f"{ratio:.0f}x the next largest per input step; "
                                f"{zeroed:.0%} of the other weights round to 0",
                       "fix": fix})
     return found
+
+
+def _variance_outliers(float_program, program) -> list[dict]:
+    """GaussianNB: the squared-deviation terms (x - theta)**2 / (2 var) share one score format, set by the largest
+    any input in range can give; one class-feature variance far below the rest (var_smoothing's floor under a
+    feature constant within a class) takes every other term's precision."""
+    fop = float_program.ops[0] if len(float_program.ops) == 1 else None
+    if not isinstance(fop, FloatGaussianJLL) or not isinstance(program.ops[0], QuantizeInput):
+        return []
+    reach = np.exp2(-np.asarray(program.ops[0].frac_bits, dtype=np.float64)) * 2.0 ** (BITS[program.ops[0].out_type] - 1)
+    worst = (reach[None, :] + np.abs(fop.theta)) ** 2 / (2 * fop.var)
+    per_feature = worst.max(axis=0)
+    dominant = _dominant(per_feature)
+    if dominant is None:
+        return []
+    top, ratio = dominant
+    cls, first = np.unravel_index(np.argmin(np.where(np.isin(np.arange(fop.n_in), top)[None, :], fop.var, np.inf)),
+                                  fop.var.shape)
+    names = _names("feature", [program.feature_names[i] for i in top])
+    label = program.labels[cls] if program.labels is not None else int(cls)
+    return [{"op": "#1 gaussian_jll", "tensor": "inverse variances", "feature": names,
+             "variance": float(fop.var[cls, first]), "ratio": ratio,
+             "cause": f"#1 gaussian_jll terms: format set by {names} (smallest variance {fop.var[cls, first]:.3g}, "
+                      f"class {label!r}), {ratio:.0f}x the largest term of every other feature",
+             "fix": f"drop or rescale {names}, or raise var_smoothing (e.g. --param var_smoothing=1e-3)"}]
+
+
+def _dominant(values: np.ndarray) -> tuple[list[int], float] | None:
+    """(the indices of the largest values, largest first, ratio to the next) when a gap of OUTLIER_RATIO or more
+    parts at most half of them from the rest (those few then set the format); None otherwise."""
+    order = np.argsort(-values, kind="stable")
+    ranked = values[order]
+    for count in range(1, len(values) // 2 + 1):
+        if ranked[count] > 0 and ranked[count - 1] >= OUTLIER_RATIO * ranked[count]:
+            return [int(i) for i in order[:count]], float(ranked[count - 1] / ranked[count])
+    return None
+
+
+def _names(kind: str, names: list, shown: int = 3) -> str:
+    """"feature 'a'", or "features 'a', 'b', 'c' and 4 more" (names quoted where they are text)."""
+    quoted = [f"'{name}'" if isinstance(name, str) else str(name) for name in names]
+    if len(quoted) == 1:
+        return f"{kind} {quoted[0]}"
+    more = len(quoted) - shown
+    return f"{kind}s " + ", ".join(quoted[:shown]) + (f" and {more} more" if more > 0 else "")
