@@ -52,7 +52,7 @@ def accuracy(pred, y) -> float:
 
 
 @pytest.mark.parametrize("n_classes", [2, 10])
-@pytest.mark.parametrize("dtype,tolerance", [("q15", 0.01), ("q7", 0.02)])
+@pytest.mark.parametrize("dtype,tolerance", [("q15", 0.01), ("q7", 0.02), ("int8", 0.02)])
 def test_near_constant_feature_is_folded(n_classes, dtype, tolerance):
     """The outside case, binary and 10 classes: the fixed model is as good as scikit-learn on the float32 inputs
     the MCU sees (better: the folded constant is the float model's own mean), and as good as scikit-learn with the
@@ -85,7 +85,7 @@ def test_near_constant_mlp_first_layer(dtype):
 
 
 @pytest.mark.parametrize("target", ["host", "avr"])
-@pytest.mark.parametrize("dtype", ["q15", "q7"])
+@pytest.mark.parametrize("dtype", ["q15", "q7", "int8"])
 def test_near_constant_c_equals_simulator(target, dtype):
     """C == simulator on every row, host and AVR, for the folded program (10 classes)."""
     if target == "avr":
