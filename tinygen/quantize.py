@@ -114,13 +114,16 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
 
     spec = FIXED[dtype]
     X = calibration_array(X_calib, program.n_features, dtype)
-    first = QuantizeInput.from_calibration(X, spec.bits)
+    first = QuantizeInput.from_calibration(X, spec.bits, offsets=isinstance(program.ops[0], FloatDense))
     ops = [first]
     in_frac = np.asarray(first.frac_bits)
     in_range = None  # the input integers span their whole type; after an activation, its output range
-    activations = np.where(np.isfinite(X), X, 0.0)
+    offsets = first.offsets_real()  # x_q holds x - offset: the first layer sees that, its bias takes w . offset
+    activations = np.where(np.isfinite(X), X, 0.0) - offsets
     for index, fop in enumerate(program.ops):
         nxt = program.ops[index + 1] if index + 1 < len(program.ops) else None
+        if index == 0 and first.has_offsets:  # float64 on the host, as the scaler folding: W x + b = W (x - o) + (b + W o)
+            fop = FloatDense(fop.weights, fop.bias + fop.weights @ offsets)
         activations = fop.forward(activations)
         if isinstance(fop, FloatActivation):  # MLP hidden layers: relu in place, tanh/logistic tables
             qop = activation.quantize(fop, ops[-1].out_type, ops[-1].out_frac_bits)

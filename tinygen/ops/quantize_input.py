@@ -4,15 +4,28 @@ Ranges: input any float32 (NaN, +-inf included); output x_q[i] = to_fixed(x[i], 
 [-2**(bits-1), 2**(bits-1)-1] by saturation. Each feature has its own power-of-two format chosen from the
 calibration data, so a feature in the thousands and one below 0.1 both keep `bits` of resolution; the
 next dense op absorbs the per-feature scales into its weights, which is how scalers fold away.
+
+Offsets (linear models and MLPs): a feature far from zero (pressure 1013 +- 5 hPa) would spend its bits on
+the magnitude, so it may carry an integer offset in its own format, subtracted in the integer domain:
+x_q[i] = to_fixed_offset(x[i], frac_bits[i], offsets[i], bits) = sat(round(x[i] 2**f) - offsets[i]), NaN -> 0.
+The offset is the midpoint of the calibration range (not the mean or median: the midpoint minimises
+max |x - offset|, which is what sets the format; the mean or median of a skewed feature leaves one tail up
+to the whole range away). A feature takes it only where it gains at least one fractional bit, so centred
+features (and scaled-free models whose features straddle 0) keep offset 0 and nothing changes for them.
+Frac bits with an offset are capped so that the calibration rows convert into the wide range with the
+headroom: |x| 2**f * HEADROOM < 2**30, which keeps |offset| < 2**29. The dense op after this one absorbs
+w . offset * 2**-f into its bias in float64 before quantizing (quantize.py), as the scaler folding does, so
+the integer program computes the float model's function.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import fixedpoint
-from .types import BITS, INT_TYPES, check_type
+from .types import BITS, INT_TYPES, check_type, round_half_away
 
 
 @dataclass
@@ -20,6 +33,17 @@ class QuantizeInput:
     op = "quantize_input"
     out_type: str  # int8 | int16 | int32
     frac_bits: list[int]  # one per feature
+    offsets: list[int] | None = None  # per feature, in its format (real offset = offsets[i] * 2**-frac_bits[i])
+
+    @property
+    def has_offsets(self) -> bool:
+        return self.offsets is not None and any(self.offsets)
+
+    def offsets_real(self) -> np.ndarray:
+        """The offsets as float64 values (exact: integers times powers of two); zeros without offsets."""
+        if not self.has_offsets:
+            return np.zeros(self.n_in)
+        return np.ldexp(np.asarray(self.offsets, dtype=np.float64), -np.asarray(self.frac_bits))
 
     @property
     def n_in(self) -> int:
@@ -32,24 +56,52 @@ class QuantizeInput:
     HEADROOM = 2.0
 
     @classmethod
-    def from_calibration(cls, X_calib: np.ndarray, bits: int) -> "QuantizeInput":
-        with np.errstate(invalid="ignore"):
-            max_abs = np.nanmax(np.abs(np.where(np.isfinite(X_calib), X_calib, np.nan)), axis=0)
-        max_abs = np.nan_to_num(max_abs, nan=0.0)
-        return cls(out_type=INT_TYPES[bits], frac_bits=[fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs])
+    def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False) -> "QuantizeInput":
+        """Formats from the calibration rows; with `offsets`, midpoint offsets where they gain a bit."""
+        finite = np.where(np.isfinite(X_calib), X_calib, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
+            low, high = (np.nan_to_num(f(finite, axis=0), nan=0.0) for f in (np.nanmin, np.nanmax))
+        max_abs = np.maximum(np.abs(low), np.abs(high))
+        frac_bits = [fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
+        if not offsets:
+            return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
+        offsets_q = [0] * len(frac_bits)
+        for i, (lo, hi, m) in enumerate(zip(low, high, max_abs)):
+            centred = min(fixedpoint.frac_bits_for(cls.HEADROOM * float(hi - lo) / 2, bits),
+                          fixedpoint.frac_bits_for(cls.HEADROOM * float(m), fixedpoint.WIDE_BITS - 1))
+            if centred > frac_bits[i]:
+                frac_bits[i] = centred
+                offsets_q[i] = int(round_half_away(np.ldexp((float(lo) + float(hi)) / 2, centred)))
+        return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits, offsets=offsets_q if any(offsets_q) else None)
 
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op (frac bits as int8)."""
-        return {"frac_bits": self.n_in}
+        sizes = {"frac_bits": self.n_in}
+        if self.has_offsets:
+            sizes["offsets"] = 4 * self.n_in  # int32
+        return sizes
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return fixedpoint.to_fixed(x.astype(np.float32), np.asarray(self.frac_bits), BITS[self.out_type])
+        frac_bits, bits = np.asarray(self.frac_bits), BITS[self.out_type]
+        if not self.has_offsets:
+            return fixedpoint.to_fixed(x.astype(np.float32), frac_bits, bits)
+        return fixedpoint.to_fixed_offset(x.astype(np.float32), frac_bits, np.asarray(self.offsets), bits)
 
     def to_dict(self) -> dict:
-        return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
+        data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
                 "frac_bits": list(map(int, self.frac_bits)), "rounding": fixedpoint.INPUT_ROUNDING,
                 "nan_to": 0, "saturate": True}
+        if self.has_offsets:  # x_q = sat(round(x 2**f) - offsets); absent: 0 (manifests before offsets)
+            data["offsets"] = list(map(int, self.offsets))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "QuantizeInput":
-        return cls(out_type=check_type(data["out_type"]), frac_bits=[int(f) for f in data["frac_bits"]])
+        frac_bits = [int(f) for f in data["frac_bits"]]
+        offsets = data.get("offsets")
+        if offsets is not None:
+            offsets = [int(o) for o in offsets]
+            if len(offsets) != len(frac_bits) or any(abs(o) >= 1 << (fixedpoint.WIDE_BITS - 2) for o in offsets):
+                raise ValueError("quantize_input offsets: one per feature, each below 2**29 in magnitude")
+        return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets)
