@@ -130,11 +130,11 @@ WRAPPER = """
 #include <stdint.h>
 #include "{n}.h"
 void tg_to_fixed_offset_n(const float *x, int64_t count, int8_t frac_bits, int32_t offset_q, int32_t q_min,
-                          int32_t q_max, int32_t *out)
+                          int32_t q_max, int32_t wide_min, int32_t wide_max, int32_t *out)
 {{
     int64_t i;
     for (i = 0; i < count; i++) {{
-        out[i] = {n}_to_fixed_offset(x[i], frac_bits, offset_q, q_min, q_max);
+        out[i] = {n}_to_fixed_offset(x[i], frac_bits, offset_q, q_min, q_max, wide_min, wide_max);
     }}
 }}
 """
@@ -155,29 +155,34 @@ def offset_lib(tmp_path_factory):
     lib = ctypes.CDLL(str(library))
     lib.tg_to_fixed_offset_n.restype = None
     lib.tg_to_fixed_offset_n.argtypes = [_ptr(np.float32), ctypes.c_int64, ctypes.c_int8, ctypes.c_int32,
-                                         ctypes.c_int32, ctypes.c_int32, _ptr(np.int32)]
+                                         ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+                                         _ptr(np.int32)]
     return lib
 
 
-OFFSETS = (0, 1, -1, 8104, -8104, 127, -128, 32767, (1 << 28) + 3, -(1 << 29) + 1, (1 << 29) - 1)
+OFFSETS = {16: (0, 1, -1, 8104, -8104, 127, -128, 1 << 14, -(1 << 14)),
+           31: (0, 1, -1, 8104, 32767, (1 << 28) + 3, -(1 << 29), 1 << 29)}
 
 
+@pytest.mark.parametrize("wide_bits", [16, 31])
 @pytest.mark.parametrize("bits", [8, 16, 32])
-def test_to_fixed_offset_matches_c(offset_lib, bits):
-    """NaN, +-inf, +-FLT_MAX, subnormals, ties and their neighbours, random bit patterns: C == Python."""
+def test_to_fixed_offset_matches_c(offset_lib, bits, wide_bits):
+    """NaN, +-inf, +-FLT_MAX, subnormals, ties and their neighbours, random bit patterns: C == Python, for both
+    wide ranges (16 bits: to_fixed's 16-bit path) and offsets up to the largest allowed, 2**(wide_bits-2)."""
     rng = np.random.default_rng(bits)
     lo, hi = int_range(bits)
+    wide_lo, wide_hi = int_range(wide_bits)
     for frac_bits in (-100, -8, -4, 0, 3, 7, 15, 20, 31, 100):
         x = np.concatenate([to_fixed_edges(bits, frac_bits), random_floats(rng, bits, frac_bits, 20_000)])
-        for offset_q in OFFSETS:
+        for offset_q in OFFSETS[wide_bits]:
             placed = ((offset_q + rng.integers(-300, 300, 2000) + 0.5) * 2.0 ** -frac_bits)
             with np.errstate(over="ignore", under="ignore"):
                 values = np.ascontiguousarray(np.concatenate([x, placed.astype(np.float32)]), dtype=np.float32)
-                expected = fixedpoint.to_fixed_offset(values, frac_bits, offset_q, bits)
+                expected = fixedpoint.to_fixed_offset(values, frac_bits, offset_q, bits, wide_bits)
             out = np.empty(values.size, dtype=np.int32)
-            offset_lib.tg_to_fixed_offset_n(values, values.size, frac_bits, offset_q, lo, hi, out)
-            assert_equal_arrays(values, expected, out, f"to_fixed_offset(f={frac_bits}, o={offset_q}, bits={bits})",
-                                describe_float)
+            offset_lib.tg_to_fixed_offset_n(values, values.size, frac_bits, offset_q, lo, hi, wide_lo, wide_hi, out)
+            assert_equal_arrays(values, expected, out, f"to_fixed_offset(f={frac_bits}, o={offset_q}, bits={bits}, "
+                                f"wide_bits={wide_bits})", describe_float)
 
 
 def test_to_fixed_offset_spec():

@@ -28,16 +28,34 @@ from .. import fixedpoint
 from .types import BITS, INT_TYPES, check_type, round_half_away
 
 
+# The widths an offset feature converts into before the offset is subtracted: 16 takes the 16-bit conversion
+# (AVR: about half the cycles of the 32-bit one), chosen when it costs no feature a bit; else 31.
+WIDE_CHOICES = (16, fixedpoint.WIDE_BITS)
+
+
+def _centred(spread, max_abs, bits: int, wide_bits: int) -> list[int]:
+    """Per feature, the frac bits of its offset-centred format: the spread (with headroom) in `bits`, capped so
+    that every calibration value (with headroom) converts into `wide_bits` without saturating, which keeps
+    |offset| <= 2**(wide_bits-2) (the C's int32 difference of the wide value and the offset cannot overflow)."""
+    return [min(fixedpoint.frac_bits_for(float(s), bits), fixedpoint.frac_bits_for(QuantizeInput.HEADROOM * float(m), wide_bits))
+            for s, m in zip(spread, max_abs)]
+
+
 @dataclass
 class QuantizeInput:
     op = "quantize_input"
     out_type: str  # int8 | int16 | int32
     frac_bits: list[int]  # one per feature
     offsets: list[int] | None = None  # per feature, in its format (real offset = offsets[i] * 2**-frac_bits[i])
+    wide_bits: int = fixedpoint.WIDE_BITS  # offset features convert into this width first
 
     @property
     def has_offsets(self) -> bool:
         return self.offsets is not None and any(self.offsets)
+
+    @property
+    def wide_range(self) -> tuple[int, int]:
+        return fixedpoint.int_range(self.wide_bits)
 
     def offsets_real(self) -> np.ndarray:
         """The offsets as float64 values (exact: integers times powers of two); zeros without offsets."""
@@ -54,6 +72,9 @@ class QuantizeInput:
     # Rows beyond the calibration range saturate; a factor of 2 (one bit) of headroom over the calibration
     # maximum keeps held-out outliers in range (breast_cancer's test split exceeds its training maxima).
     HEADROOM = 2.0
+    # An offset costs the wide conversion (AVR: ~150-200 cycles a feature more than the narrow one); it is taken
+    # where it gains at least this many fractional bits.
+    OFFSET_MIN_GAIN_BITS = 1
 
     @classmethod
     def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False) -> "QuantizeInput":
@@ -66,14 +87,17 @@ class QuantizeInput:
         frac_bits = [fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
         if not offsets:
             return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
+        spread = cls.HEADROOM * (high - low) / 2
+        wide_bits = min(WIDE_CHOICES, key=lambda w: (-sum(_centred(spread, max_abs, bits, w)), w))
+        centred = _centred(spread, max_abs, bits, wide_bits)
         offsets_q = [0] * len(frac_bits)
-        for i, (lo, hi, m) in enumerate(zip(low, high, max_abs)):
-            centred = min(fixedpoint.frac_bits_for(cls.HEADROOM * float(hi - lo) / 2, bits),
-                          fixedpoint.frac_bits_for(cls.HEADROOM * float(m), fixedpoint.WIDE_BITS - 1))
-            if centred > frac_bits[i]:
-                frac_bits[i] = centred
-                offsets_q[i] = int(round_half_away(np.ldexp((float(lo) + float(hi)) / 2, centred)))
-        return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits, offsets=offsets_q if any(offsets_q) else None)
+        for i, f in enumerate(centred):
+            if f >= frac_bits[i] + cls.OFFSET_MIN_GAIN_BITS:
+                frac_bits[i] = f
+                offsets_q[i] = int(round_half_away(np.ldexp((float(low[i]) + float(high[i])) / 2, f)))
+        if not any(offsets_q):
+            return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
+        return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits, offsets=offsets_q, wide_bits=wide_bits)
 
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op (frac bits as int8)."""
@@ -86,7 +110,7 @@ class QuantizeInput:
         frac_bits, bits = np.asarray(self.frac_bits), BITS[self.out_type]
         if not self.has_offsets:
             return fixedpoint.to_fixed(x.astype(np.float32), frac_bits, bits)
-        return fixedpoint.to_fixed_offset(x.astype(np.float32), frac_bits, np.asarray(self.offsets), bits)
+        return fixedpoint.to_fixed_offset(x.astype(np.float32), frac_bits, np.asarray(self.offsets), bits, self.wide_bits)
 
     def to_dict(self) -> dict:
         data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
@@ -94,14 +118,18 @@ class QuantizeInput:
                 "nan_to": 0, "saturate": True}
         if self.has_offsets:  # x_q = sat(round(x 2**f) - offsets); absent: 0 (manifests before offsets)
             data["offsets"] = list(map(int, self.offsets))
+            data["offset_wide_bits"] = int(self.wide_bits)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "QuantizeInput":
         frac_bits = [int(f) for f in data["frac_bits"]]
         offsets = data.get("offsets")
+        wide_bits = int(data.get("offset_wide_bits", fixedpoint.WIDE_BITS))
         if offsets is not None:
             offsets = [int(o) for o in offsets]
-            if len(offsets) != len(frac_bits) or any(abs(o) >= 1 << (fixedpoint.WIDE_BITS - 2) for o in offsets):
-                raise ValueError("quantize_input offsets: one per feature, each below 2**29 in magnitude")
-        return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets)
+            if wide_bits not in WIDE_CHOICES or len(offsets) != len(frac_bits) \
+                    or any(abs(o) > 1 << (wide_bits - 2) for o in offsets):
+                raise ValueError(f"quantize_input offsets: one per feature, at most 2**(wide_bits-2) in magnitude, "
+                                 f"wide_bits in {WIDE_CHOICES}")
+        return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets, wide_bits=wide_bits)
