@@ -10,8 +10,9 @@ the magnitude, so it may carry an integer offset in its own format, subtracted i
 x_q[i] = to_fixed_offset(x[i], frac_bits[i], offsets[i], bits) = sat(round(x[i] 2**f) - offsets[i]), NaN -> 0.
 The offset is the midpoint of the calibration range (not the mean or median: the midpoint minimises
 max |x - offset|, which is what sets the format; the mean or median of a skewed feature leaves one tail up
-to the whole range away). A feature takes it only where it gains at least one fractional bit, so centred
-features (and scaled-free models whose features straddle 0) keep offset 0 and nothing changes for them.
+to the whole range away). A feature takes it only where it gains at least one fractional bit and its plain format
+resolves its spread coarsely (RESOLVED_BITS), so centred features, and q31 or q15 formats that already
+resolve the spread finely, keep offset 0 and nothing changes for them.
 Frac bits with an offset are capped so that the calibration rows convert into the wide range with the
 headroom: |x| 2**f * HEADROOM < 2**30, which keeps |offset| < 2**29. The dense op after this one absorbs
 w . offset * 2**-f into its bias in float64 before quantizing (quantize.py), as the scaler folding does, so
@@ -72,13 +73,16 @@ class QuantizeInput:
     # Rows beyond the calibration range saturate; a factor of 2 (one bit) of headroom over the calibration
     # maximum keeps held-out outliers in range (breast_cancer's test split exceeds its training maxima).
     HEADROOM = 2.0
-    # An offset costs the wide conversion (AVR: ~150-200 cycles a feature more than the narrow one); it is taken
-    # where it gains at least this many fractional bits.
-    OFFSET_MIN_GAIN_BITS = 1
+    # An offset costs the wide conversion (AVR: ~100-150 cycles a feature more than the narrow one), so a feature
+    # takes one only where it gains a fractional bit and its plain format resolves its calibration spread in fewer
+    # than 2**RESOLVED_BITS steps: 12 bits is a typical MCU ADC's resolution, and a spread already resolved that
+    # finely gains nothing a sensor measured (breast_cancer in q15: 14 bits everywhere, no offsets; in q7: 6).
+    RESOLVED_BITS = 12
 
     @classmethod
     def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False) -> "QuantizeInput":
-        """Formats from the calibration rows; with `offsets`, midpoint offsets where they gain a bit."""
+        """Formats from the calibration rows; with `offsets`, midpoint offsets where they gain a bit on a feature
+        whose plain format resolves its spread coarsely (RESOLVED_BITS)."""
         finite = np.where(np.isfinite(X_calib), X_calib, np.nan)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
@@ -92,7 +96,8 @@ class QuantizeInput:
         centred = _centred(spread, max_abs, bits, wide_bits)
         offsets_q = [0] * len(frac_bits)
         for i, f in enumerate(centred):
-            if f >= frac_bits[i] + cls.OFFSET_MIN_GAIN_BITS:
+            coarse = np.ldexp(float(high[i] - low[i]), frac_bits[i]) < 2.0 ** cls.RESOLVED_BITS
+            if f > frac_bits[i] and coarse:
                 frac_bits[i] = f
                 offsets_q[i] = int(round_half_away(np.ldexp((float(low[i]) + float(high[i])) / 2, f)))
         if not any(offsets_q):
