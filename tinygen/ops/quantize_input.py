@@ -55,6 +55,11 @@ class QuantizeInput:
         return self.offsets is not None and any(self.offsets)
 
     @property
+    def offset_type(self) -> str:
+        """The C type of the offset table: |offset| <= 2**(wide_bits-2) fits int16 for a 16-bit wide range."""
+        return "int16" if self.wide_bits <= 16 else "int32"
+
+    @property
     def wide_range(self) -> tuple[int, int]:
         return fixedpoint.int_range(self.wide_bits)
 
@@ -108,7 +113,7 @@ class QuantizeInput:
         """Bytes of each constant table the C holds for this op (frac bits as int8)."""
         sizes = {"frac_bits": self.n_in}
         if self.has_offsets:
-            sizes["offsets"] = 4 * self.n_in  # int32
+            sizes["offsets"] = BITS[self.offset_type] // 8 * self.n_in
         return sizes
 
     def forward(self, x: np.ndarray) -> np.ndarray:
