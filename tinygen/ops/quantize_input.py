@@ -13,8 +13,9 @@ max |x - offset|, which is what sets the format; the mean or median of a skewed 
 to the whole range away). A feature takes it only where it gains at least one fractional bit and its plain format
 resolves its spread coarsely (RESOLVED_BITS), so centred features, and q31 or q15 formats that already
 resolve the spread finely, keep offset 0 and nothing changes for them.
-Frac bits with an offset are capped so that the calibration rows convert into the wide range with the
-headroom: |x| 2**f * HEADROOM < 2**30, which keeps |offset| < 2**29. The dense op after this one absorbs
+Frac bits with an offset are capped so that the calibration rows convert into the wide range (16 bits, the
+faster conversion, where that costs no feature a bit, else 31) with the headroom: |x| 2**f < 2**(wide_bits-2),
+which keeps |offset| <= 2**(wide_bits-2). The dense op after this one absorbs
 w . offset * 2**-f into its bias in float64 before quantizing (quantize.py), as the scaler folding does, so
 the integer program computes the float model's function.
 """
@@ -34,12 +35,23 @@ from .types import BITS, INT_TYPES, check_type, round_half_away
 WIDE_CHOICES = (16, fixedpoint.WIDE_BITS)
 
 
-def _centred(spread, max_abs, bits: int, wide_bits: int) -> list[int]:
-    """Per feature, the frac bits of its offset-centred format: the spread (with headroom) in `bits`, capped so
-    that every calibration value (with headroom) converts into `wide_bits` without saturating, which keeps
-    |offset| <= 2**(wide_bits-2) (the C's int32 difference of the wide value and the offset cannot overflow)."""
-    return [min(fixedpoint.frac_bits_for(float(s), bits), fixedpoint.frac_bits_for(QuantizeInput.HEADROOM * float(m), wide_bits))
-            for s, m in zip(spread, max_abs)]
+def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int) -> tuple[list[int], list[int]]:
+    """(frac bits, offsets) per feature for a `wide_bits` wide range: a feature whose plain format (`frac_bits`)
+    resolves its spread in fewer than 2**RESOLVED_BITS steps takes the midpoint offset where the centred format
+    (its half-spread with headroom in `bits`) gains a bit. That format is capped so that every calibration value,
+    with headroom, converts into `wide_bits` without saturating: |x| 2**f < 2**(wide_bits-2), so |offset| <=
+    2**(wide_bits-2) and the C's int32 difference of the wide value and the offset cannot overflow. A feature
+    constant on the calibration rows keeps its plain format (a format fitted to no spread would saturate)."""
+    frac_bits, offsets_q = list(frac_bits), [0] * len(frac_bits)
+    headroom = QuantizeInput.HEADROOM
+    for i, (lo, hi) in enumerate(zip(map(float, low), map(float, high))):
+        centred = min(fixedpoint.frac_bits_for(headroom * (hi - lo) / 2, bits),
+                      fixedpoint.frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
+        coarse = np.ldexp(hi - lo, frac_bits[i]) < 2.0 ** QuantizeInput.RESOLVED_BITS
+        if hi > lo and coarse and centred > frac_bits[i]:
+            frac_bits[i] = centred
+            offsets_q[i] = int(round_half_away(np.ldexp((lo + hi) / 2, centred)))
+    return frac_bits, offsets_q
 
 
 @dataclass
@@ -86,8 +98,7 @@ class QuantizeInput:
 
     @classmethod
     def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False) -> "QuantizeInput":
-        """Formats from the calibration rows; with `offsets`, midpoint offsets where they gain a bit on a feature
-        whose plain format resolves its spread coarsely (RESOLVED_BITS)."""
+        """Formats from the calibration rows; with `offsets`, midpoint offsets as _with_offsets chooses them."""
         finite = np.where(np.isfinite(X_calib), X_calib, np.nan)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
@@ -96,15 +107,10 @@ class QuantizeInput:
         frac_bits = [fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
         if not offsets:
             return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
-        spread = cls.HEADROOM * (high - low) / 2
-        wide_bits = min(WIDE_CHOICES, key=lambda w: (-sum(_centred(spread, max_abs, bits, w)), w))
-        centred = _centred(spread, max_abs, bits, wide_bits)
-        offsets_q = [0] * len(frac_bits)
-        for i, f in enumerate(centred):
-            coarse = np.ldexp(float(high[i] - low[i]), frac_bits[i]) < 2.0 ** cls.RESOLVED_BITS
-            if f > frac_bits[i] and coarse:
-                frac_bits[i] = f
-                offsets_q[i] = int(round_half_away(np.ldexp((float(low[i]) + float(high[i])) / 2, f)))
+        # the 16-bit wide range (the faster conversion) unless the 31-bit one gives some feature more bits
+        choices = {w: _with_offsets(low, high, frac_bits, bits, w) for w in WIDE_CHOICES}
+        wide_bits = min(WIDE_CHOICES, key=lambda w: (-sum(choices[w][0]), w))
+        frac_bits, offsets_q = choices[wide_bits]
         if not any(offsets_q):
             return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
         return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits, offsets=offsets_q, wide_bits=wide_bits)
