@@ -15,6 +15,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -46,6 +47,8 @@ def _split(X, y):
 
 CASES = {
     "pressure-scaled-logreg": (lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), pressure_data),
+    "pressure-scaled-mlp": (lambda: make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=600, random_state=0)),
+                            pressure_data),
     "raw-breast_cancer-sgd": (lambda: SGDClassifier(random_state=0), lambda: load_breast_cancer(return_X_y=True)),
     "raw-breast_cancer-logreg": (lambda: LogisticRegression(max_iter=5000), lambda: load_breast_cancer(return_X_y=True)),
 }
@@ -91,6 +94,16 @@ def test_pressure_offset_is_the_calibration_midpoint_and_the_bias_absorbs_it():
     x32 = X_train[:, 0].astype(np.float32).astype(np.float64)  # the C reads float32
     assert np.abs(x_q[:, 0] * 2.0 ** -first.frac_bits[0] + first.offsets_real()[0] - x32).max() \
         <= 2.0 ** -(first.frac_bits[0] + 1)
+
+
+def test_no_offset_for_a_feature_constant_on_the_calibration_rows():
+    """A constant calibration column keeps its plain format: a format fitted to zero spread would saturate any
+    other value; the pressure column next to it still gets its offset."""
+    X, _ = pressure_data()
+    X = np.column_stack([X[:, 0], np.full(len(X), 1013.0)])
+    first = QuantizeInput.from_calibration(X, 8, offsets=True)
+    assert first.offsets[0] != 0 and first.offsets[1] == 0
+    assert first.frac_bits[1] == QuantizeInput.from_calibration(X, 8).frac_bits[1]
 
 
 def test_manifest_round_trips_offsets_and_old_manifests_load_as_zero(tmp_path):
