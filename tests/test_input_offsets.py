@@ -22,6 +22,8 @@ from sklearn.preprocessing import StandardScaler
 import tinygen
 from tinygen import fixedpoint
 from tinygen.fixedpoint import int_range
+from tinygen.frontend import to_float_program
+from tinygen.report import profile
 from tinygen.ops.quantize_input import QuantizeInput
 from tinygen.verify import compare_on_target
 
@@ -104,6 +106,19 @@ def test_no_offset_for_a_feature_constant_on_the_calibration_rows():
     first = QuantizeInput.from_calibration(X, 8, offsets=True)
     assert first.offsets[0] != 0 and first.offsets[1] == 0
     assert first.frac_bits[1] == QuantizeInput.from_calibration(X, 8).frac_bits[1]
+
+
+def test_precision_profile_reads_inputs_with_their_offsets():
+    """The report's precision profile maps x_q back through the offset: the pressure input's format is centred
+    on its offset, nothing saturates on the calibration rows, and the error stays within half a step."""
+    X, y = pressure_data()
+    estimator = LogisticRegression(max_iter=2000).fit(X, y)
+    program = tinygen.convert(estimator, dtype="q7", calibration=X).program
+    stages = profile(to_float_program(estimator), program, X)
+    pressure, offset = stages[0], program.ops[0].offsets_real()[0]
+    assert offset != 0 and pressure.fmt.offset == offset and pressure.fmt.low < 1013.0 < pressure.fmt.high
+    assert all(stage.clipped == 0 for stage in stages[:X.shape[1]])
+    assert pressure.max_error <= pressure.fmt.scale / 2 + 2.0 ** -24 * 1100
 
 
 def test_manifest_round_trips_offsets_and_old_manifests_load_as_zero(tmp_path):
