@@ -150,6 +150,9 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
         notes_mlp = []
     notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
              "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"] + notes_mlp
+    if first.has_offsets:
+        notes.append(f"input offsets on {sum(1 for o in first.offsets if o)} of {first.n_in} features (the midpoints of "
+                     "their calibration ranges, subtracted in the integer domain; the first layer's bias absorbs them)")
     return Program(dtype=dtype, ops=ops, notes=notes, **base)
 
 
