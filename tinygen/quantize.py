@@ -111,7 +111,12 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[op.to_float32() for op in program.ops], notes=notes, **base)
+    return _quantize_fixed_dense(program, dtype, base, X_calib, hidden)
 
+
+def _quantize_fixed_dense(program: Program, dtype: str, base: dict, X_calib, hidden: bool) -> Program:
+    """Linear models and MLPs in q31/q15/q7: per-feature input formats (and offsets), then each dense layer and
+    activation in turn, their formats from the calibration activations."""
     spec = FIXED[dtype]
     X = calibration_array(X_calib, program.n_features, dtype)
     first = QuantizeInput.from_calibration(X, spec.bits, offsets=isinstance(program.ops[0], FloatDense))
