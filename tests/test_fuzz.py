@@ -151,16 +151,18 @@ def conversion_ties(model: ConvertedModel) -> list[np.ndarray]:
     if getattr(first, "op", "") == "quantize_input":
         half = 1 << (int(re.sub(r"\D", "", first.out_type)) - 1)
         steps = [np.exp2(-float(f)) for f in first.frac_bits]
+        centres = first.offsets_real()  # with input offsets, the saturation edges sit around each offset
     elif getattr(first, "op", "") == "quantize_affine":
         half = 128
         steps = [float(s) for s in first.scale]
+        centres = np.zeros(n_features)
     else:
         return [np.array([], dtype=np.float32)] * n_features
     ks = np.array([0, 1, 2, 7, half - 2, half - 1, half, half + 1], dtype=np.float64)
     out = []
     with np.errstate(over="ignore"):
-        for step in steps:
-            ties = np.concatenate([(ks + 0.5) * step, -(ks + 0.5) * step, ks * step]).astype(np.float32)
+        for step, centre in zip(steps, centres):
+            ties = (centre + np.concatenate([(ks + 0.5) * step, -(ks + 0.5) * step, ks * step])).astype(np.float32)
             up, down = np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))
             out.append(np.concatenate([ties, up, down]))
     return out

@@ -87,6 +87,29 @@ def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     return np.where(nan | (mantissa == 0), 0, value).astype(np.int64)
 
 
+# Inputs with an offset convert into a wide range first, at most this many bits ([-2**30, 2**30)); the offset,
+# at most 2**(wide_bits-2) in magnitude, then cannot overflow the int32 difference.
+WIDE_BITS = 31
+
+
+def to_fixed_offset(x, frac_bits, offset_q, bits: int, wide_bits: int = WIDE_BITS) -> np.ndarray:
+    """float32 -> fixed point with an offset subtracted in the integer domain:
+      x_q = saturate(to_fixed(x, frac_bits, wide_bits) - offset_q, bits), and NaN -> 0 (the offset itself).
+    The offset is an integer in the same format (real offset = offset_q * 2**-frac_bits), so the subtraction is
+    exact: the only rounding is to_fixed's, |x_q - (x - offset) * 2**frac_bits| <= 0.5 wherever nothing
+    saturates, as for to_fixed alone. With offset_q == 0 and wide_bits >= bits it equals to_fixed(x, frac_bits,
+    bits) (clamping to the wide range, then to the narrow one, is clamping to the narrow one), which the C uses
+    for such features. wide_bits <= 31 and |offset_q| <= 2**(wide_bits-2): the difference stays in int32.
+    C: NAME_to_fixed_offset (wide_bits as its range [wide_min, wide_max]), line for line.
+    """
+    if wide_bits > WIDE_BITS:
+        raise ValueError(f"wide_bits must be at most {WIDE_BITS}")
+    raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+    nan = (raw & 0x7FFFFFFF) > 0x7F800000
+    wide = to_fixed(x, frac_bits, wide_bits)
+    return np.where(nan, 0, saturate(wide - np.asarray(offset_q, dtype=np.int64), bits)).astype(np.int64)
+
+
 def dequantize(q, scale: float) -> np.ndarray:
     """Integer score -> float32: float32(q) * float32(scale), both steps IEEE float32 as in the C
     (`(float)q * scale`); q is an int32 score, so the int -> float32 rounding is a single rounding."""

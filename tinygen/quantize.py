@@ -112,10 +112,15 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[op.to_float32() for op in program.ops], notes=notes, **base)
+    return _quantize_fixed_dense(program, dtype, base, X_calib, hidden)
 
+
+def _quantize_fixed_dense(program: Program, dtype: str, base: dict, X_calib, hidden: bool) -> Program:
+    """Linear models and MLPs in q31/q15/q7: per-feature input formats (and offsets), then each dense layer and
+    activation in turn, their formats from the calibration activations."""
     spec = FIXED[dtype]
     X = calibration_array(X_calib, program.n_features, dtype)
-    first = QuantizeInput.from_calibration(X, spec.bits)
+    first = QuantizeInput.from_calibration(X, spec.bits, offsets=isinstance(program.ops[0], FloatDense))
     program, ops, ignored = _fold_and_quantize(program, spec, first, X)
     if hidden:
         tables = [op for op in ops if getattr(op, "table", None) is not None]
@@ -126,6 +131,9 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
         notes_mlp = []
     notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
              "values beyond them saturate; accumulators cannot overflow (acc_bound <= acc_limit per op)"] + notes_mlp
+    if first.has_offsets:
+        notes.append(f"input offsets on {sum(1 for o in first.offsets if o)} of {first.n_in} features (the midpoints of "
+                     "their calibration ranges, subtracted in the integer domain; the first layer's bias absorbs them)")
     return Program(dtype=dtype, ops=ops, notes=notes, ignored_features=[f.to_dict() for f in ignored], **base)
 
 
@@ -151,9 +159,12 @@ def _fixed_layers(program: Program, spec: FixedSpec, first: QuantizeInput, X: np
     ops = [first]
     in_frac = np.asarray(first.frac_bits)
     in_range = None  # the input integers span their whole type; after an activation, its output range
-    activations = np.where(np.isfinite(X), X, 0.0)
+    offsets = first.offsets_real()  # x_q holds x - offset: the first layer sees that, its bias takes w . offset
+    activations = np.where(np.isfinite(X), X, 0.0) - offsets
     for index, fop in enumerate(program.ops):
         nxt = program.ops[index + 1] if index + 1 < len(program.ops) else None
+        if index == 0 and first.has_offsets:  # float64 on the host, as the scaler folding: W x + b = W (x - o) + (b + W o)
+            fop = FloatDense(fop.weights, fop.bias + fop.weights @ offsets)
         activations = fop.forward(activations)
         if isinstance(fop, FloatActivation):  # MLP hidden layers: relu in place, tanh/logistic tables
             qop = activation.quantize(fop, ops[-1].out_type, ops[-1].out_frac_bits)

@@ -77,7 +77,7 @@ def affine_format(scale: float, zero_point: int, q_min: int = -128, q_max: int =
 def input_formats(op) -> list[Format] | None:
     """One format per feature for a fixed-point input conversion; None for float inputs (float32, exact)."""
     if isinstance(op, QuantizeInput):
-        return [pow2_format(op.out_type, f) for f in op.frac_bits]
+        return [pow2_format(op.out_type, f, float(o)) for f, o in zip(op.frac_bits, op.offsets_real())]
     if isinstance(op, QuantizeAffine):
         return [affine_format(s, z) for s, z in zip(op.scale, op.zero_point)]
     return None

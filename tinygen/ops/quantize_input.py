@@ -4,15 +4,54 @@ Ranges: input any float32 (NaN, +-inf included); output x_q[i] = to_fixed(x[i], 
 [-2**(bits-1), 2**(bits-1)-1] by saturation. Each feature has its own power-of-two format chosen from the
 calibration data, so a feature in the thousands and one below 0.1 both keep `bits` of resolution; the
 next dense op absorbs the per-feature scales into its weights, which is how scalers fold away.
+
+Offsets (linear models and MLPs): a feature far from zero (pressure 1013 +- 5 hPa) would spend its bits on
+the magnitude, so it may carry an integer offset in its own format, subtracted in the integer domain:
+x_q[i] = to_fixed_offset(x[i], frac_bits[i], offsets[i], bits) = sat(round(x[i] 2**f) - offsets[i]), NaN -> 0.
+The offset is the midpoint of the calibration range (not the mean or median: the midpoint minimises
+max |x - offset|, which is what sets the format; the mean or median of a skewed feature leaves one tail up
+to the whole range away). A feature takes it only where it gains at least one fractional bit and its plain format
+resolves its spread coarsely (RESOLVED_BITS), so centred features, and q31 or q15 formats that already
+resolve the spread finely, keep offset 0 and nothing changes for them.
+Frac bits with an offset are capped so that the calibration rows convert into the wide range (16 bits, the
+faster conversion, where that costs no feature a bit, else 31) with the headroom: |x| 2**f < 2**(wide_bits-2),
+which keeps |offset| <= 2**(wide_bits-2). The dense op after this one absorbs
+w . offset * 2**-f into its bias in float64 before quantizing (quantize.py), as the scaler folding does, so
+the integer program computes the float model's function.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import fixedpoint
-from .types import BITS, INT_TYPES, check_type
+from .types import BITS, INT_TYPES, check_type, round_half_away
+
+
+# The widths an offset feature converts into before the offset is subtracted: 16 takes the 16-bit conversion
+# (AVR: about half the cycles of the 32-bit one), chosen when it costs no feature a bit; else 31.
+WIDE_CHOICES = (16, fixedpoint.WIDE_BITS)
+
+
+def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int) -> tuple[list[int], list[int]]:
+    """(frac bits, offsets) per feature for a `wide_bits` wide range: a feature whose plain format (`frac_bits`)
+    resolves its spread in fewer than 2**RESOLVED_BITS steps takes the midpoint offset where the centred format
+    (its half-spread with headroom in `bits`) gains a bit. That format is capped so that every calibration value,
+    with headroom, converts into `wide_bits` without saturating: |x| 2**f < 2**(wide_bits-2), so |offset| <=
+    2**(wide_bits-2) and the C's int32 difference of the wide value and the offset cannot overflow. A feature
+    constant on the calibration rows keeps its plain format (a format fitted to no spread would saturate)."""
+    frac_bits, offsets_q = list(frac_bits), [0] * len(frac_bits)
+    headroom = QuantizeInput.HEADROOM
+    for i, (lo, hi) in enumerate(zip(map(float, low), map(float, high))):
+        centred = min(fixedpoint.frac_bits_for(headroom * (hi - lo) / 2, bits),
+                      fixedpoint.frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
+        coarse = np.ldexp(hi - lo, frac_bits[i]) < 2.0 ** QuantizeInput.RESOLVED_BITS
+        if hi > lo and coarse and centred > frac_bits[i]:
+            frac_bits[i] = centred
+            offsets_q[i] = int(round_half_away(np.ldexp((lo + hi) / 2, centred)))
+    return frac_bits, offsets_q
 
 
 @dataclass
@@ -20,6 +59,27 @@ class QuantizeInput:
     op = "quantize_input"
     out_type: str  # int8 | int16 | int32
     frac_bits: list[int]  # one per feature
+    offsets: list[int] | None = None  # per feature, in its format (real offset = offsets[i] * 2**-frac_bits[i])
+    wide_bits: int = fixedpoint.WIDE_BITS  # offset features convert into this width first
+
+    @property
+    def has_offsets(self) -> bool:
+        return self.offsets is not None and any(self.offsets)
+
+    @property
+    def offset_type(self) -> str:
+        """The C type of the offset table: |offset| <= 2**(wide_bits-2) fits int16 for a 16-bit wide range."""
+        return "int16" if self.wide_bits <= 16 else "int32"
+
+    @property
+    def wide_range(self) -> tuple[int, int]:
+        return fixedpoint.int_range(self.wide_bits)
+
+    def offsets_real(self) -> np.ndarray:
+        """The offsets as float64 values (exact: integers times powers of two); zeros without offsets."""
+        if not self.has_offsets:
+            return np.zeros(self.n_in)
+        return np.ldexp(np.asarray(self.offsets, dtype=np.float64), -np.asarray(self.frac_bits))
 
     @property
     def n_in(self) -> int:
@@ -30,26 +90,62 @@ class QuantizeInput:
     # Rows beyond the calibration range saturate; a factor of 2 (one bit) of headroom over the calibration
     # maximum keeps held-out outliers in range (breast_cancer's test split exceeds its training maxima).
     HEADROOM = 2.0
+    # An offset costs the wide conversion (AVR: ~100-150 cycles a feature more than the narrow one), so a feature
+    # takes one only where it gains a fractional bit and its plain format resolves its calibration spread in fewer
+    # than 2**RESOLVED_BITS steps: 12 bits is a typical MCU ADC's resolution, and a spread already resolved that
+    # finely gains nothing a sensor measured (breast_cancer in q15: 14 bits everywhere, no offsets; in q7: 6).
+    RESOLVED_BITS = 12
 
     @classmethod
-    def from_calibration(cls, X_calib: np.ndarray, bits: int) -> "QuantizeInput":
-        with np.errstate(invalid="ignore"):
-            max_abs = np.nanmax(np.abs(np.where(np.isfinite(X_calib), X_calib, np.nan)), axis=0)
-        max_abs = np.nan_to_num(max_abs, nan=0.0)
-        return cls(out_type=INT_TYPES[bits], frac_bits=[fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs])
+    def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False) -> "QuantizeInput":
+        """Formats from the calibration rows; with `offsets`, midpoint offsets as _with_offsets chooses them."""
+        finite = np.where(np.isfinite(X_calib), X_calib, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
+            low, high = (np.nan_to_num(f(finite, axis=0), nan=0.0) for f in (np.nanmin, np.nanmax))
+        max_abs = np.maximum(np.abs(low), np.abs(high))
+        frac_bits = [fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
+        if not offsets:
+            return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
+        # the 16-bit wide range (the faster conversion) unless the 31-bit one gives some feature more bits
+        choices = {w: _with_offsets(low, high, frac_bits, bits, w) for w in WIDE_CHOICES}
+        wide_bits = min(WIDE_CHOICES, key=lambda w: (-sum(choices[w][0]), w))
+        frac_bits, offsets_q = choices[wide_bits]
+        if not any(offsets_q):
+            return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
+        return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits, offsets=offsets_q, wide_bits=wide_bits)
 
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op (frac bits as int8)."""
-        return {"frac_bits": self.n_in}
+        sizes = {"frac_bits": self.n_in}
+        if self.has_offsets:
+            sizes["offsets"] = BITS[self.offset_type] // 8 * self.n_in
+        return sizes
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return fixedpoint.to_fixed(x.astype(np.float32), np.asarray(self.frac_bits), BITS[self.out_type])
+        frac_bits, bits = np.asarray(self.frac_bits), BITS[self.out_type]
+        if not self.has_offsets:
+            return fixedpoint.to_fixed(x.astype(np.float32), frac_bits, bits)
+        return fixedpoint.to_fixed_offset(x.astype(np.float32), frac_bits, np.asarray(self.offsets), bits, self.wide_bits)
 
     def to_dict(self) -> dict:
-        return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
+        data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
                 "frac_bits": list(map(int, self.frac_bits)), "rounding": fixedpoint.INPUT_ROUNDING,
                 "nan_to": 0, "saturate": True}
+        if self.has_offsets:  # x_q = sat(round(x 2**f) - offsets); absent: 0 (manifests before offsets)
+            data["offsets"] = list(map(int, self.offsets))
+            data["offset_wide_bits"] = int(self.wide_bits)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "QuantizeInput":
-        return cls(out_type=check_type(data["out_type"]), frac_bits=[int(f) for f in data["frac_bits"]])
+        frac_bits = [int(f) for f in data["frac_bits"]]
+        offsets = data.get("offsets")
+        wide_bits = int(data.get("offset_wide_bits", fixedpoint.WIDE_BITS))
+        if offsets is not None:
+            offsets = [int(o) for o in offsets]
+            if wide_bits not in WIDE_CHOICES or len(offsets) != len(frac_bits) \
+                    or any(abs(o) > 1 << (wide_bits - 2) for o in offsets):
+                raise ValueError(f"quantize_input offsets: one per feature, at most 2**(wide_bits-2) in magnitude, "
+                                 f"wide_bits in {WIDE_CHOICES}")
+        return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets, wide_bits=wide_bits)
