@@ -379,6 +379,9 @@ def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.nd
            + np.abs(qop.theta * np.exp2(-f)[None, :] - fop.theta)[None])
     a = 0.5 / fop.var
     deviation = dist * np.exp2(-f)[None, None, :]
+    x_finite, theta = np.nan_to_num(x)[:, None, :], fop.theta[None]  # the row's own |x - theta| - D, when smaller
+    actual = np.abs(np.abs(x_finite - theta) - deviation) + 2.0 ** -50 * (np.abs(x_finite) + np.abs(theta))
+    eps = np.minimum(eps, actual)
     w = np.exp2(s - 2.0 * f)[None, :] * a
     w_error = np.abs(qop.mult * np.exp2(-(16.0 + qop.shift - qop.square_shift)) - w)
     live = np.isfinite(fop.constant)
