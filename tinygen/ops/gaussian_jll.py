@@ -11,26 +11,53 @@ Typed forms (what templates/c/gaussian_jll.c.j2 computes, class by class, featur
                                                dist <= 2**16 - 1 (q15: uint16) or <= 2**8 - 1 (q7: uint8)
     t    = dist * dist << square_shift        q15: < 2**32, square_shift 0; q7: < 2**16 shifted up by
                                                square_shift 16 (< 2**32), which lets a q7 multiplier exceed 1
-    term = mul_u32_u16_shr(t, mult, shift)     floor(t mult / 2**(16 + shift)), uint32, no 64-bit product
-                                               (mult < 2**16, shift in [0, 31]; fixedpoint.py)
+    term = capped_term(t, mult, shift, cap)    min(floor(t mult / 2**(16 + shift)), cap), uint32, no 64-bit
+                                               product (mult < 2**16, shift in [SHIFT_MIN, 31]; capped_term()
+                                               below shows its three branches are exact); no cap (manifests
+                                               without "term_cap"): mul_u32_u16_shr, shifts >= 0
     room = constant_q[c] + 2**31               uint32 in [0, 2**32): the score biased to be unsigned
     room = term < room ? room - term : 0       saturating subtraction, for each i: room only decreases, and
                                                the sequence equals max(room_0 - sum_i term, 0) (terms >= 0)
     out[c] = room - 2**31                      int32 in [INT32_MIN, constant_q[c]]: jll[c] in Q(out_frac_bits)
   mult and shift encode w[c][i] = 2**(s - 2 f[i]) / (2 var[c][i]), the score units (2**-s) per unit of
-  dist**2 (2**-2f[i]): mult = round(w 2**(16+shift-square_shift)) in [2**15, 2**16) for the smallest shift >= 0
-  that allows it (quantize() lowers s until every w < 2**square_shift so that it exists); a w too small for
-  shift 31 gets shift 31 and a smaller, possibly zero, mult. constant_q = round(b 2**s), in [INT32_MIN + 1, INT32_MAX]; a class whose prior
-  is 0 (b = -inf, never predicted by scikit-learn) gets INT32_MIN: room 0, its score stays INT32_MIN.
-  Overflow: none anywhere (every step above is in range for every input); the only non-exact steps are the
-  floors of term (each < 1 LSB) and the saturation of room at 0. quantize() picks the largest s
-  (<= S_MAX) for which no input at all can reach the saturation (score_floor > INT32_MIN, recorded as
-  "saturation": "impossible"), unless that leaves fewer than MIN_SCORE_FRAC_BITS fractional bits; then s is
-  raised to MIN_SCORE_FRAC_BITS (or the calibration rows' range with CALIB_HEADROOM, if lower) and scores of
-  inputs far outside the calibration range may saturate at INT32_MIN ("saturation": "possible").
+  dist**2 (2**-2f[i]): mult = round(w 2**(16+shift-square_shift)) in [2**15, 2**16) for the smallest shift
+  that allows it; a w too small for shift 31 gets shift 31 and a smaller, possibly zero, mult. A negative
+  shift (only with a cap) is a near-zero variance: t is lifted left by -shift when that fits 32 bits, and
+  otherwise t mult 2**-(16+shift) >= 2**31 > cap, so the term is the cap; a w beyond even SHIFT_MIN makes
+  every t >= 1 exceed 2**31 and gets SHIFT_MIN with mult 2**16 - 1, which caps the same t. constant_q =
+  round(b 2**s), in [INT32_MIN + 1, INT32_MAX]; a class whose prior is 0 (b = -inf, never predicted by
+  scikit-learn) gets INT32_MIN: room 0, its score stays INT32_MIN.
+  Overflow: none anywhere (every step above is in range for every input).
+
+Why a cap (issue 14): a feature constant within one class gets var = var_smoothing's epsilon, so w for that
+cell is ~2**30 times the others'. Without a cap the score format had to hold that term's worst case for every
+input, s fell to -8 and every constant rounded to 0 (digits: float 0.80, q15 0.13). The class is decided by the
+differences between class scores, and a term past the cap only says "this class is out of the running".
+
+The cap cannot change the argmax (exact arithmetic). Let q[c][i] >= 0 be the terms, jll[c] = b[c] - sum_i
+q[c][i], and the capped score jll'[c] = b[c] - sum_i min(q[c][i], T[c]) (T may differ per class; one T is
+used). Let c* be the argmax of jll and B = max over live k of b[k]. Claim: if jll[c*] > max_k (b[k] - T[k])
+(with one T: B - jll[c*] < T, "the row's winner gap is below the cap"), then argmax jll' = c*, strictly.
+  - capping only raises scores: jll'[c] >= jll[c] for every c, so jll'[c*] >= jll[c*].
+  - a class k none of whose terms reaches T[k] keeps jll'[k] = jll[k] < jll[c*] <= jll'[c*] (k != c*; with a
+    tie jll[k] = jll[c*], k's index is larger, as the C's first-index rule and numpy's argmax agree).
+  - a class k with some q[k][i] >= T[k]: that term contributes exactly T[k] and the others >= 0, so
+    jll'[k] <= b[k] - T[k] < jll[c*] <= jll'[c*].
+  Nothing else is assumed: neither the same cap for every class nor any bound on the other classes' spread.
+  The cap T = term_cap 2**-s is CAP_HEADROOM times the calibration rows' largest winner gap plus
+  MIN_CAP_NATS (winner_gaps()); quantize() then takes the largest s <= S_MAX at which cap <= CAP_LIMIT and no
+  score can reach INT32_MIN (score_floor = min_c constant_q[c] - sum_i min(cap, largest term) > INT32_MIN,
+  "saturation": "impossible"). Every calibration row is covered, and so is any other row whose winner gap is
+  below T. If such an s would fall below MIN_SCORE_FRAC_BITS (a calibration row far from every class),
+  s = MIN_SCORE_FRAC_BITS and the cap is the largest that keeps the floor: rows with larger gaps are not
+  covered (their argmax may differ from the float model's; nothing is claimed for them).
+  Without finite calibration rows there is no cap: quantize() picks the largest s (<= S_MAX) for which no
+  input can reach the saturation, unless that leaves fewer than MIN_SCORE_FRAC_BITS fractional bits; then
+  scores of inputs far outside the range may saturate at INT32_MIN ("saturation": "possible").
 
 Error bound (error_bound() computes it per row; the tests hold it): for an input row x whose conversion did
-not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score did not saturate,
+not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score did not saturate and
+none of whose terms reached the cap,
     |out[c] 2**-s - jll[c](x)| <= sum_i [ a (2 D eps + eps**2)      input and theta rounding (a = 1/(2 var),
                                                                      D = dist 2**-f, eps = |x - theta - D'| bound:
                                                                      eps = 2**-(f+1) + 2**-24 |x| + 2**-149 + |theta_q 2**-f - theta|,
@@ -40,9 +67,19 @@ not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score
                                         + 2**-s ]                                floor of term
                                     + |constant_q 2**-s - b|                     rounding of the constant
   since (x - theta)**2 = (D' - e)**2 with |D'| = D and |e| <= eps, |(x - theta)**2 - D**2| <= 2 D eps + eps**2.
-  Margin: if the float model's best class c* beats every other class k by jll[c*] - jll[k] > bound[c*] +
-  bound[k] (in particular by more than twice the row's largest bound), then out[c*] > out[k] strictly and
-  the C's argmax (first index of the strictly greatest) is c*, whatever the tie rule.
+  error_bound() uses the row's own | |x - theta| - D | where it is smaller (the same inequality with e exact,
+  plus 2**-50 (|x| + |theta|) for float64's rounding): a near-zero variance (a ~ 1e12) hit exactly adds ~0.
+  For a class with a capped term (term >= cap) error_bound() gives inf: min(., T) is 1-Lipschitz, but the
+  SHIFT_MIN multiplier of a beyond-range w is no longer w, and only the argmax is claimed there.
+  Margin (decided() checks it per row): with bound[c*] finite, out[c*] >= 2**s (jll[c*] - bound[c*]). Each
+  other live class k is beaten if (a) bound[k] is finite and jll[c*] - jll[k] > bound[c*] + bound[k], then
+  out[c*] > out[k]; or (b) k has a capped term: out[k] <= constant_q[k] - cap, and constant_q[k] - cap <
+  2**s (jll[c*] - bound[c*]) gives out[c*] > out[k] (a saturated k is at INT32_MIN, below the unsaturated
+  out[c*]). Then the C's argmax (first index of the strictly greatest) is c*, whatever the tie rule.
+  predict_proba (ops/probability.py) is the softmax of these integer scores, and its proven bound is against
+  exactly that softmax, so the cap leaves it intact. Against the float model's softmax: on a covered row a
+  capped class has jll'[k] <= b[k] - T and the uncapped classes keep their scores, so each capped class's
+  probability is below exp(B - T - jll[c*]) = exp(gap - T) in both (calibration rows: T - gap >= 64 nats).
 """
 from __future__ import annotations
 
