@@ -266,14 +266,18 @@ def test_manifest_round_trip_and_damage(tmp_path):
 # ---- headers -------------------------------------------------------------------------------------------------
 
 def test_headers_compile_strictly_with_tables_in_flash(tmp_path):
+    compile_strictly(tmp_path, {f"gnb_{dtype}": converted("breast_cancer", dtype) for dtype in DTYPES}, 30)
+
+
+def compile_strictly(tmp_path, models: dict, n_features: int) -> None:
+    """Every header of `models` ({name: model}) in one program: gcc C99 and g++ C++11 with -Wconversion -Werror,
+    avr-gcc -Werror, and no table in the AVR's RAM (.data)."""
     gcc, gxx, avr_gcc, avr_size = (need_tool(t) for t in ("gcc", "g++", "avr-gcc", "avr-size"))
-    names = []
-    for dtype in DTYPES:
-        name = f"gnb_{dtype}"
-        converted("breast_cancer", dtype).save(tmp_path, name)
-        names.append(name)
+    names = list(models)
+    for name, model in models.items():
+        model.save(tmp_path, name)
     lines = [f'#include "{name}.h"' for name in names] + ["volatile float sink;", "int main(void)", "{",
-                                                          "    float x[30] = {0};"]
+                                                          f"    float x[{n_features}] = {{0}};"]
     for name in names:
         lines.append(f"    {{ {name}_score_t s[{name}_N_OUTPUTS]; {name}_scores(x, s); sink += (float){name}_predict(x); }}")
         if not name.endswith("float32"):

@@ -31,7 +31,7 @@ from tinygen.ops.gaussian_jll import CAP_LIMIT, SHIFT_MIN, capped_term, decided,
 from tinygen.verify import compare_on_target
 
 from conftest import error_of
-from test_gaussian_nb import edge_rows, need_target
+from test_gaussian_nb import compile_strictly, edge_rows, need_target
 
 MAX_DROP = {"q15": 0.01, "q7": 0.02}
 
@@ -207,3 +207,8 @@ def test_manifest_keeps_the_cap_and_refuses_damage(tmp_path):
     op["mult"][lifted[0]][lifted[1]] = 1 << 15
     op["term_cap"] = CAP_LIMIT + 1
     assert "re-export" in error_of(Program.from_dict, data)
+
+
+def test_capped_headers_compile_strictly(tmp_path):
+    """The lifted (negative-shift) branch and the cap in C99, C++11 and avr-gcc, -Wconversion -Werror."""
+    compile_strictly(tmp_path, {f"degen_{dtype}": converted("digits", dtype) for dtype in ("q15", "q7")}, 64)
