@@ -121,6 +121,9 @@ def _models() -> dict:
     gnb = _fit(GaussianNB(), *iris)
     for dtype in ("float32", "q15", "q7"):
         add(f"gnb_{dtype}", gnb, iris, dtype=dtype)
+    # a feature constant within every class: near-zero variances, the lifted (negative-shift) terms and the cap
+    iris_flag = (np.column_stack([iris[0], (iris[1] == 0).astype(float)]), iris[1])
+    add("gnb_lifted_q7", _fit(GaussianNB(), *iris_flag), iris_flag, dtype="q7")
     for activation in ("relu", "tanh", "logistic"):
         mlp = _fit(_scaled(MLPClassifier((9, 5), activation=activation, max_iter=300, random_state=0)), *wine)
         for dtype in ("float32", "q15", "q7", "int8"):

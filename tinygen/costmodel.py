@@ -313,8 +313,9 @@ def program_features(program, X) -> Features:
             features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
             if op.shift is not None:
                 shift = np.asarray(op.shift, dtype=np.int64)
-                features.add_cycles(f"{group}:shift_bytes", np.full(rows, int((shift // 8).sum())))
-                features.add_cycles(f"{group}:shift_bits", np.full(rows, int((shift % 8).sum())))
+                right = np.maximum(shift, 0)  # a lifted cell (shift < 0) shifts 32 bits in all: the test and the lift
+                features.add_cycles(f"{group}:shift_bytes", np.full(rows, int((right // 8).sum())))
+                features.add_cycles(f"{group}:shift_bits", np.full(rows, int((right % 8).sum() + 32 * (shift < 0).sum())))
         elif isinstance(op, TreeEnsemble):
             _tree_counts(op, values, group, features)
         elif isinstance(op, ThresholdBins):

@@ -208,6 +208,12 @@ def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -
     notes = [f"{dtype}: inputs {spec.bits}-bit with per-feature formats from {X.shape[0]} calibration rows; "
              f"jll in Q{typed.out_frac_bits} from squared deviations, no overflow anywhere; {saturation}; "
              "error bound: tinygen/ops/gaussian_jll.py"]
+    if typed.term_cap is not None:  # the cap's argmax proof covers rows whose winner gap is below it
+        cap_nats = typed.term_cap * 2.0 ** -typed.out_frac_bits
+        covered = int(np.sum(gaussian_jll.winner_gaps(fop, finite_rows) < cap_nats))
+        notes.append(f"each per-feature term capped at {cap_nats:.4g} nats: cannot change the argmax of a row whose "
+                     f"best class is within that of the largest class constant ({covered} of {len(finite_rows)} "
+                     "calibration rows)")
     return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
 
 

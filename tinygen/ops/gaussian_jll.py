@@ -11,26 +11,53 @@ Typed forms (what templates/c/gaussian_jll.c.j2 computes, class by class, featur
                                                dist <= 2**16 - 1 (q15: uint16) or <= 2**8 - 1 (q7: uint8)
     t    = dist * dist << square_shift        q15: < 2**32, square_shift 0; q7: < 2**16 shifted up by
                                                square_shift 16 (< 2**32), which lets a q7 multiplier exceed 1
-    term = mul_u32_u16_shr(t, mult, shift)     floor(t mult / 2**(16 + shift)), uint32, no 64-bit product
-                                               (mult < 2**16, shift in [0, 31]; fixedpoint.py)
+    term = capped_term(t, mult, shift, cap)    min(floor(t mult / 2**(16 + shift)), cap), uint32, no 64-bit
+                                               product (mult < 2**16, shift in [SHIFT_MIN, 31]; capped_term()
+                                               below shows its three branches are exact); no cap (manifests
+                                               without "term_cap"): mul_u32_u16_shr, shifts >= 0
     room = constant_q[c] + 2**31               uint32 in [0, 2**32): the score biased to be unsigned
     room = term < room ? room - term : 0       saturating subtraction, for each i: room only decreases, and
                                                the sequence equals max(room_0 - sum_i term, 0) (terms >= 0)
     out[c] = room - 2**31                      int32 in [INT32_MIN, constant_q[c]]: jll[c] in Q(out_frac_bits)
   mult and shift encode w[c][i] = 2**(s - 2 f[i]) / (2 var[c][i]), the score units (2**-s) per unit of
-  dist**2 (2**-2f[i]): mult = round(w 2**(16+shift-square_shift)) in [2**15, 2**16) for the smallest shift >= 0
-  that allows it (quantize() lowers s until every w < 2**square_shift so that it exists); a w too small for
-  shift 31 gets shift 31 and a smaller, possibly zero, mult. constant_q = round(b 2**s), in [INT32_MIN + 1, INT32_MAX]; a class whose prior
-  is 0 (b = -inf, never predicted by scikit-learn) gets INT32_MIN: room 0, its score stays INT32_MIN.
-  Overflow: none anywhere (every step above is in range for every input); the only non-exact steps are the
-  floors of term (each < 1 LSB) and the saturation of room at 0. quantize() picks the largest s
-  (<= S_MAX) for which no input at all can reach the saturation (score_floor > INT32_MIN, recorded as
-  "saturation": "impossible"), unless that leaves fewer than MIN_SCORE_FRAC_BITS fractional bits; then s is
-  raised to MIN_SCORE_FRAC_BITS (or the calibration rows' range with CALIB_HEADROOM, if lower) and scores of
-  inputs far outside the calibration range may saturate at INT32_MIN ("saturation": "possible").
+  dist**2 (2**-2f[i]): mult = round(w 2**(16+shift-square_shift)) in [2**15, 2**16) for the smallest shift
+  that allows it; a w too small for shift 31 gets shift 31 and a smaller, possibly zero, mult. A negative
+  shift (only with a cap) is a near-zero variance: t is lifted left by -shift when that fits 32 bits, and
+  otherwise t mult 2**-(16+shift) >= 2**31 > cap, so the term is the cap; a w beyond even SHIFT_MIN makes
+  every t >= 1 exceed 2**31 and gets SHIFT_MIN with mult 2**16 - 1, which caps the same t. constant_q =
+  round(b 2**s), in [INT32_MIN + 1, INT32_MAX]; a class whose prior is 0 (b = -inf, never predicted by
+  scikit-learn) gets INT32_MIN: room 0, its score stays INT32_MIN.
+  Overflow: none anywhere (every step above is in range for every input).
+
+Why a cap (issue 14): a feature constant within one class gets var = var_smoothing's epsilon, so w for that
+cell is ~2**30 times the others'. Without a cap the score format had to hold that term's worst case for every
+input, s fell to -8 and every constant rounded to 0 (digits: float 0.80, q15 0.13). The class is decided by the
+differences between class scores, and a term past the cap only says "this class is out of the running".
+
+The cap cannot change the argmax (exact arithmetic). Let q[c][i] >= 0 be the terms, jll[c] = b[c] - sum_i
+q[c][i], and the capped score jll'[c] = b[c] - sum_i min(q[c][i], T[c]) (T may differ per class; one T is
+used). Let c* be the argmax of jll and B = max over live k of b[k]. Claim: if jll[c*] > max_k (b[k] - T[k])
+(with one T: B - jll[c*] < T, "the row's winner gap is below the cap"), then argmax jll' = c*, strictly.
+  - capping only raises scores: jll'[c] >= jll[c] for every c, so jll'[c*] >= jll[c*].
+  - a class k none of whose terms reaches T[k] keeps jll'[k] = jll[k] < jll[c*] <= jll'[c*] (k != c*; with a
+    tie jll[k] = jll[c*], k's index is larger, as the C's first-index rule and numpy's argmax agree).
+  - a class k with some q[k][i] >= T[k]: that term contributes exactly T[k] and the others >= 0, so
+    jll'[k] <= b[k] - T[k] < jll[c*] <= jll'[c*].
+  Nothing else is assumed: neither the same cap for every class nor any bound on the other classes' spread.
+  The cap T = term_cap 2**-s is CAP_HEADROOM times the calibration rows' largest winner gap plus
+  MIN_CAP_NATS (winner_gaps()); quantize() then takes the largest s <= S_MAX at which cap <= CAP_LIMIT and no
+  score can reach INT32_MIN (score_floor = min_c constant_q[c] - sum_i min(cap, largest term) > INT32_MIN,
+  "saturation": "impossible"). Every calibration row is covered, and so is any other row whose winner gap is
+  below T. If such an s would fall below MIN_SCORE_FRAC_BITS (a calibration row far from every class),
+  s = MIN_SCORE_FRAC_BITS and the cap is the largest that keeps the floor: rows with larger gaps are not
+  covered (their argmax may differ from the float model's; nothing is claimed for them).
+  Without finite calibration rows there is no cap: quantize() picks the largest s (<= S_MAX) for which no
+  input can reach the saturation, unless that leaves fewer than MIN_SCORE_FRAC_BITS fractional bits; then
+  scores of inputs far outside the range may saturate at INT32_MIN ("saturation": "possible").
 
 Error bound (error_bound() computes it per row; the tests hold it): for an input row x whose conversion did
-not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score did not saturate,
+not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score did not saturate and
+none of whose terms reached the cap,
     |out[c] 2**-s - jll[c](x)| <= sum_i [ a (2 D eps + eps**2)      input and theta rounding (a = 1/(2 var),
                                                                      D = dist 2**-f, eps = |x - theta - D'| bound:
                                                                      eps = 2**-(f+1) + 2**-24 |x| + 2**-149 + |theta_q 2**-f - theta|,
@@ -40,9 +67,19 @@ not saturate (|x[i] 2**f[i]| < 2**(bits-1) - 1, finite), and a class whose score
                                         + 2**-s ]                                floor of term
                                     + |constant_q 2**-s - b|                     rounding of the constant
   since (x - theta)**2 = (D' - e)**2 with |D'| = D and |e| <= eps, |(x - theta)**2 - D**2| <= 2 D eps + eps**2.
-  Margin: if the float model's best class c* beats every other class k by jll[c*] - jll[k] > bound[c*] +
-  bound[k] (in particular by more than twice the row's largest bound), then out[c*] > out[k] strictly and
-  the C's argmax (first index of the strictly greatest) is c*, whatever the tie rule.
+  error_bound() uses the row's own | |x - theta| - D | where it is smaller (the same inequality with e exact,
+  plus 2**-50 (|x| + |theta|) for float64's rounding): a near-zero variance (a ~ 1e12) hit exactly adds ~0.
+  For a class with a capped term (term >= cap) error_bound() gives inf: min(., T) is 1-Lipschitz, but the
+  SHIFT_MIN multiplier of a beyond-range w is no longer w, and only the argmax is claimed there.
+  Margin (decided() checks it per row): with bound[c*] finite, out[c*] >= 2**s (jll[c*] - bound[c*]). Each
+  other live class k is beaten if (a) bound[k] is finite and jll[c*] - jll[k] > bound[c*] + bound[k], then
+  out[c*] > out[k]; or (b) k has a capped term: out[k] <= constant_q[k] - cap, and constant_q[k] - cap <
+  2**s (jll[c*] - bound[c*]) gives out[c*] > out[k] (a saturated k is at INT32_MIN, below the unsaturated
+  out[c*]). Then the C's argmax (first index of the strictly greatest) is c*, whatever the tie rule.
+  predict_proba (ops/probability.py) is the softmax of these integer scores, and its proven bound is against
+  exactly that softmax, so the cap leaves it intact. Against the float model's softmax: on a covered row a
+  capped class has jll'[k] <= b[k] - T and the uncapped classes keep their scores, so each capped class's
+  probability is below exp(B - T - jll[c*]) = exp(gap - T) in both (calibration rows: T - gap >= 64 nats).
 """
 from __future__ import annotations
 
@@ -61,6 +98,10 @@ S_MAX, S_MIN = 30, -31  # the score's frac bits are searched from S_MAX down
 MIN_SCORE_FRAC_BITS = 10  # below this, trade impossible saturation for resolution (2**-10 nats)
 CALIB_HEADROOM = 4.0  # calibration rows' most negative jll, times this, must fit when saturation is possible
 LOWEST_F32 = float(np.finfo(np.float32).min)  # float32 stand-in for log(0): a zero-prior class never wins
+SHIFT_MIN = -31  # with a term cap: a negative shift lifts t left (w >= 2**square_shift, a near-zero variance)
+CAP_LIMIT = 1 << 30  # the term cap stays below 2**31, which the lifted products' overflow test relies on
+CAP_HEADROOM = 4.0  # the cap: this many times the calibration rows' largest max(constant) - jll[winner] ...
+MIN_CAP_NATS = 64.0  # ... plus this (a single calibration row next to the top class's mean still gets a cap)
 
 
 @dataclass
@@ -111,6 +152,7 @@ class GaussianJLL:
     out_frac_bits: int | None = None  # s: score = jll * 2**s
     score_floor: int | None = None  # lowest score any input can reach before saturation
     saturate: bool = False  # True when score_floor <= INT32_MIN (scores may saturate there)
+    term_cap: int | None = None  # each term is min(term, term_cap) (None: uncapped, shifts >= 0)
 
     @property
     def n_in(self) -> int:
@@ -152,9 +194,18 @@ class GaussianJLL:
                     acc = (acc - (self.mult[:, i][None, :] * square).astype(np.float32)).astype(np.float32)
             return acc
         dist = np.abs(as_ints(x)[:, None, :] - self.theta[None])  # <= 2**bits - 1
-        term = fixedpoint.mul_u32_u16_shr(dist * dist << self.square_shift, self.mult[None], self.shift[None])
+        term = self.terms(dist * dist << self.square_shift)
         room = self.constant + BIAS  # the C's sequential saturating subtraction equals this one clamp
         return np.maximum(room[None, :] - term.sum(axis=2), 0) - BIAS
+
+    @property
+    def lifts(self) -> bool:
+        """True when some shift is negative (the C then needs the lifted branch and a signed shift table)."""
+        return bool(np.any(self.shift < 0))
+
+    def terms(self, t: np.ndarray) -> np.ndarray:
+        """The terms of squares t (already shifted by square_shift): capped_term() with this op's tables."""
+        return capped_term(t, self.mult[None], self.shift[None], self.term_cap)
 
     def to_dict(self) -> dict:
         data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "in_type": self.in_type,
@@ -175,6 +226,11 @@ class GaussianJLL:
             "theta": _ints(self.theta), "mult": _ints(self.mult), "shift": _ints(self.shift),
             "constant": [int(v) for v in self.constant],
         })
+        if self.term_cap is not None:
+            data.update({"term_cap": int(self.term_cap),
+                         "term_saturation": "each term min(term, term_cap): the argmax equals the uncapped "
+                                            "jll's for every row whose best class scores above max(constant) - "
+                                            "term_cap (proof: tinygen/ops/gaussian_jll.py)"})
         return data
 
     @classmethod
@@ -190,7 +246,8 @@ class GaussianJLL:
                  mult=as_ints(data["mult"]).reshape(shape), constant=as_ints(data["constant"]).reshape(shape[0]),
                  shift=as_ints(data["shift"]).reshape(shape), in_frac_bits=[int(f) for f in data["in_frac_bits"]],
                  out_frac_bits=int(data["out_frac_bits"]), score_floor=int(data["score_floor"]),
-                 saturate=str(data.get("saturation", "")).startswith("possible"))
+                 saturate=str(data.get("saturation", "")).startswith("possible"),
+                 term_cap=None if data.get("term_cap") is None else int(data["term_cap"]))
         op.check()
         return op
 
@@ -200,7 +257,9 @@ class GaussianJLL:
         ok = (self.in_type in ("int8", "int16") and self.out_type == "int32"
               and len(self.in_frac_bits) == self.n_in
               and np.all((self.theta >= lo) & (self.theta <= hi)) and np.all((self.mult >= 0) & (self.mult < 1 << 16))
-              and np.all((self.shift >= 0) & (self.shift <= SHIFT_MAX))
+              and np.all((self.shift >= (0 if self.term_cap is None else SHIFT_MIN)) & (self.shift <= SHIFT_MAX))
+              and (self.term_cap is None or 0 <= self.term_cap <= CAP_LIMIT)
+              and np.all((self.shift >= 0) | (self.mult >= 1 << 15))
               and np.all((self.constant >= INT32_MIN) & (self.constant <= INT32_MAX)))
         if not ok:
             raise TinygenError("the manifest's gaussian_jll parameters are out of range; re-export the model")
@@ -214,19 +273,42 @@ def _floats(array) -> list:
     return [[float(v) for v in row] for row in np.asarray(array)]
 
 
-def _plan(fop: FloatGaussianJLL, in_frac: np.ndarray, s: int, square_shift: int):
-    """(mult, shift, constant_q) for score frac bits s, or None when some w >= 2**square_shift or a constant
-    does not fit."""
+def capped_term(t, mult, shift, cap: int | None) -> np.ndarray:
+    """min(floor(t mult / 2**(16 + shift)), cap) for t in [0, 2**32), mult in [0, 2**16), shift in [SHIFT_MIN, 31];
+    a negative shift only with mult >= 2**15 and cap <= CAP_LIMIT. cap None: the plain product (shift >= 0).
+    The C (templates/c/gaussian_jll.c.j2) takes the same three branches:
+      shift >= 0:                     mul_u32_u16_shr(t, mult, shift)          < 2**32
+      shift < 0, t >> (32 + shift):   cap      t >= 2**(32 + shift) and mult >= 2**15 make the exact
+                                               t mult 2**-(16 + shift) >= 2**31 > cap: the min is cap
+      shift < 0 otherwise:            mul_u32_u16_shr(t << -shift, mult, 0)    t << -shift < 2**32: exact
+    """
+    t, mult, shift = (np.asarray(v, dtype=np.int64) for v in (t, mult, shift))
+    if cap is None:
+        return fixedpoint.mul_u32_u16_shr(t, mult, shift)
+    lifted = shift < 0
+    up = np.where(lifted, -shift, 0)
+    over = lifted & ((t >> (32 - up)) != 0)
+    plain = fixedpoint.mul_u32_u16_shr(t, mult, np.where(lifted, 0, shift))
+    small = fixedpoint.mul_u32_u16_shr(np.where(over, 0, t) << up, mult, 0)
+    return np.minimum(np.where(lifted, np.where(over, cap, small), plain), cap)
+
+
+def _plan(fop: FloatGaussianJLL, in_frac: np.ndarray, s: int, square_shift: int, lift: bool = False):
+    """(mult, shift, constant_q) for score frac bits s, or None when a constant does not fit or (lift False)
+    some w >= 2**square_shift. lift True (a term cap exists): shifts down to SHIFT_MIN; a w beyond even that
+    (every t >= 1 gives >= 2**31 > cap) gets SHIFT_MIN and the largest multiplier, which caps the same t."""
     w = np.exp2(s - 2.0 * in_frac)[None, :] * (0.5 / fop.var)  # score LSBs per unit of dist**2
     mantissa, exponent = np.frexp(w)  # w = mantissa 2**exponent, mantissa in [0.5, 1)
     shift = square_shift - exponent.astype(np.int64)  # w = (mantissa 2**16) 2**-(16 + shift - square_shift)
     mult = round_half_away(mantissa * 65536.0)
     carry = mult == 1 << 16  # rounded up to 2**16: one bit less of shift
     mult, shift = np.where(carry, 1 << 15, mult), np.where(carry, shift - 1, shift)
-    if np.any(shift < 0):
+    if np.any(shift < 0) and not lift:
         return None
+    steep = shift < SHIFT_MIN
+    mult, shift = np.where(steep, (1 << 16) - 1, mult), np.maximum(shift, SHIFT_MIN)
     tiny = shift > SHIFT_MAX  # w < 2**-32: the largest shift and a smaller (maybe zero) multiplier
-    mult = np.where(tiny, round_half_away(w * 2.0 ** (16 + SHIFT_MAX - square_shift)), mult)
+    mult = np.where(tiny, round_half_away(np.where(tiny, w, 0.0) * 2.0 ** (16 + SHIFT_MAX - square_shift)), mult)
     shift = np.minimum(shift, SHIFT_MAX)
     live = np.isfinite(fop.constant)
     constant_q = round_half_away(np.where(live, fop.constant, 0.0) * 2.0 ** s)
@@ -235,9 +317,24 @@ def _plan(fop: FloatGaussianJLL, in_frac: np.ndarray, s: int, square_shift: int)
     return mult, shift, np.where(live, constant_q, INT32_MIN)
 
 
+def _score_floor(plan, t_max: np.ndarray, live: np.ndarray, cap: int | None) -> int:
+    """The lowest score any input can reach under `plan` (each term at its largest, capped)."""
+    mult, shift, constant_q = plan
+    worst = capped_term(t_max, mult, shift, cap).sum(axis=1)
+    return int(np.min(np.where(live, constant_q - worst, INT32_MAX)))
+
+
+def winner_gaps(fop: FloatGaussianJLL, x: np.ndarray) -> np.ndarray:
+    """Per row, max(constant) - jll[winner] (nats, >= 0): a term cap above it cannot change the row's argmax."""
+    live = np.isfinite(fop.constant)
+    jll = fop.forward(x)[:, live]
+    return np.max(fop.constant[live]) - jll.max(axis=1)
+
+
 def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.ndarray) -> GaussianJLL:
-    """The fixed-point op for inputs of `in_bits` bits with per-feature frac bits `in_frac_bits`; calib_in
-    (finite float rows) sets the score format only when no format short of MIN_SCORE_FRAC_BITS is saturation-free."""
+    """The fixed-point op for inputs of `in_bits` bits with per-feature frac bits `in_frac_bits`. With finite
+    calibration rows: capped terms (module doc), the cap from the rows' winner gaps, the finest s that holds it;
+    without: no cap, s from the worst case over every input."""
     if not (np.all(np.isfinite(fop.theta)) and np.all(np.isfinite(fop.var)) and np.all(fop.var > 0)):
         raise TinygenError("the GaussianNB has non-finite means or a variance <= 0; refit it (var_smoothing > 0)")
     if not np.any(np.isfinite(fop.constant)):
@@ -248,14 +345,43 @@ def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.nda
     square_shift = 16 if in_bits == 8 else 0
     t_max = np.maximum(theta_q - q_lo, q_hi - theta_q) ** 2 << square_shift  # the largest t any input gives
     live = np.isfinite(fop.constant)
+    if len(calib_in):
+        s, cap = _capped_format(fop, in_frac, square_shift, t_max, live, calib_in)
+    else:
+        s, cap = _uncapped_format(fop, in_frac, square_shift, t_max, live, calib_in), None
+    mult, shift, constant_q = plan = _plan(fop, in_frac, s, square_shift, lift=cap is not None)
+    floor = _score_floor(plan, t_max, live, cap)
+    return GaussianJLL(in_type=INT_TYPES[in_bits], out_type="int32", theta=theta_q, mult=mult, constant=constant_q,
+                       shift=shift, in_frac_bits=[int(f) for f in in_frac], out_frac_bits=s,
+                       score_floor=max(floor, INT32_MIN), saturate=floor <= INT32_MIN, term_cap=cap)
+
+
+def _capped_format(fop, in_frac, square_shift, t_max, live, calib_in) -> tuple[int, int]:
+    """(s, term_cap): the largest s at which cap = ceil(cap_nats 2**s) <= CAP_LIMIT and no score can reach
+    INT32_MIN. Should that be below MIN_SCORE_FRAC_BITS (a calibration row far from every class), s is
+    MIN_SCORE_FRAC_BITS and the cap the largest that still keeps every score above INT32_MIN."""
+    cap_nats = CAP_HEADROOM * float(np.max(winner_gaps(fop, calib_in))) + MIN_CAP_NATS
+    for s in range(S_MAX, MIN_SCORE_FRAC_BITS - 1, -1):
+        plan = _plan(fop, in_frac, s, square_shift, lift=True)
+        cap = int(np.ceil(cap_nats * 2.0 ** s))
+        if plan is not None and cap <= CAP_LIMIT and _score_floor(plan, t_max, live, cap) > INT32_MIN:
+            return s, cap
+    for s in range(MIN_SCORE_FRAC_BITS, S_MIN - 1, -1):  # the largest cap that still keeps the floor
+        plan = _plan(fop, in_frac, s, square_shift, lift=True)
+        if plan is None:
+            continue
+        cap = min(CAP_LIMIT, (int(np.min(plan[2][live])) - INT32_MIN - 1) // fop.n_in)
+        if cap >= 1 and _score_floor(plan, t_max, live, cap) > INT32_MIN:
+            return s, cap
+    raise TinygenError("the GaussianNB's constants span too wide a range for fixed point; try dtype float32")
+
+
+def _uncapped_format(fop, in_frac, square_shift, t_max, live, calib_in) -> int:
+    """s without a cap: the largest (<= S_MAX) at which no input at all reaches INT32_MIN, unless that leaves
+    fewer than MIN_SCORE_FRAC_BITS; then MIN_SCORE_FRAC_BITS (or what the calibration rows with CALIB_HEADROOM
+    allow, if lower), and scores far outside the calibration range may saturate."""
     jll = fop.forward(calib_in)[:, live] if len(calib_in) else np.zeros((0, int(live.sum())))
     calib_low = float(-np.min(jll, initial=0.0))  # the most negative jll of a live class on calibration rows
-
-    def floor_of(plan) -> int:
-        mult, shift, constant_q = plan
-        worst = fixedpoint.mul_u32_u16_shr(t_max, mult, shift).sum(axis=1)
-        return int(np.min(np.where(live, constant_q - worst, INT32_MAX)))
-
     s_full = s_fit = None
     for s in range(S_MAX, S_MIN - 1, -1):
         plan = _plan(fop, in_frac, s, square_shift)
@@ -263,18 +389,13 @@ def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.nda
             continue
         if s_fit is None and CALIB_HEADROOM * calib_low * 2.0 ** s < 2.0 ** 31:
             s_fit = s
-        if floor_of(plan) > INT32_MIN:
+        if _score_floor(plan, t_max, live, None) > INT32_MIN:
             s_full = s
             break
     if s_full is None:
         raise TinygenError("the GaussianNB's variances span too wide a range for fixed point; try dtype float32")
     # s_fit None: the calibration rows (with headroom) fit no format above s_full, so s_full it is
-    s = s_full if s_full >= MIN_SCORE_FRAC_BITS or s_fit is None else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
-    mult, shift, constant_q = plan = _plan(fop, in_frac, s, square_shift)
-    floor = floor_of(plan)
-    return GaussianJLL(in_type=INT_TYPES[in_bits], out_type="int32", theta=theta_q, mult=mult, constant=constant_q,
-                       shift=shift, in_frac_bits=[int(f) for f in in_frac], out_frac_bits=s,
-                       score_floor=max(floor, INT32_MIN), saturate=floor <= INT32_MIN)
+    return s_full if s_full >= MIN_SCORE_FRAC_BITS or s_fit is None else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
 
 
 def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.ndarray:
@@ -295,13 +416,38 @@ def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.nd
            + np.abs(qop.theta * np.exp2(-f)[None, :] - fop.theta)[None])
     a = 0.5 / fop.var
     deviation = dist * np.exp2(-f)[None, None, :]
+    x_finite, theta = np.nan_to_num(x)[:, None, :], fop.theta[None]  # the row's own |x - theta| - D, when smaller
+    actual = np.abs(np.abs(x_finite - theta) - deviation) + 2.0 ** -50 * (np.abs(x_finite) + np.abs(theta))
+    eps = np.minimum(eps, actual)
     w = np.exp2(s - 2.0 * f)[None, :] * a
     w_error = np.abs(qop.mult * np.exp2(-(16.0 + qop.shift - qop.square_shift)) - w)
     live = np.isfinite(fop.constant)
     constant_error = np.where(live, np.abs(qop.constant * 2.0 ** -s - np.where(live, fop.constant, 0.0)), 0.0)
     per_term = a[None] * (2 * deviation * eps + eps ** 2) + (t * w_error[None] + 1.0) * 2.0 ** -s
     bound = per_term.sum(axis=2) + constant_error[None, :]
-    term = fixedpoint.mul_u32_u16_shr(t << qop.square_shift, qop.mult[None], qop.shift[None]).sum(axis=2)
-    saturated = (qop.constant[None, :] - term <= INT32_MIN) & live[None, :]
+    terms = qop.terms(t << qop.square_shift)
+    saturated = (qop.constant[None, :] - terms.sum(axis=2) <= INT32_MIN) & live[None, :]
+    if qop.term_cap is not None:  # a capped term: the score's error is not bounded (the argmax still is)
+        saturated |= np.any(terms >= qop.term_cap, axis=2) & live[None, :]
     bound = np.where(bad_input.any(axis=1)[:, None] | saturated, np.inf, bound)
     return np.where(live[None, :], bound, 0.0)  # a zero-prior class: -inf in both, never the argmax
+
+
+def decided(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.ndarray:
+    """[rows] bool: the rows whose fixed argmax the module doc proves equal to the float jll's argmax c*:
+    bound[c*] finite, and every other live class k either has a finite bound and jll[c*] - jll[k] > bound[c*] +
+    bound[k], or has an infinite one (a capped term or a saturated score) and an upper score below c*'s lower:
+    constant_q[k] - term_cap (INT32_MIN when uncapped) < 2**s (jll[c*] - bound[c*])."""
+    bound = error_bound(fop, qop, x)
+    jll = fop.forward(np.where(np.isfinite(x), x, 0.0))
+    live = np.isfinite(fop.constant)
+    best = np.argmax(np.where(live[None, :], jll, -np.inf), axis=1)
+    rows = np.arange(len(x))
+    jll_best, bound_best = jll[rows, best], bound[rows, best]
+    ceiling = qop.constant - (qop.term_cap if qop.term_cap is not None else qop.constant - INT32_MIN)
+    lower_best = (jll_best - bound_best) * 2.0 ** qop.out_frac_bits
+    with np.errstate(invalid="ignore"):
+        by_margin = jll_best[:, None] - jll > bound_best[:, None] + bound
+    by_cap = ~np.isfinite(bound) & (ceiling[None, :] < lower_best[:, None])
+    beaten = by_margin | by_cap | ~live[None, :] | (np.arange(qop.n_out)[None, :] == best[:, None])
+    return np.isfinite(bound_best) & np.all(beaten, axis=1)
