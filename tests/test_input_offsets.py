@@ -68,7 +68,8 @@ def test_offsets_keep_accuracy_and_c_equals_simulator(case, dtype):
     X_train, X_test, y_train, y_test = _split(X, y)
     estimator = make_estimator().fit(X_train, y_train)
     model = tinygen.convert(estimator, dtype=dtype, calibration=X_train)
-    # q15 resolves breast_cancer's raw spreads in 2^14 steps already (RESOLVED_BITS): no offsets, no extra cycles
+    # q15 resolves breast_cancer's raw spreads in 2^14 steps already (RESOLVED_BITS): no offsets, no extra cycles;
+    # q7 resolves some of them in fewer than 2^5 steps: those take offsets
     assert model.program.ops[0].has_offsets == (dtype == "q7" or case.startswith("pressure")), case
     float_accuracy = float((estimator.predict(X_test) == y_test).mean())
     fixed_accuracy = float((model.predict(X_test) == y_test).mean())
