@@ -37,6 +37,16 @@ def tool():
     return need_tool
 
 
+def fit_named(bundle, kind, **options):
+    """tinygen.train.fit with the data set's column names recorded, as `tinygen train` records them (every
+    command then matches CSV columns to them by name)."""
+    from tinygen import train
+
+    model = train.fit(bundle, kind, seed=options.pop("seed", 0), **options)
+    train.name_features(model, bundle.feature_names)
+    return model
+
+
 def error_of(func, *args, **kwargs) -> str:
     """The message of the TinygenError that func raises, checked to be one line."""
     with pytest.raises(TinygenError) as info:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tinygen import data, modelio, train
+from tinygen import data, modelio
 from tinygen.cli import main
 
-from conftest import check_junit, need_tool
+from conftest import check_junit, fit_named, need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,7 @@ def iris(tmp_path_factory):
     ws = tmp_path_factory.mktemp("ci")
     bundle = data.load_bundled("iris")
     data.write_csv(bundle, ws / "iris.csv")
-    estimator = train.fit(bundle, "logreg", seed=0)
-    train.name_features(estimator, bundle.feature_names)  # as `tinygen train` does: verify matches columns by name
-    modelio.save_model(estimator, ws / "m.skops")
+    modelio.save_model(fit_named(bundle, "logreg"), ws / "m.skops")
     return ws
 
 

@@ -19,7 +19,7 @@ from tinygen.cli import main
 from tinygen.errors import ToolMissing
 from tinygen.targets import toolchain
 
-from conftest import check_junit, need_tool
+from conftest import check_junit, fit_named, need_tool
 
 FIGURES = ("rows", "mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cycles_per_inference")
 
@@ -35,13 +35,6 @@ def ws(tmp_path_factory):
     run(root, "export", root / "m.skops", "--dtype", "q15", "--calibration", root / "iris.csv", "--label", "target",
         "--name", "iris_lr", "-o", root / "out", code=0)
     return root
-
-
-def fit_named(bundle, kind, **options):
-    """train.fit with the data set's column names recorded, as `tinygen train` records them."""
-    model = train.fit(bundle, kind, seed=options.pop("seed", 0), **options)
-    train.name_features(model, bundle.feature_names)
-    return model
 
 
 def run(ws, *args, code: int):

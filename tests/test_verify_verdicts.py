@@ -17,7 +17,7 @@ from tinygen.errors import TinygenError
 from tinygen.ir import Program
 from tinygen.verify import match_labels, verify
 
-from conftest import check_junit
+from conftest import check_junit, fit_named
 
 
 def run(*args, code: int):
@@ -40,9 +40,7 @@ def iris(tmp_path_factory):
     ws = tmp_path_factory.mktemp("verdicts")
     bundle = data.load_bundled("iris")
     data.write_csv(bundle, ws / "iris.csv")
-    model = train.fit(bundle, "logreg", seed=0)
-    train.name_features(model, bundle.feature_names)
-    modelio.save_model(model, ws / "m.skops")
+    modelio.save_model(fit_named(bundle, "logreg"), ws / "m.skops")
     return ws, bundle
 
 
