@@ -2,7 +2,8 @@
 format, subtracted in the integer domain before the narrow saturation, so the format covers its spread.
 
 Outside case: a 10-feature, 3-class LogisticRegression with one feature at barometric pressure (1013 +- 5 hPa)
-dropped to near chance in q7 (input step 8 hPa), and SGDClassifier on raw breast_cancer features drifted in q7.
+dropped to near chance in q7 (input step 8 hPa). (SGDClassifier on raw breast_cancer features drifts in q7 too:
+that is not an offset case, its features are resolved in 48 or more steps; issue 14 keeps it open.)
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -51,9 +52,17 @@ CASES = {
     "pressure-scaled-logreg": (lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), pressure_data),
     "pressure-scaled-mlp": (lambda: make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=600, random_state=0)),
                             pressure_data),
-    "raw-breast_cancer-sgd": (lambda: SGDClassifier(random_state=0), lambda: load_breast_cancer(return_X_y=True)),
-    "raw-breast_cancer-logreg": (lambda: LogisticRegression(max_iter=5000), lambda: load_breast_cancer(return_X_y=True)),
 }
+
+
+def test_features_resolved_finely_take_no_offsets():
+    """breast_cancer's features are resolved in 48 or more steps even in q7: an offset would cost each a weight bit
+    in the dense layer and the wide conversion's cycles, and with offsets on 7 of them its 5-fold cross-validated
+    q7 accuracy fell (logreg 0.9772 -> 0.9737); so none takes one, in q15 or q7."""
+    X, y = load_breast_cancer(return_X_y=True)
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+    for dtype in ("q15", "q7"):
+        assert not tinygen.convert(estimator, dtype=dtype, calibration=X).program.ops[0].has_offsets, dtype
 
 
 @pytest.mark.parametrize("dtype", ["q15", "q7"])
@@ -68,9 +77,7 @@ def test_offsets_keep_accuracy_and_c_equals_simulator(case, dtype):
     X_train, X_test, y_train, y_test = _split(X, y)
     estimator = make_estimator().fit(X_train, y_train)
     model = tinygen.convert(estimator, dtype=dtype, calibration=X_train)
-    # q15 resolves breast_cancer's raw spreads in 2^14 steps already (RESOLVED_BITS): no offsets, no extra cycles;
-    # q7 resolves some of them in fewer than 2^5 steps: those take offsets
-    assert model.program.ops[0].has_offsets == (dtype == "q7" or case.startswith("pressure")), case
+    assert model.program.ops[0].has_offsets, case
     float_accuracy = float((estimator.predict(X_test) == y_test).mean())
     fixed_accuracy = float((model.predict(X_test) == y_test).mean())
     assert abs(float_accuracy - fixed_accuracy) <= TOLERANCE[dtype], (float_accuracy, fixed_accuracy)

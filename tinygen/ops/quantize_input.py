@@ -37,7 +37,7 @@ WIDE_CHOICES = (16, fixedpoint.WIDE_BITS)
 
 def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int) -> tuple[list[int], list[int]]:
     """(frac bits, offsets) per feature for a `wide_bits` wide range: a feature whose plain format (`frac_bits`)
-    resolves its spread in fewer than 2**min(RESOLVED_BITS, bits - 3) steps takes the midpoint offset where the centred format
+    resolves its spread in fewer than 2**min(RESOLVED_BITS, bits - 4) steps takes the midpoint offset where the centred format
     (its half-spread with headroom in `bits`) gains a bit. That format is capped so that every calibration value,
     with headroom, converts into `wide_bits` without saturating: |x| 2**f < 2**(wide_bits-2), so |offset| <=
     2**(wide_bits-2) and the C's int32 difference of the wide value and the offset cannot overflow. A feature
@@ -47,7 +47,7 @@ def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int) ->
     for i, (lo, hi) in enumerate(zip(map(float, low), map(float, high))):
         centred = min(fixedpoint.frac_bits_for(headroom * (hi - lo) / 2, bits),
                       fixedpoint.frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
-        coarse = np.ldexp(hi - lo, frac_bits[i]) < 2.0 ** min(QuantizeInput.RESOLVED_BITS, bits - 3)
+        coarse = np.ldexp(hi - lo, frac_bits[i]) < 2.0 ** min(QuantizeInput.RESOLVED_BITS, bits - 4)
         if hi > lo and coarse and centred > frac_bits[i]:
             frac_bits[i] = centred
             offsets_q[i] = int(round_half_away(np.ldexp((lo + hi) / 2, centred)))
@@ -90,13 +90,13 @@ class QuantizeInput:
     # Rows beyond the calibration range saturate; a factor of 2 (one bit) of headroom over the calibration
     # maximum keeps held-out outliers in range (breast_cancer's test split exceeds its training maxima).
     HEADROOM = 2.0
-    # An offset costs the wide conversion (AVR: ~100-150 cycles a feature more than the narrow one), so a feature
-    # takes one only where it gains a fractional bit and its plain format resolves its calibration spread in fewer
-    # than 2**min(RESOLVED_BITS, bits - 3) steps: 12 bits is a typical MCU ADC's resolution, and a spread already
-    # resolved that finely gains nothing a sensor measured (breast_cancer in q15: 14 bits everywhere, no offsets);
-    # in q7, 5 bits (32 steps) of the feature's own spread, so that q7's features already resolved to 6 bits keep
-    # the narrow conversion (breast_cancer logreg q7 on the Uno: 4,341 cycles with 7 offsets, 5,829 with all 30,
-    # the same held-out accuracy).
+    # An offset costs the wide conversion (AVR: ~80 cycles a feature more than the narrow one) and, in the dense
+    # layer after it, a bit of that feature's weight (its input format is a bit finer), so a feature takes one
+    # only where it gains a fractional bit and its plain format resolves its calibration spread in fewer than
+    # 2**min(RESOLVED_BITS, bits - 4) steps: 12 bits is a typical MCU ADC's resolution (q15: breast_cancer's 14
+    # bits everywhere, no offsets); in q7, 4 bits (16 steps). With 5 bits, 7 of breast_cancer's features took
+    # offsets and its 5-fold cross-validated q7 accuracy fell (logreg 0.9772 -> 0.9737, MLP (16,) 0.9824 ->
+    # 0.9771) while the Uno's cycles rose 3,356 -> 4,341; a pressure of 1013 +- 5 hPa in q7 has ~1 step.
     RESOLVED_BITS = 12
 
     @classmethod
