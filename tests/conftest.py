@@ -47,6 +47,17 @@ def fit_named(bundle, kind, **options):
     return model
 
 
+def iris_workspace(directory):
+    """DIRECTORY/iris.csv (bundled iris, label column `target`) and DIRECTORY/m.skops, a logistic regression fitted
+    on it as `tinygen train` fits one (names kept); returns the bundle."""
+    from tinygen import data, modelio
+
+    bundle = data.load_bundled("iris")
+    data.write_csv(bundle, directory / "iris.csv")
+    modelio.save_model(fit_named(bundle, "logreg"), directory / "m.skops")
+    return bundle
+
+
 def error_of(func, *args, **kwargs) -> str:
     """The message of the TinygenError that func raises, checked to be one line."""
     with pytest.raises(TinygenError) as info:

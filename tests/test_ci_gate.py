@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tinygen import data, modelio
 from tinygen.cli import main
 
-from conftest import check_junit, fit_named, need_tool
+from conftest import check_junit, iris_workspace, need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,9 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def iris(tmp_path_factory):
     """iris as CSV and a logistic regression on it (150 rows x 4 features: quick on the AVR too)."""
     ws = tmp_path_factory.mktemp("ci")
-    bundle = data.load_bundled("iris")
-    data.write_csv(bundle, ws / "iris.csv")
-    modelio.save_model(fit_named(bundle, "logreg"), ws / "m.skops")
+    iris_workspace(ws)
     return ws
 
 

@@ -19,7 +19,7 @@ from tinygen.cli import main
 from tinygen.errors import ToolMissing
 from tinygen.targets import toolchain
 
-from conftest import check_junit, fit_named, need_tool
+from conftest import check_junit, fit_named, iris_workspace, need_tool
 
 FIGURES = ("rows", "mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cycles_per_inference")
 
@@ -28,9 +28,7 @@ FIGURES = ("rows", "mismatches", "flash_bytes", "ram_bytes", "stack_bytes", "cyc
 def ws(tmp_path_factory):
     """iris (150 rows x 4), a q15 logistic regression exported as out/iris_lr.{h,json}, and a GaussianNB."""
     root = tmp_path_factory.mktemp("shipped")
-    bundle = data.load_bundled("iris")
-    data.write_csv(bundle, root / "iris.csv")
-    modelio.save_model(fit_named(bundle, "logreg"), root / "m.skops")
+    bundle = iris_workspace(root)
     modelio.save_model(fit_named(bundle, "gnb"), root / "other.skops")
     run(root, "export", root / "m.skops", "--dtype", "q15", "--calibration", root / "iris.csv", "--label", "target",
         "--name", "iris_lr", "-o", root / "out", code=0)

@@ -17,7 +17,7 @@ from tinygen.errors import TinygenError
 from tinygen.ir import Program
 from tinygen.verify import match_labels, verify
 
-from conftest import check_junit, fit_named
+from conftest import check_junit, iris_workspace
 
 
 def run(*args, code: int):
@@ -38,10 +38,7 @@ def write_csv(path, X, y, label="target", names=None):
 def iris(tmp_path_factory):
     """iris (int labels 0, 1, 2) and a logistic regression trained on it the CLI way."""
     ws = tmp_path_factory.mktemp("verdicts")
-    bundle = data.load_bundled("iris")
-    data.write_csv(bundle, ws / "iris.csv")
-    modelio.save_model(fit_named(bundle, "logreg"), ws / "m.skops")
-    return ws, bundle
+    return ws, iris_workspace(ws)
 
 
 # ---- labels --------------------------------------------------------------------------------------------------
