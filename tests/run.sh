@@ -34,7 +34,8 @@ export PATH="$PWD/${TINYGEN_VENV:-.venv}/bin:$PATH"
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1
 status=0
-python3 -m pytest -q -p no:cacheprovider --durations=15 "$@" || status=$?
+# -n auto: one pytest worker per core (pytest-xdist); the tests share no files, each builds in its own tmp_path
+python3 -m pytest -q -p no:cacheprovider -n auto --durations=15 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "tests/run.sh: pytest collected no tests; that is a failure" >&2
   exit 1

@@ -119,13 +119,15 @@ def run_gate(tmp_path, **settings):
 
 
 def test_ci_example_fails_on_a_q7_drop_beyond_the_threshold(tmp_path):
-    """GaussianNB on iris loses 1.3 % accuracy in q7: over a 1 % threshold the gate fails and says why."""
-    done = run_gate(tmp_path, DATASET="iris", MODEL="gnb", DTYPE="q7", MAX_DROP="0.01")
+    """SGDClassifier on breast_cancer loses 0.35 % accuracy in q7 (2 of 569 rows): over a 0.2 % threshold the gate
+    fails and says why. (GaussianNB on iris, which lost 1.3 % before issue 14's class means and offsets, now loses
+    nothing; no bundled data set and model loses more than 0.35 % in q7.)"""
+    done = run_gate(tmp_path, DATASET="breast_cancer", MODEL="sgd", DTYPE="q7", MAX_DROP="0.002")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "verify failed: accuracy drop <= 0.01" in done.stderr and "model gate: FAILED" in done.stderr
+    assert "verify failed: accuracy drop <= 0.002" in done.stderr and "model gate: FAILED" in done.stderr
     cases = {case["name"]: case for case in check_junit(tmp_path / "out" / "junit.xml")}
-    assert cases["accuracy drop <= 0.01"]["outcome"] == "failure"
-    assert cases["accuracy drop <= 0.01"]["message"].startswith("accuracy drop <= 0.01: float 0.9600, q7 0.9467")
+    assert cases["accuracy drop <= 0.002"]["outcome"] == "failure"
+    assert cases["accuracy drop <= 0.002"]["message"].startswith("accuracy drop <= 0.002: float 0.9789, q7 0.9754")
     # the C itself is right on both targets: only the accuracy check failed
     assert cases["C == simulator on host"]["outcome"] == cases["C == simulator on avr"]["outcome"] == "passed"
 

@@ -115,13 +115,14 @@ def test_margin_property_on_every_row(dataset, dtype, record_property):
     qop = model.program.ops[-1]
     assert not qop.saturate  # these models cannot saturate: the bound holds for every in-range input
     jll = estimator.predict_joint_log_proba(X)
-    bound = error_bound(fop, qop, X)
+    offsets = model.program.ops[0].offsets
+    bound = error_bound(fop, qop, X, offsets)
     best = np.argmax(jll, axis=1)
     assert np.all(np.isfinite(bound[np.arange(len(X)), best])), "a data row capped or saturated its best class"
     error = np.abs(model.scores(X) * 2.0 ** -qop.out_frac_bits - jll)
     finite = np.isfinite(bound)  # inf: a class with a capped term (decided by the cap, below)
     assert np.all(error[finite] <= bound[finite] + SKLEARN_SLACK), float(np.max(error[finite] - bound[finite]))
-    decided = proven_rows(fop, qop, X)
+    decided = proven_rows(fop, qop, X, offsets)
     agree = model.program.decide(model.scores(X)) == best
     assert np.all(agree[decided]), np.flatnonzero(decided & ~agree)
     within = int(np.sum(~decided))
@@ -206,8 +207,7 @@ def test_saturating_scores_and_zero_prior(target):
         if target == "host":
             assert np.any(uncapped.scores(rows) == INT32_MIN)  # the clamp is exercised
             x_q = capped.program.ops[0].forward(rows)
-            dist = np.abs(x_q[:, None, :] - qop.theta[None])
-            assert np.any(qop.terms(dist * dist << qop.square_shift) == qop.term_cap)  # and the cap
+            assert np.any(qop.terms(qop.squares(x_q)) == qop.term_cap)  # and the cap
         for model in (capped, uncapped):
             result = compare_on_target(model, target, rows, "sat")
             assert result["mismatches"] == 0, (dtype, result)

@@ -132,7 +132,7 @@ def test_q7_loss_on_overlapping_near_constant_feature_is_the_inputs():
     float_accuracy = np.mean(estimator.predict(X_test) == y_test)
     q15, q7 = (tinygen.convert(estimator, dtype=dtype, calibration=X_train) for dtype in ("q15", "q7"))
     first = q7.program.ops[0]
-    rounded = first.forward(X_test) * np.exp2(-np.asarray(first.frac_bits, dtype=np.float64))
+    rounded = first.forward(X_test) * np.exp2(-np.asarray(first.frac_bits, dtype=np.float64)) + first.offsets_real()
     sklearn_on_q7_inputs = np.mean(estimator.predict(rounded) == y_test)
     accuracy_q7 = np.mean(q7.predict(X_test) == y_test)
     print(f"overlapping: float {float_accuracy:.4f}, q15 {np.mean(q15.predict(X_test) == y_test):.4f}, "

@@ -137,36 +137,38 @@ def test_format_setter_without_reach_is_folded():
 
 
 def huge_weight_model():
-    """A forced precision loss: one feature (mostly 0, rare spikes) with a weight of 1e5 beside informative ones."""
+    """A forced precision loss in q15: one feature (mostly 0, rare spikes) with a weight of 1e6 beside informative
+    ones. (In q7 per-input weight formats now hold it: 8-bit inputs and weights leave an int32 accumulator 16 bits
+    of span for column shifts; 16-bit ones leave none, so q15 still loses it. q31 keeps it.)"""
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 400)
     X = rng.normal(0, 1, (400, 4)) + y[:, None] * 0.8
     X[:, 3] = np.where(rng.random(400) < 0.03, rng.normal(0, 1, 400), 0.0)
     model = LogisticRegression(max_iter=2000).fit(X, y)
-    model.coef_[0, 3] = 1e5
+    model.coef_[0, 3] = 1e6
     return model, X, y
 
 
 def test_diagnosis_names_the_feature_and_the_fix(tmp_path):
-    """verify fails on the accuracy drop and says why: the dense weights' format set by x3's 1e5 weight, the
-    other weights rounded to 0, and what to do (rescale or drop x3, --dtype q15); export --calibration --label
+    """verify fails on the accuracy drop and says why: the dense weights' format set by x3's 1e6 weight, the
+    other weights rounded to 0, and what to do (rescale or drop x3, --dtype q31); export --calibration --label
     warns of the same."""
     model, X, y = huge_weight_model()
-    report = verify(model, X, y, dtype="q7", targets=())
+    report = verify(model, X, y, dtype="q15", targets=())
     assert not report["passed"]
     outlier, *_, wider = report["diagnosis"]
-    assert outlier["feature"] == "feature 'x3'" and outlier["weight"] == 1e5 and outlier["rounded_to_zero"] == 1.0
-    assert outlier["cause"].startswith("#1 dense weights: format set by feature 'x3' weight 1e+05,")
-    assert "rescale or drop feature 'x3'" in outlier["fix"] and wider["fix"].startswith("--dtype q15")
+    assert outlier["feature"] == "feature 'x3'" and outlier["weight"] == 1e6 and outlier["rounded_to_zero"] == 1.0
+    assert outlier["cause"].startswith("#1 dense weights: format set by feature 'x3' weight 1e+06,")
+    assert "rescale or drop feature 'x3'" in outlier["fix"] and wider["fix"].startswith("--dtype q31")
     save_model(model, tmp_path / "h.skops")
     csv = tmp_path / "h.csv"
     np.savetxt(csv, np.column_stack([X, y]), delimiter=",", comments="", header="x0,x1,x2,x3,y", fmt="%.17g")
     run = subprocess.run([*tinygen_command(), "verify", str(tmp_path / "h.skops"), "--data", str(csv), "--label", "y",
-                          "--dtype", "q7"], capture_output=True, text=True)
+                          "--dtype", "q15"], capture_output=True, text=True)
     assert run.returncode == 1
-    assert "  diagnosis: #1 dense weights: format set by feature 'x3' weight 1e+05" in run.stdout
-    assert "what to do: rescale or drop feature 'x3'" in run.stdout and "what to do: --dtype q15" in run.stdout
-    run = subprocess.run([*tinygen_command(), "export", str(tmp_path / "h.skops"), "--dtype", "q7", "--calibration",
+    assert "  diagnosis: #1 dense weights: format set by feature 'x3' weight 1e+06" in run.stdout
+    assert "what to do: rescale or drop feature 'x3'" in run.stdout and "what to do: --dtype q31" in run.stdout
+    run = subprocess.run([*tinygen_command(), "export", str(tmp_path / "h.skops"), "--dtype", "q15", "--calibration",
                           str(csv), "--label", "y", "-o", str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 0
     assert "warning: #1 dense weights: format set by feature 'x3'" in run.stderr
@@ -185,11 +187,11 @@ def test_report_marks_the_cause(tmp_path):
     from tinygen.report import write_report
 
     model, X, y = huge_weight_model()
-    analysis = write_report(model, X, y, tmp_path / "r.html", dtypes=("q7", "q31"))
+    analysis = write_report(model, X, y, tmp_path / "r.html", dtypes=("q15", "q31"))
     assert analysis["results"]["q31"].diagnosis == []
-    assert analysis["results"]["q7"].diagnosis[0]["feature"] == "feature 'x3'"
+    assert analysis["results"]["q15"].diagnosis[0]["feature"] == "feature 'x3'"
     page = (tmp_path / "r.html").read_text()
-    assert page.count("Accuracy lost: #1 dense weights: format set by feature &#39;x3&#39; weight 1e+05") == 1
+    assert page.count("Accuracy lost: #1 dense weights: format set by feature &#39;x3&#39; weight 1e+06") == 1
 
 
 def test_diagnosis_names_degenerate_gaussian_variances():

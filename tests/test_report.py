@@ -199,8 +199,11 @@ def test_profile_follows_hidden_layers_in_q7_and_int8():
     estimator = make_pipeline(StandardScaler(), MLPClassifier((6,), max_iter=800, random_state=0)).fit(X, y)
     float_program = to_float_program(estimator)
     q7 = profile(float_program, tinygen.convert(estimator, dtype="q7", calibration=X).program, X)
-    assert [s.name for s in q7[4:]] == ["#1 dense [6]", "#2 relu [6]", "#3 dense [3]"]
-    assert q7[4].relu_next and not q7[5].relu_next  # the dense before the relu may only saturate at its top
+    # q7 gives each hidden unit its own format here (row shifts): a stage per unit, as for the inputs
+    assert [s.name for s in q7[4:]] == ([f"#1 dense [6] unit {j}" for j in range(6)]
+                                        + [f"#2 relu [6] unit {j}" for j in range(6)] + ["#3 dense [3]"])
+    assert q7[4].relu_next and not q7[10].relu_next  # the dense before the relu may only saturate at its top
+    assert len({s.fmt.scale for s in q7[4:10]}) > 1  # the units' formats differ
     int8 = profile(float_program, tinygen.convert(estimator, dtype="int8", calibration=X).program, X)
     assert [s.name for s in int8[4:]] == ["#1 fully_connected [6]", "#2 fully_connected [3]"]
     assert int8[4].values.min() >= 0  # the fused relu: compared with the float model after its relu

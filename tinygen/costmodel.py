@@ -298,6 +298,9 @@ def program_features(program, X) -> Features:
             features.input_group = group
             for name, per_row in _to_fixed_counts(values, op.frac_bits, BITS[op.out_type]).items():
                 features.add_cycles(f"{group}:{name}", per_row)
+            if op.has_offsets:  # the wide conversion, then the subtraction and the narrow saturation
+                features.add_cycles(f"{group}:offset_values/wide{op.wide_bits}",
+                                    np.full(rows, sum(1 for o in op.offsets if o)))
         elif isinstance(op, (Dense, FullyConnected)):
             features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
             if isinstance(op, Dense) and op.is_float:  # soft-float multiplies by zero return early
@@ -306,8 +309,15 @@ def program_features(program, X) -> Features:
                 features.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
             else:
                 features.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))
-            if isinstance(op, Dense) and not op.is_float:  # whole bytes are moves; what is left is a bit loop
+            if isinstance(op, Dense) and not op.is_float and op.row_shifts is None:  # whole bytes: moves; the rest: a loop
                 features.add_cycles(f"{group}:shift_bits", np.full(rows, op.n_out * dense_shift_bits(op)))
+            if isinstance(op, Dense) and op.row_shifts is not None:  # shifts read from a table: a loop step per bit
+                features.add_cycles(f"{group}:row_shift_bits", np.full(rows, sum(op.row_shifts)))
+            if isinstance(op, Dense) and op.col_shifts is not None:  # the gathered copy; a MAC call and a multiply per group
+                features.add_cycles(f"{group}:gathered_inputs", np.full(rows, op.n_in))
+                features.add_cycles(f"{group}:column_groups", np.full(rows, op.n_out * len(op.column_groups)))
+                features.add_flash(f"{group}:column_groups", len(op.column_groups))
+                features.add_stack(f"{group}:gathered_bytes", op.n_in * BITS[op.in_type] // 8)
         elif isinstance(op, GaussianJLL):
             features.add_cycles(f"{group}:cells", np.full(rows, op.theta.size))
             features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))

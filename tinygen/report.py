@@ -83,7 +83,7 @@ def input_formats(op) -> list[Format] | None:
     return None
 
 
-def output_format(op) -> Format | None:
+def output_format(op) -> Format | list[Format] | None:
     """The format of an op's output tensor, from what the op records; None where its outputs are floats."""
     if isinstance(op, FullyConnected):  # int8 values, even where the last layer widens them to int32 scores
         return affine_format(op.out_scale, op.out_zero_point, op.act_min, op.act_max)
@@ -95,6 +95,8 @@ def output_format(op) -> Format | None:
     frac_bits = getattr(op, "out_frac_bits", None)
     if frac_bits is None or op.out_type == "float32":
         return None
+    if isinstance(frac_bits, tuple):  # per-unit formats (row shifts, and the relu after them): one per unit
+        return [pow2_format(op.out_type, f) for f in frac_bits]
     return pow2_format(op.out_type, frac_bits, float(getattr(op, "out_offset", 0.0)))
 
 
@@ -187,9 +189,13 @@ def profile(float_program, program, X: np.ndarray) -> list[Stage]:
             continue
         nxt = float_ops[k] if k < len(float_ops) else None
         label = getattr(op, "kind", op.op) if op.op in ("activation", "int8_activation") else op.op
+        relu_next, bound = isinstance(nxt, FloatActivation) and nxt.kind == "relu", accumulator_bound(op)
+        if isinstance(fmt, list):  # a format per unit: a stage per unit, as for the input features
+            stages += [Stage(f"#{index} {label} [{op.n_out}] unit {j}", unit_fmt, value[:, j], simulated[index][:, j],
+                             relu_next=relu_next, bound=bound) for j, unit_fmt in enumerate(fmt)]
+            continue
         stages.append(Stage(f"#{index} {label} [{op.n_out}]", fmt, value.reshape(-1), simulated[index].reshape(-1),
-                            relu_next=isinstance(nxt, FloatActivation) and nxt.kind == "relu",
-                            bound=accumulator_bound(op)))
+                            relu_next=relu_next, bound=bound))
     return inputs + stages if k == len(float_ops) else inputs
 
 

@@ -144,8 +144,8 @@ class Activation:
     n: int
     in_type: str
     out_type: str
-    in_frac_bits: int | None = None  # fixed only
-    out_frac_bits: int | None = None
+    in_frac_bits: int | tuple[int, ...] | None = None  # fixed only; relu after per-unit formats: one per unit
+    out_frac_bits: int | tuple[int, ...] | None = None
     index_shift: int = 0  # tables: input bits below the table index (0: one entry per input value)
     table: np.ndarray | None = None  # tanh / logistic fixed: int64 holding out_type values
     max_abs_error: float | None = None  # tables: max |out * 2**-out_frac + out_offset - f(in * 2**-in_frac)|
@@ -204,7 +204,7 @@ class Activation:
         if self.is_float:
             data["formula"] = "float32 exp polynomial (ops/activation.py)" if self.kind != "relu" else "x < 0 ? 0 : x"
             return data
-        data.update({"in_frac_bits": self.in_frac_bits, "out_frac_bits": self.out_frac_bits,
+        data.update({"in_frac_bits": _json_frac(self.in_frac_bits), "out_frac_bits": _json_frac(self.out_frac_bits),
                      "out_offset": self.out_offset})
         if self.table is not None:
             data.update({"index_shift": self.index_shift, "max_abs_error": self.max_abs_error,
@@ -221,8 +221,8 @@ class Activation:
         types = {k: check_type(data[k]) for k in ("in_type", "out_type")}
         if is_float(types["in_type"]):
             return cls(kind=kind, n=int(data["n_in"]), **types)
-        op = cls(kind=kind, n=int(data["n_in"]), **types, in_frac_bits=int(data["in_frac_bits"]),
-                 out_frac_bits=int(data["out_frac_bits"]), out_offset=float(data.get("out_offset", 0.0)))
+        op = cls(kind=kind, n=int(data["n_in"]), **types, in_frac_bits=_frac_bits(data["in_frac_bits"]),
+                 out_frac_bits=_frac_bits(data["out_frac_bits"]), out_offset=float(data.get("out_offset", 0.0)))
         if kind in TABLE_KINDS:
             op.index_shift = int(data["index_shift"])
             op.table = as_ints(data["table"])
@@ -236,7 +236,16 @@ class Activation:
         return op
 
 
-def quantize(fop: FloatActivation, in_type: str, in_frac_bits: int) -> Activation:
+def _json_frac(value):
+    return [int(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _frac_bits(value):
+    """A manifest's frac bits: one for the tensor, or (relu after per-unit formats) one per unit."""
+    return tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+
+
+def quantize(fop: FloatActivation, in_type: str, in_frac_bits) -> Activation:
     """The fixed-point activation for integer inputs of in_type with in_frac_bits (the previous dense's output)."""
     bits = BITS[in_type]
     if fop.kind == "relu":

@@ -11,6 +11,16 @@ Typed forms (what the C in templates/c/dense.c.j2 computes, term by term in orde
   for every j; each partial sum is bounded by the same total, so no input in the representable range can
   overflow the accumulator (recorded as "acc_bound" in the manifest). bias_q already holds the rounding
   constant 2**(out_shift-1), so the final shift rounds to nearest (ties up).
+- column shifts (`col_shifts`, the first layer after per-feature input formats): weights[j][i] is a mantissa and
+           the term is (w_q[j][i] * in_q[i]) * 2**col_shifts[i], so each input's weights keep `weight_bits` of their own
+           instead of rounding to 0 beside one input's large weights (raw features: a band energy in the thousands
+           beside a crossing count). Exact integers, so the order of the sum does not change it: the C sums the
+           columns of one shift together (a gathered copy of the input, most-shifted group first) and multiplies by
+           the power of two between groups (Horner); each partial value is a partial sum divided by a power of two
+           that divides it exactly, so |partial| <= acc_bound as well.
+- row shifts (`row_shifts`, hidden layers before relu): output j is (acc[j] >> row_shifts[j]), each unit in the
+           format its own calibration range needs (out_frac_bits per unit) instead of the widest unit's; the next
+           dense reads them as per-input formats (with column shifts). bias[j] holds 2**(row_shifts[j]-1).
 """
 from __future__ import annotations
 
@@ -23,6 +33,18 @@ from ..errors import TinygenError
 from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
 
 
+def _row_shifts(frac: int, shift: int, unit_max_abs, out_bits: int, n_out: int) -> np.ndarray:
+    """Each output's right shift: the common `shift`, or with `unit_max_abs` the shift its own range needs (at most
+    the common one: no unit's range exceeds the widest; at least 0)."""
+    if unit_max_abs is None or shift == 0:
+        return np.full(n_out, shift, dtype=np.int64)
+    own = np.array([fixedpoint.frac_bits_for(float(m), out_bits) for m in unit_max_abs], dtype=np.int64)
+    # a unit never positive on the calibration rows keeps the common format: a format fitted to nothing would clip
+    # the rows where it does fire
+    return np.where(np.asarray(unit_max_abs) > 0, np.clip(frac - own, 0, shift), shift)
+
+
+MAX_SHIFTED_COLUMNS = 255  # the C's column index table is uint8
 TOO_WIDE = "the model's weights span too wide a range for fixed point; try dtype float32 or q31"
 
 
@@ -69,6 +91,40 @@ class Dense:
     saturate: bool = False
     acc_bound: int | None = None  # proven max |accumulator| over every representable input
     in_range: tuple[int, int] | None = None  # the input integers' (lo, hi) when narrower than in_type (MLP layers)
+    col_shifts: tuple[int, ...] | None = None  # per input: the term w * in is multiplied by 2**col_shifts[i]
+    row_shifts: tuple[int, ...] | None = None  # per output: its own right shift (out_shift is then their largest)
+
+    @property
+    def shifts(self) -> np.ndarray:
+        """The right shift of each output (int64)."""
+        if self.row_shifts is not None:
+            return np.asarray(self.row_shifts, dtype=np.int64)
+        return np.full(self.n_out, self.out_shift, dtype=np.int64)
+
+    @property
+    def scaled_weights(self) -> np.ndarray:
+        """The weights with their column shifts applied: the integers the accumulator sums (int64, exact)."""
+        if self.col_shifts is None:
+            return self.weights
+        return self.weights * np.left_shift(1, np.asarray(self.col_shifts, dtype=np.int64))[None, :]
+
+    @property
+    def column_order(self) -> list[int]:
+        """The inputs in the order the C sums them with column shifts: by shift, largest first (stable)."""
+        return sorted(range(self.n_in), key=lambda i: -self.col_shifts[i])
+
+    @property
+    def column_groups(self) -> list[tuple[int, int, int]]:
+        """(start, count, factor) per group of equal column shift in column_order: after summing a group, the C
+        multiplies the accumulator by `factor`, 2**(this shift - the next group's shift; the last: its shift)."""
+        shifts = [self.col_shifts[i] for i in self.column_order]
+        groups, start = [], 0
+        for k in range(1, len(shifts) + 1):
+            if k == len(shifts) or shifts[k] != shifts[start]:
+                following = shifts[k] if k < len(shifts) else 0
+                groups.append((start, k - start, 1 << (shifts[start] - following)))
+                start = k
+        return groups
 
     @property
     def n_in(self) -> int:
@@ -93,7 +149,7 @@ class Dense:
         """int8 x int8 layers of at most 255 inputs compute two rows at once in C (NAME_mac2_i8 loads each
         input byte once for both); their weights are stored in c_weights' order."""
         return (not self.is_float and self.weight_type == "int8" and self.in_type == "int8" and self.n_in <= 255
-                and self.n_out >= 2)
+                and self.n_out >= 2 and self.col_shifts is None)
 
     @property
     def shift_up(self) -> int:
@@ -101,13 +157,15 @@ class Dense:
         it writes (acc * 2**up) >> (out_shift + up) instead, up = 8 - out_shift % 8: the same value (no
         overflow by the bound), and AVR shifts whole bytes by moves but single bits by a loop."""
         rest = self.out_shift % 8
-        if self.is_float or self.acc_type != "int32" or rest < 5 or (self.acc_bound or 0) << (8 - rest) >= 1 << 31:
+        if self.is_float or self.row_shifts is not None or self.acc_type != "int32" or rest < 5 or (self.acc_bound or 0) << (8 - rest) >= 1 << 31:
             return 0
         return 8 - rest
 
     def c_weights(self) -> np.ndarray:
         """The weights, flat, in the order the C reads them: rows 2k and 2k+1 interleaved element by element when
         mac_pairs (an odd last row stays as it is), else row by row. Only the storage order changes."""
+        if self.col_shifts is not None:
+            return self.weights[:, self.column_order].reshape(-1)
         if not self.mac_pairs:
             return self.weights.reshape(-1)
         paired = self.n_out - self.n_out % 2
@@ -116,7 +174,12 @@ class Dense:
 
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op."""
-        return {"weights": self.weights.size * BITS[self.weight_type] // 8, "bias": self.n_out * BITS[self.acc_type] // 8}
+        tables = {"weights": self.weights.size * BITS[self.weight_type] // 8, "bias": self.n_out * BITS[self.acc_type] // 8}
+        if self.col_shifts is not None:
+            tables["columns"] = self.n_in  # uint8 input indexes in column_order
+        if self.row_shifts is not None:
+            tables["shifts"] = self.n_out  # uint8
+        return tables
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.is_float:
@@ -126,10 +189,10 @@ class Dense:
                 for i in range(self.n_in):  # the C's order of operations, one float32 rounding per step
                     acc = (acc + (self.weights[:, i][None, :] * x[:, i][:, None]).astype(np.float32)).astype(np.float32)
             return acc
-        acc = as_ints(x) @ self.weights.T + self.bias  # exact: int64 never overflows (see acc_bound)
+        acc = as_ints(x) @ self.scaled_weights.T + self.bias  # exact: int64 never overflows (see acc_bound)
         if self.acc_bound is not None and acc.size and int(np.abs(acc).max()) > self.acc_bound:
             raise AssertionError("dense accumulator beyond its proven bound: the range analysis is wrong")
-        out = fixedpoint.shift_right(acc, self.out_shift)
+        out = acc >> self.shifts[None, :] if self.row_shifts is not None else fixedpoint.shift_right(acc, self.out_shift)
         return fixedpoint.saturate(out, BITS[self.out_type]) if self.saturate else out
 
     def to_dict(self) -> dict:
@@ -151,6 +214,12 @@ class Dense:
         })
         if self.in_range is not None:
             data["in_range"] = [int(v) for v in self.in_range]
+        if self.col_shifts is not None:
+            data["col_shifts"] = [int(v) for v in self.col_shifts]
+            data["overflow"] += " (terms w * in * 2^col_shifts[i])"
+        if self.row_shifts is not None:
+            data.update({"row_shifts": [int(v) for v in self.row_shifts], "out_frac_bits": list(self.out_frac_bits),
+                         "rounding": "bias[j] holds 2^(row_shifts[j]-1) where row_shifts[j] > 0; shift is arithmetic"})
         return data
 
     @classmethod
@@ -161,14 +230,19 @@ class Dense:
                        bias=np.asarray(data["bias"], dtype=np.float32))
         return cls(**types, weights=as_ints(data["weights"]).reshape(data["n_out"], data["n_in"]),
                    bias=as_ints(data["bias"]), weight_frac_bits=int(data["weight_frac_bits"]),
-                   out_shift=int(data["out_shift"]), out_frac_bits=int(data["out_frac_bits"]),
+                   out_shift=int(data["out_shift"]),
+                   out_frac_bits=tuple(int(v) for v in data["out_frac_bits"]) if isinstance(data["out_frac_bits"], list)
+                   else int(data["out_frac_bits"]),
                    saturate=bool(data["saturate"]), acc_bound=int(data["acc_bound"]),
-                   in_range=tuple(int(v) for v in data["in_range"]) if data.get("in_range") is not None else None)
+                   in_range=tuple(int(v) for v in data["in_range"]) if data.get("in_range") is not None else None,
+                   col_shifts=tuple(int(v) for v in data["col_shifts"]) if data.get("col_shifts") is not None else None,
+                   row_shifts=tuple(int(v) for v in data["row_shifts"]) if data.get("row_shifts") is not None else None)
 
 
 def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_bits_choices: tuple[int, ...],
              out_bits: int, calib_out: np.ndarray, in_range: tuple[int, int] | None = None,
-             out_max_abs: float | None = None) -> Dense:
+             out_max_abs: float | None = None, column_shifts: bool = False,
+             unit_max_abs: np.ndarray | None = None) -> Dense:
     """Fixed-point dense for an input whose element i has frac bits in_frac_bits[i] (scalar or per feature).
 
     The per-input scales fold into the weights (w_eff[j][i] = w[j][i] * 2**-in_frac_bits[i]) so the op
@@ -176,7 +250,11 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
     fits weight_bits and the accumulator bound holds; the first accumulator width in acc_bits_choices that
     holds the full-precision weights is taken, else the last one with fewer weight bits. `calib_out`
     (float outputs on the calibration data) sets the output format when the output is narrower than the
-    accumulator.
+    accumulator. With `column_shifts`, each input's weights get the most frac bits their own column allows
+    (col_shifts: see the module docstring), the accumulator's frac bits (weight_frac_bits) as many as its bound
+    leaves room for; the plain format is the case of all shifts 0, taken when no shift fits. With `unit_max_abs`
+    (per output, the |value| its format must hold; outputs narrower than the accumulator), each output gets its own
+    right shift (row_shifts), never more than the common one.
     """
     if not np.all(np.isfinite(fop.weights)) or not np.all(np.isfinite(fop.bias)):
         raise TinygenError("the model has non-finite weights or intercepts; refit it on finite data")
@@ -194,10 +272,17 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
     if in_range is not None:
         in_lo, in_hi = min(int(in_range[0]), 0), max(int(in_range[1]), 0)
 
-    def attempt(frac: int, acc_bits: int):
-        w_q = round_half_away(w_eff * np.exp2(frac))
+    col_max = np.abs(w_eff).max(axis=0, initial=0.0)
+    col_frac = np.array([fixedpoint.frac_bits_for(float(m), weight_bits) for m in col_max], dtype=np.int64)
+
+    def attempt(frac: int, acc_bits: int, by_column: bool = False):
+        shifts = np.where(col_max > 0, frac - np.minimum(col_frac, frac), 0) if by_column else np.zeros(fop.n_in, np.int64)
+        if shifts.max(initial=0) > acc_bits - 2:
+            return None  # a shifted weight alone would not fit the accumulator (and int64 must hold every term)
+        w_q = round_half_away(w_eff * np.exp2(frac - shifts)[None, :])
         if w_q.size and (w_q.min() < w_lo or w_q.max() > w_hi):
             return None
+        w_mantissas, w_q = w_q, w_q * np.left_shift(1, shifts)[None, :]  # w_q: the integers the accumulator sums
         if out_bits >= acc_bits:
             shift = 0
         else:  # keep the calibration range with one bit of headroom; beyond it the output saturates
@@ -206,22 +291,33 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
             bias_scaled = fop.bias * np.exp2(frac)
         if shift > acc_bits - 2 or np.any(np.abs(bias_scaled) >= 2.0 ** (acc_bits - 1)):
             return None  # the bias alone, or the rounding constant, would not fit the accumulator: fewer frac bits
-        b_q = round_half_away(bias_scaled) + ((1 << (shift - 1)) if shift else 0)
-        if in_range is None:
-            bound = max((int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)), default=0)
+        rows = _row_shifts(frac, shift, unit_max_abs, out_bits, fop.n_out)
+        b_q = round_half_away(bias_scaled) + np.where(rows > 0, np.left_shift(1, np.maximum(rows - 1, 0)), 0)
+        if in_range is None:  # Python ints: q31's sum|w| * 2^31 is beyond int64
+            row_bound = [int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)]
         else:
             top = b_q + np.maximum(w_q * in_lo, w_q * in_hi).sum(axis=1)
             bottom = b_q + np.minimum(w_q * in_lo, w_q * in_hi).sum(axis=1)
-            bound = int(max(np.abs(top).max(initial=0), np.abs(bottom).max(initial=0)))
+            row_bound = [int(v) for v in np.maximum(np.abs(top), np.abs(bottom))]
+        bound = max(row_bound, default=0)
         if bound > (1 << (acc_bits - 1)) - 1:
             return None
         out_lo, out_hi = fixedpoint.int_range(out_bits)
-        needs_saturation = bound >> shift > out_hi or -(bound >> shift) - 1 < out_lo
+        needs_saturation = any(b >> int(r) > out_hi or -(b >> int(r)) - 1 < out_lo for b, r in zip(row_bound, rows))
+        per_unit = bool(np.any(rows != shift))
         return Dense(in_type=INT_TYPES[in_bits], weight_type=INT_TYPES[weight_bits], acc_type=INT_TYPES[acc_bits],
-                     out_type=INT_TYPES[out_bits], weights=w_q, bias=b_q, weight_frac_bits=frac, out_shift=shift,
-                     out_frac_bits=frac - shift, saturate=bool(needs_saturation), acc_bound=bound,
-                     in_range=None if in_range is None else (in_lo, in_hi))
+                     out_type=INT_TYPES[out_bits], weights=w_mantissas, bias=b_q, weight_frac_bits=frac, out_shift=shift,
+                     out_frac_bits=tuple(int(frac - r) for r in rows) if per_unit else frac - shift,
+                     saturate=needs_saturation, acc_bound=bound, in_range=None if in_range is None else (in_lo, in_hi),
+                     col_shifts=tuple(int(v) for v in shifts) if shifts.any() else None,
+                     row_shifts=tuple(int(r) for r in rows) if per_unit else None)
 
+    if column_shifts and 0 < fop.n_in <= MAX_SHIFTED_COLUMNS and col_max.any() and max(acc_bits_choices) <= 32:
+        for frac in range(int(col_frac[col_max > 0].max()), start, -1):  # at `start` every shift is 0: the plain loop
+            for acc_bits in acc_bits_choices:
+                found = attempt(frac, acc_bits, by_column=True)
+                if found is not None:
+                    return found
     for acc_bits in acc_bits_choices:
         found = attempt(start, acc_bits)
         if found is not None:

@@ -6,11 +6,18 @@ in the deviation form: the expanded quadratic b' + sum_i (a x**2 + l x) cancels 
 Typed forms (what templates/c/gaussian_jll.c.j2 computes, class by class, feature by feature in order):
 - float32: acc = b[c]; diff = in[i] - theta[c][i]; acc = acc - coef[c][i] * (diff * diff), coef = 1/(2 var),
   each operation rounded to float32 (the C is built without FMA contraction, -ffp-contract=off).
-- fixed (q15: int16 inputs, q7: int8 inputs; in_q[i] = round(x[i] 2**f[i]) from quantize_input):
-    dist = |in_q[i] - theta_q[c][i]|           theta_q = round(theta 2**f) saturated to the input type, so
+- fixed (q15: int16 inputs, q7: int8 inputs; in_q[i] = round(x[i] 2**f[i]) - o[i] from quantize_input, o[i] the
+  feature's integer offset or 0):
+    dist = |in_q[i] - theta_q[c][i]|           theta_q = round(theta 2**f) - o saturated to the input type, so
                                                dist <= 2**16 - 1 (q15: uint16) or <= 2**8 - 1 (q7: uint8)
     t    = dist * dist << square_shift        q15: < 2**32, square_shift 0; q7: < 2**16 shifted up by
                                                square_shift 16 (< 2**32), which lets a q7 multiplier exceed 1
+  q7 with fine class means (theta_shift 8; what quantize gives, since theta's rounding weighs as much as the
+  input's: on real accelerometer features it turned one held-out row of 80, and the AVR pays ~40 % more cycles
+  for the 16 x 16 squares; manifests without theta_shift keep the 8-bit means): theta_q = round(theta 2**(f+8)) -
+  256 o in int16 and dist = |256 in_q[i] - theta_q| <= 65535 (uint16), t = dist * dist: the same units as
+  dist**2 << 16 above (so the same multipliers), with theta's rounding 256 times finer: a class whose variance
+  is a few input steps no longer loses tens of nats to its mean's rounding.
     term = capped_term(t, mult, shift, cap)    min(floor(t mult / 2**(16 + shift)), cap), uint32, no 64-bit
                                                product (mult < 2**16, shift in [SHIFT_MIN, 31]; capped_term()
                                                below shows its three branches are exact); no cap (manifests
@@ -153,6 +160,7 @@ class GaussianJLL:
     score_floor: int | None = None  # lowest score any input can reach before saturation
     saturate: bool = False  # True when score_floor <= INT32_MIN (scores may saturate there)
     term_cap: int | None = None  # each term is min(term, term_cap) (None: uncapped, shifts >= 0)
+    theta_shift: int = 0  # q7: 8 when theta holds int16 means in units of 2**-(f+8) (module doc)
 
     @property
     def n_in(self) -> int:
@@ -173,15 +181,24 @@ class GaussianJLL:
 
     @property
     def dist_type(self) -> str:
-        """|in_q - theta_q|: uint8 for int8 inputs (<= 255), uint16 for int16 inputs (<= 65535)."""
-        return "uint8" if self.in_type == "int8" else "uint16"
+        """|in_q - theta_q|: uint8 for int8 inputs (<= 255), uint16 for int16 inputs or fine means (<= 65535)."""
+        return "uint8" if self.in_type == "int8" and not self.theta_shift else "uint16"
+
+    @property
+    def theta_type(self) -> str:
+        return "int16" if self.theta_shift else self.in_type
+
+    def squares(self, x_q: np.ndarray) -> np.ndarray:
+        """[rows, n_out, n_in] t = dist**2 << square_shift in the units of the multipliers (module doc)."""
+        dist = np.abs((as_ints(x_q) << self.theta_shift)[:, None, :] - self.theta[None])
+        return dist * dist << (self.square_shift - 2 * self.theta_shift)
 
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each constant table the C holds for this op."""
         cells = self.theta.size
         if self.is_float:
             return {"theta": 4 * cells, "coef": 4 * cells, "constant": 4 * self.n_out}
-        return {"theta": cells * BITS[self.in_type] // 8, "mult": 2 * cells, "shift": cells, "constant": 4 * self.n_out}
+        return {"theta": cells * BITS[self.theta_type] // 8, "mult": 2 * cells, "shift": cells, "constant": 4 * self.n_out}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.is_float:
@@ -193,8 +210,7 @@ class GaussianJLL:
                     square = (diff * diff).astype(np.float32)
                     acc = (acc - (self.mult[:, i][None, :] * square).astype(np.float32)).astype(np.float32)
             return acc
-        dist = np.abs(as_ints(x)[:, None, :] - self.theta[None])  # <= 2**bits - 1
-        term = self.terms(dist * dist << self.square_shift)
+        term = self.terms(self.squares(x))
         room = self.constant + BIAS  # the C's sequential saturating subtraction equals this one clamp
         return np.maximum(room[None, :] - term.sum(axis=2), 0) - BIAS
 
@@ -226,6 +242,8 @@ class GaussianJLL:
             "theta": _ints(self.theta), "mult": _ints(self.mult), "shift": _ints(self.shift),
             "constant": [int(v) for v in self.constant],
         })
+        if self.theta_shift:
+            data.update({"theta_shift": self.theta_shift, "compute": data["compute"].replace("x_q[i]", "256 x_q[i]")})
         if self.term_cap is not None:
             data.update({"term_cap": int(self.term_cap),
                          "term_saturation": "each term min(term, term_cap): the argmax equals the uncapped "
@@ -247,14 +265,16 @@ class GaussianJLL:
                  shift=as_ints(data["shift"]).reshape(shape), in_frac_bits=[int(f) for f in data["in_frac_bits"]],
                  out_frac_bits=int(data["out_frac_bits"]), score_floor=int(data["score_floor"]),
                  saturate=str(data.get("saturation", "")).startswith("possible"),
-                 term_cap=None if data.get("term_cap") is None else int(data["term_cap"]))
+                 term_cap=None if data.get("term_cap") is None else int(data["term_cap"]),
+                 theta_shift=int(data.get("theta_shift", 0)))
         op.check()
         return op
 
     def check(self) -> None:
         """The ranges the module doc's proof assumes; a damaged manifest fails here, not in the C."""
-        lo, hi = fixedpoint.int_range(BITS[self.in_type])
+        lo, hi = fixedpoint.int_range(BITS[self.theta_type])
         ok = (self.in_type in ("int8", "int16") and self.out_type == "int32"
+              and self.theta_shift in ((0, 8) if self.in_type == "int8" else (0,))
               and len(self.in_frac_bits) == self.n_in
               and np.all((self.theta >= lo) & (self.theta <= hi)) and np.all((self.mult >= 0) & (self.mult < 1 << 16))
               and np.all((self.shift >= (0 if self.term_cap is None else SHIFT_MIN)) & (self.shift <= SHIFT_MAX))
@@ -331,19 +351,27 @@ def winner_gaps(fop: FloatGaussianJLL, x: np.ndarray) -> np.ndarray:
     return np.max(fop.constant[live]) - jll.max(axis=1)
 
 
-def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.ndarray) -> GaussianJLL:
-    """The fixed-point op for inputs of `in_bits` bits with per-feature frac bits `in_frac_bits`. With finite
-    calibration rows: capped terms (module doc), the cap from the rows' winner gaps, the finest s that holds it;
-    without: no cap, s from the worst case over every input."""
+def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.ndarray, offsets=None,
+             fine_means: bool = True) -> GaussianJLL:
+    """The fixed-point op for inputs of `in_bits` bits with per-feature frac bits `in_frac_bits` (and integer
+    `offsets` in those formats, subtracted from x by the input conversion: the class means take them too, so
+    x_q - theta_q is unchanged; `fine_means`, q7 only: theta in int16, 8 more frac bits). With finite calibration
+    rows: capped terms (module doc), the cap from the rows' winner gaps, the finest s that holds it; without: no
+    cap, s from the worst case over every input."""
     if not (np.all(np.isfinite(fop.theta)) and np.all(np.isfinite(fop.var)) and np.all(fop.var > 0)):
         raise TinygenError("the GaussianNB has non-finite means or a variance <= 0; refit it (var_smoothing > 0)")
     if not np.any(np.isfinite(fop.constant)):
         raise TinygenError("every class of the GaussianNB has prior 0; refit it with priors that sum to 1")
     in_frac = np.asarray(in_frac_bits, dtype=np.int64)
     q_lo, q_hi = fixedpoint.int_range(in_bits)
-    theta_q = np.clip(round_half_away(fop.theta * np.exp2(in_frac)[None, :]), q_lo, q_hi)
+    offsets_q = np.zeros(fop.n_in, dtype=np.int64) if offsets is None else np.asarray(offsets, dtype=np.int64)
+    theta_shift = 8 if fine_means and in_bits == 8 else 0
+    t_lo, t_hi = fixedpoint.int_range(in_bits + theta_shift)
+    theta_q = np.clip(round_half_away(fop.theta * np.exp2(in_frac + theta_shift)[None, :])
+                      - (offsets_q << theta_shift)[None, :], t_lo, t_hi)
     square_shift = 16 if in_bits == 8 else 0
-    t_max = np.maximum(theta_q - q_lo, q_hi - theta_q) ** 2 << square_shift  # the largest t any input gives
+    x_lo, x_hi = q_lo << theta_shift, q_hi << theta_shift  # the inputs, in theta's units
+    t_max = np.maximum(theta_q - x_lo, x_hi - theta_q) ** 2 << (square_shift - 2 * theta_shift)  # the largest t
     live = np.isfinite(fop.constant)
     if len(calib_in):
         s, cap = _capped_format(fop, in_frac, square_shift, t_max, live, calib_in)
@@ -353,7 +381,8 @@ def quantize(fop: FloatGaussianJLL, in_frac_bits, in_bits: int, calib_in: np.nda
     floor = _score_floor(plan, t_max, live, cap)
     return GaussianJLL(in_type=INT_TYPES[in_bits], out_type="int32", theta=theta_q, mult=mult, constant=constant_q,
                        shift=shift, in_frac_bits=[int(f) for f in in_frac], out_frac_bits=s,
-                       score_floor=max(floor, INT32_MIN), saturate=floor <= INT32_MIN, term_cap=cap)
+                       score_floor=max(floor, INT32_MIN), saturate=floor <= INT32_MIN, term_cap=cap,
+                       theta_shift=theta_shift)
 
 
 def _capped_format(fop, in_frac, square_shift, t_max, live, calib_in) -> tuple[int, int]:
@@ -398,24 +427,29 @@ def _uncapped_format(fop, in_frac, square_shift, t_max, live, calib_in) -> int:
     return s_full if s_full >= MIN_SCORE_FRAC_BITS or s_fit is None else max(s_full, min(MIN_SCORE_FRAC_BITS, s_fit))
 
 
-def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.ndarray:
+def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray, offsets=None) -> np.ndarray:
     """[rows, n_classes]: the proven bound (module doc) on |score 2**-s - jll| for float rows x, in nats;
-    inf where an input saturated or was not finite, or the score saturated. Float32 ops: None (their error
-    is float32 rounding, not bounded here)."""
+    inf where an input saturated or was not finite, or the score saturated. `offsets`: the input conversion's
+    (x_q and theta_q both hold value * 2**f - offset; the difference is as without). Float32 ops: None (their
+    error is float32 rounding, not bounded here)."""
     x = np.asarray(x, dtype=np.float64)
     f = np.asarray(qop.in_frac_bits, dtype=np.float64)
     s = qop.out_frac_bits
     bits = BITS[qop.in_type]
     q_hi = (1 << (bits - 1)) - 1
+    offsets_q = np.zeros(qop.n_in, dtype=np.int64) if offsets is None else np.asarray(offsets, dtype=np.int64)
     with np.errstate(invalid="ignore", over="ignore"):
-        bad_input = ~np.isfinite(x) | (np.abs(x) * np.exp2(f)[None, :] >= q_hi)
-    x_q = fixedpoint.to_fixed(x.astype(np.float32), qop.in_frac_bits, bits)
-    dist = np.abs(x_q[:, None, :] - qop.theta[None])
-    t = dist * dist
+        bad_input = ~np.isfinite(x) | (np.abs(x * np.exp2(f)[None, :] - offsets_q[None, :]) >= q_hi)
+    x_q = fixedpoint.to_fixed_offset(x.astype(np.float32), qop.in_frac_bits, offsets_q, bits) if offsets is not None \
+        else fixedpoint.to_fixed(x.astype(np.float32), qop.in_frac_bits, bits)
+    k = qop.theta_shift  # dist in units of 2**-(f+k)
+    dist = np.abs((x_q << k)[:, None, :] - qop.theta[None])
+    t = dist * dist * 2.0 ** (-2 * k)  # the square in units of 2**-2f, as w is
+    theta_rounding = np.abs((qop.theta + (offsets_q << k)[None, :]) * np.exp2(-(f + k))[None, :] - fop.theta)
     eps = (np.exp2(-(f + 1))[None, None, :] + (2.0 ** -24 * np.abs(np.nan_to_num(x)) + 2.0 ** -149)[:, None, :]
-           + np.abs(qop.theta * np.exp2(-f)[None, :] - fop.theta)[None])
+           + theta_rounding[None])
     a = 0.5 / fop.var
-    deviation = dist * np.exp2(-f)[None, None, :]
+    deviation = dist * np.exp2(-(f + k))[None, None, :]
     x_finite, theta = np.nan_to_num(x)[:, None, :], fop.theta[None]  # the row's own |x - theta| - D, when smaller
     actual = np.abs(np.abs(x_finite - theta) - deviation) + 2.0 ** -50 * (np.abs(x_finite) + np.abs(theta))
     eps = np.minimum(eps, actual)
@@ -425,7 +459,7 @@ def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.nd
     constant_error = np.where(live, np.abs(qop.constant * 2.0 ** -s - np.where(live, fop.constant, 0.0)), 0.0)
     per_term = a[None] * (2 * deviation * eps + eps ** 2) + (t * w_error[None] + 1.0) * 2.0 ** -s
     bound = per_term.sum(axis=2) + constant_error[None, :]
-    terms = qop.terms(t << qop.square_shift)
+    terms = qop.terms(qop.squares(x_q))
     saturated = (qop.constant[None, :] - terms.sum(axis=2) <= INT32_MIN) & live[None, :]
     if qop.term_cap is not None:  # a capped term: the score's error is not bounded (the argmax still is)
         saturated |= np.any(terms >= qop.term_cap, axis=2) & live[None, :]
@@ -433,12 +467,12 @@ def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.nd
     return np.where(live[None, :], bound, 0.0)  # a zero-prior class: -inf in both, never the argmax
 
 
-def decided(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray) -> np.ndarray:
+def decided(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray, offsets=None) -> np.ndarray:
     """[rows] bool: the rows whose fixed argmax the module doc proves equal to the float jll's argmax c*:
     bound[c*] finite, and every other live class k either has a finite bound and jll[c*] - jll[k] > bound[c*] +
     bound[k], or has an infinite one (a capped term or a saturated score) and an upper score below c*'s lower:
-    constant_q[k] - term_cap (INT32_MIN when uncapped) < 2**s (jll[c*] - bound[c*])."""
-    bound = error_bound(fop, qop, x)
+    constant_q[k] - term_cap (INT32_MIN when uncapped) < 2**s (jll[c*] - bound[c*]). `offsets`: see error_bound."""
+    bound = error_bound(fop, qop, x, offsets)
     jll = fop.forward(np.where(np.isfinite(x), x, 0.0))
     live = np.isfinite(fop.constant)
     best = np.argmax(np.where(live[None, :], jll, -np.inf), axis=1)

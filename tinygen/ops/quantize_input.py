@@ -35,9 +35,10 @@ from .types import BITS, INT_TYPES, check_type, round_half_away
 WIDE_CHOICES = (16, fixedpoint.WIDE_BITS)
 
 
-def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int) -> tuple[list[int], list[int]]:
+def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int,
+                  coarse_steps: float) -> tuple[list[int], list[int]]:
     """(frac bits, offsets) per feature for a `wide_bits` wide range: a feature whose plain format (`frac_bits`)
-    resolves its spread in fewer than 2**min(RESOLVED_BITS, bits - 4) steps takes the midpoint offset where the centred format
+    resolves its spread in fewer than `coarse_steps` steps takes the midpoint offset where the centred format
     (its half-spread with headroom in `bits`) gains a bit. That format is capped so that every calibration value,
     with headroom, converts into `wide_bits` without saturating: |x| 2**f < 2**(wide_bits-2), so |offset| <=
     2**(wide_bits-2) and the C's int32 difference of the wide value and the offset cannot overflow. A feature
@@ -47,7 +48,7 @@ def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int) ->
     for i, (lo, hi) in enumerate(zip(map(float, low), map(float, high))):
         centred = min(fixedpoint.frac_bits_for(headroom * (hi - lo) / 2, bits),
                       fixedpoint.frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
-        coarse = np.ldexp(hi - lo, frac_bits[i]) < 2.0 ** min(QuantizeInput.RESOLVED_BITS, bits - 4)
+        coarse = np.ldexp(hi - lo, frac_bits[i]) < coarse_steps
         if hi > lo and coarse and centred > frac_bits[i]:
             frac_bits[i] = centred
             offsets_q[i] = int(round_half_away(np.ldexp((lo + hi) / 2, centred)))
@@ -100,8 +101,10 @@ class QuantizeInput:
     RESOLVED_BITS = 12
 
     @classmethod
-    def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False) -> "QuantizeInput":
-        """Formats from the calibration rows; with `offsets`, midpoint offsets as _with_offsets chooses them."""
+    def from_calibration(cls, X_calib: np.ndarray, bits: int, offsets: bool = False,
+                         every_gain: bool = False) -> "QuantizeInput":
+        """Formats from the calibration rows; with `offsets`, midpoint offsets as _with_offsets chooses them: on
+        the coarsely resolved features (RESOLVED_BITS), or with `every_gain` on every feature they gain a bit."""
         finite = np.where(np.isfinite(X_calib), X_calib, np.nan)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
@@ -111,7 +114,8 @@ class QuantizeInput:
         if not offsets:
             return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
         # the 16-bit wide range (the faster conversion) unless the 31-bit one gives some feature more bits
-        choices = {w: _with_offsets(low, high, frac_bits, bits, w) for w in WIDE_CHOICES}
+        coarse_steps = np.inf if every_gain else 2.0 ** min(cls.RESOLVED_BITS, bits - 4)
+        choices = {w: _with_offsets(low, high, frac_bits, bits, w, coarse_steps) for w in WIDE_CHOICES}
         wide_bits = min(WIDE_CHOICES, key=lambda w: (-sum(choices[w][0]), w))
         frac_bits, offsets_q = choices[wide_bits]
         if not any(offsets_q):
