@@ -183,24 +183,30 @@ void tg_to_fixed_offset_n(const float *x, int64_t count, int8_t frac_bits, int32
 """
 
 
-@pytest.fixture(scope="module")
-def offset_lib(tmp_path_factory):
+def _wrapper_library(tmp_path_factory, dtype: str, wrapper: str, function: str, argtypes: list):
+    """The header of a pressure model in `dtype` (its offsets give it the offset helpers) with `wrapper` around
+    them, built as a shared library; `function` with its ctypes `argtypes`."""
     gcc = need_tool("gcc")
-    directory = tmp_path_factory.mktemp("offset_c")
+    directory = tmp_path_factory.mktemp(f"offset_{dtype}")
     X, y = pressure_data()
-    model = tinygen.convert(LogisticRegression(max_iter=2000).fit(X, y), dtype="q15", calibration=X)
+    model = tinygen.convert(LogisticRegression(max_iter=2000).fit(X, y), dtype=dtype, calibration=X)
     assert model.program.ops[0].has_offsets
     (directory / f"{NAME}.h").write_text(model.header(NAME))
-    (directory / "w.c").write_text(WRAPPER.format(n=NAME))
+    (directory / "w.c").write_text(wrapper.format(n=NAME))
     library = directory / "liboff.so"
     done = subprocess.run([gcc, *CFLAGS, "-o", str(library), "w.c"], cwd=directory, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     lib = ctypes.CDLL(str(library))
-    lib.tg_to_fixed_offset_n.restype = None
-    lib.tg_to_fixed_offset_n.argtypes = [_ptr(np.float32), ctypes.c_int64, ctypes.c_int8, ctypes.c_int32,
-                                         ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
-                                         _ptr(np.int32)]
-    return lib
+    getattr(lib, function).restype = None
+    getattr(lib, function).argtypes = argtypes
+    return lib, model
+
+
+@pytest.fixture(scope="module")
+def offset_lib(tmp_path_factory):
+    return _wrapper_library(tmp_path_factory, "q15", WRAPPER, "tg_to_fixed_offset_n",
+                            [_ptr(np.float32), ctypes.c_int64, ctypes.c_int8, ctypes.c_int32, ctypes.c_int32,
+                             ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, _ptr(np.int32)])[0]
 
 
 OFFSETS = {16: (0, 1, -1, 8104, -8104, 127, -128, 1 << 14, -(1 << 14)),
@@ -244,20 +250,9 @@ void tg_to_fixed_offset_i8_n(const float *x, int64_t count, int8_t frac_bits, in
 @pytest.fixture(scope="module")
 def offset_i8_lib(tmp_path_factory):
     """The q7 fast path (to_fixed_offset_i8), from the header of a q7 model whose offsets use the 16-bit range."""
-    gcc = need_tool("gcc")
-    directory = tmp_path_factory.mktemp("offset_i8_c")
-    X, y = pressure_data()
-    model = tinygen.convert(LogisticRegression(max_iter=2000).fit(X, y), dtype="q7", calibration=X)
-    assert model.program.ops[0].has_offsets and model.program.ops[0].wide_bits == 16
-    (directory / f"{NAME}.h").write_text(model.header(NAME))
-    (directory / "w.c").write_text(WRAPPER_I8.format(n=NAME))
-    library = directory / "liboffi8.so"
-    done = subprocess.run([gcc, *CFLAGS, "-o", str(library), "w.c"], cwd=directory, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    lib = ctypes.CDLL(str(library))
-    lib.tg_to_fixed_offset_i8_n.restype = None
-    lib.tg_to_fixed_offset_i8_n.argtypes = [_ptr(np.float32), ctypes.c_int64, ctypes.c_int8, ctypes.c_int16,
-                                            _ptr(np.int32)]
+    lib, model = _wrapper_library(tmp_path_factory, "q7", WRAPPER_I8, "tg_to_fixed_offset_i8_n",
+                                  [_ptr(np.float32), ctypes.c_int64, ctypes.c_int8, ctypes.c_int16, _ptr(np.int32)])
+    assert model.program.ops[0].wide_bits == 16
     return lib
 
 

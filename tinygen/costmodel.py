@@ -269,6 +269,29 @@ def _tree_counts(op: TreeEnsemble, values: np.ndarray, group: str, features: Fea
         features.add_flash(f"{group}:{op.in_kind}_input", 1)
 
 
+def _dense_counts(op, values: np.ndarray, group: str, features: Features) -> None:
+    """A dense or fully_connected layer's counts on its input rows `values` (templates/c/dense.c.j2)."""
+    rows = len(values)
+    features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
+    if isinstance(op, Dense) and op.is_float:  # soft-float multiplies by zero return early
+        zeros = (values == 0).sum(axis=1)
+        features.add_cycles(f"{group}:zero_macs", zeros * op.n_out)
+        features.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
+    else:
+        features.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))
+    if not isinstance(op, Dense) or op.is_float:
+        return
+    if op.row_shifts is None:  # whole bytes are moves; what is left is a bit loop
+        features.add_cycles(f"{group}:shift_bits", np.full(rows, op.n_out * dense_shift_bits(op)))
+    else:  # shifts read from a table: a loop step per bit
+        features.add_cycles(f"{group}:row_shift_bits", np.full(rows, sum(op.row_shifts)))
+    if op.col_shifts is not None:  # the gathered copy of the input; a MAC call and a multiply per group
+        features.add_cycles(f"{group}:gathered_inputs", np.full(rows, op.n_in))
+        features.add_cycles(f"{group}:column_groups", np.full(rows, op.n_out * len(op.column_groups)))
+        features.add_flash(f"{group}:column_groups", len(op.column_groups))
+        features.add_stack(f"{group}:gathered_bytes", op.n_in * BITS[op.in_type] // 8)
+
+
 def _soft_float_routines(program) -> set[str]:
     """The soft-float routines a program calls on a part without an FPU."""
     float_math = any(getattr(op, "is_float", False) for op in program.ops)  # float32 dense, activations, GaussianNB
@@ -302,22 +325,7 @@ def program_features(program, X) -> Features:
                 features.add_cycles(f"{group}:offset_values/wide{op.wide_bits}",
                                     np.full(rows, sum(1 for o in op.offsets if o)))
         elif isinstance(op, (Dense, FullyConnected)):
-            features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
-            if isinstance(op, Dense) and op.is_float:  # soft-float multiplies by zero return early
-                zeros = (values == 0).sum(axis=1)
-                features.add_cycles(f"{group}:zero_macs", zeros * op.n_out)
-                features.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
-            else:
-                features.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))
-            if isinstance(op, Dense) and not op.is_float and op.row_shifts is None:  # whole bytes: moves; the rest: a loop
-                features.add_cycles(f"{group}:shift_bits", np.full(rows, op.n_out * dense_shift_bits(op)))
-            if isinstance(op, Dense) and op.row_shifts is not None:  # shifts read from a table: a loop step per bit
-                features.add_cycles(f"{group}:row_shift_bits", np.full(rows, sum(op.row_shifts)))
-            if isinstance(op, Dense) and op.col_shifts is not None:  # the gathered copy; a MAC call and a multiply per group
-                features.add_cycles(f"{group}:gathered_inputs", np.full(rows, op.n_in))
-                features.add_cycles(f"{group}:column_groups", np.full(rows, op.n_out * len(op.column_groups)))
-                features.add_flash(f"{group}:column_groups", len(op.column_groups))
-                features.add_stack(f"{group}:gathered_bytes", op.n_in * BITS[op.in_type] // 8)
+            _dense_counts(op, values, group, features)
         elif isinstance(op, GaussianJLL):
             features.add_cycles(f"{group}:cells", np.full(rows, op.theta.size))
             features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))

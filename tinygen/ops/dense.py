@@ -263,67 +263,87 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
         w_eff = fop.weights * np.exp2(-in_frac)[None, :]
     if not np.all(np.isfinite(w_eff)):
         raise TinygenError(TOO_WIDE)
-    start = fixedpoint.frac_bits_for(float(np.abs(w_eff).max(initial=0.0)), weight_bits)
-    w_lo, w_hi = fixedpoint.int_range(weight_bits)
-    in_mag = 1 << (in_bits - 1)
     finite_calib = calib_out[np.isfinite(calib_out)] if calib_out.size else calib_out
-    calib_max = float(np.abs(finite_calib).max(initial=0.0))
-    out_abs = 2.0 * calib_max if out_max_abs is None else float(out_max_abs)
-    if in_range is not None:
-        in_lo, in_hi = min(int(in_range[0]), 0), max(int(in_range[1]), 0)
-
-    col_max = np.abs(w_eff).max(axis=0, initial=0.0)
-    col_frac = np.array([fixedpoint.frac_bits_for(float(m), weight_bits) for m in col_max], dtype=np.int64)
-
-    def attempt(frac: int, acc_bits: int, by_column: bool = False):
-        shifts = np.where(col_max > 0, frac - np.minimum(col_frac, frac), 0) if by_column else np.zeros(fop.n_in, np.int64)
-        if shifts.max(initial=0) > acc_bits - 2:
-            return None  # a shifted weight alone would not fit the accumulator (and int64 must hold every term)
-        w_q = round_half_away(w_eff * np.exp2(frac - shifts)[None, :])
-        if w_q.size and (w_q.min() < w_lo or w_q.max() > w_hi):
-            return None
-        w_mantissas, w_q = w_q, w_q * np.left_shift(1, shifts)[None, :]  # w_q: the integers the accumulator sums
-        if out_bits >= acc_bits:
-            shift = 0
-        else:  # keep the calibration range with one bit of headroom; beyond it the output saturates
-            shift = max(0, frac - fixedpoint.frac_bits_for(out_abs, out_bits))
-        with np.errstate(over="ignore"):
-            bias_scaled = fop.bias * np.exp2(frac)
-        if shift > acc_bits - 2 or np.any(np.abs(bias_scaled) >= 2.0 ** (acc_bits - 1)):
-            return None  # the bias alone, or the rounding constant, would not fit the accumulator: fewer frac bits
-        rows = _row_shifts(frac, shift, unit_max_abs, out_bits, fop.n_out)
-        b_q = round_half_away(bias_scaled) + np.where(rows > 0, np.left_shift(1, np.maximum(rows - 1, 0)), 0)
-        if in_range is None:  # Python ints: q31's sum|w| * 2^31 is beyond int64
-            row_bound = [int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(fop.n_out)]
-        else:
-            top = b_q + np.maximum(w_q * in_lo, w_q * in_hi).sum(axis=1)
-            bottom = b_q + np.minimum(w_q * in_lo, w_q * in_hi).sum(axis=1)
-            row_bound = [int(v) for v in np.maximum(np.abs(top), np.abs(bottom))]
-        bound = max(row_bound, default=0)
-        if bound > (1 << (acc_bits - 1)) - 1:
-            return None
-        out_lo, out_hi = fixedpoint.int_range(out_bits)
-        needs_saturation = any(b >> int(r) > out_hi or -(b >> int(r)) - 1 < out_lo for b, r in zip(row_bound, rows))
-        per_unit = bool(np.any(rows != shift))
-        return Dense(in_type=INT_TYPES[in_bits], weight_type=INT_TYPES[weight_bits], acc_type=INT_TYPES[acc_bits],
-                     out_type=INT_TYPES[out_bits], weights=w_mantissas, bias=b_q, weight_frac_bits=frac, out_shift=shift,
-                     out_frac_bits=tuple(int(frac - r) for r in rows) if per_unit else frac - shift,
-                     saturate=needs_saturation, acc_bound=bound, in_range=None if in_range is None else (in_lo, in_hi),
-                     col_shifts=tuple(int(v) for v in shifts) if shifts.any() else None,
-                     row_shifts=tuple(int(r) for r in rows) if per_unit else None)
-
-    if column_shifts and 0 < fop.n_in <= MAX_SHIFTED_COLUMNS and col_max.any() and max(acc_bits_choices) <= 32:
-        for frac in range(int(col_frac[col_max > 0].max()), start, -1):  # at `start` every shift is 0: the plain loop
+    out_abs = 2.0 * float(np.abs(finite_calib).max(initial=0.0)) if out_max_abs is None else float(out_max_abs)
+    fit = _Fit(fop, w_eff, in_bits, weight_bits, out_bits, out_abs, in_range, unit_max_abs)
+    start = fixedpoint.frac_bits_for(float(np.abs(w_eff).max(initial=0.0)), weight_bits)
+    if column_shifts and 0 < fop.n_in <= MAX_SHIFTED_COLUMNS and fit.col_max.any() and max(acc_bits_choices) <= 32:
+        for frac in range(int(fit.col_frac[fit.col_max > 0].max()), start, -1):  # at `start` every shift is 0
             for acc_bits in acc_bits_choices:
-                found = attempt(frac, acc_bits, by_column=True)
+                found = fit.attempt(frac, acc_bits, by_column=True)
                 if found is not None:
                     return found
     for acc_bits in acc_bits_choices:
-        found = attempt(start, acc_bits)
+        found = fit.attempt(start, acc_bits)
         if found is not None:
             return found
     for frac in range(start - 1, fixedpoint.FRAC_BITS_MIN - 1, -1):
-        found = attempt(frac, acc_bits_choices[-1])
+        found = fit.attempt(frac, acc_bits_choices[-1])
         if found is not None:
             return found
     raise TinygenError(TOO_WIDE)
+
+
+@dataclass
+class _Fit:
+    """One dense layer's quantization problem: attempt() gives the Dense for accumulator frac bits `frac` in an
+    `acc_bits` accumulator (with column shifts or not), or None where a weight, the bias or the bound does not fit."""
+
+    fop: FloatDense
+    w_eff: np.ndarray  # the weights per input integer
+    in_bits: int
+    weight_bits: int
+    out_bits: int
+    out_abs: float  # the |output| the common output format must hold
+    in_range: tuple[int, int] | None
+    unit_max_abs: np.ndarray | None
+
+    def __post_init__(self):
+        self.col_max = np.abs(self.w_eff).max(axis=0, initial=0.0)
+        self.col_frac = np.array([fixedpoint.frac_bits_for(float(m), self.weight_bits) for m in self.col_max],
+                                 dtype=np.int64)
+        if self.in_range is not None:
+            self.in_range = (min(int(self.in_range[0]), 0), max(int(self.in_range[1]), 0))
+
+    def attempt(self, frac: int, acc_bits: int, by_column: bool = False) -> Dense | None:
+        shifts = np.where(self.col_max > 0, frac - np.minimum(self.col_frac, frac), 0) if by_column \
+            else np.zeros(self.fop.n_in, np.int64)
+        if shifts.max(initial=0) > acc_bits - 2:
+            return None  # a shifted weight alone would not fit the accumulator (and int64 must hold every term)
+        w_mantissas = round_half_away(self.w_eff * np.exp2(frac - shifts)[None, :])
+        w_lo, w_hi = fixedpoint.int_range(self.weight_bits)
+        if w_mantissas.size and (w_mantissas.min() < w_lo or w_mantissas.max() > w_hi):
+            return None
+        w_q = w_mantissas * np.left_shift(1, shifts)[None, :]  # the integers the accumulator sums
+        # keep the calibration range with one bit of headroom; beyond it the output saturates
+        shift = 0 if self.out_bits >= acc_bits else max(0, frac - fixedpoint.frac_bits_for(self.out_abs, self.out_bits))
+        with np.errstate(over="ignore"):
+            bias_scaled = self.fop.bias * np.exp2(frac)
+        if shift > acc_bits - 2 or np.any(np.abs(bias_scaled) >= 2.0 ** (acc_bits - 1)):
+            return None  # the bias alone, or the rounding constant, would not fit the accumulator: fewer frac bits
+        rows = _row_shifts(frac, shift, self.unit_max_abs, self.out_bits, self.fop.n_out)
+        b_q = round_half_away(bias_scaled) + np.where(rows > 0, np.left_shift(1, np.maximum(rows - 1, 0)), 0)
+        row_bound = self._row_bounds(w_q, b_q)
+        bound = max(row_bound, default=0)
+        if bound > (1 << (acc_bits - 1)) - 1:
+            return None
+        out_lo, out_hi = fixedpoint.int_range(self.out_bits)
+        needs_saturation = any(b >> int(r) > out_hi or -(b >> int(r)) - 1 < out_lo for b, r in zip(row_bound, rows))
+        per_unit = bool(np.any(rows != shift))
+        return Dense(in_type=INT_TYPES[self.in_bits], weight_type=INT_TYPES[self.weight_bits],
+                     acc_type=INT_TYPES[acc_bits], out_type=INT_TYPES[self.out_bits], weights=w_mantissas, bias=b_q,
+                     weight_frac_bits=frac, out_shift=shift,
+                     out_frac_bits=tuple(int(frac - r) for r in rows) if per_unit else frac - shift,
+                     saturate=needs_saturation, acc_bound=bound, in_range=self.in_range,
+                     col_shifts=tuple(int(v) for v in shifts) if shifts.any() else None,
+                     row_shifts=tuple(int(r) for r in rows) if per_unit else None)
+
+    def _row_bounds(self, w_q: np.ndarray, b_q: np.ndarray) -> list[int]:
+        """Per output, the largest |accumulator| any input can give (Python ints: q31's sum|w| 2^31 is beyond int64)."""
+        if self.in_range is None:
+            in_mag = 1 << (self.in_bits - 1)
+            return [int(np.abs(w_q[j]).sum()) * in_mag + abs(int(b_q[j])) for j in range(self.fop.n_out)]
+        in_lo, in_hi = self.in_range
+        top = b_q + np.maximum(w_q * in_lo, w_q * in_hi).sum(axis=1)
+        bottom = b_q + np.minimum(w_q * in_lo, w_q * in_hi).sum(axis=1)
+        return [int(v) for v in np.maximum(np.abs(top), np.abs(bottom))]
