@@ -109,14 +109,16 @@ def test_column_shifts_c_equals_simulator_on_host_and_avr():
 
 def test_raw_regressor_refinements_c_equals_simulator():
     """LinearRegression on raw features (a regressor measures the score error alone: RMS over the float outputs'
-    spread): R^2 within 0.01 (q15) / 0.02 (q7) of the float model's on held-out rows, and C == simulator on host."""
+    spread; q7 takes refinements): R^2 within 0.01 (q15) / 0.02 (q7) of the float model's on held-out rows, and
+    C == simulator on host."""
     need_tool("gcc")
     X, _ = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X[:, 4:], X[:, 0], test_size=0.3, random_state=0)
     estimator = LinearRegression().fit(X_train, y_train)
     for dtype in ("q15", "q7"):
         model = tinygen.convert(estimator, dtype=dtype, calibration=X_train)
-        assert any("score error falls" in note for note in model.program.notes)
+        if dtype == "q7":  # q15's plain formats are already within REFINE_FLOOR: it takes none
+            assert any("score error falls" in note for note in model.program.notes)
         assert r2_score(y_test, model.predict(X_test)) >= estimator.score(X_test, y_test) - TOLERANCE[dtype]
         result = compare_on_target(model, "host", X_test, "m")
         assert (result["rows"], result["mismatches"]) == (len(X_test), 0), (dtype, result)

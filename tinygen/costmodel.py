@@ -28,6 +28,7 @@ count never calibrated get an estimate flagged `calibrated=False` (the search th
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -526,19 +527,22 @@ def _measure_all(target: str, set_names, cache: dict, jobs: int, echo) -> list:
 
     items = [item for name in set_names for item in candidate_programs(name)]
 
+    def key(label: str, program) -> str:  # the program itself, not only its name: a changed program is measured again
+        return f"{label} {hashlib.sha256(program.to_json().encode()).hexdigest()[:16]}"
+
     def run(item):
         label, program, X = item
-        if label not in cache:
+        if key(label, program) not in cache:
             try:
-                cache[label] = compare_on_target(ConvertedModel(program), target, X, "m")
+                cache[key(label, program)] = compare_on_target(ConvertedModel(program), target, X, "m")
             except TinygenError as exc:
-                cache[label] = {"problem": str(exc)}
+                cache[key(label, program)] = {"problem": str(exc)}
         return item
 
     out = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for label, program, X in pool.map(run, items):
-            measured = cache[label]
+            measured = cache[key(label, program)]
             if "problem" in measured:
                 echo(f"  skipped {label}: {measured['problem'][:120]}")
                 continue
