@@ -2,13 +2,15 @@
 
 Formats are power-of-two and per tensor, except the input conversion, which has one format per feature
 (raw features such as breast_cancer's "mean area" (~2500) and "mean smoothness" (~0.1) cannot share one
-without losing all resolution on the small one). Accumulators are proven not to overflow (ops/dense.py).
+without losing all resolution on the small one), and where _refine measures that finer ones help: per-input
+weight formats in a dense layer, per-unit formats in an MLP's relu layers. Accumulators are proven not to
+overflow (ops/dense.py).
 """
 from __future__ import annotations
 
 import copy
-import itertools
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,7 +270,7 @@ def _fixed_layers(program: Program, spec: FixedSpec, first: QuantizeInput, X: np
             continue
         if getattr(ops[-1], "out_offset", 0.0):  # the previous activation holds f - offset: fold offset * w into the bias
             fop = FloatDense(fop.weights, fop.bias + fop.weights.sum(axis=1) * ops[-1].out_offset)
-        by_column = ("columns" in finer and index == 0) or np.ndim(in_frac) > 0 and index > 0
+        by_column = ("columns" in finer and index == 0) or (index > 0 and np.ndim(in_frac) > 0)  # after per-unit formats
         if nxt is None:
             qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, SCORE_BITS, activations,
                                  in_range=in_range, column_shifts=by_column)
