@@ -527,22 +527,20 @@ def _measure_all(target: str, set_names, cache: dict, jobs: int, echo) -> list:
 
     items = [item for name in set_names for item in candidate_programs(name)]
 
-    def key(label: str, program) -> str:  # the program itself, not only its name: a changed program is measured again
-        return f"{label} {hashlib.sha256(program.to_json().encode()).hexdigest()[:16]}"
-
     def run(item):
         label, program, X = item
-        if key(label, program) not in cache:
+        # the program itself, not only its name, keys the cache: a changed program is measured again
+        key = f"{label} {hashlib.sha256(program.to_json().encode()).hexdigest()[:16]}"
+        if key not in cache:
             try:
-                cache[key(label, program)] = compare_on_target(ConvertedModel(program), target, X, "m")
+                cache[key] = compare_on_target(ConvertedModel(program), target, X, "m")
             except TinygenError as exc:
-                cache[key(label, program)] = {"problem": str(exc)}
-        return item
+                cache[key] = {"problem": str(exc)}
+        return (*item, cache[key])
 
     out = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for label, program, X in pool.map(run, items):
-            measured = cache[key(label, program)]
+        for label, program, X, measured in pool.map(run, items):
             if "problem" in measured:
                 echo(f"  skipped {label}: {measured['problem'][:120]}")
                 continue

@@ -38,14 +38,15 @@ def saturate(value, bits: int) -> np.ndarray:
     return np.clip(np.asarray(value, dtype=np.int64), lo, hi)
 
 
-def shift_right(value, shift: int) -> np.ndarray:
-    """Arithmetic shift right (floor division by 2**shift), shift >= 0.
+def shift_right(value, shift) -> np.ndarray:
+    """Arithmetic shift right (floor division by 2**shift), shift >= 0 (a scalar, or an array that broadcasts
+    against value: dense's per-output row shifts).
 
     Rounding to nearest is done by adding 2**(shift-1) beforehand (dense folds it into the bias), so the
     shift itself is the plain `>>` every C compiler for our targets implements as arithmetic for signed
     values.
     """
-    if shift < 0:
+    if np.any(np.asarray(shift) < 0):
         raise ValueError("shift must be >= 0")
     return np.asarray(value, dtype=np.int64) >> shift
 

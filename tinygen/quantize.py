@@ -157,12 +157,15 @@ REFINE_FACTOR = 0.75
 REFINE_FLOOR = 0.01
 
 
-def _calibration_errors(float_program: Program, typed: Program, X: np.ndarray) -> tuple[float, float]:
-    """(score error, share of rows whose class differs; 0 for regressors) of `typed` against the float program.
-    The score error is the RMS difference over the float values' RMS (regressors: their standard deviation) of what
-    decides: a classifier's margin between its float-best and float-second class (one output: the score), a
-    regressor's output. (Whole score vectors would weigh classes that never win: GaussianNB caps their terms.)"""
-    want, got = float_program.scores(X), np.asarray(typed.scores(X), dtype=np.float64)
+def _calibration_errors(float_program: Program, float_scores: np.ndarray, typed: Program,
+                        X: np.ndarray) -> tuple[float, float]:
+    """(score error, share of rows whose class differs; 0 for regressors) of `typed` against the float program,
+    whose scores on X are `float_scores`. The score error is the RMS difference over the float values' RMS
+    (regressors: their standard deviation) of what decides: a classifier's margin between its float-best and
+    float-second class (one output: the score), a regressor's output. (Whole score vectors would weigh classes
+    that never win: GaussianNB caps their terms.)"""
+    typed_scores = typed.scores(X)
+    want, got = float_scores, np.asarray(typed_scores, dtype=np.float64)
     if typed.output_scale is not None:
         got = (got - typed.output_zero_point) * typed.output_scale
     if float_program.task != "classification":
@@ -181,7 +184,7 @@ def _calibration_errors(float_program: Program, typed: Program, X: np.ndarray) -
         score_error = float(np.sqrt(np.mean((want - got) ** 2)) / scale) if scale > 0 else 0.0
     if float_program.task != "classification":
         return score_error, 0.0
-    changed = float(np.mean(float_program.decide(float_program.scores(X)) != typed.decide(typed.scores(X))))
+    changed = float(np.mean(float_program.decide(float_scores) != typed.decide(typed_scores)))
     return score_error, changed
 
 
@@ -202,31 +205,35 @@ def _refine(program: Program, build, first: QuantizeInput, X: np.ndarray, base: 
     changes the fewest classes, then has the least score error; the one taken is the cheapest (fewest refinements,
     then their order) that changes no more classes and whose score error is within 1 / REFINE_FACTOR of it. None
     where the plain formats' score error is at most REFINE_FLOOR."""
+    float_scores = program.scores(X)
+
+    def errors_of(ops: list) -> tuple[float, float]:
+        return _calibration_errors(program, float_scores, Program(dtype=dtype, ops=ops, **base), X)
+
+    plain = build(first, frozenset())
+    measured = [((), first, plain, errors_of(plain[1]))]
+    if measured[0][3][0] <= REFINE_FLOOR:
+        return [], first, plain  # the plain formats already decide as the float model does
     wider = QuantizeInput.from_calibration(X, FIXED[dtype].bits, offsets=True, every_gain=True)
     names = {"offsets": "input offsets on every feature they give a bit", **{flag: what for what, flag, _ in finer}}
     available = ["offsets"] if (wider.frac_bits, wider.offsets) != (first.frac_bits, first.offsets) else []
     available += [flag for _, flag, _ in finer]
     uses = {flag: used for _, flag, used in finer}
-    plain = build(first, frozenset())
-    measured = [((), first, plain, _calibration_errors(program, Program(dtype=dtype, ops=plain[1], **base), X))]
-    if measured[0][3][0] <= REFINE_FLOOR:
-        return [], first, plain  # the plain formats already decide as the float model does
     for combo in itertools.chain.from_iterable(itertools.combinations(available, k) for k in range(1, len(available) + 1)):
         inputs = wider if "offsets" in combo else first
         built = build(inputs, frozenset(combo) - {"offsets"})
         if any(flag != "offsets" and not uses[flag](built[1]) for flag in combo):
             continue  # a refinement that changes nothing here
-        errors = _calibration_errors(program, Program(dtype=dtype, ops=built[1], **base), X)
-        measured.append((combo, inputs, built, errors))
+        measured.append((combo, inputs, built, errors_of(built[1])))
     best = min(errors[::-1] for *_, errors in measured)  # (classes changed, score error)
     combo, inputs, built, errors = next(m for m in measured
                                         if m[3][1] <= best[0] and m[3][0] <= best[1] / REFINE_FACTOR)
     if not combo:
         return [], inputs, built
-    plain = measured[0][3]
+    before = measured[0][3]
     return [f"{', '.join(names[flag] for flag in combo)}: on the calibration rows the score error falls from "
-            f"{plain[0]:.4f} to {errors[0]:.4f} (RMS, relative to the float model's deciding scores), classes changed "
-            f"{plain[1]:.4f} -> {errors[1]:.4f}"], inputs, built
+            f"{before[0]:.4f} to {errors[0]:.4f} (RMS, relative to the float model's deciding scores), classes changed "
+            f"{before[1]:.4f} -> {errors[1]:.4f}"], inputs, built
 
 
 def _fold_and_quantize(program: Program, spec: FixedSpec, first: QuantizeInput, X: np.ndarray,

@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .types import BITS, as_ints, check_type, is_float, round_half_away
+from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
 
 KINDS = ("relu", "tanh", "logistic")
 TABLE_KINDS = ("tanh", "logistic")
@@ -204,7 +204,8 @@ class Activation:
         if self.is_float:
             data["formula"] = "float32 exp polynomial (ops/activation.py)" if self.kind != "relu" else "x < 0 ? 0 : x"
             return data
-        data.update({"in_frac_bits": _json_frac(self.in_frac_bits), "out_frac_bits": _json_frac(self.out_frac_bits),
+        data.update({"in_frac_bits": frac_bits_to_json(self.in_frac_bits),
+                     "out_frac_bits": frac_bits_to_json(self.out_frac_bits),
                      "out_offset": self.out_offset})
         if self.table is not None:
             data.update({"index_shift": self.index_shift, "max_abs_error": self.max_abs_error,
@@ -221,8 +222,8 @@ class Activation:
         types = {k: check_type(data[k]) for k in ("in_type", "out_type")}
         if is_float(types["in_type"]):
             return cls(kind=kind, n=int(data["n_in"]), **types)
-        op = cls(kind=kind, n=int(data["n_in"]), **types, in_frac_bits=_frac_bits(data["in_frac_bits"]),
-                 out_frac_bits=_frac_bits(data["out_frac_bits"]), out_offset=float(data.get("out_offset", 0.0)))
+        op = cls(kind=kind, n=int(data["n_in"]), **types, in_frac_bits=frac_bits_from_json(data["in_frac_bits"]),
+                 out_frac_bits=frac_bits_from_json(data["out_frac_bits"]), out_offset=float(data.get("out_offset", 0.0)))
         if kind in TABLE_KINDS:
             op.index_shift = int(data["index_shift"])
             op.table = as_ints(data["table"])
@@ -234,15 +235,6 @@ class Activation:
             if op.table.min() < lo or op.table.max() > hi:
                 raise ValueError("activation table entries outside the output type")
         return op
-
-
-def _json_frac(value):
-    return [int(v) for v in value] if isinstance(value, tuple) else value
-
-
-def _frac_bits(value):
-    """A manifest's frac bits: one for the tensor, or (relu after per-unit formats) one per unit."""
-    return tuple(int(v) for v in value) if isinstance(value, list) else int(value)
 
 
 def quantize(fop: FloatActivation, in_type: str, in_frac_bits) -> Activation:

@@ -30,7 +30,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
+from .types import (BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, frac_bits_from_json, frac_bits_to_json,
+                    int_tuple_or_none, is_float, round_half_away)
 
 
 def _row_shifts(frac: int, shift: int, unit_max_abs, out_bits: int, n_out: int) -> np.ndarray:
@@ -192,7 +193,7 @@ class Dense:
         acc = as_ints(x) @ self.scaled_weights.T + self.bias  # exact: int64 never overflows (see acc_bound)
         if self.acc_bound is not None and acc.size and int(np.abs(acc).max()) > self.acc_bound:
             raise AssertionError("dense accumulator beyond its proven bound: the range analysis is wrong")
-        out = acc >> self.shifts[None, :] if self.row_shifts is not None else fixedpoint.shift_right(acc, self.out_shift)
+        out = fixedpoint.shift_right(acc, self.shifts[None, :])
         return fixedpoint.saturate(out, BITS[self.out_type]) if self.saturate else out
 
     def to_dict(self) -> dict:
@@ -204,7 +205,7 @@ class Dense:
             return data
         data.update({
             "weight_frac_bits": self.weight_frac_bits, "out_shift": self.out_shift,
-            "out_frac_bits": self.out_frac_bits, "saturate": self.saturate, "acc_bound": self.acc_bound,
+            "out_frac_bits": frac_bits_to_json(self.out_frac_bits), "saturate": self.saturate, "acc_bound": self.acc_bound,
             "acc_limit": (1 << (BITS[self.acc_type] - 1)) - 1,
             "overflow": "impossible: sum|w|*2^(in_bits-1)+|bias| <= acc_bound <= acc_limit" if self.in_range is None else
                         "impossible: |bias + sum_i w*in| <= acc_bound <= acc_limit for in in in_range",
@@ -218,7 +219,7 @@ class Dense:
             data["col_shifts"] = [int(v) for v in self.col_shifts]
             data["overflow"] += " (terms w * in * 2^col_shifts[i])"
         if self.row_shifts is not None:
-            data.update({"row_shifts": [int(v) for v in self.row_shifts], "out_frac_bits": list(self.out_frac_bits),
+            data.update({"row_shifts": [int(v) for v in self.row_shifts],
                          "rounding": "bias[j] holds 2^(row_shifts[j]-1) where row_shifts[j] > 0; shift is arithmetic"})
         return data
 
@@ -230,13 +231,10 @@ class Dense:
                        bias=np.asarray(data["bias"], dtype=np.float32))
         return cls(**types, weights=as_ints(data["weights"]).reshape(data["n_out"], data["n_in"]),
                    bias=as_ints(data["bias"]), weight_frac_bits=int(data["weight_frac_bits"]),
-                   out_shift=int(data["out_shift"]),
-                   out_frac_bits=tuple(int(v) for v in data["out_frac_bits"]) if isinstance(data["out_frac_bits"], list)
-                   else int(data["out_frac_bits"]),
+                   out_shift=int(data["out_shift"]), out_frac_bits=frac_bits_from_json(data["out_frac_bits"]),
                    saturate=bool(data["saturate"]), acc_bound=int(data["acc_bound"]),
-                   in_range=tuple(int(v) for v in data["in_range"]) if data.get("in_range") is not None else None,
-                   col_shifts=tuple(int(v) for v in data["col_shifts"]) if data.get("col_shifts") is not None else None,
-                   row_shifts=tuple(int(v) for v in data["row_shifts"]) if data.get("row_shifts") is not None else None)
+                   in_range=int_tuple_or_none(data, "in_range"), col_shifts=int_tuple_or_none(data, "col_shifts"),
+                   row_shifts=int_tuple_or_none(data, "row_shifts"))
 
 
 def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_bits_choices: tuple[int, ...],

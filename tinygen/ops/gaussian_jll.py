@@ -188,9 +188,14 @@ class GaussianJLL:
     def theta_type(self) -> str:
         return "int16" if self.theta_shift else self.in_type
 
-    def squares(self, x_q: np.ndarray) -> np.ndarray:
-        """[rows, n_out, n_in] t = dist**2 << square_shift in the units of the multipliers (module doc)."""
-        dist = np.abs((as_ints(x_q) << self.theta_shift)[:, None, :] - self.theta[None])
+    def distances(self, x_q: np.ndarray) -> np.ndarray:
+        """[rows, n_out, n_in] dist = |x_q 2**theta_shift - theta|, in units of 2**-(f + theta_shift)."""
+        return np.abs((as_ints(x_q) << self.theta_shift)[:, None, :] - self.theta[None])
+
+    def squares(self, x_q: np.ndarray, dist: np.ndarray | None = None) -> np.ndarray:
+        """[rows, n_out, n_in] t = dist**2 << square_shift in the units of the multipliers (module doc); `dist`:
+        distances(x_q), when the caller has them."""
+        dist = self.distances(x_q) if dist is None else dist
         return dist * dist << (self.square_shift - 2 * self.theta_shift)
 
     def table_bytes(self) -> dict[str, int]:
@@ -440,10 +445,9 @@ def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray, offsets=
     offsets_q = np.zeros(qop.n_in, dtype=np.int64) if offsets is None else np.asarray(offsets, dtype=np.int64)
     with np.errstate(invalid="ignore", over="ignore"):
         bad_input = ~np.isfinite(x) | (np.abs(x * np.exp2(f)[None, :] - offsets_q[None, :]) >= q_hi)
-    x_q = fixedpoint.to_fixed_offset(x.astype(np.float32), qop.in_frac_bits, offsets_q, bits) if offsets is not None \
-        else fixedpoint.to_fixed(x.astype(np.float32), qop.in_frac_bits, bits)
+    x_q = fixedpoint.to_fixed_offset(x.astype(np.float32), qop.in_frac_bits, offsets_q, bits)  # offset 0: to_fixed
     k = qop.theta_shift  # dist in units of 2**-(f+k)
-    dist = np.abs((x_q << k)[:, None, :] - qop.theta[None])
+    dist = qop.distances(x_q)
     t = dist * dist * 2.0 ** (-2 * k)  # the square in units of 2**-2f, as w is
     theta_rounding = np.abs((qop.theta + (offsets_q << k)[None, :]) * np.exp2(-(f + k))[None, :] - fop.theta)
     eps = (np.exp2(-(f + 1))[None, None, :] + (2.0 ** -24 * np.abs(np.nan_to_num(x)) + 2.0 ** -149)[:, None, :]
@@ -459,7 +463,7 @@ def error_bound(fop: FloatGaussianJLL, qop: GaussianJLL, x: np.ndarray, offsets=
     constant_error = np.where(live, np.abs(qop.constant * 2.0 ** -s - np.where(live, fop.constant, 0.0)), 0.0)
     per_term = a[None] * (2 * deviation * eps + eps ** 2) + (t * w_error[None] + 1.0) * 2.0 ** -s
     bound = per_term.sum(axis=2) + constant_error[None, :]
-    terms = qop.terms(qop.squares(x_q))
+    terms = qop.terms(qop.squares(x_q, dist))
     saturated = (qop.constant[None, :] - terms.sum(axis=2) <= INT32_MIN) & live[None, :]
     if qop.term_cap is not None:  # a capped term: the score's error is not bounded (the argmax still is)
         saturated |= np.any(terms >= qop.term_cap, axis=2) & live[None, :]

@@ -5,19 +5,20 @@ Ranges: input any float32 (NaN, +-inf included); output x_q[i] = to_fixed(x[i], 
 calibration data, so a feature in the thousands and one below 0.1 both keep `bits` of resolution; the
 next dense op absorbs the per-feature scales into its weights, which is how scalers fold away.
 
-Offsets (linear models and MLPs): a feature far from zero (pressure 1013 +- 5 hPa) would spend its bits on
-the magnitude, so it may carry an integer offset in its own format, subtracted in the integer domain:
+Offsets (linear models, MLPs and GaussianNB): a feature far from zero (pressure 1013 +- 5 hPa) would spend its
+bits on the magnitude, so it may carry an integer offset in its own format, subtracted in the integer domain:
 x_q[i] = to_fixed_offset(x[i], frac_bits[i], offsets[i], bits) = sat(round(x[i] 2**f) - offsets[i]), NaN -> 0.
 The offset is the midpoint of the calibration range (not the mean or median: the midpoint minimises
 max |x - offset|, which is what sets the format; the mean or median of a skewed feature leaves one tail up
 to the whole range away). A feature takes it only where it gains at least one fractional bit and its plain format
 resolves its spread coarsely (RESOLVED_BITS), so centred features, and q31 or q15 formats that already
-resolve the spread finely, keep offset 0 and nothing changes for them.
+resolve the spread finely, keep offset 0 and nothing changes for them; with `every_gain`, every feature the
+offset gives a bit (quantize.py takes that where it measurably helps).
 Frac bits with an offset are capped so that the calibration rows convert into the wide range (16 bits, the
 faster conversion, where that costs no feature a bit, else 31) with the headroom: |x| 2**f < 2**(wide_bits-2),
 which keeps |offset| <= 2**(wide_bits-2). The dense op after this one absorbs
-w . offset * 2**-f into its bias in float64 before quantizing (quantize.py), as the scaler folding does, so
-the integer program computes the float model's function.
+w . offset * 2**-f into its bias in float64 before quantizing (quantize.py), as the scaler folding does (GaussianNB:
+its class means take the same offsets), so the integer program computes the float model's function.
 """
 from __future__ import annotations
 

@@ -19,6 +19,21 @@ def check_type(type_name: str) -> str:
     return type_name
 
 
+def frac_bits_from_json(value):
+    """A manifest's frac bits: one int for the tensor, or (per-unit formats) a list, one per unit, as a tuple."""
+    return tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+
+
+def frac_bits_to_json(value):
+    """The manifest's spelling of frac bits: an int, or a list for per-unit formats (a tuple in the op)."""
+    return [int(v) for v in value] if isinstance(value, tuple) else int(value)
+
+
+def int_tuple_or_none(data: dict, key: str) -> tuple[int, ...] | None:
+    """A manifest's optional list of ints as a tuple (absent or null: None)."""
+    return tuple(int(v) for v in data[key]) if data.get(key) is not None else None
+
+
 def as_ints(values) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
