@@ -1,0 +1,182 @@
+"""The golden check of issue 15's restructuring: every model of the test matrix, converted, run by the simulator
+and by the C on a target; a digest of each one's outputs (raw scores, decisions, Q15 probabilities, anomaly
+scores) is stored in tests/data/golden.json. Restructuring must leave every digest as it was (any change is a
+changed integer program, to be listed and explained).
+
+    python tests/golden.py record [--target host|avr ...]   # write the digests of what the code computes now
+    python tests/golden.py check [--target host|avr ...]    # compare; exit 1 listing every case that changed
+
+tests/test_golden.py checks the simulator's digests on every run; the C's are checked by this script (the C ==
+simulator tests hold the C to the simulator on every run).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+GOLDEN = HERE / "data" / "golden.json"
+
+import tinygen  # noqa: E402
+from tinygen import bench  # noqa: E402
+from tinygen.errors import TinygenError  # noqa: E402
+from tinygen.quantize import GAUSSIAN_DTYPES, LINEAR_DTYPES, TREE_DTYPES  # noqa: E402
+
+
+def _edge_rows(n_features: int) -> np.ndarray:
+    from conftest import edge_rows
+    return edge_rows(n_features)
+
+
+def _rows(X) -> np.ndarray:
+    return np.vstack([np.asarray(X, dtype=np.float64), _edge_rows(X.shape[1])])
+
+
+def _bench_cases():
+    for dataset, model in bench.LINEAR_CASES:
+        for dtype in (*LINEAR_DTYPES, "int8"):
+            yield f"{dataset}/{model}/{dtype}", (dataset, model), dict(dtype=dtype)
+    for dataset, model in bench.NETWORK_CASES:
+        for dtype in bench.MLP_DTYPES:
+            yield f"{dataset}/{model}/{dtype}", (dataset, model), dict(dtype=dtype)
+    for dataset, model in bench.BAYES_CASES:
+        for dtype in GAUSSIAN_DTYPES:
+            yield f"{dataset}/{model}/{dtype}", (dataset, model), dict(dtype=dtype)
+    for model in bench.TREES:
+        dataset = "diabetes" if bench.is_regressor(model) else "breast_cancer"
+        for dtype in TREE_DTYPES:
+            for layout in ("inline", "table"):
+                for bins in ((True, False) if dtype == "exact" else (None,)):
+                    options = dict(dtype=dtype, layout=layout, **({} if bins is None else {"bins": bins}))
+                    yield f"{dataset}/{model}/{dtype}/{layout}/bins={bins}", (dataset, model), options
+
+
+def _other_estimators():
+    """Models outside bench's matrix: IsolationForest, unscaled (raw) features, the real sensor features."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neural_network import MLPClassifier
+    X, y, X_train, *_ = bench.split("breast_cancer")
+    yield "breast_cancer/IsolationForest", IsolationForest(n_estimators=10, random_state=0).fit(X), X, X, \
+        [dict(dtype=d, layout=lay) for d in ("exact", "q15") for lay in ("inline", "table")]
+    yield "breast_cancer/raw-LogisticRegression", LogisticRegression(max_iter=5000).fit(X_train, bench.split("breast_cancer")[4]), \
+        X, X_train, [dict(dtype=d) for d in ("q15", "q7")]
+    yield "breast_cancer/raw-SGD", SGDClassifier(random_state=0).fit(X_train, bench.split("breast_cancer")[4]), \
+        X, X_train, [dict(dtype=d) for d in ("q15", "q7")]
+    yield "breast_cancer/raw-MLP16x8", MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=500, random_state=0).fit(
+        X_train, bench.split("breast_cancer")[4]), X, X_train, [dict(dtype=d) for d in ("q15", "q7", "int8")]
+    for name in ("basicmotions", "japanesevowels"):
+        Xs, ys = _sensor(name)
+        yield f"{name}/GaussianNB", GaussianNB().fit(Xs, ys), Xs, Xs, [dict(dtype=d) for d in GAUSSIAN_DTYPES]
+        yield f"{name}/raw-LogisticRegression", LogisticRegression(max_iter=5000).fit(Xs, ys), Xs, Xs, \
+            [dict(dtype=d) for d in ("q15", "q7")]
+
+
+def _sensor(name: str):
+    with gzip.open(HERE / "data" / f"{name}_features.csv.gz", "rt") as fh:
+        header = fh.readline().strip().split(",")
+        table = np.genfromtxt(fh, delimiter=",", dtype=str)
+    label = header.index("label") if "label" in header else len(header) - 1
+    features = [i for i in range(len(header)) if i != label and header[i] not in ("split", "recording")]
+    return table[:, features].astype(np.float64), table[:, label]
+
+
+def cases():
+    """(case name, converted-model factory, rows) for every case of the matrix, in a fixed order."""
+    for name, key, options in _bench_cases():
+        dataset, model = key
+        X, _, X_train, *_ = bench.split(dataset)
+        yield name, (lambda key=key, options=options, X_train=X_train:
+                     tinygen.convert(bench.fitted(*key), calibration=X_train, **options)), _rows(X)
+    for base, estimator, X, X_calib, option_list in _other_estimators():
+        for options in option_list:
+            suffix = "/".join(str(v) for v in options.values())
+            yield f"{base}/{suffix}", (lambda e=estimator, o=options, c=X_calib: tinygen.convert(e, calibration=c, **o)), _rows(X)
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            h.update(b"none")
+            continue
+        array = np.ascontiguousarray(array)
+        if array.dtype.kind == "f":  # bits, with every NaN the same (its payload is the platform's choice)
+            array = np.where(np.isnan(array), np.nan, array).astype(array.dtype)
+            array = array.view(np.uint32 if array.dtype == np.float32 else np.uint64)
+        else:
+            array = array.astype(np.int64)
+        h.update(str(array.shape).encode() + array.tobytes())
+    return h.hexdigest()[:16]
+
+
+def simulator_digest(model, X) -> str:
+    program = model.program
+    scores = program.scores(X)
+    proba = program.proba.forward(scores) if program.proba is not None else None
+    anomaly = program.anomaly_scores(X) if program.anomaly_score_op is not None else None
+    return _digest(scores, program.decide(scores), proba, anomaly)
+
+
+def target_digest(model, X, target: str) -> str:
+    import tempfile
+    from tinygen import targets
+    with tempfile.TemporaryDirectory(prefix="tinygen-golden-") as tmp:
+        paths = model.save(tmp, "golden")
+        measured = targets.get(target).measure(model.program, paths["header"], "golden", X)
+    return _digest(measured.scores, measured.predictions, measured.proba, measured.anomaly_int, measured.anomaly_float)
+
+
+def compute(kinds, only=None, jobs: int = 2) -> dict:
+    todo = [c for c in cases() if only is None or only in c[0]]
+
+    def one(case):
+        name, make, X = case
+        try:
+            model = make()
+        except TinygenError as exc:  # a combination the model refuses (e.g. table limits): recorded as such
+            return name, {kind: "refused: " + str(exc)[:60] for kind in kinds}
+        out = {}
+        for kind in kinds:
+            out[kind] = simulator_digest(model, X) if kind == "sim" else target_digest(model, X, kind)
+        return name, out
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return dict(pool.map(one, todo))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("record", "check"))
+    parser.add_argument("--target", action="append", default=[], help="host, avr, ... (the simulator always)")
+    parser.add_argument("--only", help="cases whose name contains this text")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    kinds = ["sim", *args.target]
+    got = compute(kinds, args.only, args.jobs)
+    stored = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+    if args.action == "record":
+        for name, values in got.items():
+            stored.setdefault(name, {}).update(values)
+        GOLDEN.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+        print(f"recorded {len(got)} cases x {kinds} in {GOLDEN}")
+        return 0
+    changed = [(name, kind, stored.get(name, {}).get(kind), value) for name, values in got.items()
+               for kind, value in values.items() if stored.get(name, {}).get(kind) != value]
+    for name, kind, before, after in changed:
+        print(f"changed: {name} [{kind}] {before} -> {after}")
+    print(f"{len(got)} cases x {kinds}: {len(changed)} changed")
+    return 1 if changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
