@@ -43,7 +43,6 @@ class Program:
     notes: list[str] = field(default_factory=list)
     # IsolationForest: {"threshold": d*, "denominator": D, "offset": offset_}; the score is d - d*, where d is
     # the summed path length, score_samples = -2**(-d / D) and decision_function = score_samples - offset.
-    # Typed programs add "score": the integer op that computes both (ops/anomaly_score.py, the C mirrors it).
     anomaly: dict | None = None
     # Classifiers whose scores are logits (PROBA_MODELS; GaussianNB's are joint log-likelihoods): "softmax" (argmax)
     # or "logistic" (positive) gives predict_proba from the dequantized scores; None where the scores are not logits.
@@ -51,6 +50,9 @@ class Program:
     # Fixed-point programs with a probability: the integer op that computes predict_proba in Q15 from the raw
     # scores (ops/probability.py; the C's NAME_predict_proba mirrors it). None for float programs.
     proba: Probability | None = None
+    # Typed IsolationForest programs: the integer op that computes score_samples and decision_function from the
+    # tree sum (ops/anomaly_score.py; the C's NAME_score_samples_int mirrors it; the manifest's anomaly["score"]).
+    anomaly_score_op: AnomalyScore | None = None
     # Features the integer program reads but ignores (passes.fold_features_below_resolution): {"index", "name",
     # "reason", "centre", "spread", "step", "note"}; their weight * centre is in the first layer's bias.
     ignored_features: list[dict] = field(default_factory=list)
@@ -64,21 +66,32 @@ class Program:
         return self.dtype.startswith("q") or self.dtype == "int8"
 
     @property
+    def heads(self) -> list:
+        """The ops that read the raw scores for another output of the C API (predict_proba, score_samples)."""
+        return [op for op in (self.proba, self.anomaly_score_op) if op is not None]
+
+    @property
+    def output_format(self):
+        """The QFormat of the raw scores (ops/base.py); None where they are floats (the float IR among them)."""
+        return None if self.dtype == "float" else self.ops[-1].out_format()
+
+    @property
     def output_frac_bits(self) -> int | None:
         """Frac bits of the raw scores (None for float programs and trees)."""
-        return getattr(self.ops[-1], "out_frac_bits", None)
+        fmt = self.output_format
+        return None if fmt is None else fmt.frac_bits
 
     @property
     def output_scale(self) -> float | None:
         """Real output = raw score * output_scale (None where the scores are floats)."""
-        if self.output_frac_bits is not None:
-            return 2.0 ** -self.output_frac_bits
-        return getattr(self.ops[-1], "out_scale", None)
+        fmt = self.output_format
+        return None if fmt is None else fmt.scale
 
     @property
     def output_zero_point(self) -> int:
         """The raw score that means real 0 (int8: the output tensor's zero point; 0 elsewhere)."""
-        return int(getattr(self.ops[-1], "out_zero_point", 0))
+        fmt = self.output_format
+        return 0 if fmt is None else fmt.zero_point
 
     # ---- the simulator -------------------------------------------------------------------------------
     def check_features(self, X) -> np.ndarray:
@@ -119,16 +132,6 @@ class Program:
         if self.output_scale is not None:
             return fixedpoint.dequantize(np.asarray(scores[:, 0], dtype=np.int64) - self.output_zero_point, self.output_scale)
         return scores[:, 0]
-
-    @property
-    def anomaly_score_op(self):
-        """The integer score_samples / decision_function op (ops/anomaly_score.py) of a typed IsolationForest
-        program, from anomaly["score"]; None for other programs and the float IR."""
-        if self.anomaly is None or self.dtype == "float":
-            return None
-        if "score" not in self.anomaly:
-            raise TinygenError("this IsolationForest manifest predates the integer score_samples; re-export the model")
-        return AnomalyScore.from_dict(self.anomaly["score"])
 
     def anomaly_scores(self, X) -> np.ndarray:
         """[rows, 2] int64: (score_samples, decision_function) in Q(out_frac_bits), exactly what
@@ -230,7 +233,7 @@ class Program:
             },
             "notes": list(self.notes),
             **({"ignored_features": list(self.ignored_features)} if self.ignored_features else {}),
-            "anomaly": self.anomaly,
+            "anomaly": self.anomaly if self.anomaly_score_op is None else {**self.anomaly, "score": self.anomaly_score_op.to_dict()},
             **({"probability": self.probability} if self.probability else {}),
             **({"proba": self.proba.to_dict()} if self.proba is not None else {}),
             "ops": [op.to_dict() for op in self.ops],
@@ -263,14 +266,14 @@ class Program:
                 dtype=data["dtype"], task=data["task"], decision=data["decision"],
                 n_features=int(data["n_features"]), feature_names=list(data["feature_names"]),
                 labels=data.get("labels"), ops=ops, source=data.get("source", ""),
-                notes=list(data.get("notes", [])), anomaly=data.get("anomaly"),
+                notes=list(data.get("notes", [])), anomaly=_anomaly_constants(data.get("anomaly")),
                 probability=data.get("probability"),
                 proba=Probability.from_dict(data["proba"]) if data.get("proba") is not None else None,
+                anomaly_score_op=_anomaly_score_op(data),
                 ignored_features=[dict(f) for f in data.get("ignored_features", [])],
             )
             if program.proba is not None and (program.proba.n_in != program.n_outputs or program.probability != program.proba.kind):
                 raise TinygenError("the manifest is damaged: its probability op does not fit the scores; re-export the model")
-            _ = program.anomaly_score_op  # a damaged anomaly score fails on load, not in simulate
             return program
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TinygenError(f"the manifest is incomplete or damaged ({type(exc).__name__}: {exc}); re-export the model") from None
@@ -285,6 +288,21 @@ class Program:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TinygenError(f"cannot read manifest {path}: {exc}") from None
         return cls.from_dict(data)
+
+
+def _anomaly_constants(anomaly: dict | None) -> dict | None:
+    """The manifest's anomaly dict without its "score" op (Program.anomaly_score_op holds that)."""
+    return None if anomaly is None else {key: value for key, value in anomaly.items() if key != "score"}
+
+
+def _anomaly_score_op(data: dict) -> AnomalyScore | None:
+    """A typed IsolationForest manifest's integer score op (anomaly["score"]); None for other programs."""
+    anomaly = data.get("anomaly")
+    if anomaly is None or data["dtype"] == "float":
+        return None
+    if "score" not in anomaly:
+        raise TinygenError("this IsolationForest manifest predates the integer score_samples; re-export the model")
+    return AnomalyScore.from_dict(anomaly["score"])
 
 
 def check_version(version) -> int:

@@ -403,7 +403,8 @@ def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layo
                     bins: bool | None = None) -> Program:
     typed = _typed_trees(program, dtype, base, X_calib, layout, bins)
     if program.anomaly is not None:  # IsolationForest: the integer score_samples reads the tree sum
-        typed.anomaly = {**program.anomaly, "score": anomaly_score.plan(typed.ops[-1], program.anomaly).to_dict()}
+        typed.anomaly = dict(program.anomaly)
+        typed.anomaly_score_op = anomaly_score.plan(typed.ops[-1], program.anomaly)
     return typed
 
 

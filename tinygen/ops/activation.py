@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
 from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
 
 KINDS = ("relu", "tanh", "logistic")
@@ -138,7 +139,7 @@ def logistic_f32(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Activation:
+class Activation(Op):
     op = "activation"
     kind: str  # relu | tanh | logistic
     n: int
@@ -178,6 +179,19 @@ class Activation:
 
     def table_bytes(self) -> dict[str, int]:
         return {} if self.table is None else {"table": self.table.size * BITS[self.out_type] // 8}
+
+    def out_format(self) -> QFormat | None:
+        if self.is_float or self.out_frac_bits is None:
+            return None
+        return QFormat(self.out_type, self.out_frac_bits, offset=float(self.out_offset),
+                       rounding="none" if self.table is None else "table")
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+    def cost_group(self) -> str:
+        return f"activation/{self.kind}/{self.in_type}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.is_float:

@@ -55,6 +55,7 @@ import numpy as np
 
 from ..errors import TinygenError
 from ..fixedpoint import mul_hi_u32
+from .base import Op, QFormat
 from .types import round_half_away
 
 OUT_FRAC_BITS = 23  # |q| <= 2**23 < 2**24: q * 2**-23 is an exact float32
@@ -69,7 +70,7 @@ C4_Q31 = round(ONE_Q31 / 24)
 
 
 @dataclass
-class AnomalyScore:
+class AnomalyScore(Op):
     """score_samples and decision_function of an IsolationForest from its tree sum (see the module doc)."""
 
     op = "anomaly_score"
@@ -92,6 +93,9 @@ class AnomalyScore:
     n_in: int = 1
     n_out: int = 2  # score_q, decision_q
     out_type: str = "int32"
+
+    def out_format(self) -> QFormat:
+        return QFormat("int32", int(self.out_frac_bits), rounding="half_away")
 
     def __post_init__(self):
         if self.table is None:

@@ -30,6 +30,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
+from .counts import Features
 from .types import (BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, frac_bits_from_json, frac_bits_to_json,
                     int_tuple_or_none, is_float, round_half_away)
 
@@ -78,7 +80,7 @@ class FloatDense:
 
 
 @dataclass
-class Dense:
+class Dense(Op):
     op = "dense"
     in_type: str
     weight_type: str
@@ -182,6 +184,42 @@ class Dense:
             tables["shifts"] = self.n_out  # uint8
         return tables
 
+    def out_format(self) -> QFormat | None:
+        if self.is_float or self.out_frac_bits is None:
+            return None
+        return QFormat(self.out_type, self.out_frac_bits, rounding="floor", saturate=self.saturate)
+
+    def accumulator_bound(self) -> float | None:
+        if self.acc_bound is None or self.weight_frac_bits is None:
+            return None
+        return self.acc_bound * 2.0 ** -self.weight_frac_bits  # acc = 2^weight_frac_bits * (w . x + b)
+
+    def cost_group(self) -> str:  # layers of two rows per pass (mac2_i8) cost differently from one row per pass
+        if self.is_float:
+            return "dense/float32"
+        return f"dense/{self.weight_type}x{self.in_type}/{self.acc_type}{'/pairs' if self.mac_pairs else ''}"
+
+    @property
+    def shift_bits(self) -> int:
+        """Single-bit shift steps of the output shift per output (templates/c/dense.c.j2): whole bytes are
+        register moves; the rest is a bit loop, or `shift_up` left steps when the C shifts up first."""
+        return self.shift_up or self.out_shift % 8
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        rows = len(values)
+        count_macs(self, values, group, counts, float_zeros=self.is_float)
+        if self.is_float:
+            return
+        if self.row_shifts is None:  # whole bytes are moves; what is left is a bit loop
+            counts.add_cycles(f"{group}:shift_bits", np.full(rows, self.n_out * self.shift_bits))
+        else:  # shifts read from a table: a loop step per bit
+            counts.add_cycles(f"{group}:row_shift_bits", np.full(rows, sum(self.row_shifts)))
+        if self.col_shifts is not None:  # the gathered copy of the input; a MAC call and a multiply per group
+            counts.add_cycles(f"{group}:gathered_inputs", np.full(rows, self.n_in))
+            counts.add_cycles(f"{group}:column_groups", np.full(rows, self.n_out * len(self.column_groups)))
+            counts.add_flash(f"{group}:column_groups", len(self.column_groups))
+            counts.add_stack(f"{group}:gathered_bytes", self.n_in * BITS[self.in_type] // 8)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.is_float:
             x = x.astype(np.float32)
@@ -280,6 +318,19 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
         if found is not None:
             return found
     raise TinygenError(TOO_WIDE)
+
+
+def count_macs(op, values: np.ndarray, group: str, counts: Features, float_zeros: bool) -> None:
+    """A dense or fully_connected layer's outputs and multiply-accumulates on its input rows `values`
+    (float_zeros: soft-float multiplies by zero return early, so they are counted apart)."""
+    rows = len(values)
+    counts.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
+    if float_zeros:
+        zeros = (values == 0).sum(axis=1)
+        counts.add_cycles(f"{group}:zero_macs", zeros * op.n_out)
+        counts.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
+    else:
+        counts.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))
 
 
 @dataclass

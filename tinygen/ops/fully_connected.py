@@ -20,13 +20,16 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
+from .counts import Features
+from .dense import count_macs
 from .types import as_ints, check_type, round_half_away
 
 INT8_MIN, INT8_MAX = -128, 127
 
 
 @dataclass
-class FullyConnected:
+class FullyConnected(Op):
     op = "fully_connected"
     weights: np.ndarray  # [n_out, n_in] int8 values (int64), symmetric per channel
     bias: np.ndarray  # [n_out] int32 values, scale in_scale * w_scale[c]
@@ -60,6 +63,20 @@ class FullyConnected:
 
     def table_bytes(self) -> dict[str, int]:
         return {"weights": self.weights.size, "bias": 4 * self.n_out, "multiplier": 4 * self.n_out, "shift": self.n_out}
+
+    def out_format(self) -> QFormat:  # int8 values, even where the last layer widens them to int32 scores
+        return QFormat("int8", scale_value=float(self.out_scale), zero_point=int(self.out_zero_point),
+                       q_min=int(self.act_min), q_max=int(self.act_max), rounding="double", saturate=True)
+
+    @property
+    def float_ops_fused(self) -> int:
+        return 2 if self.activation == "relu" else 1
+
+    def cost_group(self) -> str:
+        return f"fully_connected/{self.out_type}"
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        count_macs(self, values, group, counts, float_zeros=False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         acc = self.bias[None, :] + (as_ints(x) - self.in_zero_point) @ self.weights.T

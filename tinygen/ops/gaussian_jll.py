@@ -96,6 +96,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
+from .counts import Features
 from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
 
 INT32_MIN, INT32_MAX = fixedpoint.int_range(32)
@@ -147,7 +149,7 @@ class FloatGaussianJLL:
 
 
 @dataclass
-class GaussianJLL:
+class GaussianJLL(Op):
     op = "gaussian_jll"
     in_type: str  # int8 | int16 | float32
     out_type: str  # int32 | float32
@@ -204,6 +206,22 @@ class GaussianJLL:
         if self.is_float:
             return {"theta": 4 * cells, "coef": 4 * cells, "constant": 4 * self.n_out}
         return {"theta": cells * BITS[self.theta_type] // 8, "mult": 2 * cells, "shift": cells, "constant": 4 * self.n_out}
+
+    def out_format(self) -> QFormat | None:
+        return None if self.is_float else QFormat(self.out_type, int(self.out_frac_bits), saturate=self.saturate)
+
+    def cost_group(self) -> str:
+        return f"gaussian_jll/{self.in_type}"
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        rows = len(values)
+        counts.add_cycles(f"{group}:cells", np.full(rows, self.theta.size))
+        counts.add_cycles(f"{group}:outputs", np.full(rows, self.n_out))
+        if self.shift is not None:
+            shift = np.asarray(self.shift, dtype=np.int64)
+            right = np.maximum(shift, 0)  # a lifted cell (shift < 0) shifts 32 bits in all: the test and the lift
+            counts.add_cycles(f"{group}:shift_bytes", np.full(rows, int((right // 8).sum())))
+            counts.add_cycles(f"{group}:shift_bits", np.full(rows, int((right % 8).sum() + 32 * (shift < 0).sum())))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.is_float:

@@ -16,13 +16,14 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
 from .types import as_ints
 
 OUTPUT = {"logistic": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0)}  # TFLM's fixed output quantization
 
 
 @dataclass
-class Int8Activation:
+class Int8Activation(Op):
     op = "int8_activation"
     kind: str  # "logistic" | "tanh"
     n: int
@@ -53,6 +54,16 @@ class Int8Activation:
 
     def table_bytes(self) -> dict[str, int]:
         return {"table": 256}
+
+    def out_format(self) -> QFormat:
+        return QFormat("int8", scale_value=self.out_scale, zero_point=self.out_zero_point, rounding="table")
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+    def cost_group(self) -> str:
+        return f"int8_activation/{self.kind}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.table[as_ints(x) + 128]

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import Op
+from .counts import Features
+
 NAN_KEY = (1 << 31) - 1
 NAN_KEY_LOW = -(1 << 31)
 NAN_KEYS = (NAN_KEY, NAN_KEY_LOW)
@@ -60,7 +63,7 @@ def threshold_keys(thresholds) -> np.ndarray:
 
 
 @dataclass
-class OrderKeys:
+class OrderKeys(Op):
     """key[j] = order key of x[features[j]], NaN -> nan_key (NAN_KEY or NAN_KEY_LOW)."""
 
     op = "order_keys"
@@ -93,6 +96,13 @@ class OrderKeys:
 
     def table_bytes(self) -> dict[str, int]:
         return {} if self.all_features else {"features": 2 * self.n_out}
+
+    def cost_group(self) -> str:
+        return f"order_keys/{self.mode}"
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        if not self.passthrough:  # the key pass; raw bits and floats are read in place
+            super().count_costs(values, group, counts)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)

@@ -67,6 +67,7 @@ import numpy as np
 
 from ..errors import TinygenError
 from ..fixedpoint import mul_hi_u32, mul_u32_u16_shr
+from .base import Op, QFormat
 
 U32 = 1 << 32
 PROBA_FRAC_BITS = 15  # outputs in Q15: p * 32768
@@ -100,7 +101,7 @@ def div_q15(e, total) -> np.ndarray:
 
 
 @dataclass
-class Probability:
+class Probability(Op):
     """The softmax (or logistic) of the integer scores in Q15 (see the module doc)."""
 
     op = "probability"
@@ -122,6 +123,9 @@ class Probability:
     sum_shift: int  # 0..10
     table: list[int] | None = None
     out_type: str = "uint16"
+
+    def out_format(self) -> QFormat:
+        return QFormat("uint16", PROBA_FRAC_BITS, rounding="half_away")
 
     def __post_init__(self):
         if self.table is None:

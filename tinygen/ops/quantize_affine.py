@@ -15,6 +15,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
+from .counts import Features
 
 
 def affine_params(lo: float, hi: float) -> tuple[float, int]:
@@ -34,8 +36,9 @@ def affine_params(lo: float, hi: float) -> tuple[float, int]:
 
 
 @dataclass
-class QuantizeAffine:
+class QuantizeAffine(Op):
     op = "quantize_affine"
+    converts_input = True
     scale: list[float]  # float32 values, one per feature
     zero_point: list[int]
     out_type: str = "int8"
@@ -59,6 +62,19 @@ class QuantizeAffine:
 
     def table_bytes(self) -> dict[str, int]:
         return {"scale": 4 * self.n_in, "zero_point": self.n_in}
+
+    def in_formats(self) -> list[QFormat]:
+        return [QFormat("int8", scale_value=float(s), zero_point=int(z), rounding="half_away", saturate=True)
+                for s, z in zip(self.scale, self.zero_point)]
+
+    def soft_float_routines(self) -> set[str]:
+        return {"div", "compare"}  # x / scale, then range checks
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        counts.input_group = group  # a soft-float divide per value, quick for zeros
+        zeros = (values == 0).sum(axis=1)
+        counts.add_cycles(f"{group}:zero_values", zeros)
+        counts.add_cycles(f"{group}:values", self.n_out - zeros)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return fixedpoint.affine_quantize_f32(x, np.asarray(self.scale, dtype=np.float32), np.asarray(self.zero_point))

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from .base import Op, QFormat
+from .counts import Features
 from .types import BITS, INT_TYPES, check_type, round_half_away
 
 
@@ -57,8 +59,9 @@ def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int,
 
 
 @dataclass
-class QuantizeInput:
+class QuantizeInput(Op):
     op = "quantize_input"
+    converts_input = True
     out_type: str  # int8 | int16 | int32
     frac_bits: list[int]  # one per feature
     offsets: list[int] | None = None  # per feature, in its format (real offset = offsets[i] * 2**-frac_bits[i])
@@ -130,6 +133,24 @@ class QuantizeInput:
             sizes["offsets"] = BITS[self.offset_type] // 8 * self.n_in
         return sizes
 
+    def in_formats(self) -> list[QFormat]:
+        return self.out_format().channels(self.n_in)
+
+    def out_format(self) -> QFormat:
+        return QFormat(self.out_type, tuple(map(int, self.frac_bits)), offset=tuple(map(float, self.offsets_real())),
+                       rounding="half_away", saturate=True)
+
+    def cost_group(self) -> str:  # int8: to_fixed_i8, int16: to_fixed_short, int32: the general to_fixed
+        return f"quantize_input/{self.out_type}"
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        counts.input_group = group
+        for name, per_row in to_fixed_counts(values, self.frac_bits, BITS[self.out_type]).items():
+            counts.add_cycles(f"{group}:{name}", per_row)
+        if self.has_offsets:  # the wide conversion, then the subtraction and the narrow saturation
+            counts.add_cycles(f"{group}:offset_values/wide{self.wide_bits}",
+                              np.full(len(values), sum(1 for o in self.offsets if o)))
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         frac_bits, bits = np.asarray(self.frac_bits), BITS[self.out_type]
         if not self.has_offsets:
@@ -157,3 +178,35 @@ class QuantizeInput:
                 raise ValueError(f"quantize_input offsets: one per feature, at most 2**(wide_bits-2) in magnitude, "
                                  f"wide_bits in {WIDE_CHOICES}")
         return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets, wide_bits=wide_bits)
+
+
+def to_fixed_counts(x: np.ndarray, frac_bits, out_bits: int = 32) -> dict[str, np.ndarray]:
+    """Per row, the paths and shift loops of NAME_to_fixed (templates/c/fixedpoint.h.j2) over the features:
+    values scaled up shift left by a variable count (one loop step per bit on AVR, twice: the limit check
+    and the shift), values scaled down drop whole bytes first, then shift right bit by bit. Results of 16
+    bits take to_fixed_short for normal numbers (a 16-bit shift by right - 8 when right is in [8, 16), an
+    8-bit one by right - 16 up to 24); 8-bit results take to_fixed_i8 (one multiply, no loop)."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+    if out_bits <= 16:
+        exponent = (bits >> 23) & 0xFF
+        normal = (exponent != 0) & (exponent != 0xFF)
+        right = 149 - exponent - np.asarray(frac_bits, dtype=np.int64)[None, :]
+        if out_bits == 8:
+            return {"values": normal.sum(axis=1), "zero_values": (~normal).sum(axis=1)}
+        short16 = normal & (right >= 8) & (right < 16)
+        short8 = normal & (right >= 16) & (right < 24)
+        return {"values": normal.sum(axis=1), "zero_values": (~normal).sum(axis=1),
+                "right_bits": np.where(short16, right - 8, 0).sum(axis=1) + np.where(short8, right - 16, 0).sum(axis=1)}
+    exponent = (bits >> 23) & 0xFF
+    mantissa = bits & 0x7FFFFF
+    special = exponent == 0xFF
+    mantissa = np.where(exponent != 0, mantissa | 0x800000, mantissa)
+    exponent = np.where(exponent == 0, 1, exponent)
+    shift = exponent - 150 + np.asarray(frac_bits, dtype=np.int64)[None, :]
+    live = ~special & (mantissa != 0)
+    left = live & (shift >= 0) & (shift < 32)
+    right = live & (shift < 0) & (shift >= -24)
+    right_count = np.where(right, -shift - 1, 0)
+    return {"values": live.sum(axis=1), "zero_values": (~live).sum(axis=1),
+            "left_bits": np.where(left, shift, 0).sum(axis=1), "right_bytes": (right_count // 8).sum(axis=1),
+            "right_bits": (right_count % 8).sum(axis=1)}

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import Op
+from .counts import Features
 from .order_keys import NAN_KEY, order_keys
 from .types import BITS
 
@@ -30,7 +32,7 @@ BIN_MAX = {"uint8": 255, "uint16": 65535}
 
 
 @dataclass
-class ThresholdBins:
+class ThresholdBins(Op):
     """bins[j] = 1 + #{edges[j] < key(x[features[j]])}, NaN -> nan_bin."""
 
     op = "threshold_bins"
@@ -87,6 +89,13 @@ class ThresholdBins:
         if not self.all_features:
             sizes["features"] = 2 * self.n_out
         return sizes
+
+    def cost_group(self) -> str:
+        return f"threshold_bins/{self.out_type}"
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        counts.add_cycles(f"{group}:values", np.full(len(values), self.n_out))
+        counts.add_cycles(f"{group}:edges_scanned", np.minimum(self.forward(values), self.scan_edges + 1).sum(axis=1))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         keys = order_keys(np.asarray(x)[:, self.features], NAN_KEY)

@@ -40,7 +40,10 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from .base import Op, QFormat
+from .counts import Features
 from .order_keys import NAN_KEY, NAN_KEY_LOW, key_floats, threshold_keys
+from .tree_costs import count_tree_costs
 from .types import INT_TYPES, round_half_away
 
 # Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
@@ -319,7 +322,7 @@ class TreeTables:
 
 
 @dataclass
-class TreeEnsemble:
+class TreeEnsemble(Op):
     op = "tree_ensemble"
     n_in: int
     trees: list[Tree]
@@ -420,6 +423,21 @@ class TreeEnsemble:
         if tables.nan_flip_table:
             sizes["nan_flip"] = (n_inner + 7) // 8
         return sizes
+
+    def out_format(self) -> QFormat:
+        return QFormat(self.out_type, scale_value=float(self.out_scale), rounding="none")
+
+    def accumulator_bound(self) -> float:
+        return self.acc_bound * float(self.out_scale)
+
+    def soft_float_routines(self) -> set[str]:
+        return {"compare"} if self.in_kind == "float" else set()
+
+    def cost_group(self) -> str:  # one group per layout: its variants are counted apart (tree_costs.py)
+        return f"trees/{self.layout}"
+
+    def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
+        count_tree_costs(self, values, group, counts)
 
     def float_threshold(self, tree: Tree, node: int) -> float:
         """in_kind "float": the float32 threshold of a split (its key's value)."""
