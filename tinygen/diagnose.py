@@ -53,7 +53,7 @@ def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
 
 def _wider_dtype(program) -> dict:
     """The next dtype with more bits that the model's family exports with (quantize.py's lists)."""
-    kinds = {getattr(op, "op", "") for op in program.ops}
+    kinds = {op.op for op in program.ops}
     if "tree_ensemble" in kinds:
         wider = "exact"
     else:  # q31 is for linear models only (no q31 activation tables, GaussianNB's squares would not fit)
@@ -73,9 +73,10 @@ def _dense_pairs(float_program, program):
     for index, (fop, op) in enumerate(zip(float_program.ops, typed), start=1):
         if isinstance(fop, FloatDense) and isinstance(op, Dense) and not op.is_float:
             yield index, fop, op, np.broadcast_to(in_frac, (fop.n_in,))
-        if getattr(op, "out_frac_bits", None) is None:
+        fmt = op.out_format()
+        if fmt is None or fmt.frac_bits is None:
             return
-        in_frac = np.asarray(op.out_frac_bits, dtype=np.float64)
+        in_frac = np.asarray(fmt.frac_bits, dtype=np.float64)
 
 
 def _weight_outliers(float_program, program) -> list[dict]:

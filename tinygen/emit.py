@@ -133,7 +133,7 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
     body = ops[1:] if program.is_fixed else ops
     # The chain of ops after the input conversion: op k reads buffer k and writes buffer k+1; the first
     # reads the (quantized) input and the last writes the caller's score array.
-    body = [ctx for ctx in body if not getattr(ctx["op"], "passthrough", False)]  # e.g. order_keys on raw bits
+    body = [ctx for ctx in body if not ctx["op"].passthrough]  # e.g. order_keys on raw bits
     chain = []
     for k, ctx in enumerate(body):
         chain.append({"fn": ctx["fn"], "src": "x_q" if program.is_fixed and k == 0 else ("x" if k == 0 else f"h{k}"),
