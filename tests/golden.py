@@ -147,7 +147,10 @@ def compute(kinds, only=None, jobs: int = 2) -> dict:
             return name, {kind: "refused: " + str(exc)[:60] for kind in kinds}
         out = {}
         for kind in kinds:
-            out[kind] = simulator_digest(model, X) if kind == "sim" else target_digest(model, X, kind)
+            try:
+                out[kind] = simulator_digest(model, X) if kind == "sim" else target_digest(model, X, kind)
+            except TinygenError as exc:  # e.g. a model too big for the Uno: recorded as such
+                out[kind] = "refused: " + str(exc)[:60]
         return name, out
 
     with ThreadPoolExecutor(jobs) as pool:
