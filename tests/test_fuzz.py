@@ -44,7 +44,7 @@ import tinygen
 from tinygen.api import ConvertedModel
 from tinygen.errors import TinygenError
 from tinygen.ir import Program
-from tinygen.ops.tree_ensemble import FloatTrees, Tree
+from tinygen.ops.trees import FloatTrees, Tree
 from tinygen.quantize import quantize
 from tinygen.targets import host
 from tinygen.verify import compare_measured

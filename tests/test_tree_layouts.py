@@ -21,8 +21,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
 from tinygen.cli import main
-from tinygen.ops import tree_ensemble
-from tinygen.ops.order_keys import key_floats
+from tinygen.ops import trees as tree_ensemble
+from tinygen.ops.trees.order_keys import key_floats
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 

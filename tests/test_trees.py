@@ -39,8 +39,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
-from tinygen.ops.order_keys import NAN_KEY, float32_floor, order_keys, threshold_keys
-from tinygen.ops.tree_ensemble import LAYOUTS, LEAF_SCALE
+from tinygen.ops.trees.order_keys import NAN_KEY, float32_floor, order_keys, threshold_keys
+from tinygen.ops.trees import LAYOUTS, LEAF_SCALE
 from tinygen.verify import compare_on_target, verify
 
 from conftest import error_of, need_tool
@@ -441,7 +441,8 @@ def test_bits_tests_route_as_float32_compares():
     """Each split's bits_test on the raw float32 bits takes scikit-learn's branch for every input: x <= t for
     numbers (+-0, subnormals, +-inf), missing_left for NaN of either sign, over random bit patterns and
     thresholds of both signs, zero, +-FLT_MAX and +-inf."""
-    from tinygen.ops.tree_ensemble import Tree, _BitsRouting
+    from tinygen.ops.trees.routing import BitsRouting
+    from tinygen.ops.trees.tree import Tree
 
     rng = np.random.default_rng(2)
     x = np.concatenate([rng.integers(0, 2**32, 100_000, dtype=np.uint64).astype(np.uint32).view(np.float32), SPECIALS])
@@ -454,7 +455,7 @@ def test_bits_tests_route_as_float32_compares():
             tree = Tree(feature=np.array([0, -1, -1]), threshold=np.array([key, 0, 0]), left=np.array([1, -1, -1]),
                         right=np.array([2, -1, -1]), missing_left=np.array([missing_left, False, False]),
                         value=np.zeros((3, 1), dtype=np.int64))
-            routing = _BitsRouting(tree, bits)
+            routing = BitsRouting(tree, bits)
             kinds.add(int(routing.kind[0]))
             got = routing(np.arange(len(x)), np.zeros(len(x), dtype=np.int64))
             expected = np.where(np.isnan(x), missing_left, x.astype(np.float64) <= threshold)

@@ -35,8 +35,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
 import tinygen
-from tinygen.ops.order_keys import float32_floor
-from tinygen.ops.tree_ensemble import LEAF_SCALE
+from tinygen.ops.trees.order_keys import float32_floor
+from tinygen.ops.trees import LEAF_SCALE
 from tinygen.targets import TARGETS
 
 from conftest import need_tool

@@ -9,7 +9,7 @@ from .emit import check_name, render_header
 from .errors import TinygenError
 from .frontend import feature_names_of, to_float_program
 from .ir import Program
-from .ops.tree_ensemble import FloatTrees
+from .ops.trees import FloatTrees
 from .quantize import check_dtype, quantize
 
 

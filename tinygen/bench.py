@@ -28,7 +28,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from .api import convert
 from .data import BUNDLED
 from .errors import TinygenError
-from .ops.tree_ensemble import TreeEnsemble
+from .ops.trees import TreeEnsemble
 from .progress import progress
 from .quantize import BINS_CHOICES, GAUSSIAN_DTYPES, LINEAR_DTYPES
 from .verify import metric

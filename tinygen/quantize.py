@@ -8,7 +8,6 @@ overflow (ops/dense.py).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 from dataclasses import dataclass
@@ -20,14 +19,12 @@ from .ir import NO_PROBA, Program
 from .ops import activation, anomaly_score, dense, gaussian_jll, probability
 from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
-from .ops.order_keys import NAN_KEY, OrderKeys
 from .ops import fully_connected, int8_activation
 from .ops.quantize_affine import QuantizeAffine, affine_params
 from .ops.quantize_input import QuantizeInput
-from .ops.threshold_bins import BINS_CODE_BYTES, bin_trees
 from .passes import fold_features_below_resolution, fold_format_setter
-from .ops.tree_ensemble import (LAYOUTS, FloatTrees, check_table_limits, choose_layout, estimate_bytes, quantize_exact,
-                                quantize_fixed, table_limit_problem)
+from .ops.trees import (LAYOUTS, FloatTrees, OrderKeys, choose_layout, exact_variant, on_raw_input, quantize_exact,
+                         quantize_fixed)
 
 
 @dataclass(frozen=True)
@@ -333,29 +330,6 @@ def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -
     return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
 
 
-# Inline trees read the raw float32 bits (no key pass: RF 10x6 on breast_cancer, Uno: 2,174 -> 1,245 cycles,
-# stack 154 -> 42 B) at ~4 B of flash per split more than order keys (5,942 -> 6,684 B there); above this many
-# splits the flash matters more (a 900-split HistGradientBoosting would no longer fit the Uno) and they read keys.
-# Tables always read the raw bits: the same 7-B record per split (threshold key, feature code with the
-# missing_left bit, children), the visited split's key made from x's bits in the walk; smaller, faster and
-# with no key buffer on the stack. Measured (Uno cycles / Cortex-M4 instructions, keys -> bits): RF 10x6
-# breast_cancer 4,677 -> 3,764 / 1,357 -> 1,121, GBT 30x3 8,794 -> 8,015 / 2,473 -> 2,311, HistGBT 30
-# 16,172 -> 15,734 / 4,702 -> 4,698; flash 48 B less, stack 140 -> 18 B on the Uno.
-BITS_MAX_NODES = 512
-
-
-def _on_raw_input(typed, features, n_features, in_kind: str):
-    """The same trees reading the input itself ("bits": its raw float32 bits; "float": the floats): feature
-    indices back to the input's (the NaN key means nothing there: each node routes NaN itself)."""
-    for tree in typed.trees:
-        tree.feature = np.array([features[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)],
-                                dtype=np.int64)
-    typed.in_kind = in_kind
-    typed.n_in = n_features
-    typed.nan_key = NAN_KEY
-    return typed
-
-
 def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
     """TFLM-style affine int8: per-feature input quantization, then one fully_connected per dense layer
     (per-channel int8 weights, int32 bias, double-rounding requantization, relu fused). Every tensor's scale
@@ -421,7 +395,7 @@ def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout:
         spec = FIXED[dtype]
         first = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
         typed = quantize_fixed(trees, first.frac_bits, spec.bits)
-        typed.layout = choose_layout(typed, layout)
+        typed = dataclasses.replace(typed, layout=choose_layout(typed, layout))
         notes = [f"{dtype}: a split goes left when x_q <= floor(t * 2^frac_bits), exact for the quantized input; "
                  f"NaN inputs become 0 in the conversion; {typed.pruned_nodes} nodes of decided splits and equal "
                  f"subtrees removed; {typed.layout} layout"]
@@ -429,7 +403,7 @@ def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout:
     typed, features = quantize_exact(trees)
     if dtype == "float32":
         return _float32_trees(typed, features, program.n_features, layout, bins, base)
-    first, typed = _exact_variant(typed, features, program.n_features, layout, bins)
+    first, typed = exact_variant(typed, features, program.n_features, layout, bins)
     what = {"bits": "the raw float32 bits", "keys": "order keys", "bins": f"{typed.in_type} threshold bins"}[typed.in_kind]
     notes = [f"exact: every split compares integers ({what}) and takes scikit-learn's branch for every float32 "
              f"input; {typed.pruned_nodes} nodes of splits with equal subtrees removed; {typed.layout} layout"]
@@ -441,36 +415,7 @@ def _float32_trees(typed, features: list[int], n_features: int, layout: str, bin
     MCUs with an FPU, or where float compares are wanted). Leaves and sums stay integers."""
     if bins or layout == "table":
         raise TinygenError("float32 trees compare floats in inline code; for tables or threshold bins use --dtype exact")
-    typed = _on_raw_input(typed, features, n_features, "float")
-    typed.in_type, typed.layout = "float32", "inline"
+    typed = dataclasses.replace(on_raw_input(typed, features, n_features, "float"), in_type="float32", layout="inline")
     notes = ["float32: every split compares the float32 feature with the largest float32 at or below scikit-learn's "
              f"threshold (the same branch); integer leaves; {typed.pruned_nodes} nodes of equal subtrees removed"]
     return Program(dtype="float32", ops=[OrderKeys(n_in=n_features, mode="float"), typed], notes=notes, **base)
-
-
-def _exact_variant(typed, features: list[int], n_features: int, layout: str, bins: bool | None):
-    """(input op, tree op) of the exact program: order keys or threshold bins, inline or table layout, as
-    asked, and where left to "auto"/None the variant with the smallest estimated flash (estimated on order
-    keys; tables, and inline code of at most BITS_MAX_NODES splits, then read the raw float32 bits instead,
-    which takes less flash than keys in tables and ~4 B per split more inline)."""
-    candidates = []
-    for binned in ((False, True) if bins is None else (bins,)):
-        variant = copy.deepcopy(typed)
-        first = bin_trees(variant, features, n_features)[0] if binned else \
-            OrderKeys(n_in=n_features, features=features, nan_key=typed.nan_key)
-        estimates = estimate_bytes(variant)  # both layouts: the tables are built once
-        input_bytes = sum(first.table_bytes().values()) + (BINS_CODE_BYTES if binned else 0)
-        for name in (LAYOUTS if layout == "auto" else (layout,)):
-            if layout == "auto" and name == "table" and table_limit_problem(variant):
-                continue
-            candidates.append((estimates[name] + input_bytes, len(candidates), first,
-                               dataclasses.replace(variant, layout=name)))
-    _, _, first, chosen = min(candidates, key=lambda c: c[:2])
-    if chosen.layout == "table":
-        check_table_limits(chosen)
-    inner = sum(int((tree.left >= 0).sum()) for tree in chosen.trees)
-    if chosen.in_kind == "keys" and (chosen.layout == "table" or inner <= BITS_MAX_NODES):
-        # the raw float32 bits: no key pass, no key buffer (inline code of few splits; tables always)
-        chosen = _on_raw_input(copy.deepcopy(chosen), features, n_features, "bits")
-        first = OrderKeys(n_in=n_features, nan_key=chosen.nan_key, mode="bits")
-    return first, chosen

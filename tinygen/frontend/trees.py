@@ -5,7 +5,7 @@ scikit-learn casts inputs to float32, goes left when x <= threshold (float64) an
 node's missing_go_to_left says; forests average the trees' class fractions (soft voting: the first class
 wins ties) or values; gradient boosting adds learning_rate * leaf to its initial raw score per class (binary:
 class 1 when the raw score is > 0; multiclass: argmax). Each tree becomes flat node arrays; the typed op is
-built by ops/tree_ensemble.py.
+built by ops/trees/.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, Gradien
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import TinygenError
-from ..ops.tree_ensemble import FloatTrees, Tree
+from ..ops.trees import FloatTrees, Tree
 from .linear import FrontendResult
 
 

@@ -5,11 +5,9 @@ from .dense import Dense, FloatDense
 from .fully_connected import FullyConnected
 from .int8_activation import Int8Activation
 from .gaussian_jll import FloatGaussianJLL, GaussianJLL
-from .order_keys import OrderKeys
 from .quantize_affine import QuantizeAffine
 from .quantize_input import QuantizeInput
-from .threshold_bins import ThresholdBins
-from .tree_ensemble import FloatTrees, TreeEnsemble
+from .trees import FloatTrees, OrderKeys, ThresholdBins, TreeEnsemble
 
 # manifest "op" name -> typed op class
 OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL,

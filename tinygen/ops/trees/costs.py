@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .counts import Features
-from .types import BITS
+from ..counts import Features
+from ..types import BITS
 
 # AVR loads with a displacement reach 63 bytes from a pointer: inline splits on an input further along need
 # their address computed first

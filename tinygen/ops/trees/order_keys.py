@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Op
-from .counts import Features
+from ..base import Op
+from ..counts import Features
 
 NAN_KEY = (1 << 31) - 1
 NAN_KEY_LOW = -(1 << 31)

@@ -1,6 +1,6 @@
 """threshold_bins: float32 features -> small integer bins, lossless for the trees that read them (`exact`).
 
-Per feature the trees read, its split thresholds (order keys, ops/order_keys.py) sorted and distinct:
+Per feature the trees read, its split thresholds (order keys, order_keys.py) sorted and distinct:
 edges e_0 < e_1 < ... < e_{m-1}. bin(x) = 1 + #{i : e_i < key(x)}, in 1 .. m+1; NaN -> nan_bin (0, below
 every bin, or bin_max, above). A split `key <= e_i` becomes `bin <= i + 1`, which is the same test for every
 input: #{e < key} <= i  <=>  e_i >= key (the edges are sorted and distinct). So the trees compare bytes (or
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Op
-from .counts import Features
+from ..base import Op
+from ..counts import Features
+from ..types import BITS
 from .order_keys import NAN_KEY, order_keys
-from .types import BITS
 
 MAX_UINT8_EDGES = 253  # bins 1 .. 254, and 255 for NaN
 BINS_CODE_BYTES = 200  # the binary search's code, beyond the key pass it replaces (avr-gcc -Os), for estimates
@@ -114,29 +114,3 @@ class ThresholdBins(Op):
     def from_dict(cls, data: dict) -> "ThresholdBins":
         return cls(n_in=int(data["n_in"]), features=data["features"], edges=data["edges"], nan_bin=int(data["nan_bin"]),
                    out_type=data.get("out_type", "uint8"))
-
-
-def bin_trees(op, features: list[int], n_features: int):
-    """(ThresholdBins, the tree op reading bins) for a keys-reading TreeEnsemble `op` whose key j is input
-    feature features[j]: each split's threshold key becomes its rank among its feature's edges, plus 1."""
-    edges: list[set] = [set() for _ in features]
-    for tree in op.trees:
-        for f, t, left in zip(tree.feature, tree.threshold, tree.left):
-            if left >= 0:
-                edges[int(f)].add(int(t))
-    sorted_edges = [sorted(e) for e in edges]
-    used = [j for j, e in enumerate(sorted_edges) if e] or [0]  # a model of single leaves bins one feature
-    out_type = "uint8" if max(len(sorted_edges[j]) for j in used) <= MAX_UINT8_EDGES else "uint16"
-    nan_bin = 0 if op.nan_key < 0 else BIN_MAX[out_type]
-    position = {j: new for new, j in enumerate(used)}
-    rank = [{edge: i + 1 for i, edge in enumerate(e)} for e in sorted_edges]
-    for tree in op.trees:
-        inner = tree.left >= 0
-        ranks = [rank[int(f)][int(t)] if is_inner else 0 for f, t, is_inner in zip(tree.feature, tree.threshold, inner)]
-        tree.threshold = np.asarray(ranks, dtype=np.int64)
-        tree.feature = np.array([position[int(f)] if is_inner else -1 for f, is_inner in zip(tree.feature, inner)],
-                                dtype=np.int64)
-    op.in_kind, op.in_type, op.nan_key, op.n_in = "bins", out_type, nan_bin, len(used)
-    bins = ThresholdBins(n_in=n_features, features=[features[j] for j in used], edges=[sorted_edges[j] for j in used],
-                         nan_bin=nan_bin, out_type=out_type)
-    return bins, op
