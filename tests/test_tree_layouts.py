@@ -21,7 +21,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
 from tinygen.cli import main
-from tinygen.ops import trees as tree_ensemble
+from tinygen.ops.trees import layout as tree_layout
 from tinygen.ops.trees.order_keys import key_floats
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
@@ -198,7 +198,7 @@ def test_layout_errors():
 
 
 def test_table_index_limit(monkeypatch):
-    monkeypatch.setattr(tree_ensemble, "TABLE_MAX_ENTRIES", 100)
+    monkeypatch.setattr(tree_layout, "TABLE_MAX_ENTRIES", 100)
     with pytest.raises(tinygen.TinygenError, match="table layout indexes at most 100 splits.*--layout inline"):
         tinygen.convert(fitted("rf-breast_cancer"), layout="table")
 
@@ -224,7 +224,7 @@ def test_500_trees_of_depth_12_convert():
     assert model.program.ops[1].layout == "table"
     assert np.array_equal(model.predict(X[:500]), forest.predict(X[:500]))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tree_ensemble, "TABLE_MAX_ENTRIES", 30_000)
+        patch.setattr(tree_layout, "TABLE_MAX_ENTRIES", 30_000)
         assert tinygen.convert(forest).program.ops[1].layout == "inline"
         with pytest.raises(tinygen.TinygenError, match="table layout indexes at most 30000 splits"):
             tinygen.convert(forest, layout="table")

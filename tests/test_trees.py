@@ -464,7 +464,7 @@ def test_bits_tests_route_as_float32_compares():
 
 
 def test_small_inline_forest_reads_bits_large_reads_keys():
-    from tinygen.quantize import BITS_MAX_NODES
+    from tinygen.ops.trees.passes import BITS_MAX_NODES
 
     small, large = (tinygen.convert(fitted(dataset, "RandomForestClassifier"), layout="inline", bins=False)
                     for dataset in ("breast_cancer", "digits"))
