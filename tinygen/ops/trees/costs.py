@@ -74,57 +74,8 @@ def count_tree_costs(op, values: np.ndarray, group: str, features: Features) -> 
     and a second compare for some NaN rules); per leaf reached, an add of each nonzero value (or a return of
     the one class fraction). Tables: per split visited, one record read (the input found by its byte offset,
     or by an index times its size); per tree, its leaf's row of values added (one value for trees of one column)."""
-    rows = len(values)
-    n_trees = len(op.trees)
-    if op.layout == "inline":
-        returns = op.n_summed == 1 and op.leaf_type == "uint16"  # each tree returns its class fraction
-        visited, visited_far, visited_double, leaf_adds = (np.zeros(rows) for _ in range(4))
-        splits = splits_far = splits_double = leaf_values = leaves = 0
-        all_reached = op.leaves_reached(values)
-        features.add_cycles(f"{group}:distinct_tests", _distinct_on_paths(
-            op, all_reached, lambda tree, node: _test_key(op, tree, node)))
-        features.add_cycles(f"{group}:distinct_inputs", _distinct_on_paths(op, all_reached, lambda tree, node: int(tree.feature[node])))
-        for tree, reached in zip(op.trees, all_reached):
-            inner = tree.left >= 0
-            far, double = _split_classes(op, tree)
-            nonzero = (tree.value[:, :op.n_summed] != 0).sum(axis=1)
-            visited += _path_counts(tree, reached, inner)
-            visited_far += _path_counts(tree, reached, far)
-            visited_double += _path_counts(tree, reached, double)
-            leaf_adds += 0 if returns else nonzero[reached]
-            splits, splits_far, splits_double = splits + int(inner.sum()), splits_far + int(far.sum()), \
-                splits_double + int(double.sum())
-            leaf_values += 0 if returns else int(nonzero[~inner].sum())
-            leaves += int((~inner).sum()) if returns else 0
-        tests = {_test_key(op, tree, i) for tree in op.trees for i in np.nonzero(tree.left >= 0)[0]}
-        features.add_flash(f"{group}:distinct_tests", len(tests))
-        features.add_flash(f"{group}:constant_bytes", sum(_nonzero_bytes(c) for test in tests for c in test[-2:]
-                                                          if isinstance(c, (int, np.integer))))
-        keys = op.in_kind in ("keys", "bins")  # compares of int32 keys in a buffer, not of the raw bits
-        # beyond the load displacement, an address is computed; with several outputs in memory the pointer
-        # registers are busier and it costs more
-        far = "visited_far" if op.n_summed == 1 else "visited_far_outputs_in_memory"
-        for name, per_row in (("visited_splits", visited), (far, visited_far), ("visited_double", visited_double),
-                              ("visited_keys", visited if keys else 0 * visited),
-                              # one output stays in registers; several are added to the output array in memory
-                              ("leaf_adds" if op.n_summed == 1 else "leaf_adds_to_memory", leaf_adds),
-                              ("leaf_returns", np.full(rows, n_trees if returns else 0))):
-            features.add_cycles(f"{group}:{name}", per_row)
-        for name, count in (("splits", splits), ("splits_far", splits_far), ("splits_double", splits_double),
-                            ("leaf_values", leaf_values), ("leaf_returns", leaves), ("keys", int(keys))):
-            features.add_flash(f"{group}:{name}", count)
-    else:
-        tables = op.tables()
-        visited = sum(_path_counts(tree, reached, tree.left >= 0) for tree, reached in zip(op.trees, op.leaves_reached(values)))
-        features.add_cycles(f"{group}:visited_splits", visited)
-        features.add_cycles(f"{group}:visited_by_index", visited if not tables.feature_offsets else 0 * visited)
-        per_leaf = 1 if tables.column is not None else op.n_summed
-        features.add_cycles(f"{group}:leaf_values", np.full(rows, n_trees * per_leaf))
-        features.add_cycles(f"{group}:leaf_indexed", np.full(rows, n_trees if tables.leaf_index is not None else 0))
-        features.add_cycles(f"{group}:column_trees", np.full(rows, n_trees if tables.column is not None else 0))
-        for name, flag in (("by_index", not tables.feature_offsets), ("column", tables.column is not None),
-                           ("indexed", tables.leaf_index is not None), ("int32_leaves", op.leaf_type == "int32")):
-            features.add_flash(f"{group}:{name}", int(flag))
+    rows, n_trees = len(values), len(op.trees)
+    (_inline_counts if op.layout == "inline" else _table_counts)(op, values, group, features)
     features.add_cycles(f"{group}:trees", np.full(rows, n_trees))
     features.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
     features.add_flash(f"{group}:trees", n_trees)
@@ -132,3 +83,58 @@ def count_tree_costs(op, values: np.ndarray, group: str, features: Features) -> 
         # an estimate for them says it is not calibrated until programs of theirs are measured
         features.add_cycles(f"{group}:visited_splits_{op.in_kind}", features.cycles[f"{group}:visited_splits"])
         features.add_flash(f"{group}:{op.in_kind}_input", 1)
+
+
+def _inline_counts(op, values: np.ndarray, group: str, features: Features) -> None:
+    rows, n_trees = len(values), len(op.trees)
+    returns = op.n_summed == 1 and op.leaf_type == "uint16"  # each tree returns its class fraction
+    visited, visited_far, visited_double, leaf_adds = (np.zeros(rows) for _ in range(4))
+    splits = splits_far = splits_double = leaf_values = leaves = 0
+    all_reached = op.leaves_reached(values)
+    features.add_cycles(f"{group}:distinct_tests", _distinct_on_paths(
+        op, all_reached, lambda tree, node: _test_key(op, tree, node)))
+    features.add_cycles(f"{group}:distinct_inputs", _distinct_on_paths(op, all_reached, lambda tree, node: int(tree.feature[node])))
+    for tree, reached in zip(op.trees, all_reached):
+        inner = tree.left >= 0
+        far, double = _split_classes(op, tree)
+        nonzero = (tree.value[:, :op.n_summed] != 0).sum(axis=1)
+        visited += _path_counts(tree, reached, inner)
+        visited_far += _path_counts(tree, reached, far)
+        visited_double += _path_counts(tree, reached, double)
+        leaf_adds += 0 if returns else nonzero[reached]
+        splits, splits_far, splits_double = splits + int(inner.sum()), splits_far + int(far.sum()), \
+            splits_double + int(double.sum())
+        leaf_values += 0 if returns else int(nonzero[~inner].sum())
+        leaves += int((~inner).sum()) if returns else 0
+    tests = {_test_key(op, tree, i) for tree in op.trees for i in np.nonzero(tree.left >= 0)[0]}
+    features.add_flash(f"{group}:distinct_tests", len(tests))
+    features.add_flash(f"{group}:constant_bytes", sum(_nonzero_bytes(c) for test in tests for c in test[-2:]
+                                                      if isinstance(c, (int, np.integer))))
+    keys = op.in_kind in ("keys", "bins")  # compares of int32 keys in a buffer, not of the raw bits
+    # beyond the load displacement, an address is computed; with several outputs in memory the pointer
+    # registers are busier and it costs more
+    far = "visited_far" if op.n_summed == 1 else "visited_far_outputs_in_memory"
+    for name, per_row in (("visited_splits", visited), (far, visited_far), ("visited_double", visited_double),
+                          ("visited_keys", visited if keys else 0 * visited),
+                          # one output stays in registers; several are added to the output array in memory
+                          ("leaf_adds" if op.n_summed == 1 else "leaf_adds_to_memory", leaf_adds),
+                          ("leaf_returns", np.full(rows, n_trees if returns else 0))):
+        features.add_cycles(f"{group}:{name}", per_row)
+    for name, count in (("splits", splits), ("splits_far", splits_far), ("splits_double", splits_double),
+                        ("leaf_values", leaf_values), ("leaf_returns", leaves), ("keys", int(keys))):
+        features.add_flash(f"{group}:{name}", count)
+
+
+def _table_counts(op, values: np.ndarray, group: str, features: Features) -> None:
+    rows, n_trees = len(values), len(op.trees)
+    tables = op.tables()
+    visited = sum(_path_counts(tree, reached, tree.left >= 0) for tree, reached in zip(op.trees, op.leaves_reached(values)))
+    features.add_cycles(f"{group}:visited_splits", visited)
+    features.add_cycles(f"{group}:visited_by_index", visited if not tables.feature_offsets else 0 * visited)
+    per_leaf = 1 if tables.column is not None else op.n_summed
+    features.add_cycles(f"{group}:leaf_values", np.full(rows, n_trees * per_leaf))
+    features.add_cycles(f"{group}:leaf_indexed", np.full(rows, n_trees if tables.leaf_index is not None else 0))
+    features.add_cycles(f"{group}:column_trees", np.full(rows, n_trees if tables.column is not None else 0))
+    for name, flag in (("by_index", not tables.feature_offsets), ("column", tables.column is not None),
+                       ("indexed", tables.leaf_index is not None), ("int32_leaves", op.leaf_type == "int32")):
+        features.add_flash(f"{group}:{name}", int(flag))
