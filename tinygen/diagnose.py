@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops.dense import Dense, FloatDense
+from .ops.dense import FloatDense
 from .ops.gaussian_jll import FloatGaussianJLL
-from .ops.quantize_input import QuantizeInput
-from .ops.types import BITS
 
 # A weight this many times the next largest (per input step) has taken the tensor's format: the others keep
 # log2(OUTLIER_RATIO) = 3 bits fewer than they would without it.
@@ -63,15 +61,21 @@ def _wider_dtype(program) -> dict:
             "fix": f"--dtype {wider} (or --dtype auto, which measures each dtype)"}
 
 
+def _power_of_two_inputs(program):
+    """The input conversion's per-feature formats where they are powers of two (q31, q15, q7), else None."""
+    formats = program.ops[0].in_formats()
+    return formats if formats and formats[0].frac_bits is not None else None
+
+
 def _dense_pairs(float_program, program):
     """(index in program.ops, FloatDense, Dense, the Dense's input frac bits) where the typed ops follow the
     float ones one to one (power-of-two dtypes: an input conversion, then one op per float op)."""
-    typed = program.ops[1:]
-    if not isinstance(program.ops[0], QuantizeInput) or len(typed) != len(float_program.ops):
+    typed, formats = program.ops[1:], _power_of_two_inputs(program)
+    if formats is None or len(typed) != len(float_program.ops):
         return
-    in_frac = np.asarray(program.ops[0].frac_bits, dtype=np.float64)
+    in_frac = np.array([fmt.frac_bits for fmt in formats], dtype=np.float64)
     for index, (fop, op) in enumerate(zip(float_program.ops, typed), start=1):
-        if isinstance(fop, FloatDense) and isinstance(op, Dense) and not op.is_float:
+        if isinstance(fop, FloatDense) and op.op == "dense" and not op.is_float:
             yield index, fop, op, np.broadcast_to(in_frac, (fop.n_in,))
         fmt = op.out_format()
         if fmt is None or fmt.frac_bits is None:
@@ -114,9 +118,10 @@ def _variance_outliers(float_program, program) -> list[dict]:
     any input in range can give; one class-feature variance far below the rest (var_smoothing's floor under a
     feature constant within a class) takes every other term's precision."""
     fop = float_program.ops[0] if len(float_program.ops) == 1 else None
-    if not isinstance(fop, FloatGaussianJLL) or not isinstance(program.ops[0], QuantizeInput):
+    formats = _power_of_two_inputs(program)
+    if not isinstance(fop, FloatGaussianJLL) or formats is None:
         return []
-    reach = np.exp2(-np.asarray(program.ops[0].frac_bits, dtype=np.float64)) * 2.0 ** (BITS[program.ops[0].out_type] - 1)
+    reach = np.array([-fmt.range[0] * fmt.scale for fmt in formats])  # the largest |x_q| in real units
     worst = (reach[None, :] + np.abs(fop.theta)) ** 2 / (2 * fop.var)
     per_feature = worst.max(axis=0)
     dominant = _dominant(per_feature)
