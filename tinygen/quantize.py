@@ -16,11 +16,11 @@ import numpy as np
 
 from .errors import TinygenError
 from .ir import NO_PROBA, Program
-from .ops import activation, anomaly_score, dense, gaussian_jll, probability
+from .ops import anomaly_score, gaussian_jll, probability
 from .ops.activation import FloatActivation
 from .ops.dense import FloatDense
-from .ops import fully_connected, int8_activation
-from .ops.quantize_affine import QuantizeAffine, affine_params
+from .ops.base import QuantizeStep
+from .ops.quantize_affine import QuantizeAffine
 from .ops.quantize_input import QuantizeInput
 from .passes import fold_features_below_resolution, fold_format_setter
 from .ops.trees import (LAYOUTS, FloatTrees, OrderKeys, choose_layout, exact_variant, on_raw_input, quantize_exact,
@@ -256,36 +256,28 @@ def _fixed_layers(program: Program, spec: FixedSpec, first: QuantizeInput, X: np
     each format chosen from the calibration rows X run through the float program. `finer`: "columns", the first
     layer takes per-input weight formats; "units", hidden layers before a relu give each unit its own format, and
     the layer after reads them with per-input weight formats (ops/dense.py)."""
-    ops = [first]
-    in_frac = np.asarray(first.frac_bits)
-    in_range = None  # the input integers span their whole type; after an activation, its output range
-    offsets = first.offsets_real()  # x_q holds x - offset: the first layer sees that, its bias takes w . offset
-    activations = np.where(np.isfinite(X), X, 0.0) - offsets
+    return _layer_chain(program, first, X, f"q{spec.bits - 1}", spec.bits, spec.acc_bits, finer)
+
+
+def _layer_chain(program: Program, first, X: np.ndarray, dtype: str, bits: int, acc_bits: tuple[int, ...],
+                 finer: frozenset = frozenset()) -> list:
+    """The input conversion `first`, then each float op quantized in turn (FloatOp.quantize(QuantizeStep), ops/base.py)
+    from its outputs on the calibration rows X run through the float program; None (a fused op) is left out."""
+    ops, fmt, in_range = [first], first.out_format(), None
+    offsets = np.asarray(fmt.offset, dtype=np.float64)  # per feature (q formats with input offsets), or 0
+    activations = np.where(np.isfinite(X), X, 0.0) - offsets  # x_q holds x - offset
     for index, fop in enumerate(program.ops):
         nxt = program.ops[index + 1] if index + 1 < len(program.ops) else None
-        if index == 0 and first.has_offsets:  # float64 on the host, as the scaler folding: W x + b = W (x - o) + (b + W o)
-            fop = FloatDense(fop.weights, fop.bias + fop.weights @ offsets)
+        if index == 0 and np.any(offsets):  # the first layer sees x - offset; its bias takes w . offset
+            fop = fop.with_input_offsets(offsets)
         activations = fop.forward(activations)
-        if isinstance(fop, FloatActivation):  # MLP hidden layers: relu in place, tanh/logistic tables
-            qop = activation.quantize(fop, ops[-1].out_type, ops[-1].out_frac_bits)
-            in_range = qop.out_range
-            ops.append(qop)
-            in_frac = qop.out_frac_bits
+        step = QuantizeStep(dtype, bits, acc_bits, SCORE_BITS if nxt is None else bits, ops[-1].out_type, fmt,
+                            activations, nxt, in_range, finer, first=index == 0)
+        qop = fop.quantize(step)
+        if qop is None:  # fused into the op before (int8's relu)
             continue
-        if getattr(ops[-1], "out_offset", 0.0):  # the previous activation holds f - offset: fold offset * w into the bias
-            fop = FloatDense(fop.weights, fop.bias + fop.weights.sum(axis=1) * ops[-1].out_offset)
-        by_column = ("columns" in finer and index == 0) or (index > 0 and np.ndim(in_frac) > 0)  # after per-unit formats
-        if nxt is None:
-            qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, SCORE_BITS, activations,
-                                 in_range=in_range, column_shifts=by_column)
-        else:  # a hidden layer: activations of `bits`, in the format its activation needs
-            per_unit = "units" in finer and nxt.kind == "relu"
-            units = [nxt.input_max_abs(activations[:, [j]], spec.bits) for j in range(fop.n_out)] if per_unit else None
-            qop = dense.quantize(fop, in_frac, spec.bits, spec.bits, spec.acc_bits, spec.bits, activations,
-                                 in_range=in_range, out_max_abs=nxt.input_max_abs(activations, spec.bits),
-                                 column_shifts=by_column, unit_max_abs=units)
         ops.append(qop)
-        in_frac = qop.out_frac_bits
+        fmt, in_range = qop.out_format(), qop.out_range
     return ops
 
 
@@ -340,33 +332,7 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
     X = calibration_array(X_calib, program.n_features, "int8")
     program, ignored = fold_features_below_resolution(program, X)  # below float32 resolution: scale ~ 1e-11 otherwise
     first = QuantizeAffine.from_calibration(X)
-    ops = [first]
-    activations = np.where(np.isfinite(X), X, 0.0)
-    layers = [op for op in program.ops if isinstance(op, FloatDense)]
-    in_scale, in_zero_point = 1.0, 0
-    for index, fop in enumerate(program.ops):
-        if isinstance(fop, FloatActivation):
-            activations = fop.forward(activations)
-            if fop.kind != "relu":  # a TFLM LOGISTIC / TANH op after the layer
-                ops.append(int8_activation.quantize(fop.kind, fop.n, in_scale, in_zero_point))
-                in_scale, in_zero_point = ops[-1].out_scale, ops[-1].out_zero_point
-            continue
-        nxt = program.ops[index + 1] if index + 1 < len(program.ops) else None
-        relu = isinstance(nxt, FloatActivation) and nxt.kind == "relu"
-        activations = fop.forward(activations)
-        calib = np.maximum(activations, 0.0) if relu else activations
-        out_scale, out_zero_point = affine_params(calib.min(initial=0.0), calib.max(initial=0.0))
-        weights, bias_offset = fop.weights, None
-        if len(ops) == 1:  # the first layer reads x_q: per-feature scales into the weights, zero points into the bias
-            feature_scale = np.asarray(first.scale, dtype=np.float64)
-            weights = fop.weights * feature_scale[None, :]
-            probe = fully_connected.quantize(weights, fop.bias, 1.0, 0, out_scale, out_zero_point, "relu" if relu else "none")
-            bias_offset = -(probe.weights @ np.asarray(first.zero_point, dtype=np.int64))
-        ops.append(fully_connected.quantize(weights, fop.bias, in_scale, in_zero_point, out_scale, out_zero_point,
-                                            "relu" if relu else "none", bias_offset))
-        in_scale, in_zero_point = ops[-1].out_scale, ops[-1].out_zero_point
-    assert sum(op.op == "fully_connected" for op in ops) == len(layers)
-    ops[-1].out_type = "int32"  # NAME_scores writes int32_t: the int8 output tensor's values, widened
+    ops = _layer_chain(program, first, X, "int8", 8, (32,))
     notes = ["int8: TFLM affine int8 (per-channel symmetric weights, int32 bias, multiplier + shift with double rounding, "
              "relu fused; tanh/logistic as TFLM's int8 kernels, tabulated); inputs quantized per feature (x / scale in float32, half away from zero, + zero point), "
              "whose scales and zero points fold into the first layer"]

@@ -44,7 +44,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .base import Op, QFormat
+from . import int8_activation
+from .base import Op, QFormat, QuantizeStep
 from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
 
 KINDS = ("relu", "tanh", "logistic")
@@ -93,6 +94,20 @@ class FloatActivation:
             return HEADROOM * float(np.max(finite, initial=0.0))
         table_range = INPUT_RANGE[(self.kind, bits)] * (1.0 - 2.0 ** -bits)  # a format covering [-R, R) exactly
         return min(HEADROOM * float(np.abs(finite).max(initial=0.0)), table_range)
+
+    @property
+    def per_unit_formats(self) -> bool:
+        """True when the dense before may give each unit its own format (relu passes them through; the
+        tables take one input format)."""
+        return self.kind == "relu"
+
+    def quantize(self, step: QuantizeStep) -> "Activation | int8_activation.Int8Activation | None":
+        """The typed activation for `step` (ops/base.py); int8's relu is fused into the layer before (None)."""
+        if not step.affine:
+            return quantize(self, step.in_type, step.in_format.frac_bits)
+        if self.kind == "relu":
+            return None
+        return int8_activation.quantize(self.kind, self.n, step.in_format.scale, step.in_format.zero_point)
 
     def to_float32(self) -> "Activation":
         return Activation(kind=self.kind, n=self.n, in_type="float32", out_type="float32")

@@ -25,8 +25,8 @@ class QFormat:
     """How the integers q of a tensor mean real numbers: real = (q - zero_point) * scale + offset, with scale =
     2**-frac_bits in the power-of-two formats (q31, q15, q7) and a free float in the affine ones (int8).
 
-    frac_bits and offset may be per channel (a tuple, one per feature or unit: input offsets, per-unit
-    formats); `channels()` gives one scalar format per channel. q_min/q_max narrow the type's range where the op
+    frac_bits, scale_value, zero_point and offset may be per channel (a tuple, one per feature or unit: input
+    offsets, per-unit formats, int8's per-feature input scales); `channels()` gives one scalar format per channel. q_min/q_max narrow the type's range where the op
     proves its values narrower (an int8 layer's activation bounds). rounding says how values reach this format:
     "half_away" (the float->fixed input conversion, ties away from zero), "floor" (an arithmetic right shift),
     "double" (TFLM's rounding doubling high multiply then rounding divide), "table" (a lookup table's rounded
@@ -35,8 +35,8 @@ class QFormat:
 
     type_name: str
     frac_bits: int | tuple[int, ...] | None = None
-    scale_value: float | None = None  # the scale when frac_bits is None
-    zero_point: int = 0
+    scale_value: float | tuple[float, ...] | None = None  # the scale when frac_bits is None
+    zero_point: int | tuple[int, ...] = 0
     offset: float | tuple[float, ...] = 0.0
     q_min: int | None = None
     q_max: int | None = None
@@ -51,7 +51,7 @@ class QFormat:
 
     @property
     def per_channel(self) -> bool:
-        return isinstance(self.frac_bits, tuple) or isinstance(self.offset, tuple)
+        return any(isinstance(v, tuple) for v in (self.frac_bits, self.scale_value, self.zero_point, self.offset))
 
     @property
     def scale(self) -> float:
@@ -79,10 +79,10 @@ class QFormat:
 
     def channels(self, n: int) -> list["QFormat"]:
         """One scalar format per channel (n copies of a scalar format)."""
-        frac = self.frac_bits if isinstance(self.frac_bits, tuple) else (self.frac_bits,) * n
-        offset = self.offset if isinstance(self.offset, tuple) else (self.offset,) * n
-        return [QFormat(self.type_name, f, self.scale_value, self.zero_point, o, self.q_min, self.q_max,
-                        self.rounding, self.saturate) for f, o in zip(frac, offset)]
+        def each(value):
+            return value if isinstance(value, tuple) else (value,) * n
+        return [QFormat(self.type_name, f, s, z, o, self.q_min, self.q_max, self.rounding, self.saturate)
+                for f, s, z, o in zip(each(self.frac_bits), each(self.scale_value), each(self.zero_point), each(self.offset))]
 
     @property
     def text(self) -> str:
@@ -92,6 +92,29 @@ class QFormat:
         if self.zero_point or self.type_name == "int8":
             return f"{self.type_name}, scale {self.scale:.4g}, zero point {self.zero_point}"
         return f"{self.type_name}, scale {self.scale:.4g}"
+
+
+@dataclass
+class QuantizeStep:
+    """What a float op of a layer chain (linear models and MLPs: dense layers and activations) is quantized from:
+    one signature for every such op and dtype, FloatOp.quantize(step) -> the typed op, or None where the op fuses
+    into the one before (int8's relu). quantize.py walks the chain and fills it in."""
+
+    dtype: str  # q31, q15, q7 (power-of-two formats) or int8 (affine)
+    bits: int  # inputs, weights and activations
+    acc_bits: tuple[int, ...]  # accumulator widths to try, narrowest first
+    out_bits: int  # this op's output width (the last op writes the 32-bit scores)
+    in_type: str  # the previous typed op's output type
+    in_format: QFormat  # ... and its format (per feature after the input conversion, per unit after row shifts)
+    outputs: np.ndarray  # this op's float outputs on the calibration rows (what its output format must hold)
+    next_op: object | None = None  # the float op after this one (its input range sets this one's output format)
+    in_range: tuple[int, int] | None = None  # the input integers' (lo, hi) when narrower than in_type
+    finer: frozenset = frozenset()  # refinements asked (quantize._refine): "columns", "units"
+    first: bool = False  # the op reads the input conversion
+
+    @property
+    def affine(self) -> bool:
+        return self.dtype == "int8"
 
 
 class Op:
@@ -133,6 +156,12 @@ class Op:
 
     def accumulator_bound(self) -> float | None:
         """The proven largest |accumulator| in real units, where the op has an accumulator."""
+        return None
+
+    @property
+    def out_range(self) -> tuple[int, int] | None:
+        """(min, max) of every output integer where the op proves it narrower than its type (the next layer's
+        range analysis assumes it); None: the whole type."""
         return None
 
     @property

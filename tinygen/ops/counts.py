@@ -27,3 +27,16 @@ class Features:
     def of(self, quantity: str) -> dict:
         """The counts a quantity is fitted on (static RAM on the flash counts)."""
         return {"cycles": self.cycles, "flash": self.flash, "stack": self.stack, "ram": self.flash}[quantity]
+
+
+def count_macs(op, values: np.ndarray, group: str, counts: Features, float_zeros: bool) -> None:
+    """A dense or fully_connected layer's outputs and multiply-accumulates on its input rows `values`
+    (float_zeros: soft-float multiplies by zero return early, so they are counted apart)."""
+    rows = len(values)
+    counts.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
+    if float_zeros:
+        zeros = (values == 0).sum(axis=1)
+        counts.add_cycles(f"{group}:zero_macs", zeros * op.n_out)
+        counts.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
+    else:
+        counts.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))

@@ -24,14 +24,17 @@ Typed forms (what the C in templates/c/dense.c.j2 computes, term by term in orde
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .base import Op, QFormat
-from .counts import Features
+from . import fully_connected
+from .base import Op, QFormat, QuantizeStep
+from .counts import Features, count_macs
+from .quantize_affine import affine_params
 from .types import (BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, frac_bits_from_json, frac_bits_to_json,
                     int_tuple_or_none, is_float, round_half_away)
 
@@ -72,6 +75,50 @@ class FloatDense:
     def then(self, nxt: "FloatDense") -> "FloatDense":
         """The single dense equal to applying self, then nxt (used by the fold pass)."""
         return FloatDense(nxt.weights @ self.weights, nxt.weights @ self.bias + nxt.bias)
+
+    def with_input_offsets(self, offsets: np.ndarray) -> "FloatDense":
+        """The same function of inputs that hold x - offsets: W x + b = W (x - o) + (b + W o), in float64 on
+        the host, as the scaler folding (the input conversion subtracts the offsets)."""
+        return FloatDense(self.weights, self.bias + self.weights @ offsets)
+
+    def quantize(self, step: QuantizeStep) -> "Dense | fully_connected.FullyConnected":
+        """The typed layer for `step` (ops/base.py): a power-of-two Dense, or int8's FullyConnected."""
+        return self._quantize_affine(step) if step.affine else self._quantize_pow2(step)
+
+    def _quantize_pow2(self, step: QuantizeStep) -> "Dense":
+        fop = self
+        if not step.first and step.in_format.offset:  # the activation before holds f - offset: offset * w into the bias
+            fop = FloatDense(self.weights, self.bias + self.weights.sum(axis=1) * step.in_format.offset)
+        in_frac = step.in_format.frac_bits
+        by_column = ("columns" in step.finer and step.first) or (not step.first and isinstance(in_frac, tuple))
+        nxt = step.next_op
+        if nxt is None:
+            return quantize(fop, in_frac, step.bits, step.bits, step.acc_bits, step.out_bits, step.outputs,
+                            in_range=step.in_range, column_shifts=by_column)
+        # a hidden layer: activations of `bits`, in the format its activation needs (per unit before a relu)
+        units = [nxt.input_max_abs(step.outputs[:, [j]], step.bits) for j in range(self.n_out)] \
+            if "units" in step.finer and nxt.per_unit_formats else None
+        return quantize(fop, in_frac, step.bits, step.bits, step.acc_bits, step.out_bits, step.outputs,
+                        in_range=step.in_range, out_max_abs=nxt.input_max_abs(step.outputs, step.bits),
+                        column_shifts=by_column, unit_max_abs=units)
+
+    def _quantize_affine(self, step: QuantizeStep) -> "fully_connected.FullyConnected":
+        """TFLM's int8 layer; relu after it is fused. The first layer reads x_q of per-feature scales and zero
+        points: the scales fold into the weights, the zero points into the bias."""
+        relu = getattr(step.next_op, "kind", None) == "relu"
+        calib = np.maximum(step.outputs, 0.0) if relu else step.outputs
+        out_scale, out_zero_point = affine_params(calib.min(initial=0.0), calib.max(initial=0.0))
+        fmt, act = step.in_format, "relu" if relu else "none"
+        weights, bias_offset, in_scale, in_zero_point = self.weights, None, fmt.scale_value, fmt.zero_point
+        if step.first:
+            weights = self.weights * np.asarray(fmt.scale_value, dtype=np.float64)[None, :]
+            probe = fully_connected.quantize(weights, self.bias, 1.0, 0, out_scale, out_zero_point, act)
+            bias_offset = -(probe.weights @ np.asarray(fmt.zero_point, dtype=np.int64))
+            in_scale, in_zero_point = 1.0, 0
+        layer = fully_connected.quantize(weights, self.bias, in_scale, in_zero_point, out_scale, out_zero_point, act,
+                                         bias_offset)
+        # NAME_scores writes int32_t: the last layer's int8 values, widened
+        return dataclasses.replace(layer, out_type="int32") if step.out_bits == 32 else layer
 
     def to_float32(self) -> "Dense":
         weights, bias = float32_or_refuse(self.weights, "weights"), float32_or_refuse(self.bias, "intercepts")
@@ -318,19 +365,6 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
         if found is not None:
             return found
     raise TinygenError(TOO_WIDE)
-
-
-def count_macs(op, values: np.ndarray, group: str, counts: Features, float_zeros: bool) -> None:
-    """A dense or fully_connected layer's outputs and multiply-accumulates on its input rows `values`
-    (float_zeros: soft-float multiplies by zero return early, so they are counted apart)."""
-    rows = len(values)
-    counts.add_cycles(f"{group}:outputs", np.full(rows, op.n_out))
-    if float_zeros:
-        zeros = (values == 0).sum(axis=1)
-        counts.add_cycles(f"{group}:zero_macs", zeros * op.n_out)
-        counts.add_cycles(f"{group}:macs", (op.n_in - zeros) * op.n_out)
-    else:
-        counts.add_cycles(f"{group}:macs", np.full(rows, op.n_in * op.n_out))
 
 
 @dataclass

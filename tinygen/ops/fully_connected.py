@@ -21,8 +21,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import TinygenError
 from .base import Op, QFormat
-from .counts import Features
-from .dense import count_macs
+from .counts import Features, count_macs
 from .types import as_ints, check_type, round_half_away
 
 INT8_MIN, INT8_MAX = -128, 127

@@ -64,8 +64,11 @@ class QuantizeAffine(Op):
         return {"scale": 4 * self.n_in, "zero_point": self.n_in}
 
     def in_formats(self) -> list[QFormat]:
-        return [QFormat("int8", scale_value=float(s), zero_point=int(z), rounding="half_away", saturate=True)
-                for s, z in zip(self.scale, self.zero_point)]
+        return self.out_format().channels(self.n_in)
+
+    def out_format(self) -> QFormat:
+        return QFormat("int8", scale_value=tuple(map(float, self.scale)), zero_point=tuple(map(int, self.zero_point)),
+                       rounding="half_away", saturate=True)
 
     def soft_float_routines(self) -> set[str]:
         return {"div", "compare"}  # x / scale, then range checks
