@@ -102,7 +102,7 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
     takes = "float32, q15, q7 or int8" if hidden else "float32, q31, q15, q7 or int8"
     if dtype == "exact":
         raise TinygenError(f"dtype exact is for tree models; {program.source} takes {takes}")
-    if any(not isinstance(op, (FloatDense, FloatActivation)) for op in program.ops):
+    if not all(op.in_chain for op in program.ops):
         raise TinygenError("quantize expects a float program from a frontend")
     if hidden and dtype == "q31":
         raise TinygenError(f"{program.source} exports with dtype {takes} (q31 activation tables are not "

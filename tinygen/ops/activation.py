@@ -45,7 +45,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import TinygenError
 from . import int8_activation
-from .base import Op, QFormat, QuantizeStep
+from .base import FloatOp, Op, QFormat, QuantizeStep
 from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
 
 KINDS = ("relu", "tanh", "logistic")
@@ -69,8 +69,10 @@ def _exact(kind: str, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class FloatActivation:
+class FloatActivation(FloatOp):
     """Float IR: out = f(in), float64."""
+
+    in_chain = True
 
     kind: str
     n: int

@@ -94,6 +94,17 @@ class QFormat:
         return f"{self.type_name}, scale {self.scale:.4g}"
 
 
+class FloatOp:
+    """The base of the float IR's ops (from frontends; float64 forward). Ops of a layer chain (`in_chain`: dense
+    layers and activations) are quantized one at a time by quantize(step) and converted to float32 by
+    to_float32(); the others (trees, GaussianNB) are whole families that quantize.py types at once."""
+
+    in_chain: ClassVar[bool] = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - every float op defines it
+        raise NotImplementedError
+
+
 @dataclass
 class QuantizeStep:
     """What a float op of a layer chain (linear models and MLPs: dense layers and activations) is quantized from:

@@ -32,7 +32,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import TinygenError
 from . import fully_connected
-from .base import Op, QFormat, QuantizeStep
+from .base import FloatOp, Op, QFormat, QuantizeStep
 from .counts import Features, count_macs
 from .quantize_affine import affine_params
 from .types import (BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, frac_bits_from_json, frac_bits_to_json,
@@ -55,8 +55,10 @@ TOO_WIDE = "the model's weights span too wide a range for fixed point; try dtype
 
 
 @dataclass
-class FloatDense:
+class FloatDense(FloatOp):
     """Float IR: y = x @ weights.T + bias, float64."""
+
+    in_chain = True
 
     weights: np.ndarray  # [n_out, n_in]
     bias: np.ndarray  # [n_out]

@@ -96,7 +96,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .base import Op, QFormat
+from .base import FloatOp, Op, QFormat
 from .counts import Features
 from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
 
@@ -114,7 +114,7 @@ MIN_CAP_NATS = 64.0  # ... plus this (a single calibration row next to the top c
 
 
 @dataclass
-class FloatGaussianJLL:
+class FloatGaussianJLL(FloatOp):
     """Float IR, float64: jll[c] = constant[c] - sum_i (x[i] - theta[c][i])**2 / (2 var[c][i])."""
 
     theta: np.ndarray  # [n_classes, n_in]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..base import FloatOp
 from .routing import FloatRouting
 
 
@@ -73,7 +74,7 @@ class Tree:
 
 
 @dataclass
-class FloatTrees:
+class FloatTrees(FloatOp):
     """Float IR: the leaf values reached by float32 inputs, combined over trees.
 
     combine "mean" (forests, single trees): mean of the leaves. combine "sum" (gradient boosting):
