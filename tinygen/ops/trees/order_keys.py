@@ -62,8 +62,20 @@ def threshold_keys(thresholds) -> np.ndarray:
     return order_keys(floored)
 
 
+class FeatureSubset(Op):
+    """An op whose output j is computed from input feature features[j] (the trees' keys and bins)."""
+
+    @property
+    def n_out(self) -> int:
+        return len(self.features)
+
+    @property
+    def all_features(self) -> bool:
+        return self.features == list(range(self.n_in))
+
+
 @dataclass
-class OrderKeys(Op):
+class OrderKeys(FeatureSubset):
     """key[j] = order key of x[features[j]], NaN -> nan_key (NAN_KEY or NAN_KEY_LOW)."""
 
     op = "order_keys"
@@ -85,14 +97,6 @@ class OrderKeys(Op):
     def passthrough(self) -> bool:
         """True when the C has no pass and no buffer: the next op reads the float input itself."""
         return self.mode != "keys"
-
-    @property
-    def n_out(self) -> int:
-        return len(self.features)
-
-    @property
-    def all_features(self) -> bool:
-        return self.features == list(range(self.n_in))
 
     def table_bytes(self) -> dict[str, int]:
         return {} if self.all_features else {"features": 2 * self.n_out}

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import Op
 from ..counts import Features
 from ..types import BITS
-from .order_keys import NAN_KEY, order_keys
+from .order_keys import NAN_KEY, FeatureSubset, order_keys
 
 MAX_UINT8_EDGES = 253  # bins 1 .. 254, and 255 for NaN
 BINS_CODE_BYTES = 200  # the binary search's code, beyond the key pass it replaces (avr-gcc -Os), for estimates
@@ -32,7 +31,7 @@ BIN_MAX = {"uint8": 255, "uint16": 65535}
 
 
 @dataclass
-class ThresholdBins(Op):
+class ThresholdBins(FeatureSubset):
     """bins[j] = 1 + #{edges[j] < key(x[features[j]])}, NaN -> nan_bin."""
 
     op = "threshold_bins"
@@ -49,14 +48,6 @@ class ThresholdBins(Op):
             raise ValueError("threshold_bins: uint8 or uint16 bins, NaN in bin 0 or the largest bin")
         if max((len(e) for e in self.edges), default=0) + 1 >= BIN_MAX[self.out_type]:
             raise ValueError("threshold_bins: more thresholds than the bin type holds")
-
-    @property
-    def n_out(self) -> int:
-        return len(self.features)
-
-    @property
-    def all_features(self) -> bool:
-        return self.features == list(range(self.n_in))
 
     @property
     def edge_base(self) -> list[int]:
