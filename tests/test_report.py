@@ -30,7 +30,8 @@ from tinygen import data, modelio
 from tinygen.cli import main
 from tinygen.frontend import to_float_program
 from tinygen.progress import progress
-from tinygen.report import profile, write_report
+from tinygen.profiling import profile
+from tinygen.report import write_report
 
 from conftest import need_tool
 

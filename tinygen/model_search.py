@@ -534,7 +534,7 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
     y = np.asarray(y)
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1] if X.ndim == 2 else 0)]
     dataset = Dataset(X, y, names, label_name)
-    train_module._check_table(X, dataset, y)
+    train_module.check_table(X, dataset, y)
     task = train_module.detect_task(y) if task == "auto" else task
     if task not in train_module.TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(train_module.TASKS)}")

@@ -320,7 +320,7 @@ def fit(
 
     X = np.asarray(dataset.X, dtype=np.float64)
     y = np.asarray(dataset.y)
-    _check_table(X, dataset, y, handles_missing(kind))
+    check_table(X, dataset, y, handles_missing(kind))
 
     if task == "auto":
         task = detect_task(y)
@@ -359,8 +359,10 @@ def fit(
     return model
 
 
-def _check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None, allow_missing: bool = False) -> None:
-    """The feature table (and the labels, one per row, when given) is fit for training."""
+def check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None, allow_missing: bool = False) -> None:
+    """TinygenError unless the feature table X (dataset's, for the column names in messages) is fit for training:
+    a 2-D table of at least 2 rows and 1 column, finite (NaN allowed with allow_missing), and y, when given, one
+    label per row. fit() checks this; the search checks it before its folds."""
     if X.ndim != 2:
         raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
     if y is not None and (y.ndim != 1 or len(y) != X.shape[0]):
@@ -378,7 +380,7 @@ def _fit_unsupervised(dataset: Dataset, kind: str, *, params, seed: int, task: s
     if task != "auto":
         raise TinygenError(f"model {kind!r} is unsupervised (it has no classification or regression task); drop --task {task}")
     X = np.asarray(dataset.X, dtype=np.float64)
-    _check_table(X, dataset, allow_missing=handles_missing(kind))
+    check_table(X, dataset, allow_missing=handles_missing(kind))
     estimator = make_estimator(kind, "auto", params=params, seed=seed)
     preset_samples = _UNSUPERVISED_PRESETS[kind][1].get("max_samples")
     if "max_samples" not in (params or {}) and isinstance(preset_samples, int) and preset_samples > X.shape[0]:
