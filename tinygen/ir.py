@@ -27,7 +27,6 @@ FORMAT = "tinygen-model"
 # manifests still load (they carry no digest); a newer one than this tinygen knows is refused.
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
-DECISIONS = ("argmax", "positive", "nonnegative", "value")
 
 
 @dataclass

@@ -23,7 +23,6 @@ Deterministic for a seed: the folds, every estimator's random_state, and the ord
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from .targets import toolchain
 from .api import convert
 from .data import Dataset
 from .errors import TinygenError
+from .progress import ProgressBar
 from .verify import compare_on_target, metric
 
 CLASSIFICATION_ONLY = ("logreg", "gnb")
@@ -57,12 +57,6 @@ class Spec:
                 value = "x".join(str(v) for v in value)
             shown.append(f"{short.get(key, key)}={value}")
         return " ".join([self.kind, *shown])
-
-    def param_args(self) -> list[str]:
-        """The --param arguments that `tinygen train --model KIND` takes for this configuration."""
-        def text(value):
-            return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
-        return [f"--param {key}={text(value)}" for key, value in self.params]
 
 
 @dataclass(frozen=True)
@@ -331,40 +325,6 @@ class SearchResult:
         return "\n".join(lines)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal (a count where the total is unknown)."""
-
-    def __init__(self, enabled: bool | None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.label, self.total, self.done, self.open = "", None, 0, False
-
-    def start(self, label: str, total: int | None = None) -> None:
-        self.finish()
-        self.label, self.total, self.done = label, total, 0
-        self._draw()
-
-    def step(self) -> None:
-        self.done += 1
-        self._draw()
-
-    def finish(self) -> None:
-        if self.open:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.open = False
-
-    def _draw(self) -> None:
-        if not self.enabled:
-            return
-        if self.total:
-            filled = 30 * self.done // self.total
-            sys.stderr.write(f"\r{self.label:<30} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-        else:
-            sys.stderr.write(f"\r{self.label:<30} {self.done}")
-        sys.stderr.flush()
-        self.open = True
-
-
 def _folds(X, y, task: str, n_folds: int, seed: int):
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -512,7 +472,7 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
     max_latency_ms: of the slowest row of X on the board's clock; max_flash / max_ram in bytes (RAM: static +
     stack); the board's own memories always apply. jobs: configurations fitted in parallel (processes) and
     candidates run on the emulator in parallel. quick: a small grid (one configuration per family) and 3 folds.
-    progress: a progress bar on stderr (None: when stderr is a terminal). name: the C name prefix of the
+    progress: a progress bar on stderr (None: when stdout and stderr are terminals). name: the C name prefix of the
     builds (as verify's, from the model file name). measure=False: no emulator, every cost is the cost
     model's estimate (its error: cost_model.error).
     Returns a SearchResult: .front (the Pareto front), .best and .estimator (None when nothing fits:
@@ -543,7 +503,7 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
         raise TinygenError(f"n_folds must be a whole number >= 2, got {n_folds!r}")
     folds = _folds(X, y, task, n_folds, seed)
     specs = grid(task, quick)
-    bar = _Progress(progress)
+    bar = ProgressBar(progress)
     evaluated = _evaluate_all(specs, dataset, task, folds, seed, board_spec.target, jobs, bar)
 
     candidates, skipped, estimators = [], {}, {}

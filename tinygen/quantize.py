@@ -300,8 +300,6 @@ def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -
     if dtype not in GAUSSIAN_DTYPES:
         raise TinygenError(f"{program.source} exports with dtype {', '.join(GAUSSIAN_DTYPES)}, not {dtype}")
     (fop,) = program.ops
-    if dtype == "int8":
-        return _quantize_int8(program, base, X_calib)
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[fop.to_float32()], notes=notes, **base)
@@ -344,16 +342,14 @@ def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -
 BITS_MAX_NODES = 512
 
 
-def _on_raw_input(typed, features, n_features, in_kind: str):
-    """The same trees reading the input itself ("bits": its raw float32 bits; "float": the floats): feature
-    indices back to the input's (the NaN key means nothing there: each node routes NaN itself)."""
-    for tree in typed.trees:
-        tree.feature = np.array([features[int(f)] if left >= 0 else -1 for f, left in zip(tree.feature, tree.left)],
-                                dtype=np.int64)
-    typed.in_kind = in_kind
-    typed.n_in = n_features
-    typed.nan_key = NAN_KEY
-    return typed
+def _on_raw_input(typed, features, n_features, in_kind: str, **changes):
+    """A copy of the trees reading the input itself ("bits": its raw float32 bits; "float": the floats): feature
+    indices back to the input's (the NaN key means nothing there: each node routes NaN itself); `changes` are
+    further fields of the copy. `typed` is left as it was."""
+    trees = [dataclasses.replace(tree, feature=np.array([features[int(f)] if left >= 0 else -1
+                                                         for f, left in zip(tree.feature, tree.left)], dtype=np.int64))
+             for tree in typed.trees]
+    return dataclasses.replace(typed, trees=trees, in_kind=in_kind, n_in=n_features, nan_key=NAN_KEY, **changes)
 
 
 def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
@@ -440,8 +436,7 @@ def _float32_trees(typed, features: list[int], n_features: int, layout: str, bin
     MCUs with an FPU, or where float compares are wanted). Leaves and sums stay integers."""
     if bins or layout == "table":
         raise TinygenError("float32 trees compare floats in inline code; for tables or threshold bins use --dtype exact")
-    typed = _on_raw_input(typed, features, n_features, "float")
-    typed.in_type, typed.layout = "float32", "inline"
+    typed = _on_raw_input(typed, features, n_features, "float", in_type="float32", layout="inline")
     notes = ["float32: every split compares the float32 feature with the largest float32 at or below scikit-learn's "
              f"threshold (the same branch); integer leaves; {typed.pruned_nodes} nodes of equal subtrees removed"]
     return Program(dtype="float32", ops=[OrderKeys(n_in=n_features, mode="float"), typed], notes=notes, **base)
@@ -454,7 +449,7 @@ def _exact_variant(typed, features: list[int], n_features: int, layout: str, bin
     which takes less flash than keys in tables and ~4 B per split more inline)."""
     candidates = []
     for binned in ((False, True) if bins is None else (bins,)):
-        variant = copy.deepcopy(typed)
+        variant = copy.deepcopy(typed) if binned else typed  # bin_trees rewrites the op and its trees in place
         first = bin_trees(variant, features, n_features)[0] if binned else \
             OrderKeys(n_in=n_features, features=features, nan_key=typed.nan_key)
         estimates = estimate_bytes(variant)  # both layouts: the tables are built once
@@ -470,6 +465,6 @@ def _exact_variant(typed, features: list[int], n_features: int, layout: str, bin
     inner = sum(int((tree.left >= 0).sum()) for tree in chosen.trees)
     if chosen.in_kind == "keys" and (chosen.layout == "table" or inner <= BITS_MAX_NODES):
         # the raw float32 bits: no key pass, no key buffer (inline code of few splits; tables always)
-        chosen = _on_raw_input(copy.deepcopy(chosen), features, n_features, "bits")
+        chosen = _on_raw_input(chosen, features, n_features, "bits")
         first = OrderKeys(n_in=n_features, nan_key=chosen.nan_key, mode="bits")
     return first, chosen
