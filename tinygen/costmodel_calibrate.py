@@ -89,7 +89,7 @@ def measure_candidates(target: str, set_names, cache: dict, jobs: int, echo) -> 
     return out
 
 
-def _percent_error(estimated: float, measured: float) -> str:
+def _percent_off(estimated: float, measured: float) -> str:
     return f"{100 * (estimated - measured) / max(measured, 1):+.1f}%"
 
 
@@ -102,9 +102,9 @@ def _print_errors(model: CostModel, rows, echo) -> dict:
         estimate = model.estimate(program, X)
         pairs.append((estimate, measured))
         echo(f"{label[:57]:<58}{measured['cycles_per_inference']:>10.0f}{estimate.cycles_mean:>10.0f}"
-             f"{_percent_error(estimate.cycles_mean, measured['cycles_per_inference']):>8}{measured['cycles_max']:>10.0f}"
-             f"{estimate.cycles_max:>10.0f}{_percent_error(estimate.cycles_max, measured['cycles_max']):>8}"
-             f"{measured['flash_bytes']:>8.0f}{estimate.flash_bytes:>8.0f}{_percent_error(estimate.flash_bytes, measured['flash_bytes']):>8}"
+             f"{_percent_off(estimate.cycles_mean, measured['cycles_per_inference']):>8}{measured['cycles_max']:>10.0f}"
+             f"{estimate.cycles_max:>10.0f}{_percent_off(estimate.cycles_max, measured['cycles_max']):>8}"
+             f"{measured['flash_bytes']:>8.0f}{estimate.flash_bytes:>8.0f}{_percent_off(estimate.flash_bytes, measured['flash_bytes']):>8}"
              f"{measured['stack_bytes']:>7.0f}{estimate.stack_bytes:>6.0f}")
     summary = errors(model, pairs)
     for quantity, stats in summary.items():

@@ -1,7 +1,7 @@
 """`tinygen report`: one offline HTML page that shows, per dtype, what the integer program costs a model —
 its metric against the float model, every tensor's values against the range its format holds (hls4ml-style
-precision profiling, profiling.py), the score error, confusion matrices and, for the targets asked for, flash, RAM, stack
-and cycles from the same builds and emulator runs as `tinygen verify`.
+precision profiling: profiling.py), the score error, confusion matrices and, for the targets asked for, flash,
+RAM, stack and cycles from the same builds and emulator runs as `tinygen verify`.
 
 The page stands alone: the charts are PNGs embedded as base64 (charts.py), the CSS is inline and there is no
 script, so it opens offline and can be kept as a CI artifact. Every name a user typed (title, file, feature
