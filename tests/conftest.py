@@ -111,3 +111,14 @@ def check_junit(path) -> list[dict]:
                           "message": None if problem is None else problem.get("message")})
     assert int(root.get("tests")) == len(cases)
     return cases
+
+
+def spread_over_targets(cases, targets) -> list:
+    """pytest params of every (case..., target) pair of a sweep: in the default run each case runs on one target,
+    rotating so that every target gets its share of the cases (and, for a sweep listed in rows of len(targets)
+    cases, one case of each row); the other pairs are marked slow (`bash tests/run.sh -m slow` runs them)."""
+    count = len(targets)
+    default = {i: targets[(i + i // count) % count] for i in range(len(cases))}
+    return [pytest.param(*case, target, id="-".join(map(str, (*case, target))),
+                         marks=() if target == default[i] else pytest.mark.slow)
+            for target in targets for i, case in enumerate(cases)]

@@ -2,6 +2,8 @@
 # Sets up and runs tinygen's tests on a fresh Debian machine: the C toolchains the tests compile with
 # (apt-get, as root or through sudo), tinygen with its test extras in a virtual environment (.venv, through
 # examples/setup.sh), then pytest with missing toolchains turned into failures. Extra arguments go to pytest.
+# The default run leaves out the tests marked slow (the rest of the exhaustive sweeps); `bash tests/run.sh -m slow`
+# runs those alone, and any other -m expression replaces "not slow" (.ci/run runs the default, then -m slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +35,13 @@ TINYGEN_EDITABLE=1 bash examples/setup.sh '[test]'
 export PATH="$PWD/${TINYGEN_VENV:-.venv}/bin:$PATH"
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1
+markers=(-m "not slow")
+for arg in "$@"; do
+  case "$arg" in -m|-m?*) markers=() ;; esac
+done
 status=0
 # -n auto: one pytest worker per core (pytest-xdist); the tests share no files, each builds in its own tmp_path
-python3 -m pytest -q -p no:cacheprovider -n auto --durations=15 "$@" || status=$?
+python3 -m pytest -q -p no:cacheprovider -n auto --durations=15 ${markers[@]+"${markers[@]}"} "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "tests/run.sh: pytest collected no tests; that is a failure" >&2
   exit 1

@@ -24,8 +24,8 @@ import tinygen
 from tinygen import fixedpoint
 from tinygen.fixedpoint import int_range
 from tinygen.frontend import to_float_program
-from tinygen.report import profile
 from tinygen.ops.quantize_input import QuantizeInput
+from tinygen.profiling import profile
 from tinygen.verify import compare_on_target
 
 from conftest import edge_rows, need_tool

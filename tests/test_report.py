@@ -29,8 +29,9 @@ import tinygen
 from tinygen import data, modelio
 from tinygen.cli import main
 from tinygen.frontend import to_float_program
-from tinygen.progress import progress
-from tinygen.report import profile, write_report
+from tinygen.progress import ProgressBar, progress
+from tinygen.profiling import profile
+from tinygen.report import write_report
 
 from conftest import need_tool
 
@@ -290,3 +291,23 @@ def test_progress_draws_a_bar_on_a_terminal():
     assert proc.wait(timeout=60) == 0
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert "report" in screen and "2/2" in screen and "q7" in screen and "done" in screen, screen
+
+
+def test_a_bar_stepped_by_hand_counts_where_the_total_is_unknown(capsys):
+    """The search's phases: a bar of known total, then a count; nothing at all when disabled."""
+    bar = ProgressBar(enabled=True)
+    bar.start("fitting", 2)
+    bar.step()
+    bar.working_on("logreg")
+    bar.step()
+    bar.start("running on avr")
+    bar.step()
+    bar.finish()
+    lines = capsys.readouterr().err.split("\n")
+    assert "fitting" in lines[0] and lines[0].rstrip().endswith("2/2  logreg") and "[" + "#" * 30 + "]" in lines[0]
+    assert lines[1].split("\r")[-1].split() == ["running", "on", "avr", "1"] and lines[2] == ""
+    quiet = ProgressBar(enabled=False)
+    quiet.start("fitting", 2)
+    quiet.step()
+    quiet.finish()
+    assert capsys.readouterr() == ("", "")

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import tinygen
-from tinygen import boards, costmodel, data, model_search, precision, train
+from tinygen import boards, costmodel, costmodel_calibrate, data, model_search, precision, train
 from tinygen.cli import main
 from tinygen.errors import TinygenError
 
@@ -136,12 +136,13 @@ def test_calibration_cache_measures_a_changed_program_again(monkeypatch):
     programs = [tinygen.convert(train.fit(data.Dataset(bundle.X, bundle.y, bundle.feature_names, "target"), "logreg"),
                                 dtype=dtype, calibration=bundle.X).program for dtype in ("q15", "q7")]
     runs = []
-    monkeypatch.setattr("tinygen.verify.compare_on_target", lambda model, *a, **k: runs.append(model) or {"cycles": 1})
+    monkeypatch.setattr(costmodel_calibrate, "compare_on_target", lambda model, *a, **k: runs.append(model) or {"cycles": 1})
     cache = {}
     for program in programs:  # the same label, another program
-        monkeypatch.setattr(costmodel, "candidate_programs", lambda name, p=program: [("iris: logreg", p, bundle.X[:3])])
-        costmodel._measure_all("avr", ("iris",), cache, 1, lambda *_: None)
-        costmodel._measure_all("avr", ("iris",), cache, 1, lambda *_: None)  # cached: not measured again
+        monkeypatch.setattr(costmodel_calibrate, "candidate_programs",
+                            lambda name, p=program: [("iris: logreg", p, bundle.X[:3])])
+        costmodel_calibrate.measure_candidates("avr", ("iris",), cache, 1, lambda *_: None)
+        costmodel_calibrate.measure_candidates("avr", ("iris",), cache, 1, lambda *_: None)  # cached: not measured again
     assert len(runs) == 2 and len(cache) == 2
 
 

@@ -1,5 +1,6 @@
 """The whole linear family on every MCU instruction set: every model x dtype, every row of its data set
-(breast_cancer and wine in full; diabetes in full), C == simulator with 0 mismatches."""
+(breast_cancer and wine in full; diabetes in full), C == simulator with 0 mismatches. The default run takes each
+model on one target (each target three of them, one per data set); the rest is marked slow."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from tinygen.quantize import LINEAR_DTYPES as DTYPES
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 
-from conftest import need_tool
+from conftest import need_tool, spread_over_targets
 
 MCU_TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32")
 
@@ -21,8 +22,8 @@ def _need(target: str) -> None:
         need_tool(tool)
 
 
-@pytest.mark.parametrize("target", MCU_TARGETS)
-@pytest.mark.parametrize("dataset,model", LINEAR_CASES)
+# each case on one target by default, every other pair under the slow marker
+@pytest.mark.parametrize("dataset,model,target", spread_over_targets(LINEAR_CASES, MCU_TARGETS))
 def test_linear_family_on_mcu(target, dataset, model):
     _need(target)
     X, y, X_train, *_ = split(dataset)

@@ -26,7 +26,7 @@ from tinygen.ops.trees.order_keys import key_floats
 from tinygen.targets import TARGETS
 from tinygen.verify import compare_on_target
 
-from conftest import need_tool
+from conftest import need_tool, spread_over_targets
 from tree_cases import SPECIALS, data
 
 pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
@@ -173,9 +173,11 @@ def test_table_reads_raw_bits_and_wide_inputs_keep_missing_left():
 MCU_TARGETS = ("avr", "cortex-m4", "rv32")
 
 
-@pytest.mark.parametrize("target", MCU_TARGETS)
-@pytest.mark.parametrize("layout,bins", VARIANTS)
-@pytest.mark.parametrize("case", ["rf-breast_cancer", "hgb-breast_cancer-nan", "gbt-diabetes"])
+# listed variant by variant, so that by default each target runs every variant once (on one of the cases);
+# every other pair is under the slow marker
+@pytest.mark.parametrize("case,layout,bins,target", spread_over_targets(
+    [(case, layout, bins) for layout, bins in VARIANTS for case in ("rf-breast_cancer", "hgb-breast_cancer-nan",
+                                                                     "gbt-diabetes")], MCU_TARGETS))
 def test_variants_on_mcu(case, layout, bins, target):
     """Every variant on each instruction set (test_trees_mcu.py runs each estimator's automatic choice)."""
     for tool in getattr(TARGETS[target], "tools", None) or ("avr-gcc", "simavr"):

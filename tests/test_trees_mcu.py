@@ -18,6 +18,7 @@ import pytest
 
 from tinygen.verify import compare_on_target
 
+from conftest import spread_over_targets
 from tree_cases import SPECIALS, check_rows, converted, data, edge_rows, fitted, has_inf, need_target
 
 TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32")
@@ -60,8 +61,8 @@ def mcu_rows(dataset: str, kind: str) -> np.ndarray:
                            pick(generated[special], N_SPECIAL), uniform])
 
 
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("dataset,kind", CASES)
+# each case on one target by default (each target three of them), every other pair under the slow marker
+@pytest.mark.parametrize("dataset,kind,target", spread_over_targets(CASES, TARGETS))
 def test_mcu_equals_simulator_equals_sklearn(target, dataset, kind):
     need_target(target)
     estimator, model = fitted(dataset, kind), converted(dataset, kind)

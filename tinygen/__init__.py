@@ -5,20 +5,12 @@
     model.save("out/", name="activity")        # out/activity.h + out/activity.json
     result = tinygen.search(X, y, board="uno", max_latency_ms=5)   # result.front, result.best, result.estimator
 """
-__version__ = "0.1.0"
+# first: emit.py and ir.py still take __version__ from this package, which they are imported by (see
+# tests/test_structure.py)
+from .version import __version__  # isort: skip
 
-from .api import ConvertedModel, convert, load  # noqa: E402
-from .errors import TinygenError  # noqa: E402
-
-
-def __getattr__(name):
-    """search and SearchResult load on first use: the search pulls in the whole model grid, which plain
-    conversions do not need (and `python3 -m tinygen.costmodel` must run before the search imports it)."""
-    if name in ("search", "SearchResult"):
-        from . import model_search
-
-        return getattr(model_search, name)
-    raise AttributeError(f"module 'tinygen' has no attribute {name!r}")
-
+from .api import ConvertedModel, convert, load
+from .errors import TinygenError
+from .model_search import SearchResult, search
 
 __all__ = ["convert", "load", "search", "ConvertedModel", "SearchResult", "TinygenError", "__version__"]

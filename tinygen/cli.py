@@ -13,7 +13,7 @@ import click
 import numpy as np
 from sklearn.base import is_classifier
 
-from . import __version__, boards, data, doctor as doctor_module, formats, junit, modelio, shipped, train as train_module
+from . import boards, data, doctor as doctor_module, formats, junit, modelio, shipped, train as train_module
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
@@ -21,6 +21,7 @@ from .files import atomic_write_text
 from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
 from .verify import calibration_diagnosis, verify as run_verify
+from .version import __version__
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 EXIT_BROKEN_PIPE = 141
@@ -731,6 +732,46 @@ def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers):
         return
     bench_module.print_cost_table(dataset, model, targets, dtypes, layouts or ("auto",), bins or ("auto",), rows,
                                   click.echo)
+
+
+# ---- costmodel -----------------------------------------------------------------------------------------
+@main.group(cls=_Group)
+def costmodel():
+    """The search's cost model: fit its coefficients on emulator runs, or measure its error again."""
+
+
+def _calibration_options(command):
+    """--target, --jobs and --cache, shared by `costmodel calibrate` and `costmodel check`."""
+    for option in (
+        click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="JSON file keeping the measurements between runs (a re-fit without re-measuring)."),
+        click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Emulator runs in parallel."),
+        click.option("--target", default="avr", show_default=True, type=click.Choice(TARGETS),
+                     help="The target whose emulator measures the candidates."),
+    ):
+        command = option(command)
+    return command
+
+
+@costmodel.command()
+@_calibration_options
+@friendly
+def calibrate(target, jobs, cache_path):
+    """Measure the search's candidates on ten data sets, fit the coefficients, check them on two more, and write
+    tinygen/costmodel_TARGET.json."""
+    from . import costmodel_calibrate
+
+    costmodel_calibrate.calibrate(target, jobs, cache_path, click.echo)
+
+
+@costmodel.command()
+@_calibration_options
+@friendly
+def check(target, jobs, cache_path):
+    """Measure the shipped coefficients' error again on the candidates left out of their fit."""
+    from . import costmodel_calibrate
+
+    costmodel_calibrate.check(target, jobs, cache_path, click.echo)
 
 
 # ---- doctor ------------------------------------------------------------------------------------------

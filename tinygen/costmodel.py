@@ -16,19 +16,22 @@ An estimate is a linear function of named counts ("features"), one coefficient p
 - ram (static .data + .bss): fitted like flash (0 for every calibrated program: tables live in flash).
 
 Coefficients are fitted by non-negative least squares (weighted for relative error) on emulator measurements
-of the search's own candidates on calibration data sets (CALIBRATION_SETS; fixed-point programs add their
-measured NAME_predict_q, which tells the input conversion apart), per target, and stored in
-costmodel_<target>.json beside this file with the error on the candidates of data sets left out (CHECK_SETS):
+of the search's own candidates on calibration data sets (fixed-point programs add their measured
+NAME_predict_q, which tells the input conversion apart), per target, and stored in costmodel_<target>.json beside
+this file with the error on the candidates of data sets left out (tinygen/costmodel_calibrate.py):
 
-    python3 -m tinygen.costmodel calibrate --target avr     # measure, fit, check, write the JSON (~20 min)
-    python3 -m tinygen.costmodel check --target avr         # re-measure the error on the left-out candidates
+    tinygen costmodel calibrate --target avr     # measure, fit, check, write the JSON (~20 min)
+    tinygen costmodel check --target avr         # re-measure the error on the left-out candidates
 
 The counts follow the C templates; when a template changes its cost, run `calibrate` again. Programs with a
 count never calibrated get an estimate flagged `calibrated=False` (the search then measures before trusting it).
+
+Trees have a second flash estimate, ops/tree_ensemble.estimate_bytes, which `convert` uses to choose a layout
+(and quantize.py the bins): it must give the same answer for every target and never move with a recalibration
+(the C that `export` writes would change with a data file), so it is constants in code, not these coefficients.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,49 +137,10 @@ def load(target: str) -> CostModel:
     if not path.is_file():
         available = sorted(p.stem.split("_", 1)[1] for p in COEFFICIENTS_DIR.glob("costmodel_*.json"))
         raise TinygenError(f"no cost model for target {target} (calibrated targets: {', '.join(available) or 'none'}); "
-                           f"make one with: python3 -m tinygen.costmodel calibrate --target {target}")
+                           f"make one with: tinygen costmodel calibrate --target {target}")
     data = json.loads(path.read_text())
     return CostModel(target=data["target"], coefficients=data["coefficients"], error=data.get("error", {}),
                      notes=data.get("notes", {}))
-
-
-# Counts whose coefficient is known, not fitted: constant tables are their bytes in flash, buffers their bytes on
-# the stack.
-FIXED = {"flash": {"tables:bytes": 1.0}, "stack": {"buffers:bytes": 1.0}}
-
-
-def fit(target: str, samples: list[tuple[Features, dict]]) -> CostModel:
-    """Coefficients from (features, measured costs) pairs, by non-negative least squares per quantity. The
-    measured dict holds verify's fields: cycles_per_inference (the mean over the rows), flash_bytes, ...
-    Cycles are fitted on the per-row mean counts (the mean is linear in them)."""
-    from scipy.optimize import nnls
-
-    measured_key = {"cycles": "cycles_per_inference", "flash": "flash_bytes", "stack": "stack_bytes", "ram": "ram_bytes"}
-    coefficients = {}
-    for quantity in QUANTITIES:
-        fixed = FIXED.get(quantity, {}) if quantity != "ram" else {}
-        names = sorted({name for features, _ in samples for name in features.of(quantity)} - set(fixed))
-        rows, known, measured = [], [], []
-        for features, m in samples:
-            counts = features.of(quantity)
-            rows.append([float(np.mean(counts[n])) if n in counts else 0.0 for n in names])
-            known.append(sum(c * float(np.mean(counts.get(n, 0.0))) for n, c in fixed.items()))
-            measured.append(float(m[measured_key[quantity]]))
-            if quantity == "cycles" and features.input_group and m.get("cycles_predict_q") is not None:
-                # NAME_predict_q, timed too, is the same program without the conversion: it tells them apart
-                skip = features.input_group + ":"
-                rows.append([0.0 if n.startswith(skip) else v for n, v in zip(names, rows[-1])])
-                known.append(0.0)
-                measured.append(float(m["cycles_predict_q"]))
-        A = np.array(rows)
-        measured = np.array(measured)
-        b = measured - np.array(known)
-        # relative error matters, not absolute: weight each program by 1 / its measured cost
-        weight = 1.0 / np.maximum(measured, 1.0) if quantity == "cycles" else 1.0 / np.maximum(measured, 64.0)
-        solution, _ = nnls(A * weight[:, None], b * weight, maxiter=50 * len(names) + 1000)
-        coefficients[quantity] = {n: round(float(c), 4) for n, c in zip(names, solution)}
-        coefficients[quantity].update(fixed)
-    return CostModel(target=target, coefficients=coefficients)
 
 
 def errors(model: CostModel, rows: list[tuple[Estimate, dict]]) -> dict:
@@ -197,141 +161,5 @@ def errors(model: CostModel, rows: list[tuple[Estimate, dict]]) -> dict:
     return out
 
 
-# ---- calibration: python3 -m tinygen.costmodel calibrate|check --target T --------------------------------
-
-# Fitted on these; the error is stated on the search's own candidates for breast_cancer and digits, left out.
-CALIBRATION_SETS = ("iris", "wine", "diabetes", "synthetic-8x5", "synthetic-20x2", "synthetic-36x2", "synthetic-48x6",
-                    "synthetic-64x10", "sparse-16x2", "sparse-40x4")
-CHECK_SETS = ("breast_cancer", "digits")
-
-
-def _calibration_data(name: str):
-    """(X, y) of a bundled data set, or of a synthetic one "synthetic-<features>x<classes>" (fixed seed)."""
-    from . import data
-
-    kind, _, shape = name.partition("-")
-    if kind in ("synthetic", "sparse"):
-        from sklearn.datasets import make_classification
-
-        n_features, n_classes = (int(v) for v in shape.split("x"))
-        X, y = make_classification(n_samples=100 * n_classes, n_features=n_features, n_informative=n_features // 2,
-                                   n_classes=n_classes, random_state=0)
-        if kind == "sparse":  # counts: small integers, half of them zero (zeros take quicker paths)
-            return np.round(np.maximum(X, 0.0) * 4.0), y
-        return X * np.linspace(0.01, 300.0, n_features), y  # features of many magnitudes, as real data has
-    bundle = data.load_bundled(name)
-    return bundle.X, bundle.y
-
-
-def candidate_programs(dataset_name: str):
-    """(label, program, X) for every candidate the search would consider on a data set: each configuration of
-    the grid fitted on every row, in each of its variants, converted with every row as calibration."""
-    from . import train as train_module
-    from .api import convert
-    from .data import Dataset
-    from .model_search import grid, variants
-
-    X, y = _calibration_data(dataset_name)
-    task = train_module.detect_task(y)
-    dataset = Dataset(X, y, [f"x{i}" for i in range(X.shape[1])], "y")
-    for spec in grid(task):
-        estimator = train_module.fit(dataset, spec.kind, params=dict(spec.params), seed=0, task=task)
-        for variant in variants(spec.kind):
-            try:
-                program = convert(estimator, dtype=variant.dtype, calibration=X, layout=variant.layout,
-                                  bins=variant.bins).program
-            except TinygenError:
-                continue
-            yield f"{dataset_name}: {spec.label} ({variant.label})", program, X
-
-
-def _measure_all(target: str, set_names, cache: dict, jobs: int, echo) -> list:
-    """[(label, program, X, measured)] for every candidate of the sets; measured comes from `cache` when there,
-    else from the emulator (compare_on_target, as verify); candidates that cannot run there are left out."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .api import ConvertedModel
-    from .verify import compare_on_target
-
-    items = [item for name in set_names for item in candidate_programs(name)]
-
-    def run(item):
-        label, program, X = item
-        # the program itself, not only its name, keys the cache: a changed program is measured again
-        key = f"{label} {hashlib.sha256(program.to_json().encode()).hexdigest()[:16]}"
-        if key not in cache:
-            try:
-                cache[key] = compare_on_target(ConvertedModel(program), target, X, "m")
-            except TinygenError as exc:
-                cache[key] = {"problem": str(exc)}
-        return (*item, cache[key])
-
-    out = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for label, program, X, measured in pool.map(run, items):
-            if "problem" in measured:
-                echo(f"  skipped {label}: {measured['problem'][:120]}")
-                continue
-            out.append((label, program, X, measured))
-    return out
-
-
-def _print_errors(model: CostModel, rows, echo) -> dict:
-    echo(f"{'candidate':<58}{'cycles':>10}{'est.':>10}{'err':>8}{'max cyc':>10}{'est.':>10}{'err':>8}"
-         f"{'flash':>8}{'est.':>8}{'err':>8}{'stack':>7}{'est.':>6}")
-    pairs = []
-    for label, program, X, measured in rows:
-        estimate = model.estimate(program, X)
-        pairs.append((estimate, measured))
-
-        def err(e, m):
-            return f"{100 * (e - m) / max(m, 1):+.1f}%"
-
-        echo(f"{label[:57]:<58}{measured['cycles_per_inference']:>10.0f}{estimate.cycles_mean:>10.0f}"
-             f"{err(estimate.cycles_mean, measured['cycles_per_inference']):>8}{measured['cycles_max']:>10.0f}"
-             f"{estimate.cycles_max:>10.0f}{err(estimate.cycles_max, measured['cycles_max']):>8}"
-             f"{measured['flash_bytes']:>8.0f}{estimate.flash_bytes:>8.0f}{err(estimate.flash_bytes, measured['flash_bytes']):>8}"
-             f"{measured['stack_bytes']:>7.0f}{estimate.stack_bytes:>6.0f}")
-    summary = errors(model, pairs)
-    for quantity, stats in summary.items():
-        echo(f"{quantity:<12} {stats['programs']} programs: max |error| {100 * stats['max_relative']:.1f}%, "
-             f"mean {100 * stats['mean_relative']:.1f}%, {100 * stats['within_10_percent']:.0f}% of them within 10%; "
-             f"largest {stats['max_absolute']:,.0f} {'cycles' if quantity.startswith('cycles') else 'B'}")
-    return summary
-
-
-def main(argv=None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python3 -m tinygen.costmodel", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("calibrate", "check"),
-                        help="calibrate: measure, fit and write the coefficients; check: the error on the check sets")
-    parser.add_argument("--target", default="avr")
-    parser.add_argument("--jobs", type=int, default=2, help="emulator runs in parallel")
-    parser.add_argument("--cache", help="JSON file keeping measurements between runs (re-fit without re-measuring)")
-    args = parser.parse_args(argv)
-    cache_path = Path(args.cache) if args.cache else None
-    cache = json.loads(cache_path.read_text()) if cache_path and cache_path.is_file() else {}
-    try:
-        if args.command == "calibrate":
-            fitted_on = _measure_all(args.target, CALIBRATION_SETS, cache, args.jobs, print)
-            model = fit(args.target, [(program_features(p, X), m) for _, p, X, m in fitted_on])
-            print(f"fitted on {len(fitted_on)} programs ({', '.join(CALIBRATION_SETS)}); in-sample:")
-            in_sample = _print_errors(model, fitted_on, print)
-        checked = _measure_all(args.target, CHECK_SETS, cache, args.jobs, print)
-        if args.command == "check":
-            model = load(args.target)
-        print(f"left out of the fit: {len(checked)} candidates of {', '.join(CHECK_SETS)}")
-        model.error = _print_errors(model, checked, print)
-        if args.command == "calibrate":
-            model.notes = {"fitted_on": list(CALIBRATION_SETS), "programs": len(fitted_on), "in_sample_error": in_sample,
-                           "error_on": list(CHECK_SETS), "command": f"python3 -m tinygen.costmodel calibrate --target {args.target}"}
-            model.save(coefficients_path(args.target))
-            print(f"wrote {coefficients_path(args.target)}")
-    finally:
-        if cache_path:
-            cache_path.write_text(json.dumps(cache, indent=0, sort_keys=True))
-
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the calibration had its own command here before: say where it went
+    raise SystemExit("error: the cost model's calibration moved: tinygen costmodel calibrate|check --target T")

@@ -1,6 +1,6 @@
 """Why a fixed-point program lost accuracy: the tensor whose format one outlier value set, the features that
 dominate it, the share of values that saturate, and what to do. `tinygen verify` (and `export --calibration`)
-print it when the accuracy drop is beyond the allowed one; the numbers per tensor are report.profile's.
+print it when the accuracy drop is beyond the allowed one; the numbers per tensor are profiling.profile's.
 """
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from .ops.dense import FloatDense
 from .ops.gaussian_jll import FloatGaussianJLL
+from .profiling import profile
 
 # A weight this many times the next largest (per input step) has taken the tensor's format: the others keep
 # log2(OUTLIER_RATIO) = 3 bits fewer than they would without it.
@@ -16,13 +17,11 @@ OUTLIER_RATIO = 8.0
 
 def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
     """[{"op", "tensor", "cause", "fix", ...}] for a fixed-point program (power-of-two or int8) against the float
-    program it came from, on the rows X (stages: report.profile's of them, if already made); the causes found,
+    program it came from, on the rows X (stages: profiling.profile's of them, if already made); the causes found,
     most telling first, and last the wider dtype to try."""
     if not program.is_fixed:
         return []
     if stages is None:
-        from .report import profile  # report builds on verify, which builds on this module
-
         stages = profile(float_program, program, X)
     n_inputs = program.n_features
     saturated = {stage.name.split(" ")[0]: stage.clipped for stage in stages[n_inputs:]}

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .errors import TinygenError
 from .ir import Program
 from .ops.types import BITS, is_float

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__, fixedpoint
+from . import fixedpoint
 from .errors import TinygenError
 from .ops import OP_TYPES
 from .ops.anomaly_score import AnomalyScore
 from .ops.probability import PROBA_FRAC_BITS, Probability
+from .version import __version__
 
 # The models whose scores are logits, so predict_proba is their softmax / logistic (frontend: FrontendResult.probability)
 PROBA_MODELS = "MLPClassifier, GaussianNB, LogisticRegression, SGDClassifier(loss='log_loss') with two classes"
@@ -27,7 +28,6 @@ FORMAT = "tinygen-model"
 # manifests still load (they carry no digest); a newer one than this tinygen knows is refused.
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
-DECISIONS = ("argmax", "positive", "nonnegative", "value")
 
 
 @dataclass

@@ -23,7 +23,6 @@ Deterministic for a seed: the folds, every estimator's random_state, and the ord
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from .targets import toolchain
 from .api import convert
 from .data import Dataset
 from .errors import TinygenError
+from .progress import ProgressBar
 from .verify import compare_on_target, metric
 
 CLASSIFICATION_ONLY = ("logreg", "gnb")
@@ -57,12 +57,6 @@ class Spec:
                 value = "x".join(str(v) for v in value)
             shown.append(f"{short.get(key, key)}={value}")
         return " ".join([self.kind, *shown])
-
-    def param_args(self) -> list[str]:
-        """The --param arguments that `tinygen train --model KIND` takes for this configuration."""
-        def text(value):
-            return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
-        return [f"--param {key}={text(value)}" for key, value in self.params]
 
 
 @dataclass(frozen=True)
@@ -331,40 +325,6 @@ class SearchResult:
         return "\n".join(lines)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal (a count where the total is unknown)."""
-
-    def __init__(self, enabled: bool | None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.label, self.total, self.done, self.open = "", None, 0, False
-
-    def start(self, label: str, total: int | None = None) -> None:
-        self.finish()
-        self.label, self.total, self.done = label, total, 0
-        self._draw()
-
-    def step(self) -> None:
-        self.done += 1
-        self._draw()
-
-    def finish(self) -> None:
-        if self.open:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.open = False
-
-    def _draw(self) -> None:
-        if not self.enabled:
-            return
-        if self.total:
-            filled = 30 * self.done // self.total
-            sys.stderr.write(f"\r{self.label:<30} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-        else:
-            sys.stderr.write(f"\r{self.label:<30} {self.done}")
-        sys.stderr.flush()
-        self.open = True
-
-
 def _folds(X, y, task: str, n_folds: int, seed: int):
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -512,13 +472,38 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
     max_latency_ms: of the slowest row of X on the board's clock; max_flash / max_ram in bytes (RAM: static +
     stack); the board's own memories always apply. jobs: configurations fitted in parallel (processes) and
     candidates run on the emulator in parallel. quick: a small grid (one configuration per family) and 3 folds.
-    progress: a progress bar on stderr (None: when stderr is a terminal). name: the C name prefix of the
-    builds (as verify's, from the model file name). measure=False: no emulator, every cost is the cost
+    progress: a progress bar on stderr (None: when stdout and stderr are terminals). name: the C name prefix of
+    the builds (as verify's, from the model file name). measure=False: no emulator, every cost is the cost
     model's estimate (its error: cost_model.error).
     Returns a SearchResult: .front (the Pareto front), .best and .estimator (None when nothing fits:
     .no_fit_message() says the closest candidate and what it misses by)."""
     board_spec = boards.get(board)
     check_budgets(max_latency_ms, max_flash, max_ram)
+    model = _search_cost_model(board_spec, jobs, measure)
+    budgets = Budgets(board_spec, max_latency_ms, max_flash, max_ram)
+    dataset, task = _search_data(X, y, feature_names, label_name, task)
+    n_folds = n_folds or (3 if quick else 5)
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise TinygenError(f"n_folds must be a whole number >= 2, got {n_folds!r}")
+    folds = _folds(dataset.X, dataset.y, task, n_folds, seed)
+    bar = ProgressBar(progress)
+    evaluated = _evaluate_all(grid(task, quick), dataset, task, folds, seed, budgets.board.target, jobs, bar)
+    candidates, skipped, estimators = _candidates(evaluated)
+    runner = _Runner(estimators, dataset, budgets.board, name, jobs, bar) if measure else None
+    if runner:
+        bar.start(f"running on {budgets.board.target} (emulator)")
+    best = _most_accurate_fit(candidates, budgets, model, runner)
+    front = _measured_front(candidates, budgets.board, model, runner)
+    closest = None if best is not None else _closest(candidates, budgets, runner)
+    bar.finish()
+    metric_name = "accuracy" if task == "classification" else "r2"
+    return SearchResult(budgets.board, budgets, task, metric_name, n_folds, candidates, front, best, closest,
+                        estimators, model, skipped)
+
+
+def _search_cost_model(board_spec: boards.Board, jobs, measure: bool) -> costmodel.CostModel:
+    """The cost model of the board's target, once jobs is checked to be a count, the board to have an emulated
+    target and, when measuring, its emulator to be installed."""
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
         raise TinygenError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if board_spec.target is None:
@@ -529,23 +514,24 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
     if measure:  # before minutes of fitting: a missing emulator would fail every run
         for tool in _TARGET_TOOLS.get(board_spec.target, ()):
             toolchain.find(tool)
-    budgets = Budgets(board_spec, max_latency_ms, max_flash, max_ram)
+    return model
+
+
+def _search_data(X, y, feature_names, label_name: str | None, task: str) -> tuple[Dataset, str]:
+    """(the rows as a Dataset, the task), both checked as `tinygen train` checks them."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1] if X.ndim == 2 else 0)]
     dataset = Dataset(X, y, names, label_name)
-    train_module._check_table(X, dataset, y)
+    train_module.check_table(X, dataset, y)
     task = train_module.detect_task(y) if task == "auto" else task
     if task not in train_module.TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(train_module.TASKS)}")
-    n_folds = n_folds or (3 if quick else 5)
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise TinygenError(f"n_folds must be a whole number >= 2, got {n_folds!r}")
-    folds = _folds(X, y, task, n_folds, seed)
-    specs = grid(task, quick)
-    bar = _Progress(progress)
-    evaluated = _evaluate_all(specs, dataset, task, folds, seed, board_spec.target, jobs, bar)
+    return dataset, task
 
+
+def _candidates(evaluated: list[_Evaluated]) -> tuple[list[Candidate], dict, dict]:
+    """(a Candidate per configuration and variant, "spec (variant)" -> why it is not one, Spec -> its estimator)."""
     candidates, skipped, estimators = [], {}, {}
     for result in evaluated:
         estimators[result.spec] = result.estimator
@@ -554,44 +540,47 @@ def search(X, y, board: str = "uno", max_latency_ms: float | None = None, max_fl
         for variant, estimate in result.estimates.items():
             candidates.append(Candidate(result.spec, variant, result.metrics[variant], result.float_metric, estimate,
                                         index=len(candidates)))
-    metric_name = "accuracy" if task == "classification" else "r2"
-    runner = _Runner(estimators, dataset, board_spec, name, jobs, bar) if measure else None
-    if runner:
-        bar.start(f"running on {board_spec.target} (emulator)")
+    return candidates, skipped, estimators
 
-    # the answer: the most accurate candidate that fits, trying only those that could
-    best = None
+
+def _most_accurate_fit(candidates: list[Candidate], budgets: Budgets, model: costmodel.CostModel,
+                       runner: _Runner | None) -> Candidate | None:
+    """The most accurate candidate within every budget: with a runner, measured, trying only those that could
+    fit by the cost model; without one, by the estimates alone."""
     for candidate in sorted(candidates, key=lambda c: (-c.metric, c.estimate.cycles_max, c.estimate.flash_bytes, c.index)):
         if runner is None:
             if not misses(candidate, budgets):
-                best = candidate
-                break
+                return candidate
             continue
         if not could_fit(candidate, budgets, model):
             continue
         runner.run([candidate])
         if candidate.problem is None and not misses(candidate, budgets):
-            best = candidate
-            break
+            return candidate
+    return None
 
-    # the front of everything that fits the board's memories, every member measured
-    board_only = Budgets(board_spec)
+
+def _measured_front(candidates: list[Candidate], board: boards.Board, model: costmodel.CostModel,
+                    runner: _Runner | None) -> list[Candidate]:
+    """The Pareto front of everything that fits the board's memories; with a runner, every member measured
+    (measuring may drop a member, which lets others in: run until the front holds still)."""
+    board_only = Budgets(board)
     while True:
         pool = [c for c in candidates if (could_fit(c, board_only, model) if runner else not misses(c, board_only))]
-        front = pareto_front(pool, board_spec)
+        front = pareto_front(pool, board)
         if runner is None or all(c.measured is not None for c in front):
-            break
+            return front
         runner.run(front)
 
+
+def _closest(candidates: list[Candidate], budgets: Budgets, runner: _Runner | None) -> Candidate | None:
+    """When nothing fits: the candidate nearest the budgets, measured (which may move it: up to 5 tries)."""
     closest = None
-    if best is None:
-        for _ in range(5):  # measure the nearest, which may move it
-            ranked = sorted((c for c in candidates if c.problem is None),
-                            key=lambda c: (_overshoot(c, budgets), -c.metric, c.index))
-            closest = ranked[0] if ranked else None
-            if runner is None or closest is None or closest.measured is not None:
-                break
-            runner.run([closest])
-    bar.finish()
-    return SearchResult(board_spec, budgets, task, metric_name, n_folds, candidates, front, best, closest, estimators,
-                        model, skipped)
+    for _ in range(5):
+        ranked = sorted((c for c in candidates if c.problem is None),
+                        key=lambda c: (_overshoot(c, budgets), -c.metric, c.index))
+        closest = ranked[0] if ranked else None
+        if runner is None or closest is None or closest.measured is not None:
+            break
+        runner.run([closest])
+    return closest

@@ -289,8 +289,6 @@ def _quantize_gaussian(program: Program, dtype: str, base: dict, X_calib=None) -
     if dtype not in GAUSSIAN_DTYPES:
         raise TinygenError(f"{program.source} exports with dtype {', '.join(GAUSSIAN_DTYPES)}, not {dtype}")
     (fop,) = program.ops
-    if dtype == "int8":
-        return _quantize_int8(program, base, X_calib)
     if dtype == "float32":
         notes = ["float32: C equals the simulator bit for bit when built without FMA contraction (-ffp-contract=off)"]
         return Program(dtype=dtype, ops=[fop.to_float32()], notes=notes, **base)

@@ -302,14 +302,7 @@ def fit(
     features alone and return the bare estimator; ``dataset.y`` is ignored.
     """
     check_kind(kind)
-    if scaler is None:
-        scaler = "none"
-    if scaler not in SCALERS:
-        raise TinygenError(f"unknown scaler {scaler!r}; choose one of: {', '.join(SCALERS)}")
-    if scaler == "auto":
-        scaler = "none" if kind in TREE_KINDS else "standard"
-    elif kind in TREE_KINDS and scaler != "none":
-        raise TinygenError(f"model {kind!r} takes raw features: a scaler cannot change a tree; drop --scaler {scaler}")
+    scaler = _scaler_name(kind, scaler)
     if task not in ("auto",) + TASKS:
         raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
     label = dataset.label_name or "label"
@@ -320,14 +313,39 @@ def fit(
 
     X = np.asarray(dataset.X, dtype=np.float64)
     y = np.asarray(dataset.y)
-    _check_table(X, dataset, y, handles_missing(kind))
+    check_table(X, dataset, y, handles_missing(kind))
 
     if task == "auto":
         task = detect_task(y)
         why = _why_task(y, label)
     else:
         why = f"task {task!r} was requested"
+    y = _checked_labels(y, task, label)
+    estimator = make_estimator(kind, task, params=params, seed=seed, why=why)
+    model = estimator if scaler == "none" else _pipeline(_scaler(scaler), estimator)
+    try:
+        model.fit(X, y)
+    except (ValueError, TypeError) as exc:
+        raise TinygenError(f"cannot fit model {kind!r} ({type(estimator).__name__}): {_one_line(exc)}") from exc
+    return model
 
+
+def _scaler_name(kind: str, scaler: str | None) -> str:
+    """The scaler fit() puts in front of model `kind`: `scaler` checked, "auto" resolved (none for trees)."""
+    if scaler is None:
+        scaler = "none"
+    if scaler not in SCALERS:
+        raise TinygenError(f"unknown scaler {scaler!r}; choose one of: {', '.join(SCALERS)}")
+    if scaler == "auto":
+        return "none" if kind in TREE_KINDS else "standard"
+    if kind in TREE_KINDS and scaler != "none":
+        raise TinygenError(f"model {kind!r} takes raw features: a scaler cannot change a tree; drop --scaler {scaler}")
+    return scaler
+
+
+def _checked_labels(y: np.ndarray, task: str, label: str) -> np.ndarray:
+    """The labels y, checked to be class labels (at least two) or finite regression targets (then as float64);
+    `label` names their column in the messages."""
     if task == "classification":
         if y.dtype.kind == "f" and not _integral(y):
             raise TinygenError(
@@ -340,27 +358,22 @@ def fit(
                 f"label column {label!r} has a single value {classes.tolist()[0]!r}; classification needs at least "
                 "two different labels (is --label the class column?)"
             )
-    else:
-        if y.dtype.kind in "OUSb":
-            raise TinygenError(
-                f"label column {label!r} holds text, so it cannot be a regression target; use a "
-                "classification model or numeric labels"
-            )
-        y = y.astype(np.float64)
-        if not np.all(np.isfinite(y)):
-            raise TinygenError(f"label column {label!r} has NaN or infinite values; remove those rows")
-
-    estimator = make_estimator(kind, task, params=params, seed=seed, why=why)
-    model = estimator if scaler == "none" else _pipeline(_scaler(scaler), estimator)
-    try:
-        model.fit(X, y)
-    except (ValueError, TypeError) as exc:
-        raise TinygenError(f"cannot fit model {kind!r} ({type(estimator).__name__}): {_one_line(exc)}") from exc
-    return model
+        return y
+    if y.dtype.kind in "OUSb":
+        raise TinygenError(
+            f"label column {label!r} holds text, so it cannot be a regression target; use a "
+            "classification model or numeric labels"
+        )
+    y = y.astype(np.float64)
+    if not np.all(np.isfinite(y)):
+        raise TinygenError(f"label column {label!r} has NaN or infinite values; remove those rows")
+    return y
 
 
-def _check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None, allow_missing: bool = False) -> None:
-    """The feature table (and the labels, one per row, when given) is fit for training."""
+def check_table(X: np.ndarray, dataset: Dataset, y: np.ndarray | None = None, allow_missing: bool = False) -> None:
+    """TinygenError unless the feature table X (dataset's, for the column names in messages) is fit for training:
+    a 2-D table of at least 2 rows and 1 column, finite (NaN allowed with allow_missing), and y, when given, one
+    label per row. fit() checks this; the search checks it before its folds."""
     if X.ndim != 2:
         raise TinygenError(f"features must be a table (rows x columns), got an array of shape {X.shape}")
     if y is not None and (y.ndim != 1 or len(y) != X.shape[0]):
@@ -378,7 +391,7 @@ def _fit_unsupervised(dataset: Dataset, kind: str, *, params, seed: int, task: s
     if task != "auto":
         raise TinygenError(f"model {kind!r} is unsupervised (it has no classification or regression task); drop --task {task}")
     X = np.asarray(dataset.X, dtype=np.float64)
-    _check_table(X, dataset, allow_missing=handles_missing(kind))
+    check_table(X, dataset, allow_missing=handles_missing(kind))
     estimator = make_estimator(kind, "auto", params=params, seed=seed)
     preset_samples = _UNSUPERVISED_PRESETS[kind][1].get("max_samples")
     if "max_samples" not in (params or {}) and isinstance(preset_samples, int) and preset_samples > X.shape[0]:

@@ -116,10 +116,11 @@ def _anomaly_diff(program, measured, X) -> np.ndarray | None:
         np.any(_float_bits_differ(measured.anomaly_float, sim_float), axis=1)
 
 
-def _anomaly_reference(y, float_pred):
-    """An anomaly model's accuracy is against -1/1 (outlier/inlier) labels when the label column holds only
-    those; otherwise (no labels, or class labels that say nothing about outliers) against the float model's
-    own predict, so the metric is then its agreement and the float model scores 1.0."""
+def anomaly_reference(y, float_pred) -> tuple:
+    """(reference values, "labels" or "float model's predict"): what an anomaly model's accuracy is measured
+    against, in verify and in the report. -1/1 (outlier/inlier) labels when the label column holds only those;
+    otherwise (no labels, or class labels that say nothing about outliers) the float model's own predict, so the
+    metric is then its agreement and the float model scores 1.0."""
     if y is not None:
         values = set(np.unique(np.asarray(y, dtype=object)).tolist())
         if values <= {-1, 1, -1.0, 1.0}:
@@ -393,7 +394,7 @@ def metric_report(estimator, program, X, y, max_drop: float, min_accuracy: float
     check_min_accuracy(min_accuracy, program.task)
     float_pred = None if estimator is None else estimator.predict(X)
     fixed_pred = program.predict(X)
-    y, reference = _anomaly_reference(y, float_pred) if program.anomaly_score_op is not None else (y, "labels")
+    y, reference = anomaly_reference(y, float_pred) if program.anomaly_score_op is not None else (y, "labels")
     if y is None:
         raise TinygenError("verify needs labels (a label column) to measure the accuracy")
     report = {"warnings": [], "notes": []}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..emit import environment as c_environment
 from ..emit import suggest_name
 from ..errors import TinygenError

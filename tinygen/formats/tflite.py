@@ -37,80 +37,103 @@ def to_tflite(program, batch: int = 1, input_quantization: tuple[float, int] = (
     if program.dtype != "int8":
         raise TinygenError(f"--format tflite exports dtype int8 models (this one is {program.dtype}); use --dtype int8")
     flatbuffers, schema = _schema()
-    layers = program.ops[1:]
-    model = schema.ModelT()
-    model.version = 3
-    model.description = "tinygen int8"
-    model.buffers = [schema.BufferT()]  # buffer 0: the empty one
-    subgraph = schema.SubGraphT()
-    subgraph.tensors, subgraph.operators = [], []
+    graph = _Graph(schema)
+    current = graph.tensor("x_q", (batch, program.n_features), schema.TensorType.INT8,
+                           graph.quantization([input_quantization[0]], [input_quantization[1]]))
+    graph.subgraph.inputs = [current]
+    for k, op in enumerate(program.ops[1:]):
+        if op.op == "int8_activation":
+            current = _activation(graph, op, k, current, batch)
+        elif op.op == "fully_connected":
+            current = _fully_connected(graph, op, k, current, batch)
+        else:
+            raise TinygenError(f"--format tflite cannot express op {op.op}")
+    graph.subgraph.outputs = [current]
+    graph.subgraph.name = "main"
+    graph.model.subgraphs = [graph.subgraph]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(graph.model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
-    def quant(scales, zero_points, dim=0):
-        q = schema.QuantizationParametersT()
+
+class _Graph:
+    """A TFLite model of one subgraph, being built: its tensors (with their data buffers) and operators."""
+
+    def __init__(self, schema):
+        self.schema = schema
+        self.model = schema.ModelT()
+        self.model.version = 3
+        self.model.description = "tinygen int8"
+        self.model.buffers = [schema.BufferT()]  # buffer 0: the empty one
+        self.model.operatorCodes = []
+        self.subgraph = schema.SubGraphT()
+        self.subgraph.tensors, self.subgraph.operators = [], []
+        self.codes: dict[int, int] = {}  # builtin operator -> its index in model.operatorCodes
+
+    def quantization(self, scales, zero_points, dim=0):
+        q = self.schema.QuantizationParametersT()
         q.scale = [float(np.float32(s)) for s in scales]
         q.zeroPoint = [int(z) for z in zero_points]
         q.quantizedDimension = dim
         return q
 
-    def tensor(name, shape, ttype, q, data=None):
-        t = schema.TensorT()
+    def tensor(self, name, shape, ttype, q, data=None) -> int:
+        """A new tensor (with `data` in a buffer of its own, little-endian); its index."""
+        t = self.schema.TensorT()
         t.name, t.shape, t.type, t.quantization = name, list(shape), ttype, q
         t.buffer = 0
         if data is not None:
-            buf = schema.BufferT()
+            buf = self.schema.BufferT()
             buf.data = np.frombuffer(np.ascontiguousarray(data).astype(data.dtype.newbyteorder("<")).tobytes(), dtype=np.uint8)
-            model.buffers.append(buf)
-            t.buffer = len(model.buffers) - 1
-        subgraph.tensors.append(t)
-        return len(subgraph.tensors) - 1
+            self.model.buffers.append(buf)
+            t.buffer = len(self.model.buffers) - 1
+        self.subgraph.tensors.append(t)
+        return len(self.subgraph.tensors) - 1
 
-    current = tensor("x_q", (batch, program.n_features), schema.TensorType.INT8, quant([input_quantization[0]], [input_quantization[1]]))
-    subgraph.inputs = [current]
-    codes: dict[int, int] = {}
-
-    def opcode(builtin: int) -> int:
-        if builtin not in codes:
-            code = schema.OperatorCodeT()
+    def operator(self, builtin: int, inputs: list[int], outputs: list[int]):
+        """A new operator of the builtin kind (its operator code added on first use), appended to the subgraph."""
+        if builtin not in self.codes:
+            code = self.schema.OperatorCodeT()
             code.builtinCode = code.deprecatedBuiltinCode = builtin
             code.version = 1
-            model.operatorCodes.append(code)
-            codes[builtin] = len(model.operatorCodes) - 1
-        return codes[builtin]
+            self.model.operatorCodes.append(code)
+            self.codes[builtin] = len(self.model.operatorCodes) - 1
+        operator = self.schema.OperatorT()
+        operator.opcodeIndex = self.codes[builtin]
+        operator.inputs, operator.outputs = inputs, outputs
+        self.subgraph.operators.append(operator)
+        return operator
 
-    model.operatorCodes = []
-    for k, op in enumerate(layers):
-        operator = schema.OperatorT()
-        if op.op == "int8_activation":
-            out = tensor(f"a{k}", (batch, op.n_out), schema.TensorType.INT8, quant([op.out_scale], [op.out_zero_point]))
-            operator.opcodeIndex = opcode(schema.BuiltinOperator.LOGISTIC if op.kind == "logistic" else schema.BuiltinOperator.TANH)
-            operator.inputs, operator.outputs = [current], [out]
-            subgraph.operators.append(operator)
-            current = out
-            continue
-        if op.op != "fully_connected":
-            raise TinygenError(f"--format tflite cannot express op {op.op}")
-        weights = tensor(f"w{k}", (op.n_out, op.n_in), schema.TensorType.INT8, quant(op.w_scale, [0] * op.n_out),
-                         np.asarray(op.weights, dtype=np.int8))
-        bias_scales = [float(np.float32(op.in_scale)) * float(np.float32(s)) for s in op.w_scale]
-        bias = tensor(f"b{k}", (op.n_out,), schema.TensorType.INT32, quant(bias_scales, [0] * op.n_out),
-                      np.asarray(op.bias, dtype=np.int32))
-        out = tensor(f"y{k}", (batch, op.n_out), schema.TensorType.INT8, quant([op.out_scale], [op.out_zero_point]))
-        options = schema.FullyConnectedOptionsT()
-        options.fusedActivationFunction = (schema.ActivationFunctionType.RELU if op.activation == "relu"
-                                           else schema.ActivationFunctionType.NONE)
-        options.keepNumDims = False
-        operator.opcodeIndex = opcode(schema.BuiltinOperator.FULLY_CONNECTED)
-        operator.inputs, operator.outputs = [current, weights, bias], [out]
-        operator.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
-        operator.builtinOptions = options
-        subgraph.operators.append(operator)
-        current = out
-    subgraph.outputs = [current]
-    subgraph.name = "main"
-    model.subgraphs = [subgraph]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+
+def _activation(graph: _Graph, op, k: int, current: int, batch: int) -> int:
+    """LOGISTIC or TANH (int8) of tensor `current`; its output tensor."""
+    schema = graph.schema
+    out = graph.tensor(f"a{k}", (batch, op.n_out), schema.TensorType.INT8,
+                       graph.quantization([op.out_scale], [op.out_zero_point]))
+    graph.operator(schema.BuiltinOperator.LOGISTIC if op.kind == "logistic" else schema.BuiltinOperator.TANH,
+                   [current], [out])
+    return out
+
+
+def _fully_connected(graph: _Graph, op, k: int, current: int, batch: int) -> int:
+    """FULLY_CONNECTED (int8 per-channel weights, int32 bias, RELU or no activation fused) of tensor `current`;
+    its output tensor."""
+    schema = graph.schema
+    weights = graph.tensor(f"w{k}", (op.n_out, op.n_in), schema.TensorType.INT8,
+                           graph.quantization(op.w_scale, [0] * op.n_out), np.asarray(op.weights, dtype=np.int8))
+    bias_scales = [float(np.float32(op.in_scale)) * float(np.float32(s)) for s in op.w_scale]
+    bias = graph.tensor(f"b{k}", (op.n_out,), schema.TensorType.INT32, graph.quantization(bias_scales, [0] * op.n_out),
+                        np.asarray(op.bias, dtype=np.int32))
+    out = graph.tensor(f"y{k}", (batch, op.n_out), schema.TensorType.INT8,
+                       graph.quantization([op.out_scale], [op.out_zero_point]))
+    options = schema.FullyConnectedOptionsT()
+    options.fusedActivationFunction = (schema.ActivationFunctionType.RELU if op.activation == "relu"
+                                       else schema.ActivationFunctionType.NONE)
+    options.keepNumDims = False
+    operator = graph.operator(schema.BuiltinOperator.FULLY_CONNECTED, [current, weights, bias], [out])
+    operator.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+    operator.builtinOptions = options
+    return out
 
 
 def package(model, name: str, context: dict, header: str, manifest: str) -> Package:

@@ -80,7 +80,6 @@ Y_SHIFT = 6  # y = that * 2**6 < 2**32: whole bytes and 16-bit words for AVR's s
 PRODUCTS = ("u32_u16", "u32_u32")  # step 3: mul_u32_u16_shr (gaps of 16 bits) or mul_hi_u32
 SUM_BITS = 31  # S < 2**31 keeps the division's 2 r in uint32
 MAX_CLASSES = 1 << 15
-ETA = 2.0 ** -31  # bound on the multiplier's relative error (rounding 2**-32, float64 scale log2(e) 2**-52)
 KINDS = ("softmax", "logistic")
 
 

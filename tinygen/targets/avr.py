@@ -311,18 +311,52 @@ def _fit_error(what: str, needed: int, limit: int, detail: str) -> TinygenError:
                         f"{what} where the Uno has {limit} B (over by {needed - limit} B; {detail})")
 
 
+def _row_record(program) -> tuple[np.dtype, type, type]:
+    """(the record the firmware writes per row: scores, prediction and Q15 probabilities if any; the scores'
+    numpy type; the prediction's)."""
+    score_type = NUMPY_TYPES[program.ops[-1].out_type]
+    prediction_type = np.int32 if program.task == "classification" else np.float32
+    record = np.dtype([("scores", np.dtype(score_type).newbyteorder("<"), (program.n_outputs,)),
+                       ("prediction", np.dtype(prediction_type).newbyteorder("<")),
+                       *([("proba", np.dtype("<u2"), (program.proba.n_out,))] if program.proba is not None else [])])
+    return record, score_type, prediction_type
+
+
+def _check_runs_agree(name: str, proba: bool, prediction_type, timed: _Rows, run: _Rows) -> None:
+    """TinygenError unless the split entry points agree with the whole ones in the run firmware, and the timed
+    firmware predicts what the run firmware does."""
+    if run.split_failures:
+        raise TinygenError(f"on the ATmega328P, {name}_scores_q({name}_quantize_input(x)) != {name}_scores(x) or "
+                           f"{name}_predict_q != {name}_predict" + (f" (or {name}_predict_proba_q / {name}_proba_from_scores "
+                           f"!= {name}_predict_proba)" if proba else "") + f" on {run.split_failures} rows")
+    if not np.array_equal(timed.data["prediction"], run.data["prediction"], equal_nan=prediction_type == np.float32):
+        raise TinygenError(f"on the ATmega328P, {name}_predict gives different results in the timed firmware and "
+                           f"in the firmware that also computes {name}_scores")
+
+
+def _split_costs(program, name: str, run: _Rows, n_rows: int) -> dict:
+    """Cycles and stack of the split entry points the run firmware times: NAME_predict_q (the same inference
+    from pre-quantized features: what the float->fixed step costs) and NAME_proba_from_scores."""
+    costs = {}
+    if program.is_fixed:
+        cycles_q, stack_q = _region_stats(run.regions, REGION_PREDICT_Q, n_rows, f"{name}_predict_q")
+        costs.update(cycles_predict_q=float(cycles_q.mean()), cycles_predict_q_min=int(cycles_q.min()),
+                     cycles_predict_q_max=int(cycles_q.max()), stack_bytes_predict_q=int(stack_q))
+    if program.proba is not None:
+        cycles_p, stack_p = _region_stats(run.regions, REGION_PROBA, n_rows, f"{name}_proba_from_scores")
+        costs.update(cycles_proba=float(cycles_p.mean()), cycles_proba_min=int(cycles_p.min()),
+                     cycles_proba_max=int(cycles_p.max()), stack_bytes_proba=int(stack_p))
+    return costs
+
+
 def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = ()) -> Measurement:
     """Raw scores and predictions of the compiled C on the ATmega328P for every row of X, and its costs
     (extra_flags: see build)."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != program.n_features or len(X) == 0:
         raise TinygenError(f"rows for the AVR run must be a non-empty n x {program.n_features} array, got shape {X.shape}")
-    score_type = NUMPY_TYPES[program.ops[-1].out_type]
-    prediction_type = np.int32 if program.task == "classification" else np.float32
+    record, score_type, prediction_type = _row_record(program)
     proba = program.proba is not None
-    record = np.dtype([("scores", np.dtype(score_type).newbyteorder("<"), (program.n_outputs,)),
-                       ("prediction", np.dtype(prediction_type).newbyteorder("<")),
-                       *([("proba", np.dtype("<u2"), (program.proba.n_out,))] if proba else [])])
     with tempfile.TemporaryDirectory(prefix="tinygen-avr-") as tmp:
         workdir = Path(tmp)
         with ThreadPoolExecutor(max_workers=3) as pool:
@@ -352,24 +386,10 @@ def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[
             run = next(results)
         finally:
             results.close()
-    if run.split_failures:
-        raise TinygenError(f"on the ATmega328P, {name}_scores_q({name}_quantize_input(x)) != {name}_scores(x) or "
-                           f"{name}_predict_q != {name}_predict" + (f" (or {name}_predict_proba_q / {name}_proba_from_scores "
-                           f"!= {name}_predict_proba)" if proba else "") + f" on {run.split_failures} rows")
-    if not np.array_equal(timed.data["prediction"], run.data["prediction"], equal_nan=prediction_type == np.float32):
-        raise TinygenError(f"on the ATmega328P, {name}_predict gives different results in the timed firmware and "
-                           f"in the firmware that also computes {name}_scores")
+    _check_runs_agree(name, proba, prediction_type, timed, run)
     cycles, stack_bytes = _region_stats(timed.regions, REGION_PREDICT, len(X), f"{name}_predict")
-    extra = {"cycles_min": int(cycles.min()), "cycles_max": int(cycles.max()),
-             "firmware_flash_bytes": sized["flash"], "firmware_sram_bytes": int(sram)}
-    if program.is_fixed:  # the same inference from pre-quantized features: what the float->fixed step costs
-        cycles_q, stack_q = _region_stats(run.regions, REGION_PREDICT_Q, len(X), f"{name}_predict_q")
-        extra.update(cycles_predict_q=float(cycles_q.mean()), cycles_predict_q_min=int(cycles_q.min()),
-                     cycles_predict_q_max=int(cycles_q.max()), stack_bytes_predict_q=int(stack_q))
-    if proba:
-        cycles_p, stack_p = _region_stats(run.regions, REGION_PROBA, len(X), f"{name}_proba_from_scores")
-        extra.update(cycles_proba=float(cycles_p.mean()), cycles_proba_min=int(cycles_p.min()),
-                     cycles_proba_max=int(cycles_p.max()), stack_bytes_proba=int(stack_p))
+    extra = {"cycles_min": int(cycles.min()), "cycles_max": int(cycles.max()), "firmware_flash_bytes": sized["flash"],
+             "firmware_sram_bytes": int(sram), **_split_costs(program, name, run, len(X))}
     return Measurement(np.array(run.data["scores"], dtype=score_type),
                        np.array(run.data["prediction"], dtype=prediction_type),
                        flash_bytes=int(model_flash), ram_bytes=int(model_ram), stack_bytes=int(stack_bytes),

@@ -1,15 +1,10 @@
 """How a tree's node sends rows left, one routing per kind of input the C compares (the simulator's side of
 templates/c/tree_ensemble_*.c.j2): float32 against float64 thresholds (scikit-learn's way, the float IR), order
 keys, quantized inputs, raw float32 bits inline (bits_test) and raw bits in the table walk. Each is called as
-go_left(rows, nodes) by Tree.leaves_reached."""
+go_left(rows, nodes) by Tree.leaves_reached (tree.py), for the tree it was made with."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from .tree import Tree
 
 U32 = 1 << 32
 INF_BITS = 0x7F800000  # +inf: also its key, the largest threshold key
@@ -40,7 +35,7 @@ def bits_test(threshold_key: int, missing_left: bool) -> tuple[str, int, int]:
 class FloatRouting:
     """go_left for float32 inputs against float64 thresholds, scikit-learn's way."""
 
-    def __init__(self, tree: Tree, x32: np.ndarray):
+    def __init__(self, tree, x32: np.ndarray):
         self.tree, self.x, self.n_rows = tree, x32, len(x32)
 
     def __call__(self, rows, nodes):
@@ -51,7 +46,7 @@ class FloatRouting:
 class KeyRouting:
     """go_left for order keys against threshold keys: what the C does."""
 
-    def __init__(self, tree: Tree, keys: np.ndarray, nan_key: int):
+    def __init__(self, tree, keys: np.ndarray, nan_key: int):
         self.tree, self.keys, self.nan_key, self.n_rows = tree, keys, nan_key, len(keys)
 
     def __call__(self, rows, nodes):
@@ -63,7 +58,7 @@ class KeyRouting:
 class FixedRouting:
     """go_left for quantized inputs x_q against integer thresholds floor(t * 2**frac_bits)."""
 
-    def __init__(self, tree: Tree, x_q: np.ndarray):
+    def __init__(self, tree, x_q: np.ndarray):
         self.tree, self.x_q, self.n_rows = tree, x_q, len(x_q)
 
     def __call__(self, rows, nodes):
@@ -73,7 +68,7 @@ class FixedRouting:
 class BitsRouting:
     """go_left for raw float32 bits, by each node's bits_test: what the C does in in_kind "bits"."""
 
-    def __init__(self, tree: Tree, bits: np.ndarray):
+    def __init__(self, tree, bits: np.ndarray):
         self.tree, self.bits, self.n_rows = tree, bits, len(bits)
         tests = [bits_test(t, m) if left >= 0 else ("always", 0, 0)
                  for t, m, left in zip(tree.threshold, tree.missing_left, tree.left)]
@@ -99,7 +94,7 @@ class TableBitsRouting:
     +inf's bits) whose compare went the way missing_left does not say (right with missing_left, left
     without) takes the other branch."""
 
-    def __init__(self, tree: Tree, bits: np.ndarray):
+    def __init__(self, tree, bits: np.ndarray):
         self.tree, self.bits, self.n_rows = tree, bits, len(bits)
 
     def __call__(self, rows, nodes):

@@ -70,11 +70,6 @@ class ThresholdBins(FeatureSubset):
 
     scan_edges = 16  # the C scans at most this many edges in a row; a binary search narrows longer lists first
 
-    @property
-    def edge_halves(self) -> tuple[list[int], list[int]]:
-        """flat_edges as (high halves, int16; low halves, uint16): edge = hi * 65536 + lo. The AVR's tables."""
-        return [e >> 16 for e in self.flat_edges], [e & 0xFFFF for e in self.flat_edges]
-
     def table_bytes(self) -> dict[str, int]:
         sizes = {"edges": 4 * len(self.flat_edges), "edge_base": BITS[self.edge_index_type] // 8 * (self.n_out + 1)}
         if not self.all_features:
