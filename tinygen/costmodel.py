@@ -112,7 +112,7 @@ def dense_shift_bits(op: Dense) -> int:
 
 
 def _to_fixed_counts(x: np.ndarray, frac_bits, out_bits: int = 32) -> dict[str, np.ndarray]:
-    """Per row, the paths and shift loops of NAME_to_fixed (templates/c/fixedpoint.h.j2) over the features:
+    """Per row, the paths and shift loops of NAME_to_fixed (templates/c/fixedpoint/to_fixed.h.j2) over the features:
     values scaled up shift left by a variable count (one loop step per bit on AVR, twice: the limit check
     and the shift), values scaled down drop whole bytes first, then shift right bit by bit. Results of 16
     bits take to_fixed_short for normal numbers (a 16-bit shift by right - 8 when right is in [8, 16), an

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from ..errors import TinygenError
 from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
 
@@ -235,6 +236,10 @@ class Activation:
             if op.table.min() < lo or op.table.max() > hi:
                 raise ValueError("activation table entries outside the output type")
         return op
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/activation.c.j2 calls (tinygen/c_primitives.py): a table's."""
+        return () if self.table is None else ("ROM", reader(self.out_type))
 
 
 def quantize(fop: FloatActivation, in_type: str, in_frac_bits) -> Activation:

@@ -169,6 +169,10 @@ class AnomalyScore:
         if not ok:
             raise TinygenError("the manifest's anomaly score parameters are out of range; re-export the model")
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/anomaly_score.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_u32", "mul_hi_u32")
+
 
 def plan(tree_op, anomaly: dict) -> AnomalyScore:
     """The integer parameters for an IsolationForest tree op (leaves >= 0 in 2**leaf_frac_bits fixed point,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from ..errors import TinygenError
 from .types import (BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, frac_bits_from_json, frac_bits_to_json,
                     int_tuple_or_none, is_float, round_half_away)
@@ -235,6 +236,35 @@ class Dense:
                    saturate=bool(data["saturate"]), acc_bound=int(data["acc_bound"]),
                    in_range=int_tuple_or_none(data, "in_range"), col_shifts=int_tuple_or_none(data, "col_shifts"),
                    row_shifts=int_tuple_or_none(data, "row_shifts"))
+
+    # ---- the C (templates/c/dense.c.j2) --------------------------------------------------------------------
+    @property
+    def mac_kernel(self) -> str | None:
+        """The MAC primitive for this layer's types (at most 255 MACs a call), or None: a plain loop."""
+        if self.is_float:
+            return None
+        if self.weight_type == self.in_type == "int8" and self.acc_type in ("int16", "int32"):
+            return "mac_i8_i16" if self.acc_type == "int16" else "mac_i8_i32"
+        if self.weight_type == self.in_type == "int16" and self.acc_type == "int32":
+            return "mac_i16_i32"
+        return None
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros the template calls (tinygen/c_primitives.py)."""
+        if self.is_float:
+            return ("ROM", "rd_f32")
+        helpers = ["ROM", reader(self.acc_type)]
+        if self.mac_pairs:
+            helpers.append("mac2_i8")
+        if self.mac_kernel is None:
+            helpers.append(reader(self.weight_type))
+        elif not self.mac_pairs or self.n_out % 2:  # pairs: the kernel computes an odd last row
+            helpers.append(self.mac_kernel)
+        if self.col_shifts is not None or self.row_shifts is not None:
+            helpers.append("rd_u8")  # the column order, the row shifts
+        if self.saturate:
+            helpers.append("sat_i64" if self.acc_type == "int64" else "sat_i32")
+        return tuple(helpers)
 
 
 def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_bits_choices: tuple[int, ...],

@@ -89,6 +89,10 @@ class FullyConnected:
                    activation=str(data["activation"]), acc_bound=int(data["acc_bound"]),
                    out_type=check_type(data.get("out_type", "int8")))
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/fully_connected.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_i8", "rd_i32", "mac_i8_i32", "mbqm")
+
 
 ACC_OVERFLOW = "an int8 layer's accumulator could overflow int32 (bias or weights too large for its scales); try dtype q15"
 

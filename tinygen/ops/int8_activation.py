@@ -74,6 +74,10 @@ class Int8Activation:
             raise ValueError("bad int8_activation")
         return op
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/int8_activation.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_i8")
+
 
 def quantize(kind: str, n: int, in_scale: float, in_zero_point: int) -> Int8Activation:
     if kind not in OUTPUT:

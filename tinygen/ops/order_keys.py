@@ -111,3 +111,10 @@ class OrderKeys:
     def from_dict(cls, data: dict) -> "OrderKeys":
         return cls(n_in=int(data["n_in"]), features=data.get("features"), nan_key=data.get("nan_key", NAN_KEY),
                    mode=data.get("mode", "keys"))
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/order_keys.c.j2 calls (tinygen/c_primitives.py): no pass in modes
+        bits and float (the trees read x)."""
+        if self.mode != "keys":
+            return ()
+        return ("order_key",) if self.all_features else ("order_key", "ROM", "rd_u16")

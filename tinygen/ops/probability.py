@@ -198,6 +198,10 @@ class Probability:
         if not ok:
             raise TinygenError("the manifest's probability parameters are out of range; re-export the model")
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/probability.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_u16", "mul_u32_u16_shr" if self.product == "u32_u16" else "mul_hi_u32", "div_q15")
+
 
 def sum_shift_for(n_classes: int) -> int:
     """The shift of step 6 that keeps the sum of n_classes terms below 2**31."""

@@ -72,3 +72,7 @@ class QuantizeAffine:
     @classmethod
     def from_dict(cls, data: dict) -> "QuantizeAffine":
         return cls(scale=[float(np.float32(s)) for s in data["scale"]], zero_point=[int(z) for z in data["zero_point"]])
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/quantize_affine.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_f32", "rd_i8", "affine_quantize")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from .types import BITS, INT_TYPES, check_type, round_half_away
 
 
@@ -157,3 +158,19 @@ class QuantizeInput:
                 raise ValueError(f"quantize_input offsets: one per feature, at most 2**(wide_bits-2) in magnitude, "
                                  f"wide_bits in {WIDE_CHOICES}")
         return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets, wide_bits=wide_bits)
+
+    # ---- the C (templates/c/quantize_input.c.j2) -----------------------------------------------------------
+    @property
+    def convert_kernel(self) -> str:
+        """The primitive that converts a feature without an offset: q7 takes the 8-bit to_fixed_i8."""
+        return "to_fixed_i8" if self.out_type == "int8" else "to_fixed"
+
+    @property
+    def offset_kernel(self) -> str:
+        """The primitive that converts a feature with an offset: q7 with a 16-bit wide range takes the 16-bit one."""
+        return "to_fixed_offset_i8" if self.out_type == "int8" and self.wide_bits == 16 else "to_fixed_offset"
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros the template calls (tinygen/c_primitives.py)."""
+        offsets = ("ROM", reader(self.offset_type), self.offset_kernel) if self.has_offsets else ()
+        return ("ROM", "rd_i8", self.convert_kernel, *offsets)

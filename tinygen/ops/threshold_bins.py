@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..c_primitives import reader
 from .order_keys import NAN_KEY, order_keys
 from .types import BITS
 
@@ -105,6 +106,13 @@ class ThresholdBins:
     def from_dict(cls, data: dict) -> "ThresholdBins":
         return cls(n_in=int(data["n_in"]), features=data["features"], edges=data["edges"], nan_bin=int(data["nan_bin"]),
                    out_type=data.get("out_type", "uint8"))
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/threshold_bins.c.j2 calls (tinygen/c_primitives.py)."""
+        features = () if self.all_features else ("ROM", "rd_u16")
+        if not self.flat_edges:  # no thresholds: the key tells NaN from numbers
+            return ("order_key", *features)
+        return ("ROM", "rd_i32", reader(self.edge_index_type), "bits", *features)
 
 
 def bin_trees(op, features: list[int], n_features: int):

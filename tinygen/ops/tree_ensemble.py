@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from ..errors import TinygenError
 from .order_keys import NAN_KEY, NAN_KEY_LOW, key_floats, threshold_keys
 from .types import INT_TYPES, round_half_away
@@ -485,6 +486,26 @@ class TreeEnsemble:
                    nan_key=data.get("nan_key", NAN_KEY), leaf_row_total=data.get("leaf_row_total"),
                    in_kind=data.get("in_kind", "keys"), in_type=data.get("in_type", "int32"),
                    bias=None if data.get("bias") is None else np.asarray(data["bias"], dtype=np.int64))
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros the layout's template calls (tinygen/c_primitives.py)."""
+        splits = any(tree.left[0] >= 0 for tree in self.trees)  # not every tree a single leaf
+        bits = ("bits",) if self.in_kind == "bits" and splits else ()
+        if self.layout != "table":
+            return bits  # inline: thresholds and leaves are in the code
+        tables = self.tables()
+        helpers = ["ROM", "rd_i16", "rd_i16" if self.leaf_type == "uint16" else "rd_i32", *bits]  # leaf_base, leaves
+        if self.bias is not None:
+            helpers.append("rd_i32")
+        if tables.leaf_index is not None:
+            helpers.append("rd_i8" if tables.index_type == "uint8" else "rd_i16")
+        if tables.column is not None or tables.nan_flip_table:
+            helpers.append("rd_i8")
+        if tables.feature:  # the splits: child refs, feature codes, thresholds
+            helpers += ["rd_i8" if tables.ref_type == "uint8" else "rd_i16",
+                        "rd_i8" if tables.feature_type == "uint8" else "rd_i16",
+                        "rd_i32" if self.in_kind == "bits" else reader(self.in_type)]
+        return tuple(helpers)
 
 
 def prune(tree: Tree, decided=None) -> tuple[Tree, int]:
