@@ -82,12 +82,21 @@ def c_comment(text, limit: int = 80) -> str:
 
 
 def c_int(value: int, type_name: str) -> str:
+    """An integer literal for a value of this C type. int is 16 bits on AVR, so a value beyond int16's range
+    is spelled as its own type: INT32_C / INT64_C for signed types, UINT32_C for uint32_t and the suffix u for
+    uint16_t (an unsigned int holds it); the most negative value has no literal of its own: -MAX - 1."""
     value = int(value)
     bits = BITS[type_name]
-    wrap = {64: "INT64_C({})", 32: "INT32_C({})"}.get(bits, "{}") if abs(value) > 32767 else "{}"
-    if value == -(1 << (bits - 1)):  # the most negative value has no literal of its own: -MAX - 1
+    unsigned = type_name.startswith("uint")
+    lo, hi = (0, (1 << bits) - 1) if unsigned else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    if not lo <= value <= hi:
+        raise ValueError(f"{value} does not fit {type_name}")
+    if unsigned:
+        return str(value) if value <= 32767 else f"{value}u" if bits == 16 else f"UINT{bits}_C({value})"
+    wrap = f"INT{bits}_C({{}})" if bits > 16 and abs(value) > 32767 else "{}"
+    if value == lo:
         return "(-" + wrap.format(-value - 1) + " - 1)"
-    return wrap.format(value)  # int is 16 bits on AVR: wider literals are made long explicitly
+    return wrap.format(value)
 
 
 def c_float(value) -> str:

@@ -280,6 +280,11 @@ class TreeTables:
     key_bytes: int = 4  # bytes of one input value (the op's in_type)
 
     @property
+    def n_leaves(self) -> int:
+        """Every tree's leaves (`leaf` holds fewer rows when leaf_index maps equal leaves to one)."""
+        return len(self.leaf) if self.leaf_index is None else len(self.leaf_index)
+
+    @property
     def feature_offsets(self) -> bool:
         return max(self.feature, default=0) * self.key_bytes < 128
 
@@ -494,16 +499,15 @@ class TreeEnsemble:
         if self.layout != "table":
             return bits  # inline: thresholds and leaves are in the code
         tables = self.tables()
-        helpers = ["ROM", "rd_i16", "rd_i16" if self.leaf_type == "uint16" else "rd_i32", *bits]  # leaf_base, leaves
+        helpers = ["ROM", "rd_u16", reader(self.leaf_type), *bits]  # leaf_base, leaves
         if self.bias is not None:
             helpers.append("rd_i32")
         if tables.leaf_index is not None:
-            helpers.append("rd_i8" if tables.index_type == "uint8" else "rd_i16")
+            helpers.append(reader(tables.index_type))
         if tables.column is not None or tables.nan_flip_table:
-            helpers.append("rd_i8")
+            helpers.append("rd_u8")
         if tables.feature:  # the splits: child refs, feature codes, thresholds
-            helpers += ["rd_i8" if tables.ref_type == "uint8" else "rd_i16",
-                        "rd_i8" if tables.feature_type == "uint8" else "rd_i16",
+            helpers += [reader(tables.ref_type), reader(tables.feature_type),
                         "rd_i32" if self.in_kind == "bits" else reader(self.in_type)]
         return tuple(helpers)
 
