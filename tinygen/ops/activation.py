@@ -45,7 +45,8 @@ import numpy as np
 from .. import fixedpoint
 from ..c_primitives import reader
 from ..errors import TinygenError
-from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
+from ..qparams import round_half_away
+from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float
 
 KINDS = ("relu", "tanh", "logistic")
 TABLE_KINDS = ("tanh", "logistic")

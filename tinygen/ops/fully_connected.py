@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
-from .types import as_ints, check_type, round_half_away
+from ..qparams import quantize_multiplier, round_half_away
+from .types import as_ints, check_type
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -124,7 +125,7 @@ def quantize(weights: np.ndarray, bias: np.ndarray, in_scale: float, in_zero_poi
     bound = int(np.max(channel_bound, initial=0))
     # a channel whose accumulator is always 0 (zero weights, bias rounded to 0) gets multiplier 0: its real
     # multiplier may be beyond any shift (a bias of 1e-40 makes the output scale subnormal)
-    pairs = [fixedpoint.quantize_multiplier(in_scale * float(s) / out_scale) if b else (0, 0)
+    pairs = [quantize_multiplier(in_scale * float(s) / out_scale) if b else (0, 0)
              for s, b in zip(w_scale, channel_bound)]
     left = max((max(s, 0) for _, s in pairs), default=0)
     if (bound << left) > fixedpoint.INT32_MAX:

@@ -97,7 +97,8 @@ import numpy as np
 from .. import fixedpoint
 from ..c_primitives import reader
 from ..errors import TinygenError
-from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
+from ..qparams import round_half_away
+from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float
 
 INT32_MIN, INT32_MAX = fixedpoint.int_range(32)
 BIAS = 1 << 31  # room = score + BIAS

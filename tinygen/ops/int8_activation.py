@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import fixedpoint
+from .. import qparams
 from ..errors import TinygenError
 from .types import as_ints
 
@@ -84,10 +84,10 @@ def quantize(kind: str, n: int, in_scale: float, in_zero_point: int) -> Int8Acti
         raise TinygenError(f"int8 activations are logistic and tanh, not {kind!r}")
     in_scale = float(np.float32(in_scale))
     try:
-        multiplier, shift, radius = fixedpoint.activation_input_params(in_scale)
+        multiplier, shift, radius = qparams.activation_input_params(in_scale)
     except ValueError:
         raise TinygenError("an int8 tanh/logistic input scale is outside TFLM's range; use --dtype q15") from None
-    table = np.array([fixedpoint.int8_activation(kind, x, in_zero_point, multiplier, shift, radius)
+    table = np.array([qparams.int8_activation(kind, x, in_zero_point, multiplier, shift, radius)
                       for x in range(-128, 128)], dtype=np.int64)
     return Int8Activation(kind=kind, n=n, in_scale=in_scale, in_zero_point=int(in_zero_point), multiplier=multiplier,
                           shift=shift, radius=radius, table=table)

@@ -22,18 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fixedpoint import order_key
+
 NAN_KEY = (1 << 31) - 1
 NAN_KEY_LOW = -(1 << 31)
 NAN_KEYS = (NAN_KEY, NAN_KEY_LOW)
-
-
-def order_keys(x, nan_key=NAN_KEY) -> np.ndarray:
-    """The keys of float32 values (int64 holding int32 values); NaN -> nan_key. C: the ops' _key function
-    (templates/c/order_key_fn.c.j2)."""
-    raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)
-    magnitude = raw & 0x7FFFFFFF
-    keys = np.where(raw >> 31 != 0, -magnitude - 1, magnitude)
-    return np.where(magnitude > 0x7F800000, np.asarray(nan_key, dtype=np.int64), keys)
 
 
 def key_floats(keys) -> np.ndarray:
@@ -56,7 +49,7 @@ def threshold_keys(thresholds) -> np.ndarray:
     """Keys of float64 tree thresholds: floor to float32, -0.0 -> +0.0, then order_keys."""
     floored = float32_floor(thresholds)
     floored = np.where(floored == 0, np.float32(0.0), floored).astype(np.float32)
-    return order_keys(floored)
+    return order_key(floored)
 
 
 @dataclass
@@ -100,7 +93,7 @@ class OrderKeys:
             return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
         if self.mode == "float":
             return np.asarray(x, dtype=np.float32).astype(np.float64)
-        return order_keys(x[:, self.features], self.nan_key)
+        return order_key(x[:, self.features], self.nan_key)
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,

@@ -2,7 +2,7 @@
 feature (dtype int8).
 
 Ranges: input any float32 (NaN -> zero point, +-inf saturate); output x_q[i] = clamp(round(x[i] / scale[i])
-+ zero_point[i], -128, 127) with the division in float32 and ties away from zero (fixedpoint.affine_quantize_f32).
++ zero_point[i], -128, 127) with the division in float32 and ties away from zero (fixedpoint.affine_quantize).
 Each feature keeps its own range (raw features in the thousands and below 0.1 side by side); the first
 fully_connected folds the per-feature scales into its per-channel weight scales and the zero points into its
 bias, so from there on the program is exactly TFLM's int8 graph with an int8 input of scale 1, zero point 0.
@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from ..qparams import round_half_away
 
 
 def affine_params(lo: float, hi: float) -> tuple[float, int]:
@@ -29,7 +30,7 @@ def affine_params(lo: float, hi: float) -> tuple[float, int]:
                            "refit the model with smaller weights")
     if not scale > 0:
         return 1.0, 0
-    zero_point = int(np.clip(np.floor(-128.0 - lo / float(scale) + 0.5), -128, 127))
+    zero_point = int(np.clip(round_half_away(-128.0 - lo / float(scale)), -128, 127))
     return float(scale), zero_point
 
 
@@ -61,7 +62,7 @@ class QuantizeAffine:
         return {"scale": 4 * self.n_in, "zero_point": self.n_in}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return fixedpoint.affine_quantize_f32(x, np.asarray(self.scale, dtype=np.float32), np.asarray(self.zero_point))
+        return fixedpoint.affine_quantize(x, np.asarray(self.scale, dtype=np.float32), np.asarray(self.zero_point))
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,

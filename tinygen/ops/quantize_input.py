@@ -29,7 +29,8 @@ import numpy as np
 
 from .. import fixedpoint
 from ..c_primitives import reader
-from .types import BITS, INT_TYPES, check_type, round_half_away
+from ..qparams import frac_bits_for, round_half_away
+from .types import BITS, INT_TYPES, check_type
 
 
 # The widths an offset feature converts into before the offset is subtracted: 16 takes the 16-bit conversion
@@ -48,8 +49,8 @@ def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int,
     frac_bits, offsets_q = list(frac_bits), [0] * len(frac_bits)
     headroom = QuantizeInput.HEADROOM
     for i, (lo, hi) in enumerate(zip(map(float, low), map(float, high))):
-        centred = min(fixedpoint.frac_bits_for(headroom * (hi - lo) / 2, bits),
-                      fixedpoint.frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
+        centred = min(frac_bits_for(headroom * (hi - lo) / 2, bits),
+                      frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
         coarse = np.ldexp(hi - lo, frac_bits[i]) < coarse_steps
         if hi > lo and coarse and centred > frac_bits[i]:
             frac_bits[i] = centred
@@ -112,7 +113,7 @@ class QuantizeInput:
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
             low, high = (np.nan_to_num(f(finite, axis=0), nan=0.0) for f in (np.nanmin, np.nanmax))
         max_abs = np.maximum(np.abs(low), np.abs(high))
-        frac_bits = [fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
+        frac_bits = [frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
         if not offsets:
             return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
         # the 16-bit wide range (the faster conversion) unless the 31-bit one gives some feature more bits

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..c_primitives import reader
-from .order_keys import NAN_KEY, order_keys
+from ..fixedpoint import order_key
+from .order_keys import NAN_KEY
 from .types import BITS
 
 MAX_UINT8_EDGES = 253  # bins 1 .. 254, and 255 for NaN
@@ -90,7 +91,7 @@ class ThresholdBins:
         return sizes
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        keys = order_keys(np.asarray(x)[:, self.features], NAN_KEY)
+        keys = order_key(np.asarray(x)[:, self.features], NAN_KEY)
         bins = np.empty(keys.shape, dtype=np.int64)
         for j, edges in enumerate(self.edges):
             bins[:, j] = 1 + np.searchsorted(np.asarray(edges, dtype=np.int64), keys[:, j], side="left")

@@ -42,7 +42,8 @@ from .. import fixedpoint
 from ..c_primitives import reader
 from ..errors import TinygenError
 from .order_keys import NAN_KEY, NAN_KEY_LOW, key_floats, threshold_keys
-from .types import INT_TYPES, round_half_away
+from ..qparams import frac_bits_for, round_half_away
+from .types import INT_TYPES
 
 # Class fractions in uint16, as multiples of 1/65520: 65520 = 2^4 3^2 5 7 13 holds every fraction with a
 # small denominator (1/2, 1/3, ..., 1/16) exactly, so exact ties between classes stay exact ties.
@@ -569,7 +570,7 @@ def _integer_leaves(fop: FloatTrees):
         worst = bias_max + sum(float(np.abs(t.value).max(initial=0.0)) for t in fop.trees)
         if not np.isfinite(worst):
             raise TinygenError("the trees have non-finite leaf values; refit them on finite targets")
-        frac = fixedpoint.frac_bits_for(worst, 32)
+        frac = frac_bits_for(worst, 32)
         while True:  # leaves and bias in 2**frac fixed point; |bias| + sum of max |leaf| must stay in int32
             leaves = [round_half_away(t.value * np.exp2(frac)) for t in fop.trees]
             bias = None if fop.bias is None else round_half_away(fop.bias * np.exp2(frac))
