@@ -188,11 +188,11 @@ void tg_to_fixed_short_n(const uint32_t *bits, const uint8_t *exponent, const in
     }}
 }}
 
-void tg_to_fixed_i8_rare_n(const float *x, int64_t n, int8_t frac_bits, int32_t *out)
+void tg_to_fixed_i16_n(const float *x, int64_t n, int8_t frac_bits, int32_t *out)
 {{
     int64_t i;
     for (i = 0; i < n; i++) {{
-        out[i] = {p}_to_fixed_i8_rare(x[i], frac_bits);
+        out[i] = {p}_to_fixed_i16(x[i], frac_bits);
     }}
 }}
 
@@ -297,7 +297,7 @@ def _declare(lib, regressor_names):
         "tg_mul_u32_u16_shr_n": (None, [_ptr(np.uint32), _ptr(np.uint16), _ptr(np.uint8), c.c_int64, _ptr(np.uint32)]),
         "tg_to_fixed_short_n": (None, [_ptr(np.uint32), _ptr(np.uint8), _ptr(np.int8), _ptr(np.uint16), c.c_int64,
                                        _ptr(np.int32)]),
-        "tg_to_fixed_i8_rare_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, _ptr(np.int32)]),
+        "tg_to_fixed_i16_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, _ptr(np.int32)]),
         "tg_mac_n": (None, [c.c_int, _ptr(np.int32), c.c_void_p, c.c_void_p, _ptr(np.uint8), c.c_int64, _ptr(np.int32)]),
         "tg_mac2_i8_n": (None, [_ptr(np.int8), _ptr(np.int8), _ptr(np.uint8), c.c_int64, _ptr(np.int32), _ptr(np.int32)]),
         "tg_div_q15_n": (None, [_ptr(np.uint32), _ptr(np.uint32), c.c_int64, _ptr(np.int32)]),
@@ -690,7 +690,7 @@ def test_integer_to_fixed_equals_float_formulation(bits):
 # primitive -> the test that holds its C (a compiled template) to its twin in tinygen/fixedpoint.py
 TWIN_TESTS = {
     "to_fixed": "test_to_fixed_vectorized_random", "to_fixed_short": "test_to_fixed_short_matches_c",
-    "to_fixed_i8": "test_to_fixed_i8_matches_c", "to_fixed_i8_rare": "test_to_fixed_i8_matches_c",
+    "to_fixed_i8": "test_to_fixed_i8_and_i16_match_c", "to_fixed_i16": "test_to_fixed_i8_and_i16_match_c",
     "to_fixed_offset": "test_to_fixed_offset_matches_c", "to_fixed_offset_i8": "test_to_fixed_offset_matches_c",
     "sat_i32": "test_saturate_vectorized", "sat_i64": "test_saturate_vectorized",
     "mul_hi_u32": "test_mul_hi_u32_matches_c", "mul_u32_u16_shr": "test_mul_u32_u16_shr_matches_c",
@@ -738,17 +738,18 @@ def test_to_fixed_short_matches_c(clib):
                               np.minimum(np.abs(fixedpoint.to_fixed(np.abs(x), frac_bits, 17)), cap))
 
 
-def test_to_fixed_i8_matches_c(clib):
-    """to_fixed_i8 (and its out-of-line rare path) in C equal their twins, and both equal to_fixed(bits=8)."""
+def test_to_fixed_i8_and_i16_match_c(clib):
+    """The q7 and q15 input conversions in C equal their twins, and the twins equal to_fixed(bits=8 / 16), over
+    every frac_bits the quantizer gives (subnormals are 0 only there)."""
     rng = np.random.default_rng(22)
-    for frac_bits in (FRAC_BITS_MIN, -30, -8, -1, 0, 1, 4, 7, 15, 23, 31, 60, FRAC_BITS_MAX):
-        x = np.concatenate([to_fixed_edges(8, frac_bits), random_floats(rng, 8, frac_bits, 40_000)])
-        twin = fixedpoint.to_fixed_i8(x, frac_bits)
-        assert np.array_equal(twin, py_to_fixed(x, frac_bits, 8))
-        assert_equal_arrays(x, twin, c_to_fixed_i8_n(clib, x, frac_bits), f"to_fixed_i8(f={frac_bits})", describe_float)
-        out = _out(x.size)
-        clib.lib.tg_to_fixed_i8_rare_n(np.ascontiguousarray(x), x.size, frac_bits, out)
-        assert_equal_arrays(x, fixedpoint.to_fixed_i8_rare(x, frac_bits), out, "to_fixed_i8_rare", describe_float)
+    for frac_bits in range(FRAC_BITS_MIN, FRAC_BITS_MAX + 1, 3):
+        for bits, convert in ((8, "to_fixed_i8"), (16, "to_fixed_i16")):
+            x = np.concatenate([to_fixed_edges(bits, frac_bits), random_floats(rng, bits, frac_bits, 6_000)])
+            twin = getattr(fixedpoint, convert)(x, frac_bits)
+            assert np.array_equal(twin, py_to_fixed(x, frac_bits, bits)), (convert, frac_bits)
+            out = _out(x.size)
+            getattr(clib.lib, f"tg_{convert}_n")(np.ascontiguousarray(x), x.size, frac_bits, out)
+            assert_equal_arrays(x, twin, out, f"{convert}(f={frac_bits})", describe_float)
 
 
 def test_to_fixed_offset_matches_c(clib):

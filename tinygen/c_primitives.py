@@ -2,14 +2,14 @@
 
 Each primitive is one function in templates/c/fixedpoint/<name>.h.j2 (one function per file, as CMSIS-NN's
 support functions are), the C twin of the function of the same name in tinygen/fixedpoint.py. The macros
-(the flash qualifier NAME_ROM, NAME_NOINLINE and the table readers NAME_rd_*) are printed by
+(the flash qualifier NAME_ROM and the table readers NAME_rd_*) are printed by
 templates/c/fixedpoint/base.h.j2, only those named. Every op says which of these its template calls
 (`c_helpers()`); `closure` adds what those call in turn, and emit prints the result in PRIMITIVES' order,
 which lists every primitive after the primitives it calls.
 """
 from __future__ import annotations
 
-MACROS = ("ROM", "NOINLINE", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr")
+MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr")
 
 # name -> the primitives and macros its C calls; a primitive stands after everything it calls
 PRIMITIVES: dict[str, tuple[str, ...]] = {
@@ -17,8 +17,8 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "order_key": (),
     "to_fixed_short": (),
     "to_fixed": ("to_fixed_short",),
-    "to_fixed_i8_rare": ("to_fixed", "NOINLINE"),
-    "to_fixed_i8": ("to_fixed_i8_rare", "ROM", "rd_u8"),  # its table of powers of two is in flash
+    "to_fixed_i16": ("to_fixed_short",),
+    "to_fixed_i8": ("ROM", "rd_u8"),  # its table of powers of two is in flash
     "sat_i32": (),
     "sat_i64": (),
     "to_fixed_offset": ("to_fixed_short", "to_fixed", "sat_i32"),

@@ -158,20 +158,31 @@ def to_fixed_short(bits, exponent, frac_bits, limit) -> np.ndarray:
     return np.where(right < 8, limit, np.where(right >= 24, 0, magnitude)).astype(np.int64)
 
 
-def to_fixed_i8_rare(x, frac_bits) -> np.ndarray:
-    """to_fixed(x, frac_bits, 8): the cases to_fixed_i8 leaves to the general path (zero, subnormals,
-    infinities, NaN). C: NAME_to_fixed_i8_rare, kept out of line (NOINLINE)."""
-    return to_fixed(x, frac_bits, 8)
+def _rare(raw) -> np.ndarray:
+    """True for the floats the 8- and 16-bit conversions send straight to 0: zero, subnormals and NaN."""
+    exponent = (raw >> 23) & 0xFF
+    return (exponent == 0) | ((exponent == 0xFF) & ((raw & 0x7FFFFF) != 0))
+
+
+def to_fixed_i16(x, frac_bits) -> np.ndarray:
+    """to_fixed(x, frac_bits, 16) for frac_bits in [FRAC_BITS_MIN, FRAC_BITS_MAX], through to_fixed_short: zero,
+    subnormals (|x| 2**frac_bits < 2**-26 < 1/2) and NaN give 0; +-inf (exponent 255) saturate in to_fixed_short
+    (right < 8). C: NAME_to_fixed_i16, line for line (the q15 input conversion)."""
+    raw = float_bits(x)
+    negative = (raw >> 31) != 0
+    magnitude = to_fixed_short(raw, (raw >> 23) & 0xFF, frac_bits, np.where(negative, 32768, 32767))
+    return np.where(_rare(raw), 0, np.where(negative, -magnitude, magnitude))
 
 
 def to_fixed_i8(x, frac_bits) -> np.ndarray:
-    """to_fixed(x, frac_bits, 8) in 8-bit arithmetic for normal numbers (q7 inputs). With the top byte (sign,
-    exponent bits 7..1) and the next (exponent bit 0, mantissa bits 22..16), t = exponent + frac_bits - 126:
-      t < 0: 0 (below one half)      t > 7: the limit (127, or 128 for negatives)
+    """to_fixed(x, frac_bits, 8) for frac_bits in [FRAC_BITS_MIN, FRAC_BITS_MAX] in 8-bit arithmetic (q7 inputs).
+    With the top byte (sign, exponent bits 7..1) and the next (exponent bit 0, mantissa bits 22..16),
+    t = exponent + frac_bits - 126:
+      t < 0: 0 (below one half)      t > 7: the limit (127, or 128 for negatives; +-inf land here)
       else product = (next | 0x80) * 2**t (one 8 x 8 multiply, a table of powers of two): its high byte is the
       magnitude's floor and bit 7 of its low byte the rounding bit, so magnitude = (product >> 8) +
       ((product & 0xFF) >> 7), clamped to the limit
-    zero, subnormals, infinities and NaN take to_fixed_i8_rare. C: NAME_to_fixed_i8, line for line."""
+    zero, subnormals and NaN give 0, as in to_fixed_i16. C: NAME_to_fixed_i8, line for line."""
     raw = float_bits(x)
     top, following = raw >> 24, (raw >> 16) & 0xFF
     exponent = ((top << 1) & 0xFF) | (following >> 7)
@@ -181,9 +192,7 @@ def to_fixed_i8(x, frac_bits) -> np.ndarray:
     product = (following | 0x80) << np.clip(t, 0, 7)
     magnitude = np.minimum((product >> 8) + ((product & 0xFF) >> 7), limit)
     magnitude = np.where(t < 0, 0, np.where(t > 7, limit, magnitude))
-    rare = (exponent == 0) | (exponent == 0xFF)
-    with np.errstate(invalid="ignore"):
-        return np.where(rare, to_fixed_i8_rare(x, frac_bits), np.where(negative, -magnitude, magnitude))
+    return np.where(_rare(raw), 0, np.where(negative, -magnitude, magnitude))
 
 
 # Inputs with an offset convert into a wide range first, at most this many bits ([-2**30, 2**30)); the offset,

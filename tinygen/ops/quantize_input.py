@@ -163,8 +163,8 @@ class QuantizeInput:
     # ---- the C (templates/c/quantize_input.c.j2) -----------------------------------------------------------
     @property
     def convert_kernel(self) -> str:
-        """The primitive that converts a feature without an offset: q7 takes the 8-bit to_fixed_i8."""
-        return "to_fixed_i8" if self.out_type == "int8" else "to_fixed"
+        """The primitive that converts a feature without an offset: 8- and 16-bit inputs take their own."""
+        return {"int8": "to_fixed_i8", "int16": "to_fixed_i16"}.get(self.out_type, "to_fixed")
 
     @property
     def offset_kernel(self) -> str:
