@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import order_key
+from ..fixedpoint import bits, order_key
 
 NAN_KEY = (1 << 31) - 1
 NAN_KEY_LOW = -(1 << 31)
@@ -30,7 +30,7 @@ NAN_KEYS = (NAN_KEY, NAN_KEY_LOW)
 
 
 def key_floats(keys) -> np.ndarray:
-    """The float32 values of order keys (the inverse of order_keys on numbers: negative keys are bits ^ 0x7FFFFFFF)."""
+    """The float32 values of order keys (the inverse of fixedpoint.order_key on numbers: negative keys are bits ^ 0x7FFFFFFF)."""
     keys = np.asarray(keys, dtype=np.int64)
     bits = np.where(keys >= 0, keys, (keys ^ 0x7FFFFFFF) & 0xFFFFFFFF)
     return bits.astype(np.uint32).view(np.float32)
@@ -46,7 +46,7 @@ def float32_floor(t) -> np.ndarray:
 
 
 def threshold_keys(thresholds) -> np.ndarray:
-    """Keys of float64 tree thresholds: floor to float32, -0.0 -> +0.0, then order_keys."""
+    """Keys of float64 tree thresholds: floor to float32, -0.0 -> +0.0, then fixedpoint.order_key."""
     floored = float32_floor(thresholds)
     floored = np.where(floored == 0, np.float32(0.0), floored).astype(np.float32)
     return order_key(floored)
@@ -90,7 +90,7 @@ class OrderKeys:
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if self.mode == "bits":
-            return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+            return bits(x)
         if self.mode == "float":
             return np.asarray(x, dtype=np.float32).astype(np.float64)
         return order_key(x[:, self.features], self.nan_key)
