@@ -36,6 +36,7 @@ from tinygen.targets import avr, host
 from tinygen.targets.toolchain import package_root
 from tinygen.verify import compare_measured
 
+from c_usage import plain_static_unit, unused
 from conftest import edge_rows, need_tool
 from test_formats import check_result, parse_results
 
@@ -352,3 +353,27 @@ def test_package_examples_build_strict_and_print_the_simulators_answer(matrix, n
     [result] = parse_results(lines.pop())
     example = matrix["packages"][name]
     check_result(example["model"], example["example"], result, exact_value=True)
+
+
+# ---- nothing unused ---------------------------------------------------------------------------------------
+UNUSED_WARNINGS = ["-Wunused-function", "-Wunused-const-variable", "-Wunused-macros", "-Werror"]
+
+
+def test_every_definition_is_reached_from_the_api(matrix):
+    """Each header holds only what its API reaches: every static function, table and macro is named, through
+    the code, by a function or macro of the API summary (`static inline` hides the others from gcc)."""
+    found = {name: unused((matrix["dir"] / f"{name}.h").read_text(), name) for name in matrix["models"]}
+    assert not any(found.values()), {name: symbols for name, symbols in found.items() if symbols}
+
+
+def test_gcc_finds_nothing_unused_with_plain_static(matrix):
+    """The same headers with `static inline` made `static`, each its own unit that uses the API: gcc's unused
+    warnings (functions, constant tables, macros) find nothing."""
+    need_tool("gcc")
+    units = []
+    for name in matrix["models"]:
+        unit = matrix["dir"] / f"{name}_plain_static.c"
+        unit.write_text(plain_static_unit((matrix["dir"] / f"{name}.h").read_text(), name))
+        units.append(unit.name)
+    done = run([shutil.which("gcc"), "-std=c99", "-c", *UNUSED_WARNINGS, *units], cwd=matrix["dir"])
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression
 
 import tinygen
-from tinygen import fixedpoint
+from tinygen import c_primitives, emit, fixedpoint
+from tinygen.emit import render_primitives
 from tinygen.fixedpoint import FRAC_BITS_MAX, FRAC_BITS_MIN, int_range, pow2_f32
 
 from conftest import need_tool
@@ -51,11 +52,45 @@ def _tiny_data(seed: int = 0):
 
 
 def _wrappers(names: list[str]) -> str:
-    p = PRIM
-    lines = [f"""
-#include <stdint.h>
-#include "{p}.h"
-{''.join(f'#include "{n}.h"' + chr(10) for n in names)}
+    includes = "".join(f'#include "{n}.h"\n' for n in [PRIM, *names])
+    lines = ["#include <stdint.h>\n" + includes, SCALAR_WRAPPERS.format(p=PRIM), PRIMITIVE_WRAPPERS.format(p=PRIM)]
+    for n in names:
+        lines.append(f"""
+float tg_decide_{n}(int32_t score)
+{{
+    {n}_score_t scores[{n}_N_OUTPUTS];
+    scores[0] = score;
+    return {n}_decide(scores);
+}}
+
+void tg_decide_n_{n}(const int32_t *score, int64_t n, float *out)
+{{
+    int64_t i;
+    {n}_score_t scores[{n}_N_OUTPUTS];
+    for (i = 0; i < n; i++) {{
+        scores[0] = score[i];
+        out[i] = {n}_decide(scores);
+    }}
+}}
+
+void tg_quantize_n_{n}(const float *x, int64_t rows, int32_t *out)
+{{
+    int64_t r;
+    int32_t i;
+    {n}_input_t x_q[{n}_N_FEATURES];
+    for (r = 0; r < rows; r++) {{
+        {n}_quantize_input(x + r * {n}_N_FEATURES, x_q);
+        for (i = 0; i < {n}_N_FEATURES; i++) {{
+            out[r * {n}_N_FEATURES + i] = (int32_t)x_q[i];
+        }}
+    }}
+}}
+""")
+    return "".join(lines)
+
+
+# Exported wrappers of the primitives for ctypes (the header's functions are static inline).
+SCALAR_WRAPPERS = """
 /* Exported wrappers around the header's static inline functions, for ctypes. */
 int32_t tg_to_fixed(float x, int8_t frac_bits, int32_t q_min, int32_t q_max)
 {{
@@ -138,40 +173,107 @@ void tg_mul_u32_u16_shr_n(const uint32_t *t, const uint16_t *m, const uint8_t *s
         out[i] = {p}_mul_u32_u16_shr(t[i], m[i], shift[i]);
     }}
 }}
-"""]
-    for n in names:
-        lines.append(f"""
-float tg_decide_{n}(int32_t score)
-{{
-    {n}_score_t scores[{n}_N_OUTPUTS];
-    scores[0] = score;
-    return {n}_decide(scores);
-}}
+"""
 
-void tg_decide_n_{n}(const int32_t *score, int64_t n, float *out)
+
+# Array wrappers of the primitives the wrappers above do not reach; MAC rows are MAC_STRIDE values apart.
+MAC_STRIDE = 255
+PRIMITIVE_WRAPPERS = """
+void tg_to_fixed_short_n(const uint32_t *bits, const uint8_t *exponent, const int8_t *frac_bits, const uint16_t *limit,
+                         int64_t n, int32_t *out)
 {{
     int64_t i;
-    {n}_score_t scores[{n}_N_OUTPUTS];
     for (i = 0; i < n; i++) {{
-        scores[0] = score[i];
-        out[i] = {n}_decide(scores);
+        out[i] = {p}_to_fixed_short(bits[i], exponent[i], frac_bits[i], limit[i]);
     }}
 }}
 
-void tg_quantize_n_{n}(const float *x, int64_t rows, int32_t *out)
+void tg_to_fixed_i16_n(const float *x, int64_t n, int8_t frac_bits, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_to_fixed_i16(x[i], frac_bits);
+    }}
+}}
+
+void tg_mac_n(int kernel, const int32_t *acc, const void *w, const void *x, const uint8_t *count, int64_t n, int32_t *out)
 {{
     int64_t r;
-    int32_t i;
-    {n}_input_t x_q[{n}_N_FEATURES];
-    for (r = 0; r < rows; r++) {{
-        {n}_quantize_input(x + r * {n}_N_FEATURES, x_q);
-        for (i = 0; i < {n}_N_FEATURES; i++) {{
-            out[r * {n}_N_FEATURES + i] = (int32_t)x_q[i];
+    for (r = 0; r < n; r++) {{
+        const int8_t *w8 = (const int8_t *)w + r * 255;
+        const int8_t *x8 = (const int8_t *)x + r * 255;
+        const int16_t *w16 = (const int16_t *)w + r * 255;
+        const int16_t *x16 = (const int16_t *)x + r * 255;
+        if (kernel == 0) {{
+            out[r] = {p}_mac_i8_i32(acc[r], w8, x8, count[r]);
+        }} else if (kernel == 1) {{
+            out[r] = {p}_mac_i8_i16((int16_t)acc[r], w8, x8, count[r]);
+        }} else {{
+            out[r] = {p}_mac_i16_i32(acc[r], w16, x16, count[r]);
         }}
     }}
 }}
-""")
-    return "".join(lines)
+
+void tg_mac2_i8_n(const int8_t *w, const int8_t *x, const uint8_t *count, int64_t n, int32_t *sum0, int32_t *sum1)
+{{
+    int64_t r;
+    for (r = 0; r < n; r++) {{
+        {p}_mac2_i8(w + r * 510, x + r * 255, count[r], &sum0[r], &sum1[r]);
+    }}
+}}
+
+void tg_div_q15_n(const uint32_t *e, const uint32_t *total, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_div_q15(e[i], total[i]);
+    }}
+}}
+
+void tg_keys_n(const float *x, int64_t n, int32_t nan_key, uint32_t *bits, int32_t *keys)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        bits[i] = {p}_bits(&x[i]);
+        keys[i] = {p}_order_key(&x[i], nan_key);
+    }}
+}}
+
+void tg_int8_n(const int32_t *a, const int32_t *b, const uint8_t *exponent, const int8_t *shift, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[3 * i] = {p}_srdhm(a[i], b[i]);
+        out[3 * i + 1] = {p}_rdbpot(a[i], exponent[i]);
+        out[3 * i + 2] = {p}_mbqm(a[i] >> 8, b[i], shift[i]);
+    }}
+}}
+
+void tg_affine_quantize_n(const float *x, const float *scale, const int32_t *zero_point, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_affine_quantize(x[i], scale[i], zero_point[i], -128, 127);
+    }}
+}}
+
+void tg_mul_hi_u32_n(const uint32_t *a, const uint32_t *b, int64_t n, uint32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_mul_hi_u32(a[i], b[i]);
+    }}
+}}
+
+void tg_to_fixed_offset_n(const float *x, int64_t n, int8_t frac_bits, int16_t offset_q, int32_t *wide, int32_t *narrow)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        wide[i] = {p}_to_fixed_offset(x[i], frac_bits, offset_q, -32768, 32767, INT32_C(-1073741824), INT32_C(1073741823));
+        narrow[i] = {p}_to_fixed_offset_i8(x[i], frac_bits, offset_q);
+    }}
+}}
+"""
 
 
 def _ptr(dtype):
@@ -193,6 +295,17 @@ def _declare(lib, regressor_names):
         "tg_shr_i64": (c.c_int64, [c.c_int64, c.c_int32]),
         "tg_shr_i64_n": (None, [_ptr(np.int64), c.c_int64, c.c_int32, _ptr(np.int64)]),
         "tg_mul_u32_u16_shr_n": (None, [_ptr(np.uint32), _ptr(np.uint16), _ptr(np.uint8), c.c_int64, _ptr(np.uint32)]),
+        "tg_to_fixed_short_n": (None, [_ptr(np.uint32), _ptr(np.uint8), _ptr(np.int8), _ptr(np.uint16), c.c_int64,
+                                       _ptr(np.int32)]),
+        "tg_to_fixed_i16_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, _ptr(np.int32)]),
+        "tg_mac_n": (None, [c.c_int, _ptr(np.int32), c.c_void_p, c.c_void_p, _ptr(np.uint8), c.c_int64, _ptr(np.int32)]),
+        "tg_mac2_i8_n": (None, [_ptr(np.int8), _ptr(np.int8), _ptr(np.uint8), c.c_int64, _ptr(np.int32), _ptr(np.int32)]),
+        "tg_div_q15_n": (None, [_ptr(np.uint32), _ptr(np.uint32), c.c_int64, _ptr(np.int32)]),
+        "tg_keys_n": (None, [_ptr(np.float32), c.c_int64, c.c_int32, _ptr(np.uint32), _ptr(np.int32)]),
+        "tg_int8_n": (None, [_ptr(np.int32), _ptr(np.int32), _ptr(np.uint8), _ptr(np.int8), c.c_int64, _ptr(np.int32)]),
+        "tg_affine_quantize_n": (None, [_ptr(np.float32), _ptr(np.float32), _ptr(np.int32), c.c_int64, _ptr(np.int32)]),
+        "tg_mul_hi_u32_n": (None, [_ptr(np.uint32), _ptr(np.uint32), c.c_int64, _ptr(np.uint32)]),
+        "tg_to_fixed_offset_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, c.c_int16, _ptr(np.int32), _ptr(np.int32)]),
     }
     for n in regressor_names:
         sig[f"tg_decide_{n}"] = (c.c_float, [c.c_int32])
@@ -216,9 +329,8 @@ def clib(tmp_path_factory) -> CLib:
     gcc = need_tool("gcc")
     directory = tmp_path_factory.mktemp("fixedpoint_c")
     X, y = _tiny_data()
-    classifier = LogisticRegression(max_iter=1000).fit(X, y > np.median(y))
-    # q7: the header then also holds to_fixed_i8, the 8-bit input conversion
-    (directory / f"{PRIM}.h").write_text(tinygen.convert(classifier, dtype="q7", calibration=X).header(PRIM))
+    # every primitive of templates/c/fixedpoint/, as a header would print it
+    (directory / f"{PRIM}.h").write_text("#include <stdint.h>\n" + render_primitives(PRIM, c_primitives.PRIMITIVES))
     regressors = {}
     for name, dtype, scale in REGRESSORS:
         model = tinygen.convert(LinearRegression().fit(X, y * scale), dtype=dtype, calibration=X)
@@ -434,12 +546,12 @@ def test_saturate_vectorized(clib, bits):
                           rng.integers(lo - 3, hi + 3, 50_000, endpoint=True).clip(INT32_MIN, INT32_MAX).astype(np.int32)])
     out32 = np.empty_like(v32)
     clib.lib.tg_sat_i32_n(v32, v32.size, lo, hi, out32)
-    assert_equal_arrays(v32, fixedpoint.saturate(v32, bits), out32, f"sat_i32(bits={bits})")
+    assert_equal_arrays(v32, fixedpoint.sat_i32(v32, lo, hi), out32, f"sat_i32(bits={bits})")
     v64 = np.concatenate([np.array(INT64_EDGES, dtype=np.int64), rng.integers(INT64_MIN, INT64_MAX, 50_000, dtype=np.int64, endpoint=True),
                           rng.integers(lo - 3, hi + 3, 50_000, endpoint=True).astype(np.int64)])
     out64 = np.empty_like(v64)
     clib.lib.tg_sat_i64_n(v64, v64.size, lo, hi, out64)
-    assert_equal_arrays(v64, fixedpoint.saturate(v64, bits), out64, f"sat_i64(bits={bits})")
+    assert_equal_arrays(v64, fixedpoint.sat_i64(v64, lo, hi), out64, f"sat_i64(bits={bits})")
 
 
 # ---- shift_right ---------------------------------------------------------------------------------------
@@ -572,3 +684,207 @@ def test_integer_to_fixed_equals_float_formulation(bits):
         x = np.concatenate([random_floats(np.random.default_rng(frac_bits + 200), bits, frac_bits), to_fixed_edges(bits, frac_bits)])
         assert_equal_arrays(x, to_fixed_by_float_arithmetic(x, frac_bits, bits), py_to_fixed(x, frac_bits, bits),
                             f"float formulation vs to_fixed(bits={bits}, frac_bits={frac_bits})", describe_float)
+
+
+# ---- every primitive template has its Python twin, run on the same values --------------------------------------
+# primitive -> the test that holds its C (a compiled template) to its twin in tinygen/fixedpoint.py
+TWIN_TESTS = {
+    "to_fixed": "test_to_fixed_vectorized_random", "to_fixed_short": "test_to_fixed_short_matches_c",
+    "to_fixed_i8": "test_to_fixed_i8_and_i16_match_c", "to_fixed_i16": "test_to_fixed_i8_and_i16_match_c",
+    "to_fixed_offset": "test_to_fixed_offset_matches_c", "to_fixed_offset_i8": "test_to_fixed_offset_matches_c",
+    "sat_i32": "test_saturate_vectorized", "sat_i64": "test_saturate_vectorized",
+    "mul_hi_u32": "test_mul_hi_u32_matches_c", "mul_u32_u16_shr": "test_mul_u32_u16_shr_matches_c",
+    "mac_i8_i32": "test_mac_kernels_match_c", "mac_i8_i16": "test_mac_kernels_match_c",
+    "mac_i16_i32": "test_mac_kernels_match_c", "mac2_i8": "test_mac2_i8_matches_c",
+    "srdhm": "test_int8_requantization_matches_c", "rdbpot": "test_int8_requantization_matches_c",
+    "mbqm": "test_int8_requantization_matches_c", "affine_quantize": "test_affine_quantize_matches_c",
+    "div_q15": "test_div_q15_matches_c", "bits": "test_bits_and_order_key_match_c",
+    "order_key": "test_bits_and_order_key_match_c",
+}
+
+
+def test_every_primitive_template_has_a_twin_and_a_test():
+    """templates/c/fixedpoint/ holds one primitive per file (base.h.j2: the macros); each is in c_primitives'
+    table, has a function of its name in fixedpoint.py, and a test here that compares the two."""
+    directory = emit.template_dir() / "c" / "fixedpoint"
+    names = {path.name.removesuffix(".h.j2") for path in directory.glob("*.h.j2")} - {"base"}
+    assert names == set(c_primitives.PRIMITIVES)
+    for name in sorted(names):
+        assert callable(getattr(fixedpoint, name, None)), f"{name}: no Python twin in tinygen/fixedpoint.py"
+        assert name in TWIN_TESTS and callable(globals().get(TWIN_TESTS[name])), f"{name}: no C-vs-Python test"
+
+
+def _out(n: int, dtype=np.int32) -> np.ndarray:
+    return np.empty(n, dtype=dtype)
+
+
+def test_to_fixed_short_matches_c(clib):
+    """Every shift `right` around its cases (below 8: the limit, 16: the 8-bit path, 24: zero) with random
+    mantissas, limits up to 2**15, and the same magnitude as to_fixed of that float."""
+    rng = np.random.default_rng(21)
+    n = 200_000
+    frac_bits = rng.integers(FRAC_BITS_MIN, FRAC_BITS_MAX + 1, n)
+    exponent = np.clip(149 - frac_bits - rng.integers(-2, 28, n), 1, 254)
+    bits = (rng.integers(0, 1 << 31, n) & ~(0xFF << 23)) | (exponent << 23)
+    limit = rng.choice([0, 1, 127, 128, 255, 32767, 32768, int(rng.integers(0, 1 << 15))], n)
+    out = _out(n)
+    clib.lib.tg_to_fixed_short_n(bits.astype(np.uint32), exponent.astype(np.uint8), frac_bits.astype(np.int8),
+                                 limit.astype(np.uint16), n, out)
+    python = fixedpoint.to_fixed_short(bits, exponent, frac_bits, limit)
+    assert_equal_arrays(bits, python, out, "to_fixed_short")
+    x = bits.astype(np.uint32).view(np.float32)
+    for cap in (32767, 32768):  # the magnitude of to_fixed into 16 bits, on each sign's limit
+        assert np.array_equal(fixedpoint.to_fixed_short(bits, exponent, frac_bits, cap),
+                              np.minimum(np.abs(fixedpoint.to_fixed(np.abs(x), frac_bits, 17)), cap))
+
+
+def test_to_fixed_i8_and_i16_match_c(clib):
+    """The q7 and q15 input conversions in C equal their twins, and the twins equal to_fixed(bits=8 / 16), over
+    every frac_bits the quantizer gives (subnormals are 0 only there)."""
+    rng = np.random.default_rng(22)
+    for frac_bits in range(FRAC_BITS_MIN, FRAC_BITS_MAX + 1, 3):
+        for bits, convert in ((8, "to_fixed_i8"), (16, "to_fixed_i16")):
+            x = np.concatenate([to_fixed_edges(bits, frac_bits), random_floats(rng, bits, frac_bits, 6_000)])
+            twin = getattr(fixedpoint, convert)(x, frac_bits)
+            assert np.array_equal(twin, py_to_fixed(x, frac_bits, bits)), (convert, frac_bits)
+            out = _out(x.size)
+            getattr(clib.lib, f"tg_{convert}_n")(np.ascontiguousarray(x), x.size, frac_bits, out)
+            assert_equal_arrays(x, twin, out, f"{convert}(f={frac_bits})", describe_float)
+
+
+def test_to_fixed_offset_matches_c(clib):
+    """to_fixed_offset into the 31-bit wide range and to_fixed_offset_i8 (16-bit wide range), around offsets up to
+    2**14, against their twins; the 8-bit twin equals to_fixed_offset(bits=8, wide_bits=16)."""
+    rng = np.random.default_rng(23)
+    for frac_bits in (-100, -8, 0, 3, 7, 15, 20, 100):
+        for offset_q in (0, 1, -1, 200, -5000, 1 << 14, -(1 << 14)):
+            placed = (offset_q + rng.integers(-300, 300, 1000) + 0.5) * 2.0 ** -frac_bits
+            with np.errstate(over="ignore", under="ignore"):  # beyond float32: +-inf, also an input wanted
+                x = np.concatenate([to_fixed_edges(16, frac_bits), random_floats(rng, 16, frac_bits, 10_000),
+                                    placed.astype(np.float32)])
+            wide, narrow = _out(x.size), _out(x.size)
+            clib.lib.tg_to_fixed_offset_n(x, x.size, frac_bits, offset_q, wide, narrow)
+            what = f"(f={frac_bits}, o={offset_q})"
+            assert_equal_arrays(x, fixedpoint.to_fixed_offset(x, frac_bits, offset_q, 16), wide, "to_fixed_offset" + what,
+                                describe_float)
+            twin = fixedpoint.to_fixed_offset_i8(x, frac_bits, offset_q)
+            assert np.array_equal(twin, fixedpoint.to_fixed_offset(x, frac_bits, offset_q, 8, 16))
+            assert_equal_arrays(x, twin, narrow, "to_fixed_offset_i8" + what, describe_float)
+
+
+def test_mul_hi_u32_matches_c(clib):
+    rng = np.random.default_rng(24)
+    a = np.concatenate([np.repeat(U32_EDGES, len(U32_EDGES)), rng.integers(0, 1 << 32, 100_000)]).astype(np.uint32)
+    b = np.concatenate([np.tile(U32_EDGES, len(U32_EDGES)), rng.integers(0, 1 << 32, 100_000)]).astype(np.uint32)
+    out = _out(a.size, np.uint32)
+    clib.lib.tg_mul_hi_u32_n(a, b, a.size, out)
+    python = fixedpoint.mul_hi_u32(a.astype(np.int64), b.astype(np.int64))
+    assert np.array_equal(python, (a.astype(object) * b.astype(object)) >> 32)  # the exact high half
+    assert_equal_arrays(a, python, out.astype(np.int64), "mul_hi_u32")
+
+
+def _mac_rows(rng, n: int, value_bits: int, acc_bits: int):
+    """n rows of MAC_STRIDE weights and inputs (full range, or shifted down to fit), counts 1..255 (the ends
+    included), and each row's acc drawn where no partial sum leaves acc_bits (the kernels' precondition)."""
+    lo, hi = int_range(value_bits)
+    shrink = rng.integers(0, value_bits, (n, 1)) if acc_bits - 2 * value_bits < 9 else 0
+    w = rng.integers(lo, hi + 1, (n, MAC_STRIDE)) >> shrink
+    x = rng.integers(lo, hi + 1, (n, MAC_STRIDE)) >> shrink
+    count = np.concatenate([[1, 2, 255, 254], rng.integers(1, 256, n - 4)])
+    partial = np.cumsum(np.where(np.arange(MAC_STRIDE) < count[:, None], w * x, 0), axis=1)
+    acc_lo, acc_hi = int_range(acc_bits)
+    low, high = acc_lo - np.minimum(partial.min(axis=1), 0), acc_hi - np.maximum(partial.max(axis=1), 0)
+    keep = low <= high
+    acc = low + (rng.random(n) * (high - low + 1)).astype(np.int64).clip(0, None)
+    acc = np.where(rng.random(n) < 0.2, np.where(rng.random(n) < 0.5, low, high), np.minimum(acc, high))
+    return acc[keep], w[keep], x[keep], count[keep]
+
+
+@pytest.mark.parametrize("kernel, value_bits, acc_bits", [("mac_i8_i32", 8, 32), ("mac_i8_i16", 8, 16),
+                                                          ("mac_i16_i32", 16, 32)])
+def test_mac_kernels_match_c(clib, kernel, value_bits, acc_bits):
+    """The MAC kernels' portable C (the AVR assembly is held to the simulator by the AVR end-to-end tests) equals
+    the twins on rows whose partial sums stay in the accumulator, its ends included."""
+    acc, w, x, count = _mac_rows(np.random.default_rng(25 + value_bits + acc_bits), 3000, value_bits, acc_bits)
+    value_type = np.int8 if value_bits == 8 else np.int16
+    w_c, x_c = (np.ascontiguousarray(v, dtype=value_type) for v in (w, x))
+    out = _out(len(acc))
+    clib.lib.tg_mac_n(("mac_i8_i32", "mac_i8_i16", "mac_i16_i32").index(kernel), np.ascontiguousarray(acc, dtype=np.int32),
+                      w_c.ctypes.data, x_c.ctypes.data, count.astype(np.uint8), len(acc), out)
+    python = np.array([getattr(fixedpoint, kernel)(a, wr, xr, int(c)) for a, wr, xr, c in zip(acc, w, x, count)])
+    assert_equal_arrays(count, python, out, kernel)
+    with pytest.raises(AssertionError):
+        getattr(fixedpoint, kernel)(int_range(acc_bits)[1], [1], [1], 1)  # a partial sum beyond the accumulator
+
+
+def test_mac2_i8_matches_c(clib):
+    rng = np.random.default_rng(26)
+    n = 3000
+    w = rng.integers(-128, 128, (n, 2 * MAC_STRIDE))
+    w[:10] = -128  # the largest sums: 255 * 128 * 128
+    x = rng.integers(-128, 128, (n, MAC_STRIDE))
+    x[:10] = -128
+    count = np.concatenate([[255] * 10, [1, 2, 254], rng.integers(1, 256, n - 13)]).astype(np.uint8)
+    sum0, sum1 = _out(n), _out(n)
+    clib.lib.tg_mac2_i8_n(np.ascontiguousarray(w, dtype=np.int8), np.ascontiguousarray(x, dtype=np.int8), count, n,
+                          sum0, sum1)
+    python = np.array([fixedpoint.mac2_i8(wr[:2 * int(c)], xr, int(c)) for wr, xr, c in zip(w, x, count)])
+    assert_equal_arrays(count, python[:, 0], sum0, "mac2_i8 sum0")
+    assert_equal_arrays(count, python[:, 1], sum1, "mac2_i8 sum1")
+
+
+def test_int8_requantization_matches_c(clib):
+    """srdhm, rdbpot (every exponent) and mbqm (shifts -31..7 on accumulator-sized inputs) on edges and random."""
+    rng = np.random.default_rng(27)
+    edges = np.array(INT32_EDGES + [1 << 30, -(1 << 30), (1 << 30) + 1], dtype=np.int64)
+    a = np.concatenate([np.repeat(edges, len(edges)), rng.integers(INT32_MIN, INT32_MAX, 100_000, endpoint=True)])
+    b = np.concatenate([np.tile(edges, len(edges)), rng.integers(INT32_MIN, INT32_MAX, 100_000, endpoint=True)])
+    exponent = rng.integers(0, 32, a.size)
+    shift = rng.integers(-31, 8, a.size)
+    out = _out(3 * a.size)
+    clib.lib.tg_int8_n(a.astype(np.int32), b.astype(np.int32), exponent.astype(np.uint8), shift.astype(np.int8), a.size, out)
+    out = out.reshape(-1, 3)
+    assert_equal_arrays(a, fixedpoint.srdhm(a, b), out[:, 0], "srdhm")
+    assert_equal_arrays(a, fixedpoint.rdbpot(a, exponent), out[:, 1], "rdbpot")
+    assert_equal_arrays(a, fixedpoint.mbqm(a >> 8, b, shift), out[:, 2], "mbqm")
+
+
+def test_affine_quantize_matches_c(clib):
+    """Quotients on and around every +-0.5 tie, beyond +-256, NaN and infinities, over scales of many sizes."""
+    rng = np.random.default_rng(28)
+    n = 100_000
+    scale = (2.0 ** rng.uniform(-20, 10, n)).astype(np.float32)
+    ties = (rng.integers(-300, 300, n) + 0.5).astype(np.float32) * scale
+    x = np.concatenate([ties[: n // 2], np.nextafter(ties[n // 2:], np.float32(0)),
+                        np.array([np.nan, np.inf, -np.inf, 0.0, -0.0] * 20, dtype=np.float32)])[:n].astype(np.float32)
+    x[: n // 10] = rng.integers(0, 1 << 32, n // 10, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    zero_point = rng.integers(-128, 128, n)
+    out = _out(n)
+    clib.lib.tg_affine_quantize_n(x, scale, zero_point.astype(np.int32), n, out)
+    assert_equal_arrays(x, fixedpoint.affine_quantize(x, scale, zero_point), out, "affine_quantize", describe_float)
+
+
+def test_div_q15_matches_c(clib):
+    rng = np.random.default_rng(29)
+    total = np.concatenate([[1, 2, 3, (1 << 31) - 1, 1 << 30, 65535], rng.integers(1, 1 << 31, 100_000)])
+    pick = rng.integers(0, 4, total.size)
+    e = np.where(pick == 0, 0, np.where(pick == 1, total, np.where(pick == 2, total - 1,
+                                                                     (rng.random(total.size) * total).astype(np.int64))))
+    out = _out(total.size)
+    clib.lib.tg_div_q15_n(e.astype(np.uint32), total.astype(np.uint32), total.size, out)
+    assert_equal_arrays(e, fixedpoint.div_q15(e, total), out, "div_q15")
+
+
+def test_bits_and_order_key_match_c(clib):
+    """Every kind of float32 (random bit patterns: NaN payloads of either sign, subnormals, -0.0), both NaN keys;
+    the keys order as the floats do."""
+    rng = np.random.default_rng(30)
+    x = np.concatenate([rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+                        to_fixed_edges(32, 0)]).astype(np.float32)
+    for nan_key in (INT32_MAX, INT32_MIN):
+        bits, keys = _out(x.size, np.uint32), _out(x.size)
+        clib.lib.tg_keys_n(x, x.size, nan_key, bits, keys)
+        assert_equal_arrays(x, fixedpoint.bits(x), bits.astype(np.int64), "bits", describe_float)
+        assert_equal_arrays(x, fixedpoint.order_key(x, nan_key), keys, "order_key", describe_float)
+    numbers = np.sort(x[~np.isnan(x) & ~((x == 0) & np.signbit(x))])  # -0.0 == +0.0 sorts either way
+    assert np.all(np.diff(fixedpoint.order_key(numbers)) >= 0)

@@ -267,7 +267,8 @@ def test_to_fixed_offset_i8_matches_c(offset_i8_lib):
             placed = ((offset_q + rng.integers(-300, 300, 2000) + 0.5) * 2.0 ** -frac_bits)
             with np.errstate(over="ignore", under="ignore"):
                 values = np.ascontiguousarray(np.concatenate([x, placed.astype(np.float32)]), dtype=np.float32)
-                expected = fixedpoint.to_fixed_offset(values, frac_bits, offset_q, 8, 16)
+                expected = fixedpoint.to_fixed_offset_i8(values, frac_bits, offset_q)  # the C's Python twin
+                assert np.array_equal(expected, fixedpoint.to_fixed_offset(values, frac_bits, offset_q, 8, 16))
             out = np.empty(values.size, dtype=np.int32)
             offset_i8_lib.tg_to_fixed_offset_i8_n(values, values.size, frac_bits, offset_q, out)
             assert_equal_arrays(values, expected, out, f"to_fixed_offset_i8(f={frac_bits}, o={offset_q})", describe_float)

@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import tinygen
-from tinygen import fixedpoint
+from tinygen import fixedpoint, qparams
 from tinygen.emit import render_header
 from tinygen.ir import Program
 from tinygen.ops import int8_activation
@@ -92,7 +92,7 @@ def test_rdbpot_matches_reference(x, e):
 @settings(max_examples=500, deadline=None)
 @given(st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False))
 def test_quantize_multiplier_matches_reference(m):
-    M, s = fixedpoint.quantize_multiplier(m)
+    M, s = qparams.quantize_multiplier(m)
     assert (M, s) == ref_quantize_multiplier(m)
     if M:
         assert (1 << 30) <= M < (1 << 31)
@@ -100,21 +100,21 @@ def test_quantize_multiplier_matches_reference(m):
 
 
 def test_quantize_multiplier_edges():
-    assert fixedpoint.quantize_multiplier(0.0) == (0, 0)
-    assert fixedpoint.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert fixedpoint.quantize_multiplier(1.0) == (1 << 30, 1)
-    assert fixedpoint.quantize_multiplier(1.0 - 2.0 ** -40) == (1 << 30, 1)  # rounds up to 2^31: the fix
-    assert fixedpoint.quantize_multiplier(2.0 ** -40) == (0, 0)  # s < -31
+    assert qparams.quantize_multiplier(0.0) == (0, 0)
+    assert qparams.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert qparams.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert qparams.quantize_multiplier(1.0 - 2.0 ** -40) == (1 << 30, 1)  # rounds up to 2^31: the fix
+    assert qparams.quantize_multiplier(2.0 ** -40) == (0, 0)  # s < -31
     # a tie: q * 2^31 = k + 0.5 rounds away from zero (Python's round would go to even)
     m = (2 * (1 << 30) + 1) / 2.0 ** 32  # q = m * 2, q * 2^31 = 2^30 + 0.5
-    assert fixedpoint.quantize_multiplier(m) == ((1 << 30) + 1, 0)
+    assert qparams.quantize_multiplier(m) == ((1 << 30) + 1, 0)
 
 
 def test_mbqm_is_double_rounding_and_refuses_overflow():
     rng = np.random.default_rng(0)
     x = rng.integers(-(1 << 24), 1 << 24, 2000)
     for _ in range(20):
-        M, s = fixedpoint.quantize_multiplier(float(rng.uniform(1e-6, 0.9)))
+        M, s = qparams.quantize_multiplier(float(rng.uniform(1e-6, 0.9)))
         expected = [ref_rdbpot(ref_srdhm(int(v), M), -s) for v in x]
         assert list(fixedpoint.mbqm(x, M, s)) == expected
     with pytest.raises(AssertionError):
@@ -124,7 +124,7 @@ def test_mbqm_is_double_rounding_and_refuses_overflow():
 def test_affine_quantize_rounding():
     scale = np.float32(0.5)
     x = np.array([0.25, -0.25, 0.75, -0.75, 0.2, 1000.0, -1000.0, np.nan, np.inf, -np.inf, 127.0, 128.0], dtype=np.float32)
-    got = fixedpoint.affine_quantize_f32(x, scale, 3)
+    got = fixedpoint.affine_quantize(x, scale, 3)
     assert list(got) == [4, 2, 5, 1, 3, 127, -128, 3, 127, -128, 127, 127]
 
 
@@ -210,7 +210,7 @@ int main(void)
     np.testing.assert_array_equal(c_ints[:, 1], fixedpoint.rdbpot(a, e))
     np.testing.assert_array_equal(c_ints[:, 2], fixedpoint.mbqm(small, multipliers, shifts))
     c_q = np.array([int(line) for line in out[len(lines):len(lines) + len(floats)]])
-    np.testing.assert_array_equal(c_q, fixedpoint.affine_quantize_f32(floats, scales, zps))
+    np.testing.assert_array_equal(c_q, fixedpoint.affine_quantize(floats, scales, zps))
 
 
 # ---- models ---------------------------------------------------------------------------------------------
@@ -244,10 +244,10 @@ def test_gemmlowp_logistic_tanh_close_to_float():
     values = np.concatenate([rng.integers(-(1 << 31) + 1, 1 << 31, 3000), [1, -1, 1 << 27, -(1 << 27), (1 << 31) - 1]])
     for a in values:
         x = int(a) / 2.0 ** 27
-        assert abs(fixedpoint.logistic_q4(int(a)) / 2.0 ** 31 - 1 / (1 + math.exp(-x))) < 2e-6
-        assert abs(fixedpoint.tanh_q4(int(a)) / 2.0 ** 31 - math.tanh(x)) < 4e-6
-        assert fixedpoint.tanh_q4(-int(a)) == -fixedpoint.tanh_q4(int(a))
-    assert fixedpoint.logistic_q4(0) == 1 << 30 and fixedpoint.tanh_q4(0) == 0
+        assert abs(qparams.logistic_q4(int(a)) / 2.0 ** 31 - 1 / (1 + math.exp(-x))) < 2e-6
+        assert abs(qparams.tanh_q4(int(a)) / 2.0 ** 31 - math.tanh(x)) < 4e-6
+        assert qparams.tanh_q4(-int(a)) == -qparams.tanh_q4(int(a))
+    assert qparams.logistic_q4(0) == 1 << 30 and qparams.tanh_q4(0) == 0
 
 
 def test_int8_activation_tables():

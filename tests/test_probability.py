@@ -29,7 +29,8 @@ from sklearn.naive_bayes import GaussianNB
 import tinygen
 from tinygen.ir import Program
 from tinygen.ops import probability
-from tinygen.ops.probability import Probability, div_q15, plan
+from tinygen.fixedpoint import div_q15
+from tinygen.ops.probability import Probability, plan
 from tinygen.targets import avr, host, qemu
 
 import test_gaussian_nb as gnb

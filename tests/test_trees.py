@@ -39,8 +39,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
-from tinygen.ops.trees.order_keys import NAN_KEY, float32_floor, order_keys, threshold_keys
+from tinygen.fixedpoint import order_key
 from tinygen.ops.trees import LAYOUTS, LEAF_SCALE
+from tinygen.ops.trees.order_keys import NAN_KEY, float32_floor, threshold_keys
 from tinygen.verify import compare_on_target, verify
 
 from conftest import error_of, need_tool
@@ -138,7 +139,7 @@ def test_order_keys_order_as_floats():
                         SPECIALS])
     t = np.concatenate([rng.standard_normal(40) * 10.0 ** rng.integers(-40, 38, 40), SPECIALS[~np.isnan(SPECIALS)],
                         [1e-300, -1e-300, 1e39, -1e39, 2.5e-45, -2.5e-45]])
-    kx, kt = order_keys(x), threshold_keys(t)
+    kx, kt = order_key(x), threshold_keys(t)
     assert np.all(kx[np.isnan(x)] == NAN_KEY) and np.all(kt < NAN_KEY)
     finite_or_inf = ~np.isnan(x)
     for threshold, key in zip(t, kt):

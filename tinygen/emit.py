@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from . import c_primitives
 from .version import __version__
 from .errors import TinygenError
 from .ir import Program
@@ -21,8 +22,6 @@ from .targets.toolchain import package_root
 
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "float32": "float",
            "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t"}
-READERS = {"int8": "rd_i8", "int16": "rd_i16", "int32": "rd_i32", "int64": "rd_i64", "float32": "rd_f32",
-           "uint8": "rd_u8", "uint16": "rd_u16", "uint32": "rd_u32"}
 
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned
@@ -84,12 +83,21 @@ def c_comment(text, limit: int = 80) -> str:
 
 
 def c_int(value: int, type_name: str) -> str:
+    """An integer literal for a value of this C type. int is 16 bits on AVR, so a value beyond int16's range
+    is spelled as its own type: INT32_C / INT64_C for signed types, UINT32_C for uint32_t and the suffix u for
+    uint16_t (an unsigned int holds it); the most negative value has no literal of its own: -MAX - 1."""
     value = int(value)
     bits = BITS[type_name]
-    wrap = {64: "INT64_C({})", 32: "INT32_C({})"}.get(bits, "{}") if abs(value) > 32767 else "{}"
-    if value == -(1 << (bits - 1)):  # the most negative value has no literal of its own: -MAX - 1
+    unsigned = type_name.startswith("uint")
+    lo, hi = (0, (1 << bits) - 1) if unsigned else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    if not lo <= value <= hi:
+        raise ValueError(f"{value} does not fit {type_name}")
+    if unsigned:
+        return str(value) if value <= 32767 else f"{value}u" if bits == 16 else f"UINT{bits}_C({value})"
+    wrap = f"INT{bits}_C({{}})" if bits > 16 and abs(value) > 32767 else "{}"
+    if value == lo:
         return "(-" + wrap.format(-value - 1) + " - 1)"
-    return wrap.format(value)  # int is 16 bits on AVR: wider literals are made long explicitly
+    return wrap.format(value)
 
 
 def c_float(value) -> str:
@@ -113,7 +121,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(c_string=c_string, c_comment=c_comment, c_array=c_array, c_int=c_int, c_float=c_float,
-                       ctype=C_TYPES.__getitem__, reader=READERS.__getitem__, bits_of=BITS.__getitem__,
+                       ctype=C_TYPES.__getitem__, reader=c_primitives.reader, bits_of=BITS.__getitem__,
                        c_min=lambda t: c_int(-(1 << (BITS[t] - 1)), t), c_max=lambda t: c_int((1 << (BITS[t] - 1)) - 1, t))
     env.globals["inf"] = float("inf")
     return env
@@ -122,6 +130,27 @@ def environment() -> jinja2.Environment:
 def op_context(name: str, index: int, op) -> dict:
     """What an op's template needs: the op itself, its C function name and its template."""
     return {"op": op, "fn": f"{name}_{op.op}_{index}", "template": f"c/{op.op}.c.j2"}
+
+
+def header_helpers(program: Program) -> tuple[list[str], list[str]]:
+    """(macros, primitives) the header's C calls: what each op's template calls (its c_helpers) and the header's
+    own (the class-name table in flash), with everything those call in turn."""
+    helpers = ["ROM", "rd_ptr"] if program.task == "classification" else []
+    for op in [*program.ops, program.proba, program.anomaly_score_op]:
+        if op is not None:
+            helpers += op.c_helpers()
+    return c_primitives.closure(helpers)
+
+
+def render_primitives(name: str, helpers) -> str:
+    """The C of the named primitives and macros with everything they call (macros first), without the header
+    around them (the includer brings <stdint.h>): what tests compile to hold each primitive to its Python twin."""
+    check_name(name)
+    macros, primitives = c_primitives.closure(helpers)
+    env = environment()
+    parts = [env.get_template("c/fixedpoint/base.h.j2").render(n=name, macros=macros)] if macros else []
+    parts += [env.get_template(f"c/fixedpoint/{primitive}.h.j2").render(n=name) for primitive in primitives]
+    return "\n".join(parts)
 
 
 def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) -> str:
@@ -139,12 +168,15 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         chain.append({"fn": ctx["fn"], "src": "x_q" if program.is_fixed and k == 0 else ("x" if k == 0 else f"h{k}"),
                       "dst": "out" if k == len(body) - 1 else f"h{k + 1}", "out_type": ctx["op"].out_type,
                       "n_out": ctx["op"].n_out})
+    macros, primitives = header_helpers(program)
     context = {
         "name": name,
         "guard": f"TINYGEN_{name.upper()}_H",
         "version": __version__,
         "manifest_sha256": manifest_sha256,
         "program": program,
+        "macros": macros,
+        "primitives": primitives,
         "ops": ops,
         "chain": chain,
         "score_type": program.ops[-1].out_type,

@@ -1,9 +1,26 @@
-"""The integer primitives: the single written spec of tinygen's arithmetic.
+"""The device arithmetic: the single written spec of what the generated C computes.
 
-Every function here has a C twin in templates/c/fixedpoint.h.j2 that mirrors it line for line, and
-tests/test_fixedpoint.py runs both on the same random and edge values. The simulator is built only from
-these functions and plain integer adds and multiplies, so the generated C and the simulator are one
-integer program written twice.
+Every primitive the C calls is a function here under its C name (NAME_to_fixed is to_fixed), and its C twin is
+templates/c/fixedpoint/<name>.h.j2, one function per file, line for line (tinygen/c_primitives.py lists them
+and what each calls). tests/test_fixedpoint.py compiles every one of those templates and runs each against its
+twin here on the same random and edge values (INT_MIN/MAX, +-0.5 ties, NaN, +-inf, subnormals); it fails for a
+template without a twin. The simulator is built from these functions and plain integer adds and multiplies,
+so the generated C and the simulator are one integer program written twice. What the host computes once to
+make the program's constants (formats, multipliers, tables) is tinygen/qparams.py.
+
+Rounding: every rounding to nearest in the device arithmetic goes half away from zero (to_fixed, rdbpot,
+affine_quantize) or, on values that are never negative, half up, which is the same there (div_q15,
+to_fixed_short, the rounding constants the quantizer folds into biases); the host rounds parameters with one
+function, qparams.round_half_away.
+
+Two exp2 approximations, on purpose (each lives with its op, step for step as its template):
+  - ops/probability.py: 2**-x to 16 bits, a 65-entry uint16 table and linear interpolation (one 16 x 16
+    multiply per class), for Q15 probabilities (2**-15 resolution);
+  - ops/anomaly_score.py: 2**-x to 30 bits, a 16-entry uint32 table times a degree-4 polynomial in Q31 (five
+    mul_hi_u32, each four 16 x 16 products), for IsolationForest scores in Q23.
+The 16-bit one cannot reach Q23 (its interpolation alone errs by 2**-17); the 30-bit one would make every class
+of a softmax five 32-bit products instead of one 16-bit product on an 8-bit MCU.
+(float32 programs compute their activations' exp in float32: ops/activation.py, no fixed point.)
 
 All functions work elementwise on numpy arrays; integers are carried in int64 (wide enough for every
 product and accumulator tinygen emits: the range analysis in quantize.py keeps 64-bit accumulators below
@@ -24,6 +41,9 @@ def int_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
+INT32_MIN, INT32_MAX = int_range(32)
+
+
 def pow2_f32(frac_bits) -> np.ndarray:
     """2**frac_bits as float32: exact, because frac_bits stays in [FRAC_BITS_MIN, FRAC_BITS_MAX]."""
     frac_bits = np.asarray(frac_bits, dtype=np.int64)
@@ -32,10 +52,19 @@ def pow2_f32(frac_bits) -> np.ndarray:
     return np.ldexp(np.float32(1.0), frac_bits.astype(np.int32)).astype(np.float32)
 
 
-def saturate(value, bits: int) -> np.ndarray:
-    """Clamp integers to the range of a `bits`-bit signed integer. C: NAME_sat_i32 / NAME_sat_i64."""
-    lo, hi = int_range(bits)
+def sat_i32(value, lo, hi) -> np.ndarray:
+    """value clamped to [lo, hi], int32 values and bounds. C: NAME_sat_i32."""
     return np.clip(np.asarray(value, dtype=np.int64), lo, hi)
+
+
+def sat_i64(value, lo, hi) -> np.ndarray:
+    """value clamped to [lo, hi], int64 values and bounds. C: NAME_sat_i64."""
+    return np.clip(np.asarray(value, dtype=np.int64), lo, hi)
+
+
+def saturate(value, bits: int) -> np.ndarray:
+    """Clamp integers to the range of a `bits`-bit signed integer (sat_i64 with that range)."""
+    return sat_i64(value, *int_range(bits))
 
 
 def shift_right(value, shift) -> np.ndarray:
@@ -67,7 +96,7 @@ def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     per feature (broadcast along the last axis).
     """
     lo, hi = int_range(bits)
-    raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)  # a copy, so any shape views
+    raw = float_bits(x)
     high = raw >> 16
     negative = (high >> 15) != 0
     exponent = (high >> 7) & 0xFF
@@ -88,6 +117,84 @@ def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     return np.where(nan | (mantissa == 0), 0, value).astype(np.int64)
 
 
+def float_bits(x) -> np.ndarray:
+    """The raw bits of float32 values, as int64 in [0, 2**32)."""
+    return np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)  # a copy, so any shape views
+
+
+def bits(x) -> np.ndarray:
+    """The raw bits of the float32 *x (uint32). C: NAME_bits (the trees' raw-bits tests read them)."""
+    return float_bits(x)
+
+
+def order_key(x, nan_key=INT32_MAX) -> np.ndarray:
+    """The order key of float32 values (int32 values in int64): bits for x >= +0.0, bits ^ 0x7FFFFFFF =
+    -(bits & 0x7FFFFFFF) - 1 for negative x (-0.0 -> -1), so keys order as the floats do; NaN (any payload,
+    either sign) -> nan_key. C: NAME_order_key, which tells sign, infinity and NaN from the top byte first."""
+    raw = float_bits(x)
+    magnitude = raw & 0x7FFFFFFF
+    keys = np.where(raw >> 31 != 0, -magnitude - 1, magnitude)
+    return np.where(magnitude > 0x7F800000, np.asarray(nan_key, dtype=np.int64), keys)
+
+
+def to_fixed_short(bits, exponent, frac_bits, limit) -> np.ndarray:
+    """to_fixed's magnitude for a normal number (exponent 1..254) and a limit of at most 2**15 (results of at
+    most 16 bits), from the float's bits with 8- and 16-bit operations only (AVR shifts a uint32_t one bit a
+    loop step). With right = 149 - exponent - frac_bits the magnitude is ((mantissa >> right) + 1) >> 1:
+      right < 8:   at least 2**15, so the limit          right >= 24: 0 (below one half)
+      right >= 16: from the mantissa's top 8 bits (the implicit 1 and bits 22..16), shifted by right - 16
+      otherwise:   from its top 16 bits, shifted by right - 8
+    each rounded half up as (v >> 1) + (v & 1), which cannot wrap, then clamped to limit.
+    C: NAME_to_fixed_short(bits, exponent, frac_bits, limit), line for line."""
+    bits = np.asarray(bits, dtype=np.int64)
+    right = 149 - np.asarray(exponent, dtype=np.int64) - np.asarray(frac_bits, dtype=np.int64)
+    limit = np.asarray(limit, dtype=np.int64)
+    top8 = ((bits >> 16) & 0xFF) | 0x80
+    shifted8 = top8 >> np.clip(right - 16, 0, 7)
+    top16 = (top8 << 8) | ((bits >> 8) & 0xFF)
+    shifted16 = top16 >> np.clip(right - 8, 0, 15)
+    magnitude = np.where(right >= 16, (shifted8 >> 1) + (shifted8 & 1), (shifted16 >> 1) + (shifted16 & 1))
+    magnitude = np.minimum(magnitude, limit)
+    return np.where(right < 8, limit, np.where(right >= 24, 0, magnitude)).astype(np.int64)
+
+
+def _rare(raw) -> np.ndarray:
+    """True for the floats the 8- and 16-bit conversions send straight to 0: zero, subnormals and NaN."""
+    exponent = (raw >> 23) & 0xFF
+    return (exponent == 0) | ((exponent == 0xFF) & ((raw & 0x7FFFFF) != 0))
+
+
+def to_fixed_i16(x, frac_bits) -> np.ndarray:
+    """to_fixed(x, frac_bits, 16) for frac_bits in [FRAC_BITS_MIN, FRAC_BITS_MAX], through to_fixed_short: zero,
+    subnormals (|x| 2**frac_bits < 2**-26 < 1/2) and NaN give 0; +-inf (exponent 255) saturate in to_fixed_short
+    (right < 8). C: NAME_to_fixed_i16, line for line (the q15 input conversion)."""
+    raw = float_bits(x)
+    negative = (raw >> 31) != 0
+    magnitude = to_fixed_short(raw, (raw >> 23) & 0xFF, frac_bits, np.where(negative, 32768, 32767))
+    return np.where(_rare(raw), 0, np.where(negative, -magnitude, magnitude))
+
+
+def to_fixed_i8(x, frac_bits) -> np.ndarray:
+    """to_fixed(x, frac_bits, 8) for frac_bits in [FRAC_BITS_MIN, FRAC_BITS_MAX] in 8-bit arithmetic (q7 inputs).
+    With the top byte (sign, exponent bits 7..1) and the next (exponent bit 0, mantissa bits 22..16),
+    t = exponent + frac_bits - 126:
+      t < 0: 0 (below one half)      t > 7: the limit (127, or 128 for negatives; +-inf land here)
+      else product = (next | 0x80) * 2**t (one 8 x 8 multiply, a table of powers of two): its high byte is the
+      magnitude's floor and bit 7 of its low byte the rounding bit, so magnitude = (product >> 8) +
+      ((product & 0xFF) >> 7), clamped to the limit
+    zero, subnormals and NaN give 0, as in to_fixed_i16. C: NAME_to_fixed_i8, line for line."""
+    raw = float_bits(x)
+    top, following = raw >> 24, (raw >> 16) & 0xFF
+    exponent = ((top << 1) & 0xFF) | (following >> 7)
+    negative = (top & 0x80) != 0
+    limit = np.where(negative, 128, 127)
+    t = exponent + np.asarray(frac_bits, dtype=np.int64) - 126
+    product = (following | 0x80) << np.clip(t, 0, 7)
+    magnitude = np.minimum((product >> 8) + ((product & 0xFF) >> 7), limit)
+    magnitude = np.where(t < 0, 0, np.where(t > 7, limit, magnitude))
+    return np.where(_rare(raw), 0, np.where(negative, -magnitude, magnitude))
+
+
 # Inputs with an offset convert into a wide range first, at most this many bits ([-2**30, 2**30)); the offset,
 # at most 2**(wide_bits-2) in magnitude, then cannot overflow the int32 difference.
 WIDE_BITS = 31
@@ -105,10 +212,26 @@ def to_fixed_offset(x, frac_bits, offset_q, bits: int, wide_bits: int = WIDE_BIT
     """
     if wide_bits > WIDE_BITS:
         raise ValueError(f"wide_bits must be at most {WIDE_BITS}")
-    raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)
-    nan = (raw & 0x7FFFFFFF) > 0x7F800000
+    nan = (float_bits(x) & 0x7FFFFFFF) > 0x7F800000
     wide = to_fixed(x, frac_bits, wide_bits)
     return np.where(nan, 0, saturate(wide - np.asarray(offset_q, dtype=np.int64), bits)).astype(np.int64)
+
+
+def to_fixed_offset_i8(x, frac_bits, offset_q) -> np.ndarray:
+    """to_fixed_offset(x, frac_bits, offset_q, 8, 16) in 16-bit arithmetic for normal numbers (q7 inputs with a
+    16-bit wide range): the wide value +-to_fixed_short(...) is compared with offset_q + 127 and offset_q - 128
+    (both fit int16: |offset_q| <= 2**14) before the difference, which then fits int8; zero, subnormals,
+    infinities and NaN take to_fixed_offset. C: NAME_to_fixed_offset_i8, line for line."""
+    raw = float_bits(x)
+    high = raw >> 16
+    exponent = (high >> 7) & 0xFF
+    negative = (high >> 15) != 0
+    magnitude = to_fixed_short(raw, np.clip(exponent, 1, 254), frac_bits, np.where(negative, 32768, 32767))
+    wide = np.where(negative, -magnitude, magnitude)
+    offset_q = np.asarray(offset_q, dtype=np.int64)
+    narrow = np.where(wide >= offset_q + 127, 127, np.where(wide <= offset_q - 128, -128, wide - offset_q))
+    rare = (exponent == 0) | (exponent == 0xFF)
+    return np.where(rare, to_fixed_offset(x, frac_bits, offset_q, 8, 16), narrow).astype(np.int64)
 
 
 def dequantize(q, scale: float) -> np.ndarray:
@@ -121,19 +244,6 @@ def dequantize(q, scale: float) -> np.ndarray:
 def from_fixed(q, frac_bits: int) -> np.ndarray:
     """Fixed point -> float32: dequantize with the exact power of two 2**-frac_bits."""
     return dequantize(q, float(pow2_f32(-frac_bits)))
-
-
-def frac_bits_for(max_abs: float, bits: int) -> int:
-    """The most fractional bits that still hold `max_abs` in a `bits`-bit signed integer:
-    (bits - 1) - e with e the smallest integer such that max_abs < 2**e. Zero (an all-zero tensor or a
-    constant-zero feature) gets the format of a value of magnitude 1."""
-    if not np.isfinite(max_abs):
-        raise ValueError("range is not finite")
-    if max_abs <= 0:
-        max_abs = 1.0
-    _, exponent = np.frexp(max_abs)  # max_abs = m * 2**exponent, 0.5 <= m < 1  ->  max_abs < 2**exponent
-    frac_bits = (bits - 1) - int(exponent)
-    return int(min(max(frac_bits, FRAC_BITS_MIN), FRAC_BITS_MAX))
 
 
 def mul_hi_u32(a, b) -> np.ndarray:
@@ -182,30 +292,47 @@ def mul_u32_u16_shr(t, m, shift) -> np.ndarray:
     return product >> shift
 
 
-# ---- affine int8 (TFLM / CMSIS-NN): multipliers and the default double-rounding requantization ----------
-INT32_MIN, INT32_MAX = int_range(32)
+# ---- the MAC kernels: w in flash, x in RAM, at most 255 terms a call (dense, fully_connected) ----------------
+def _mac(acc, w, x, count: int, acc_bits: int) -> np.ndarray:
+    """acc + sum_i w[i] * x[i] over the first `count` terms of the last axis, in order; every partial sum must
+    stay in an acc_bits accumulator (the caller's range analysis proves it, and this spec refuses otherwise)."""
+    if not 1 <= count <= 255:
+        raise ValueError("a MAC kernel takes 1 to 255 terms")
+    terms = np.asarray(w, dtype=np.int64)[..., :count] * np.asarray(x, dtype=np.int64)[..., :count]
+    partial = np.asarray(acc, dtype=np.int64)[..., None] + np.cumsum(terms, axis=-1)
+    lo, hi = int_range(acc_bits)
+    if np.any(partial < lo) or np.any(partial > hi):
+        raise AssertionError(f"a MAC's partial sum leaves int{acc_bits} (the range analysis is wrong)")
+    return partial[..., -1]
+
+
+def mac_i8_i32(acc, w, x, count: int) -> np.ndarray:
+    """acc + sum_i w[i] * x[i], int8 w and x, int32 acc. C: NAME_mac_i8_i32 (on AVR a hand-scheduled loop of
+    MULS and a sign-extended add, 13.5 cycles a term; elsewhere the same sum in C)."""
+    return _mac(acc, w, x, count, 32)
+
+
+def mac_i8_i16(acc, w, x, count: int) -> np.ndarray:
+    """acc + sum_i w[i] * x[i], int8 w and x, int16 acc. C: NAME_mac_i8_i16 (AVR: 12 cycles a term)."""
+    return _mac(acc, w, x, count, 16)
+
+
+def mac_i16_i32(acc, w, x, count: int) -> np.ndarray:
+    """acc + sum_i w[i] * x[i], int16 w and x, int32 acc. C: NAME_mac_i16_i32 (AVR: each product from four
+    8 x 8 multiplies added into the accumulator, 37 cycles a term)."""
+    return _mac(acc, w, x, count, 32)
+
+
+def mac2_i8(w, x, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sum_i w[2i] * x[i], sum_i w[2i+1] * x[i]): two rows whose int8 weights are stored interleaved, over the
+    same int8 input, each loaded once. |sum| <= 255 * 128 * 128 < 2**23 whatever the values, so AVR keeps the sums
+    in 24 bits. C: NAME_mac2_i8(w, x, count, &sum0, &sum1)."""
+    w = np.asarray(w, dtype=np.int64)
+    return _mac(0, w[..., 0::2], x, count, 24), _mac(0, w[..., 1::2], x, count, 24)
+
+
+# ---- affine int8 (TFLM / CMSIS-NN): the default double-rounding requantization ------------------------------
 REQUANTIZE_ROUNDING = "double (TFLM default): RDBPOT(SRDHM(x * 2^max(s,0), M), max(-s,0))"
-
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """A real multiplier m >= 0 as (M, s) with m ~= M * 2**(s - 31), M in [2**30, 2**31) (or 0), exactly as
-    TFLM's QuantizeMultiplier: q, s = frexp(m); M = round(q * 2**31) half away from zero (std::round;
-    q * 2**31 is exact in double); M == 2**31 -> M = 2**30, s + 1; s < -31 -> M = s = 0. Host only."""
-    real = float(real)
-    if real < 0 or not np.isfinite(real):
-        raise ValueError("multiplier must be finite and >= 0")
-    if real == 0.0:
-        return 0, 0
-    q, shift = np.frexp(real)
-    scaled = float(q) * float(1 << 31)
-    M = int(np.floor(scaled + 0.5))  # scaled > 0: half away from zero (Python's round() is half-to-even)
-    shift = int(shift)
-    if M == 1 << 31:
-        M //= 2
-        shift += 1
-    if shift < -31:
-        M, shift = 0, 0
-    return M, shift
 
 
 def srdhm(a, b) -> np.ndarray:
@@ -248,7 +375,7 @@ def mbqm(x, multiplier, shift) -> np.ndarray:
     return rdbpot(srdhm(shifted, multiplier), right)
 
 
-def affine_quantize_f32(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -> np.ndarray:
+def affine_quantize(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -> np.ndarray:
     """TFLM's AffineQuantize of float32 x: clamp(round(x / scale) + zero_point, q_min, q_max), the division in
     float32 (IEEE, as `val / static_cast<float>(scale)`), round half away from zero (TfLiteRound = std::round).
     tinygen defines what TFLM leaves undefined (a float -> int cast out of range): NaN -> zero_point, and a
@@ -273,117 +400,19 @@ def affine_quantize_f32(x, scale, zero_point, q_min: int = -128, q_max: int = 12
     return np.where(nan, np.clip(zero_point, q_min, q_max), value).astype(np.int64)
 
 
-# ---- gemmlowp fixed-point logistic / tanh, as TFLM's int8 LOGISTIC and TANH kernels compute them ---------
-# Scalar Python ints (an int8 activation has 256 inputs: the quantizer tabulates them, the C looks the table up).
-# Every intermediate is checked to stay in int32, so the arithmetic is gemmlowp's own without wrap-around.
-
-def _i32(value: int) -> int:
-    if value < INT32_MIN or value > INT32_MAX:
-        raise AssertionError("gemmlowp arithmetic left int32")
-    return value
+# ---- predict_proba's division (ops/probability.py) ------------------------------------------------------------
+PROBA_FRAC_BITS = 15  # probabilities in Q15: p * 32768
+SUM_BITS = 31  # the sum of the terms stays below 2**31, so the division's 2 r fits uint32
 
 
-def _srdhm(a: int, b: int) -> int:
-    return int(srdhm(a, b))
-
-
-def _rdbpot(x: int, exponent: int) -> int:
-    return int(rdbpot(x, exponent))
-
-
-def _sat_mul_pot(x: int, exponent: int) -> int:
-    """SaturatingRoundingMultiplyByPOT<exponent>: saturating x * 2^exponent, or RDBPOT for exponent < 0."""
-    if exponent == 0:
-        return x
-    if exponent < 0:
-        return _rdbpot(x, -exponent)
-    threshold = (1 << (31 - exponent)) - 1
-    return INT32_MAX if x > threshold else INT32_MIN if x < -threshold else x << exponent
-
-
-def _rounding_half_sum(a: int, b: int) -> int:
-    total = a + b
-    total += 1 if total >= 0 else -1
-    return _i32(abs(total) // 2 if total >= 0 else -(abs(total) // 2))  # C's division truncates toward zero
-
-
-def _exp_quarter(a: int) -> int:
-    """exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor expansion around -1/8."""
-    constant_term, one_third = 1895147668, 715827883
-    x = _i32(a + (1 << 28))
-    x2 = _srdhm(x, x)
-    x3 = _srdhm(x2, x)
-    x4 = _srdhm(x2, x2)
-    x4_over_4 = _rdbpot(x4, 2)
-    poly = _rdbpot(_i32(_srdhm(_i32(x4_over_4 + x3), one_third) + x2), 1)
-    return _i32(constant_term + _srdhm(constant_term, _i32(x + poly)))
-
-
-EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401), (4, 242))
-
-
-def exp_on_negative_values(a: int, integer_bits: int) -> int:
-    """exp(a) for a <= 0 in Q(integer_bits), result Q0.31 (gemmlowp)."""
-    frac = 31 - integer_bits
-    quarter = 1 << (frac - 2)
-    a_mod = _i32((a & (quarter - 1)) - quarter)
-    result = _exp_quarter(_sat_mul_pot(a_mod, integer_bits))
-    remainder = _i32(a_mod - a)
-    for exponent, multiplier in EXP_BARREL:
-        if integer_bits > exponent and remainder & (1 << (frac + exponent)):
-            result = _srdhm(result, multiplier)
-    if integer_bits > 5 and a < -(1 << (36 - integer_bits)):
-        result = 0
-    return INT32_MAX if a == 0 else result
-
-
-def _newton_reciprocal(a: int) -> int:
-    """x ~= 1 / half_denominator in Q2.29 after three Newton-Raphson steps, half_denominator = (a + 1) / 2."""
-    half = _rounding_half_sum(a, INT32_MAX)
-    x = _i32(1515870810 + _srdhm(half, -1010580540))
-    for _ in range(3):
-        one_minus = _i32((1 << 29) - _srdhm(half, x))
-        x = _i32(x + _sat_mul_pot(_srdhm(x, one_minus), 2))
-    return x
-
-
-def logistic_q4(a: int) -> int:
-    """gemmlowp::logistic of a Q4.27 value, Q0.31 result."""
-    if a == 0:
-        return 1 << 30
-    positive = _sat_mul_pot(_newton_reciprocal(exp_on_negative_values(-abs(a), 4)), 1)  # Rescale<0>(x / 2)
-    return positive if a > 0 else _i32(INT32_MAX - positive)
-
-
-def tanh_q4(a: int) -> int:
-    """gemmlowp::tanh of a Q4.27 value, Q0.31 result."""
-    if a == 0:
-        return 0
-    t = _sat_mul_pot(_i32(_newton_reciprocal(exp_on_negative_values(-abs(a), 5)) - (1 << 29)), 2)
-    return -t if a < 0 else t
-
-
-def activation_input_params(scale: float) -> tuple[int, int, int]:
-    """TFLM's int8 LOGISTIC/TANH Prepare: (multiplier, left_shift, range_radius) from the input scale:
-    q, shift = frexp(double(scale) * 2^27); multiplier = round(q * 2^31) (no M == 2^31 fix: q has float32's
-    24 bits, so q * 2^31 is an integer below 2^31); radius = floor(15 * 2^27 / 2^shift)."""
-    q, shift = np.frexp(float(np.float32(scale)) * float(1 << 27))
-    multiplier = int(np.floor(float(q) * float(1 << 31) + 0.5))
-    shift = int(shift)
-    if multiplier >= 1 << 31 or shift < 0 or shift > 31:
-        raise ValueError("activation input scale outside TFLM's supported range")
-    radius = int(np.floor(15.0 * float(1 << 27) / float(1 << shift)))
-    return multiplier, shift, radius
-
-
-def int8_activation(kind: str, x: int, zero_point: int, multiplier: int, shift: int, radius: int) -> int:
-    """TFLM's int8 LOGISTIC (output scale 1/256, zero point -128) or TANH (1/128, 0) of one int8 input."""
-    value = x - zero_point
-    if value <= -radius:
-        return -128
-    if value >= radius:
-        return 127
-    q4 = int(mbqm(value, multiplier, shift))
-    if kind == "logistic":
-        return int(min(max(_rdbpot(logistic_q4(q4), 23) - 128, -128), 127))
-    return int(min(max(_rdbpot(tanh_q4(q4), 24), -128), 127))
+def div_q15(e, total) -> np.ndarray:
+    """round(e 2**15 / total) half up, for 0 <= e <= total < 2**31 (total > 0): e == total gives 2**15; otherwise
+    the C runs 16 steps of restoring division (r = e; q = 0; 16 times: r <<= 1, q <<= 1, if r >= total: r -= total,
+    q |= 1; r < total keeps 2 r < 2**32), which leaves q = floor(e 2**16 / total) < 2**16, and returns
+    (q + 1) >> 1 = floor(e 2**15 / total + 1/2), exactly; here the same floor directly. C: NAME_div_q15."""
+    e = np.asarray(e, dtype=np.int64)
+    total = np.asarray(total, dtype=np.int64)
+    if np.any(e < 0) or np.any(e > total) or np.any(total <= 0) or np.any(total >= 1 << SUM_BITS):
+        raise ValueError("div_q15 takes 0 <= e <= total, 0 < total < 2**31")
+    q = (e << 16) // total
+    return np.where(e == total, 1 << PROBA_FRAC_BITS, (q + 1) >> 1)

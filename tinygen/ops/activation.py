@@ -43,10 +43,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from ..errors import TinygenError
+from ..qparams import round_half_away
 from . import int8_activation
 from .base import FloatOp, Op, QFormat, QuantizeStep
-from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float, round_half_away
+from .types import BITS, as_ints, check_type, frac_bits_from_json, frac_bits_to_json, is_float
 
 KINDS = ("relu", "tanh", "logistic")
 TABLE_KINDS = ("tanh", "logistic")
@@ -266,6 +268,10 @@ class Activation(Op):
             if op.table.min() < lo or op.table.max() > hi:
                 raise ValueError("activation table entries outside the output type")
         return op
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/activation.c.j2 calls (tinygen/c_primitives.py): a table's."""
+        return () if self.table is None else ("ROM", reader(self.out_type))
 
 
 def quantize(fop: FloatActivation, in_type: str, in_frac_bits) -> Activation:

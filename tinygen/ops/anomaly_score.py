@@ -55,18 +55,18 @@ import numpy as np
 
 from ..errors import TinygenError
 from ..fixedpoint import mul_hi_u32
+from ..qparams import round_half_away
 from .base import Op, QFormat
-from .types import round_half_away
 
 OUT_FRAC_BITS = 23  # |q| <= 2**23 < 2**24: q * 2**-23 is an exact float32
 E_FRAC_BITS = 28  # e = d/D in Q28 unless the model needs fewer (large e)
 TABLE_BITS = 4  # 2**(-j/16), j = the top 4 bits of e's fraction
 U32 = 1 << 32
 ONE_Q31 = 1 << 31
-LN2_Q32 = round(math.log(2) * U32)
+LN2_Q32 = int(round_half_away(math.log(2) * U32))
 C2_Q31 = 1 << 30  # 1/2
-C3_Q31 = round(ONE_Q31 / 6)
-C4_Q31 = round(ONE_Q31 / 24)
+C3_Q31 = round_half_away(Fraction(ONE_Q31, 6))
+C4_Q31 = round_half_away(Fraction(ONE_Q31, 24))
 
 
 @dataclass
@@ -99,7 +99,7 @@ class AnomalyScore(Op):
 
     def __post_init__(self):
         if self.table is None:
-            self.table = [round(2.0 ** (31 - j / 2 ** TABLE_BITS)) for j in range(2 ** TABLE_BITS)]
+            self.table = [int(round_half_away(2.0 ** (31 - j / 2 ** TABLE_BITS))) for j in range(2 ** TABLE_BITS)]
         self.table = [int(v) for v in self.table]
 
     # ---- the simulator ---------------------------------------------------------------------------------
@@ -173,6 +173,10 @@ class AnomalyScore(Op):
         if not ok:
             raise TinygenError("the manifest's anomaly score parameters are out of range; re-export the model")
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/anomaly_score.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_u32", "mul_hi_u32")
+
 
 def plan(tree_op, anomaly: dict) -> AnomalyScore:
     """The integer parameters for an IsolationForest tree op (leaves >= 0 in 2**leaf_frac_bits fixed point,
@@ -195,7 +199,7 @@ def plan(tree_op, anomaly: dict) -> AnomalyScore:
             shift -= 1
         while c * Fraction(2) ** (32 + shift) < 1 << 31:
             shift += 1
-        mul = round(c * Fraction(2) ** (32 + shift))
+        mul = round_half_away(c * Fraction(2) ** (32 + shift))
         if mul == U32:
             mul, shift = 1 << 31, shift - 1
         if 0 <= shift <= 31:

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from ..errors import TinygenError
+from ..qparams import frac_bits_for, round_half_away
 from . import fully_connected
 from .base import FloatOp, Op, QFormat, QuantizeStep
 from .counts import Features, count_macs
 from .quantize_affine import affine_params
 from .types import (BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, frac_bits_from_json, frac_bits_to_json,
-                    int_tuple_or_none, is_float, round_half_away)
+                    int_tuple_or_none, is_float)
 
 
 def _row_shifts(frac: int, shift: int, unit_max_abs, out_bits: int, n_out: int) -> np.ndarray:
@@ -44,7 +46,7 @@ def _row_shifts(frac: int, shift: int, unit_max_abs, out_bits: int, n_out: int) 
     the common one: no unit's range exceeds the widest; at least 0)."""
     if unit_max_abs is None or shift == 0:
         return np.full(n_out, shift, dtype=np.int64)
-    own = np.array([fixedpoint.frac_bits_for(float(m), out_bits) for m in unit_max_abs], dtype=np.int64)
+    own = np.array([frac_bits_for(float(m), out_bits) for m in unit_max_abs], dtype=np.int64)
     # a unit never positive on the calibration rows keeps the common format: a format fitted to nothing would clip
     # the rows where it does fire
     return np.where(np.asarray(unit_max_abs) > 0, np.clip(frac - own, 0, shift), shift)
@@ -323,6 +325,35 @@ class Dense(Op):
                    in_range=int_tuple_or_none(data, "in_range"), col_shifts=int_tuple_or_none(data, "col_shifts"),
                    row_shifts=int_tuple_or_none(data, "row_shifts"))
 
+    # ---- the C (templates/c/dense.c.j2) --------------------------------------------------------------------
+    @property
+    def mac_kernel(self) -> str | None:
+        """The MAC primitive for this layer's types (at most 255 MACs a call), or None: a plain loop."""
+        if self.is_float:
+            return None
+        if self.weight_type == self.in_type == "int8" and self.acc_type in ("int16", "int32"):
+            return "mac_i8_i16" if self.acc_type == "int16" else "mac_i8_i32"
+        if self.weight_type == self.in_type == "int16" and self.acc_type == "int32":
+            return "mac_i16_i32"
+        return None
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros the template calls (tinygen/c_primitives.py)."""
+        if self.is_float:
+            return ("ROM", "rd_f32")
+        helpers = ["ROM", reader(self.acc_type)]
+        if self.mac_pairs:
+            helpers.append("mac2_i8")
+        if self.mac_kernel is None:
+            helpers.append(reader(self.weight_type))
+        elif not self.mac_pairs or self.n_out % 2:  # pairs: the kernel computes an odd last row
+            helpers.append(self.mac_kernel)
+        if self.col_shifts is not None or self.row_shifts is not None:
+            helpers.append("rd_u8")  # the column order, the row shifts
+        if self.saturate:
+            helpers.append("sat_i64" if self.acc_type == "int64" else "sat_i32")
+        return tuple(helpers)
+
 
 def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_bits_choices: tuple[int, ...],
              out_bits: int, calib_out: np.ndarray, in_range: tuple[int, int] | None = None,
@@ -351,7 +382,7 @@ def quantize(fop: FloatDense, in_frac_bits, in_bits: int, weight_bits: int, acc_
     finite_calib = calib_out[np.isfinite(calib_out)] if calib_out.size else calib_out
     out_abs = 2.0 * float(np.abs(finite_calib).max(initial=0.0)) if out_max_abs is None else float(out_max_abs)
     fit = _Fit(fop, w_eff, in_bits, weight_bits, out_bits, out_abs, in_range, unit_max_abs)
-    start = fixedpoint.frac_bits_for(float(np.abs(w_eff).max(initial=0.0)), weight_bits)
+    start = frac_bits_for(float(np.abs(w_eff).max(initial=0.0)), weight_bits)
     if column_shifts and 0 < fop.n_in <= MAX_SHIFTED_COLUMNS and fit.col_max.any() and max(acc_bits_choices) <= 32:
         for frac in range(int(fit.col_frac[fit.col_max > 0].max()), start, -1):  # at `start` every shift is 0
             for acc_bits in acc_bits_choices:
@@ -385,7 +416,7 @@ class _Fit:
 
     def __post_init__(self):
         self.col_max = np.abs(self.w_eff).max(axis=0, initial=0.0)
-        self.col_frac = np.array([fixedpoint.frac_bits_for(float(m), self.weight_bits) for m in self.col_max],
+        self.col_frac = np.array([frac_bits_for(float(m), self.weight_bits) for m in self.col_max],
                                  dtype=np.int64)
         if self.in_range is not None:
             self.in_range = (min(int(self.in_range[0]), 0), max(int(self.in_range[1]), 0))
@@ -401,7 +432,7 @@ class _Fit:
             return None
         w_q = w_mantissas * np.left_shift(1, shifts)[None, :]  # the integers the accumulator sums
         # keep the calibration range with one bit of headroom; beyond it the output saturates
-        shift = 0 if self.out_bits >= acc_bits else max(0, frac - fixedpoint.frac_bits_for(self.out_abs, self.out_bits))
+        shift = 0 if self.out_bits >= acc_bits else max(0, frac - frac_bits_for(self.out_abs, self.out_bits))
         with np.errstate(over="ignore"):
             bias_scaled = self.fop.bias * np.exp2(frac)
         if shift > acc_bits - 2 or np.any(np.abs(bias_scaled) >= 2.0 ** (acc_bits - 1)):

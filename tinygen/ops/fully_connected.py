@@ -20,9 +20,10 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from ..qparams import quantize_multiplier, round_half_away
 from .base import Op, QFormat
 from .counts import Features, count_macs
-from .types import as_ints, check_type, round_half_away
+from .types import as_ints, check_type
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -105,6 +106,10 @@ class FullyConnected(Op):
                    activation=str(data["activation"]), acc_bound=int(data["acc_bound"]),
                    out_type=check_type(data.get("out_type", "int8")))
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/fully_connected.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_i8", "rd_i32", "mac_i8_i32", "mbqm")
+
 
 ACC_OVERFLOW = "an int8 layer's accumulator could overflow int32 (bias or weights too large for its scales); try dtype q15"
 
@@ -136,7 +141,7 @@ def quantize(weights: np.ndarray, bias: np.ndarray, in_scale: float, in_zero_poi
     bound = int(np.max(channel_bound, initial=0))
     # a channel whose accumulator is always 0 (zero weights, bias rounded to 0) gets multiplier 0: its real
     # multiplier may be beyond any shift (a bias of 1e-40 makes the output scale subnormal)
-    pairs = [fixedpoint.quantize_multiplier(in_scale * float(s) / out_scale) if b else (0, 0)
+    pairs = [quantize_multiplier(in_scale * float(s) / out_scale) if b else (0, 0)
              for s, b in zip(w_scale, channel_bound)]
     left = max((max(s, 0) for _, s in pairs), default=0)
     if (bound << left) > fixedpoint.INT32_MAX:

@@ -95,10 +95,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
 from ..errors import TinygenError
+from ..qparams import round_half_away
 from .base import FloatOp, Op, QFormat
 from .counts import Features
-from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float, round_half_away
+from .types import BITS, INT_TYPES, as_ints, check_type, float32_or_refuse, is_float
 
 INT32_MIN, INT32_MAX = fixedpoint.int_range(32)
 BIAS = 1 << 31  # room = score + BIAS
@@ -245,6 +247,12 @@ class GaussianJLL(Op):
     def terms(self, t: np.ndarray) -> np.ndarray:
         """The terms of squares t (already shifted by square_shift): capped_term() with this op's tables."""
         return capped_term(t, self.mult[None], self.shift[None], self.term_cap)
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/gaussian_jll.c.j2 calls (tinygen/c_primitives.py)."""
+        if self.is_float:
+            return ("ROM", "rd_f32")
+        return ("ROM", reader(self.theta_type), "rd_u16", "rd_i8" if self.lifts else "rd_u8", "rd_i32", "mul_u32_u16_shr")
 
     def to_dict(self) -> dict:
         data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "in_type": self.in_type,

@@ -3,7 +3,7 @@
 TFLM computes, per element: d = x - in_zero_point; d <= -radius -> -128, d >= radius -> 127, else
 gemmlowp's fixed-point logistic/tanh of mbqm(d, multiplier, shift) (a Q4.27 value), rounded to the fixed
 output format (logistic: scale 1/256, zero point -128; tanh: scale 1/128, zero point 0). The arithmetic is
-written once in fixedpoint.int8_activation; an int8 input has 256 values, so the quantizer evaluates it on all
+written once in qparams.int8_activation; an int8 input has 256 values, so the quantizer evaluates it on all
 of them and the op holds the 256 results: the simulator and the C (templates/c/int8_activation.c.j2) look
 the table up, and tests/test_tflite.py checks every entry against the TFLM interpreter.
 Ranges: in int8, out int8; no accumulator.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import fixedpoint
+from .. import qparams
 from ..errors import TinygenError
 from .base import Op, QFormat
 from .types import as_ints
@@ -85,16 +85,20 @@ class Int8Activation(Op):
             raise ValueError("bad int8_activation")
         return op
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/int8_activation.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_i8")
+
 
 def quantize(kind: str, n: int, in_scale: float, in_zero_point: int) -> Int8Activation:
     if kind not in OUTPUT:
         raise TinygenError(f"int8 activations are logistic and tanh, not {kind!r}")
     in_scale = float(np.float32(in_scale))
     try:
-        multiplier, shift, radius = fixedpoint.activation_input_params(in_scale)
+        multiplier, shift, radius = qparams.activation_input_params(in_scale)
     except ValueError:
         raise TinygenError("an int8 tanh/logistic input scale is outside TFLM's range; use --dtype q15") from None
-    table = np.array([fixedpoint.int8_activation(kind, x, in_zero_point, multiplier, shift, radius)
+    table = np.array([qparams.int8_activation(kind, x, in_zero_point, multiplier, shift, radius)
                       for x in range(-128, 128)], dtype=np.int64)
     return Int8Activation(kind=kind, n=n, in_scale=in_scale, in_zero_point=int(in_zero_point), multiplier=multiplier,
                           shift=shift, radius=radius, table=table)

@@ -29,7 +29,7 @@ templates/c/probability.c.j2 are the same steps):
   7. S = sum_k e_k                               < K 2**(26 - sum_shift) <= 2**31 (sum_shift = max(0,
                                                  ceil(log2 K) - 5)); the best logit gives e = U = 65535
                                                  2**(10 - sum_shift) exactly, so S >= U
-  8. p_q[k] = round(e_k 2**15 / S)               half up, exact: div_q15 (below), in [0, 2**15]
+  8. p_q[k] = round(e_k 2**15 / S)               half up, exact: fixedpoint.div_q15, in [0, 2**15]
 
 Error bound (error_bound(); the tests check it on every row): against p = softmax((s - zero_point) scale) in
 exact arithmetic, |p_q[k] 2**-15 - p[k]| <= rho / 4 + (K - 1) A / U + 2**-16, where
@@ -51,10 +51,6 @@ exact arithmetic, |p_q[k] 2**-15 - p[k]| <= rho / 4 + (K - 1) A / U + 2**-16, wh
   - step 8 rounds to 2**-16
 That is 2.92e-5 + 1.5e-8 (K - 1) for K <= 32 (sum_shift 0, U = 65535 2**10): under one Q15 step (3.05e-5).
 
-div_q15(e, S), e <= S < 2**31: e == S gives 2**15; otherwise the C runs 16 steps of restoring division
-(r = e; q = 0; 16 times: r <<= 1, q <<= 1, if r >= S: r -= S, q |= 1 -- r < S keeps 2 r < 2**32), which
-leaves q = floor(e 2**16 / S) < 2**16, and returns (q + 1) >> 1 = floor(e 2**15 / S + 1/2): the quotient
-rounded half up, exactly. forward computes the same floor with Python integers.
 Ranges: scores are int32; K <= 2**15; every intermediate is proven in range above.
 """
 from __future__ import annotations
@@ -66,11 +62,11 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import TinygenError
-from ..fixedpoint import mul_hi_u32, mul_u32_u16_shr
+from ..fixedpoint import PROBA_FRAC_BITS, SUM_BITS, div_q15, mul_hi_u32, mul_u32_u16_shr
+from ..qparams import round_half_away
 from .base import Op, QFormat
 
 U32 = 1 << 32
-PROBA_FRAC_BITS = 15  # outputs in Q15: p * 32768
 X_FRAC_BITS = 16  # the exponent x = d scale log2(e) in Q16
 TABLE_BITS = 6  # 2**-f tabulated at f = j / 64, j = 0..64
 INTERP_BITS = X_FRAC_BITS - TABLE_BITS  # the 10 bits below the table index interpolate
@@ -78,25 +74,13 @@ TABLE_ONE = 65535  # table[0]: 1.0 scaled to the largest uint16
 Y_BITS = 26  # the interpolated 2**-f <= 65535 2**10 < 2**26 (y holds it times 2**Y_SHIFT)
 Y_SHIFT = 6  # y = that * 2**6 < 2**32: whole bytes and 16-bit words for AVR's shifts
 PRODUCTS = ("u32_u16", "u32_u32")  # step 3: mul_u32_u16_shr (gaps of 16 bits) or mul_hi_u32
-SUM_BITS = 31  # S < 2**31 keeps the division's 2 r in uint32
 MAX_CLASSES = 1 << 15
 KINDS = ("softmax", "logistic")
 
 
 def exp2_table() -> list[int]:
-    """round(65535 2**(-j/64)) for j = 0..64, half up (exact: the values are never ties but at j = 64)."""
-    return [int(math.floor(TABLE_ONE * 2.0 ** (-j / 2 ** TABLE_BITS) + 0.5)) for j in range(2 ** TABLE_BITS + 1)]
-
-
-def div_q15(e, total) -> np.ndarray:
-    """round(e 2**15 / total) half up, for 0 <= e <= total < 2**31 (total > 0): the C's 16-step restoring
-    division (module doc), whose quotient floor(e 2**16 / total) is computed here directly."""
-    e = np.asarray(e, dtype=np.int64)
-    total = np.asarray(total, dtype=np.int64)
-    if np.any(e < 0) or np.any(e > total) or np.any(total <= 0) or np.any(total >= 1 << SUM_BITS):
-        raise ValueError("div_q15 takes 0 <= e <= total, 0 < total < 2**31")
-    q = (e << 16) // total
-    return np.where(e == total, 1 << PROBA_FRAC_BITS, (q + 1) >> 1)
+    """round(65535 2**(-j/64)) for j = 0..64 (never a tie)."""
+    return [int(round_half_away(TABLE_ONE * 2.0 ** (-j / 2 ** TABLE_BITS))) for j in range(2 ** TABLE_BITS + 1)]
 
 
 @dataclass
@@ -201,6 +185,10 @@ class Probability(Op):
         if not ok:
             raise TinygenError("the manifest's probability parameters are out of range; re-export the model")
 
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/probability.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_u16", "mul_u32_u16_shr" if self.product == "u32_u16" else "mul_hi_u32", "div_q15")
+
 
 def sum_shift_for(n_classes: int) -> int:
     """The shift of step 6 that keeps the sum of n_classes terms below 2**31."""
@@ -229,7 +217,7 @@ def plan(kind: str, n_scores: int, n_classes: int, scale: float, zero_point: int
     if not (scale > 0 and math.isfinite(scale)):
         raise TinygenError(f"predict_proba needs a positive output scale, got {scale}")
     mantissa, exponent = math.frexp(scale * math.log2(math.e) * 2.0 ** X_FRAC_BITS)  # [0.5, 1) * 2**exponent
-    mul = int(math.floor(mantissa * U32 + 0.5))
+    mul = int(round_half_away(mantissa * U32))
     if mul == U32:
         mul, exponent = mul >> 1, exponent + 1
     base = dict(kind=kind, n_in=n_scores, n_out=n_classes, zero_point=int(zero_point), scale=float(scale), d_keep=0,

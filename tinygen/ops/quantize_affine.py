@@ -2,7 +2,7 @@
 feature (dtype int8).
 
 Ranges: input any float32 (NaN -> zero point, +-inf saturate); output x_q[i] = clamp(round(x[i] / scale[i])
-+ zero_point[i], -128, 127) with the division in float32 and ties away from zero (fixedpoint.affine_quantize_f32).
++ zero_point[i], -128, 127) with the division in float32 and ties away from zero (fixedpoint.affine_quantize).
 Each feature keeps its own range (raw features in the thousands and below 0.1 side by side); the first
 fully_connected folds the per-feature scales into its per-channel weight scales and the zero points into its
 bias, so from there on the program is exactly TFLM's int8 graph with an int8 input of scale 1, zero point 0.
@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import TinygenError
+from ..qparams import round_half_away
 from .base import Op, QFormat
 from .counts import Features
 
@@ -31,7 +32,7 @@ def affine_params(lo: float, hi: float) -> tuple[float, int]:
                            "refit the model with smaller weights")
     if not scale > 0:
         return 1.0, 0
-    zero_point = int(np.clip(np.floor(-128.0 - lo / float(scale) + 0.5), -128, 127))
+    zero_point = int(np.clip(round_half_away(-128.0 - lo / float(scale)), -128, 127))
     return float(scale), zero_point
 
 
@@ -80,7 +81,7 @@ class QuantizeAffine(Op):
         counts.add_cycles(f"{group}:values", self.n_out - zeros)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return fixedpoint.affine_quantize_f32(x, np.asarray(self.scale, dtype=np.float32), np.asarray(self.zero_point))
+        return fixedpoint.affine_quantize(x, np.asarray(self.scale, dtype=np.float32), np.asarray(self.zero_point))
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
@@ -91,3 +92,7 @@ class QuantizeAffine(Op):
     @classmethod
     def from_dict(cls, data: dict) -> "QuantizeAffine":
         return cls(scale=[float(np.float32(s)) for s in data["scale"]], zero_point=[int(z) for z in data["zero_point"]])
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/quantize_affine.c.j2 calls (tinygen/c_primitives.py)."""
+        return ("ROM", "rd_f32", "rd_i8", "affine_quantize")

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fixedpoint
+from ..c_primitives import reader
+from ..qparams import frac_bits_for, round_half_away
 from .base import Op, QFormat
 from .counts import Features
-from .types import BITS, INT_TYPES, check_type, round_half_away
+from .types import BITS, INT_TYPES, check_type
 
 
 # The widths an offset feature converts into before the offset is subtracted: 16 takes the 16-bit conversion
@@ -49,8 +51,8 @@ def _with_offsets(low, high, frac_bits: list[int], bits: int, wide_bits: int,
     frac_bits, offsets_q = list(frac_bits), [0] * len(frac_bits)
     headroom = QuantizeInput.HEADROOM
     for i, (lo, hi) in enumerate(zip(map(float, low), map(float, high))):
-        centred = min(fixedpoint.frac_bits_for(headroom * (hi - lo) / 2, bits),
-                      fixedpoint.frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
+        centred = min(frac_bits_for(headroom * (hi - lo) / 2, bits),
+                      frac_bits_for(headroom * max(abs(lo), abs(hi)), wide_bits))
         coarse = np.ldexp(hi - lo, frac_bits[i]) < coarse_steps
         if hi > lo and coarse and centred > frac_bits[i]:
             frac_bits[i] = centred
@@ -114,7 +116,7 @@ class QuantizeInput(Op):
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: range 0
             low, high = (np.nan_to_num(f(finite, axis=0), nan=0.0) for f in (np.nanmin, np.nanmax))
         max_abs = np.maximum(np.abs(low), np.abs(high))
-        frac_bits = [fixedpoint.frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
+        frac_bits = [frac_bits_for(cls.HEADROOM * float(m), bits) for m in max_abs]
         if not offsets:
             return cls(out_type=INT_TYPES[bits], frac_bits=frac_bits)
         # the 16-bit wide range (the faster conversion) unless the 31-bit one gives some feature more bits
@@ -178,6 +180,22 @@ class QuantizeInput(Op):
                 raise ValueError(f"quantize_input offsets: one per feature, at most 2**(wide_bits-2) in magnitude, "
                                  f"wide_bits in {WIDE_CHOICES}")
         return cls(out_type=check_type(data["out_type"]), frac_bits=frac_bits, offsets=offsets, wide_bits=wide_bits)
+
+    # ---- the C (templates/c/quantize_input.c.j2) -----------------------------------------------------------
+    @property
+    def convert_kernel(self) -> str:
+        """The primitive that converts a feature without an offset: 8- and 16-bit inputs take their own."""
+        return {"int8": "to_fixed_i8", "int16": "to_fixed_i16"}.get(self.out_type, "to_fixed")
+
+    @property
+    def offset_kernel(self) -> str:
+        """The primitive that converts a feature with an offset: q7 with a 16-bit wide range takes the 16-bit one."""
+        return "to_fixed_offset_i8" if self.out_type == "int8" and self.wide_bits == 16 else "to_fixed_offset"
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros the template calls (tinygen/c_primitives.py)."""
+        offsets = ("ROM", reader(self.offset_type), self.offset_kernel) if self.has_offsets else ()
+        return ("ROM", "rd_i8", self.convert_kernel, *offsets)
 
 
 def to_fixed_counts(x: np.ndarray, frac_bits, out_bits: int = 32) -> dict[str, np.ndarray]:

@@ -38,12 +38,6 @@ def as_ints(values) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def round_half_away(values) -> np.ndarray:
-    """Round float64 to nearest, ties away from zero (numpy's rint ties to even), as int64."""
-    values = np.asarray(values, dtype=np.float64)
-    return (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)
-
-
 def float32_or_refuse(values, what: str) -> np.ndarray:
     """values as float32 for a float32 program; a clear refusal when one is NaN, infinite, or beyond float32's
     range (it would print as `inff` / `nanf` in the C, which no compiler takes)."""

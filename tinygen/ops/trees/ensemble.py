@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...c_primitives import reader
 from ..base import Op, QFormat
 from ..counts import Features
 from .costs import count_tree_costs
@@ -132,6 +133,25 @@ class TreeEnsemble(Op):
 
     def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
         count_tree_costs(self, values, group, counts)
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros the layout's template calls (tinygen/c_primitives.py)."""
+        splits = any(tree.left[0] >= 0 for tree in self.trees)  # not every tree a single leaf
+        bits = ("bits",) if self.in_kind == "bits" and splits else ()
+        if self.layout != "table":
+            return bits  # inline: thresholds and leaves are in the code
+        tables = self.tables()
+        helpers = ["ROM", "rd_u16", reader(self.leaf_type), *bits]  # leaf_base, leaves
+        if self.bias is not None:
+            helpers.append("rd_i32")
+        if tables.leaf_index is not None:
+            helpers.append(reader(tables.index_type))
+        if tables.column is not None or tables.nan_flip_table:
+            helpers.append("rd_u8")
+        if tables.feature:  # the splits: child refs, feature codes, thresholds
+            helpers += [reader(tables.ref_type), reader(tables.feature_type),
+                        "rd_i32" if self.in_kind == "bits" else reader(self.in_type)]
+        return tuple(helpers)
 
     def float_threshold(self, tree: Tree, node: int) -> float:
         """in_kind "float": the float32 threshold of a split (its key's value)."""

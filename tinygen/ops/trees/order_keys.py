@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...fixedpoint import bits, order_key
 from ..base import Op
 from ..counts import Features
 
@@ -30,17 +31,8 @@ NAN_KEY_LOW = -(1 << 31)
 NAN_KEYS = (NAN_KEY, NAN_KEY_LOW)
 
 
-def order_keys(x, nan_key=NAN_KEY) -> np.ndarray:
-    """The keys of float32 values (int64 holding int32 values); NaN -> nan_key. C: the ops' _key function
-    (templates/c/order_key_fn.c.j2)."""
-    raw = np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)
-    magnitude = raw & 0x7FFFFFFF
-    keys = np.where(raw >> 31 != 0, -magnitude - 1, magnitude)
-    return np.where(magnitude > 0x7F800000, np.asarray(nan_key, dtype=np.int64), keys)
-
-
 def key_floats(keys) -> np.ndarray:
-    """The float32 values of order keys (the inverse of order_keys on numbers: negative keys are bits ^ 0x7FFFFFFF)."""
+    """The float32 values of order keys (the inverse of fixedpoint.order_key on numbers: negative keys are bits ^ 0x7FFFFFFF)."""
     keys = np.asarray(keys, dtype=np.int64)
     bits = np.where(keys >= 0, keys, (keys ^ 0x7FFFFFFF) & 0xFFFFFFFF)
     return bits.astype(np.uint32).view(np.float32)
@@ -56,10 +48,10 @@ def float32_floor(t) -> np.ndarray:
 
 
 def threshold_keys(thresholds) -> np.ndarray:
-    """Keys of float64 tree thresholds: floor to float32, -0.0 -> +0.0, then order_keys."""
+    """Keys of float64 tree thresholds: floor to float32, -0.0 -> +0.0, then fixedpoint.order_key."""
     floored = float32_floor(thresholds)
     floored = np.where(floored == 0, np.float32(0.0), floored).astype(np.float32)
-    return order_keys(floored)
+    return order_key(floored)
 
 
 class FeatureSubset(Op):
@@ -111,10 +103,10 @@ class OrderKeys(FeatureSubset):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if self.mode == "bits":
-            return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+            return bits(x)
         if self.mode == "float":
             return np.asarray(x, dtype=np.float32).astype(np.float64)
-        return order_keys(x[:, self.features], self.nan_key)
+        return order_key(x[:, self.features], self.nan_key)
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,
@@ -125,3 +117,10 @@ class OrderKeys(FeatureSubset):
     def from_dict(cls, data: dict) -> "OrderKeys":
         return cls(n_in=int(data["n_in"]), features=data.get("features"), nan_key=data.get("nan_key", NAN_KEY),
                    mode=data.get("mode", "keys"))
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/order_keys.c.j2 calls (tinygen/c_primitives.py): no pass in modes
+        bits and float (the trees read x)."""
+        if self.mode != "keys":
+            return ()
+        return ("order_key",) if self.all_features else ("order_key", "ROM", "rd_u16")

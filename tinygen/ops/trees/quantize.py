@@ -9,7 +9,8 @@ import numpy as np
 
 from ... import fixedpoint
 from ...errors import TinygenError
-from ..types import INT_TYPES, round_half_away
+from ...qparams import frac_bits_for, round_half_away
+from ..types import INT_TYPES
 from .ensemble import INT32_MAX, LEAF_SCALE, TreeEnsemble
 from .order_keys import NAN_KEY, NAN_KEY_LOW, threshold_keys
 from .tree import FloatTrees, Tree, prune
@@ -31,7 +32,7 @@ def _integer_leaves(fop: FloatTrees):
         worst = bias_max + sum(float(np.abs(t.value).max(initial=0.0)) for t in fop.trees)
         if not np.isfinite(worst):
             raise TinygenError("the trees have non-finite leaf values; refit them on finite targets")
-        frac = fixedpoint.frac_bits_for(worst, 32)
+        frac = frac_bits_for(worst, 32)
         while True:  # leaves and bias in 2**frac fixed point; |bias| + sum of max |leaf| must stay in int32
             leaves = [round_half_away(t.value * np.exp2(frac)) for t in fop.trees]
             bias = None if fop.bias is None else round_half_away(fop.bias * np.exp2(frac))

@@ -47,6 +47,11 @@ class TreeTables:
     key_bytes: int = 4  # bytes of one input value (the op's in_type)
 
     @property
+    def n_leaves(self) -> int:
+        """Every tree's leaves (`leaf` holds fewer rows when leaf_index maps equal leaves to one)."""
+        return len(self.leaf) if self.leaf_index is None else len(self.leaf_index)
+
+    @property
     def feature_offsets(self) -> bool:
         return max(self.feature, default=0) * self.key_bytes < 128
 

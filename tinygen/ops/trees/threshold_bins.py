@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...c_primitives import reader
+from ...fixedpoint import order_key
 from ..counts import Features
 from ..types import BITS
-from .order_keys import NAN_KEY, FeatureSubset, order_keys
+from .order_keys import NAN_KEY, FeatureSubset
 
 MAX_UINT8_EDGES = 253  # bins 1 .. 254, and 255 for NaN
 BINS_CODE_BYTES = 200  # the binary search's code, beyond the key pass it replaces (avr-gcc -Os), for estimates
@@ -84,7 +86,7 @@ class ThresholdBins(FeatureSubset):
         counts.add_cycles(f"{group}:edges_scanned", np.minimum(self.forward(values), self.scan_edges + 1).sum(axis=1))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        keys = order_keys(np.asarray(x)[:, self.features], NAN_KEY)
+        keys = order_key(np.asarray(x)[:, self.features], NAN_KEY)
         bins = np.empty(keys.shape, dtype=np.int64)
         for j, edges in enumerate(self.edges):
             bins[:, j] = 1 + np.searchsorted(np.asarray(edges, dtype=np.int64), keys[:, j], side="left")
@@ -100,3 +102,11 @@ class ThresholdBins(FeatureSubset):
     def from_dict(cls, data: dict) -> "ThresholdBins":
         return cls(n_in=int(data["n_in"]), features=data["features"], edges=data["edges"], nan_bin=int(data["nan_bin"]),
                    out_type=data.get("out_type", "uint8"))
+
+    def c_helpers(self) -> tuple[str, ...]:
+        """The C primitives and macros templates/c/threshold_bins.c.j2 calls (tinygen/c_primitives.py)."""
+        features = () if self.all_features else ("ROM", "rd_u16")
+        if not self.flat_edges:  # no thresholds: the key tells NaN from numbers
+            return ("order_key", *features)
+        return ("ROM", "rd_i32", reader(self.edge_index_type), "bits", *features)
+

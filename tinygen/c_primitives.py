@@ -1,0 +1,62 @@
+"""The C primitives a header can carry, and what each one calls: a header holds only those its ops use.
+
+Each primitive is one function in templates/c/fixedpoint/<name>.h.j2 (one function per file, as CMSIS-NN's
+support functions are), the C twin of the function of the same name in tinygen/fixedpoint.py. The macros
+(the flash qualifier NAME_ROM and the table readers NAME_rd_*) are printed by
+templates/c/fixedpoint/base.h.j2, only those named. Every op says which of these its template calls
+(`c_helpers()`); `closure` adds what those call in turn, and emit prints the result in PRIMITIVES' order,
+which lists every primitive after the primitives it calls.
+"""
+from __future__ import annotations
+
+MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr")
+
+# name -> the primitives and macros its C calls; a primitive stands after everything it calls
+PRIMITIVES: dict[str, tuple[str, ...]] = {
+    "bits": (),
+    "order_key": (),
+    "to_fixed_short": (),
+    "to_fixed": ("to_fixed_short",),
+    "to_fixed_i16": ("to_fixed_short",),
+    "to_fixed_i8": ("ROM", "rd_u8"),  # its table of powers of two is in flash
+    "sat_i32": (),
+    "sat_i64": (),
+    "to_fixed_offset": ("to_fixed_short", "to_fixed", "sat_i32"),
+    "to_fixed_offset_i8": ("to_fixed_short", "to_fixed_offset"),
+    "mul_hi_u32": (),
+    "mul_u32_u16_shr": (),
+    "mac_i8_i32": ("rd_i8",),
+    "mac2_i8": ("rd_i8",),
+    "mac_i16_i32": ("rd_i16",),
+    "mac_i8_i16": ("rd_i8",),
+    "srdhm": (),
+    "rdbpot": (),
+    "mbqm": ("srdhm", "rdbpot"),
+    "affine_quantize": (),
+    "div_q15": (),
+}
+
+# element type (manifest name) -> the reader macro of a table of that type
+READERS = {"int8": "rd_i8", "int16": "rd_i16", "int32": "rd_i32", "int64": "rd_i64", "float32": "rd_f32",
+           "uint8": "rd_u8", "uint16": "rd_u16", "uint32": "rd_u32"}
+
+
+def reader(type_name: str) -> str:
+    """The macro that reads one table element of this type (from flash on AVR)."""
+    return READERS[type_name]
+
+
+def closure(helpers) -> tuple[list[str], list[str]]:
+    """(macros, primitives) that `helpers` need, each name once: the named ones and everything they call, the
+    macros in MACROS' order and the primitives in PRIMITIVES' order (everything a primitive calls before it)."""
+    needed: set[str] = set()
+    todo = list(helpers)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        if name not in PRIMITIVES and name not in MACROS:
+            raise ValueError(f"unknown C helper {name!r}")
+        needed.add(name)
+        todo.extend(PRIMITIVES.get(name, ()))
+    return [m for m in MACROS if m in needed], [p for p in PRIMITIVES if p in needed]
