@@ -303,8 +303,9 @@ def test_demo_as_real_process(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["breast_cancer.h", "breast_cancer.json", "breast_cancer.skops", "breast_cancer_test.csv"]
     # only what the model calls (tests/test_compilers.py checks every header for unused code): 26,095 bytes before
-    # issue 15, 16,881 after; its 8 KB target is not met while the header carries predict_proba (about 4.6 KB)
-    assert (out / "breast_cancer.h").stat().st_size < 17_000
+    # issue 15, 18,207 after (with the @param range of every public function); its 8 KB target is not met while the
+    # header carries predict_proba (about 4.9 KB) and the AVR kernel of its dot product (about 2 KB)
+    assert (out / "breast_cancer.h").stat().st_size < 18_500
 
 
 def test_error_as_real_process(tmp_path):

@@ -71,6 +71,9 @@ def test_what_an_op_states_holds_on_rows(name, model, X):
         if op.converts_input:
             assert formats is not None and len(formats) == op.n_in
         values = op.forward(values)
+        bounds = op.out_bounds()  # what the header's @param comments state
+        if bounds is not None:
+            assert bounds[0] <= values.min() and values.max() <= bounds[1], (op.op, bounds)
         fmt = op.out_format()
         assert fmt is None or isinstance(fmt, QFormat)
         if fmt is not None:

@@ -153,6 +153,28 @@ def render_primitives(name: str, helpers) -> str:
     return "\n".join(parts)
 
 
+def api_ranges(program: Program) -> dict[str, str]:
+    """The value range of each argument of the public NAME_ functions, for their one-line @param comments (the
+    CMSIS-NN manner): what the C accepts and what it proves it writes."""
+    last, first = program.ops[-1], program.ops[0]
+    if program.is_fixed:
+        lo, hi = first.out_format().range
+        nan = "the feature's zero point" if first.op == "quantize_affine" else "0"
+        x = f"any float32: NaN gives {nan}, values beyond the feature's format saturate"
+        ranges = {"x_q": f"{first.out_type} in [{lo}, {hi}]"}
+    else:
+        ranges = {}
+        x = "any float32, NaN and +-inf included (scikit-learn's branch for each)" if last.op == "tree_ensemble" else \
+            "any float32 (IEEE float32 arithmetic, as the simulator)"
+    bounds = last.out_bounds()
+    ranges.update(x=x, out=f"{last.out_type} in [{bounds[0]}, {bounds[1]}] (proven)" if bounds else "float32")
+    if program.task == "classification":
+        ranges["prediction"] = "class index in [0, NAME_N_CLASSES)"
+    else:
+        ranges["prediction"] = "the predicted value" + (" (float, dequantized)" if program.output_scale is not None else "")
+    return ranges
+
+
 def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) -> str:
     """The header text; manifest_sha256 goes on its digest line (digests.py: zeros until sealed)."""
     check_name(name)
@@ -185,5 +207,6 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         "output_scale": program.output_scale,
         "anomaly": program.anomaly_score_op,  # IsolationForest: score_samples / decision_function in C
         "proba": program.proba,  # fixed-point classifiers with logit scores: predict_proba in Q15
+        "ranges": {key: text.replace("NAME_", name + "_") for key, text in api_ranges(program).items()},
     }
     return environment().get_template("c/header.h.j2").render(**context)

@@ -191,7 +191,9 @@ class Activation(Op):
 
     @property
     def out_range(self) -> tuple[int, int]:
-        """(min, max) of every output integer: what the next dense's range analysis assumes."""
+        """(min, max) of every output integer: what the next dense's range analysis assumes (None: float32)."""
+        if self.is_float:
+            return None
         if self.table is not None:
             return int(self.table.min()), int(self.table.max())
         return 0, fixedpoint.int_range(BITS[self.out_type])[1]

@@ -175,6 +175,13 @@ class Op:
         range analysis assumes it); None: the whole type."""
         return None
 
+    def out_bounds(self) -> tuple[int, int] | None:
+        """The proven (lowest, highest) output integer (what the header's API comments state); None for floats."""
+        if self.out_range is not None:
+            return self.out_range
+        fmt = self.out_format()
+        return None if fmt is None else fmt.range
+
     @property
     def float_ops_fused(self) -> int:
         """How many ops of the float program this op computes (an int8 layer with its relu fused: 2)."""

@@ -245,6 +245,17 @@ class Dense(Op):
             return None
         return self.acc_bound * 2.0 ** -self.weight_frac_bits  # acc = 2^weight_frac_bits * (w . x + b)
 
+    def out_bounds(self) -> tuple[int, int] | None:
+        """|acc| <= acc_bound, shifted right (floor) by the smallest output shift, saturated where the op saturates."""
+        if self.is_float or self.acc_bound is None:
+            return None
+        shift = int(self.shifts.min(initial=0))
+        lo, hi = -((self.acc_bound + (1 << shift) - 1) >> shift), self.acc_bound >> shift
+        if self.saturate:
+            type_lo, type_hi = fixedpoint.int_range(BITS[self.out_type])
+            lo, hi = max(lo, type_lo), min(hi, type_hi)
+        return lo, hi
+
     def cost_group(self) -> str:  # layers of two rows per pass (mac2_i8) cost differently from one row per pass
         if self.is_float:
             return "dense/float32"

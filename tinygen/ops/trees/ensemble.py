@@ -125,6 +125,11 @@ class TreeEnsemble(Op):
     def accumulator_bound(self) -> float:
         return self.acc_bound * float(self.out_scale)
 
+    def out_bounds(self) -> tuple[int, int]:
+        """The proven |sum| <= acc_bound; class fractions without a bias are never negative."""
+        nonnegative = self.leaf_type == "uint16" and self.bias is None
+        return (0 if nonnegative else -self.acc_bound, self.acc_bound)
+
     def soft_float_routines(self) -> set[str]:
         return {"compare"} if self.in_kind == "float" else set()
 
