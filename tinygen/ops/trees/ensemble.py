@@ -38,6 +38,7 @@ from ...c_primitives import reader
 from ..base import Op, QFormat
 from ..counts import Features
 from .costs import count_tree_costs
+from .inline import Line, tree_lines
 from .order_keys import NAN_KEY, key_floats
 from .routing import BitsRouting, FixedRouting, FloatRouting, KeyRouting, TableBitsRouting, bits_test
 from .tables import TreeTables, build_tables
@@ -157,6 +158,24 @@ class TreeEnsemble(Op):
             helpers += [reader(tables.ref_type), reader(tables.feature_type),
                         "rd_i32" if self.in_kind == "bits" else reader(self.in_type)]
         return tuple(helpers)
+
+    # ---- the inline layout's C (templates/c/tree_ensemble_inline.c.j2 spells what inline.py decides) -------
+    @property
+    def returns_fraction(self) -> bool:
+        """True when each inline tree returns its leaf's one class fraction (no accumulator)."""
+        return self.n_summed == 1 and self.leaf_type == "uint16"
+
+    @property
+    def inline_input(self) -> tuple[str, str]:
+        """(name, element type) of what the inline trees read: the float features themselves (raw bits, float
+        compares), the quantized features, or the keys / bins."""
+        if self.in_kind in ("bits", "float"):
+            return "x", "float32"
+        return ("x_q" if self.in_kind == "fixed" else "k"), self.in_type
+
+    def inline_lines(self) -> list[list[Line]]:
+        """Each tree's code (inline.tree_lines)."""
+        return [tree_lines(self, tree) for tree in self.trees]
 
     def float_threshold(self, tree: Tree, node: int) -> float:
         """in_kind "float": the float32 threshold of a split (its key's value)."""
