@@ -133,3 +133,11 @@ def test_no_function_over_60_lines():
         assert name in found, f"{name} is now within {MAX_FUNCTION_LINES} lines: drop it from KNOWN_LONG_FUNCTIONS"
         assert found.pop(name) <= lines, f"{name} grew beyond the {lines} lines it is allowed"
     assert not found, f"functions over {MAX_FUNCTION_LINES} lines: {found}"
+
+
+def test_the_wheel_ships_every_subpackage():
+    """pyproject.toml lists packages by hand: a new subpackage left out installs without its modules."""
+    import tomllib
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(path) for path in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, f"add to pyproject.toml's [tool.setuptools] packages: {sorted(found - listed)}"
