@@ -23,7 +23,7 @@ of a softmax five 32-bit products instead of one 16-bit product on an 8-bit MCU.
 (float32 programs compute their activations' exp in float32: ops/activation.py, no fixed point.)
 
 All functions work elementwise on numpy arrays; integers are carried in int64 (wide enough for every
-product and accumulator tinygen emits: the range analysis in quantize.py keeps 64-bit accumulators below
+product and accumulator tinygen emits: the ops' range analysis (ops/dense.py) keeps 64-bit accumulators below
 2**63).
 """
 from __future__ import annotations
