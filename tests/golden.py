@@ -12,6 +12,7 @@ simulator tests hold the C to the simulator on every run).
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -60,26 +61,43 @@ def _bench_cases():
                     yield f"{dataset}/{model}/{dtype}/{layout}/bins={bins}", (dataset, model), options
 
 
-def _other_estimators():
-    """Models outside bench's matrix: IsolationForest, unscaled (raw) features, the real sensor features."""
+def _other_models():
+    """Models outside bench's matrix: IsolationForest, unscaled (raw) features, the real sensor features, as
+    {name: (unfitted estimator, data set: "breast_cancer" or a sensor set, dtypes or option dicts)}."""
     from sklearn.ensemble import IsolationForest
     from sklearn.linear_model import LogisticRegression, SGDClassifier
     from sklearn.naive_bayes import GaussianNB
     from sklearn.neural_network import MLPClassifier
-    X, y, X_train, *_ = bench.split("breast_cancer")
-    yield "breast_cancer/IsolationForest", IsolationForest(n_estimators=10, random_state=0).fit(X), X, X, \
-        [dict(dtype=d, layout=lay) for d in ("exact", "q15") for lay in ("inline", "table")]
-    yield "breast_cancer/raw-LogisticRegression", LogisticRegression(max_iter=5000).fit(X_train, bench.split("breast_cancer")[4]), \
-        X, X_train, [dict(dtype=d) for d in ("q15", "q7")]
-    yield "breast_cancer/raw-SGD", SGDClassifier(random_state=0).fit(X_train, bench.split("breast_cancer")[4]), \
-        X, X_train, [dict(dtype=d) for d in ("q15", "q7")]
-    yield "breast_cancer/raw-MLP16x8", MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=500, random_state=0).fit(
-        X_train, bench.split("breast_cancer")[4]), X, X_train, [dict(dtype=d) for d in ("q15", "q7", "int8")]
+    models = {
+        "breast_cancer/IsolationForest": (IsolationForest(n_estimators=10, random_state=0), "breast_cancer",
+                                          [dict(dtype=d, layout=lay) for d in ("exact", "q15") for lay in ("inline", "table")]),
+        "breast_cancer/raw-LogisticRegression": (LogisticRegression(max_iter=5000), "breast_cancer", ("q15", "q7")),
+        "breast_cancer/raw-SGD": (SGDClassifier(random_state=0), "breast_cancer", ("q15", "q7")),
+        "breast_cancer/raw-MLP16x8": (MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=500, random_state=0),
+                                      "breast_cancer", ("q15", "q7", "int8")),
+    }
     for name in ("basicmotions", "japanesevowels"):
-        Xs, ys = _sensor(name)
-        yield f"{name}/GaussianNB", GaussianNB().fit(Xs, ys), Xs, Xs, [dict(dtype=d) for d in GAUSSIAN_DTYPES]
-        yield f"{name}/raw-LogisticRegression", LogisticRegression(max_iter=5000).fit(Xs, ys), Xs, Xs, \
-            [dict(dtype=d) for d in ("q15", "q7")]
+        models[f"{name}/GaussianNB"] = (GaussianNB(), name, GAUSSIAN_DTYPES)
+        models[f"{name}/raw-LogisticRegression"] = (LogisticRegression(max_iter=5000), name, ("q15", "q7"))
+    return models
+
+
+@functools.lru_cache(maxsize=None)
+def _other_data(dataset: str):
+    """(rows to fit on, their labels, all rows, calibration rows): breast_cancer's training split (IsolationForest:
+    every row), or a sensor set's rows."""
+    if dataset == "breast_cancer":
+        X, _, X_train, _, y_train, _ = bench.split(dataset)
+        return X_train, y_train, X, X_train
+    Xs, ys = _sensor(dataset)
+    return Xs, ys, Xs, Xs
+
+
+@functools.lru_cache(maxsize=None)
+def _fitted_other(name: str):
+    estimator, dataset, _ = _other_models()[name]
+    X_fit, y_fit, X, _ = _other_data(dataset)
+    return estimator.fit(X) if name.endswith("IsolationForest") else estimator.fit(X_fit, y_fit)
 
 
 def _sensor(name: str):
@@ -98,10 +116,14 @@ def cases():
         X, _, X_train, *_ = bench.split(dataset)
         yield name, (lambda key=key, options=options, X_train=X_train:
                      tinygen.convert(bench.fitted(*key), calibration=X_train, **options)), _rows(X)
-    for base, estimator, X, X_calib, option_list in _other_estimators():
-        for options in option_list:
+    for base, (_, dataset, choices) in _other_models().items():
+        _, _, X, X_calib = _other_data(dataset)
+        if base.endswith("IsolationForest"):  # fitted and calibrated on every row (no labels to split by)
+            X_calib = X
+        for options in (c if isinstance(c, dict) else dict(dtype=c) for c in choices):
             suffix = "/".join(str(v) for v in options.values())
-            yield f"{base}/{suffix}", (lambda e=estimator, o=options, c=X_calib: tinygen.convert(e, calibration=c, **o)), _rows(X)
+            yield f"{base}/{suffix}", (lambda b=base, o=options, c=X_calib: tinygen.convert(_fitted_other(b), calibration=c, **o)), \
+                _rows(X)
 
 
 def _digest(*arrays) -> str:
