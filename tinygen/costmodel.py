@@ -11,7 +11,8 @@ An estimate is a linear function of named counts ("features"), one coefficient p
   repeated across trees once), leaf values added, outputs; plus a constant per call. Mean and max over the
   rows are what verify reports (`cycles_per_inference`, `cycles_max`).
 - flash: the bytes of the constant tables (exactly) plus code per op (inline trees: per split, per distinct
-  test and its nonzero constant bytes, per leaf value) and the soft-float routines the program pulls in.
+  test and its nonzero constant bytes, per leaf value), each C primitive the header carries (once, however many
+  ops call it), predict_proba / score_samples where the program has them, and the soft-float routines it pulls in.
 - stack: a frame per op plus the bytes of the intermediate buffers (exactly).
 - ram (static .data + .bss): fitted like flash (0 for every calibrated program: tables live in flash).
 
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import c_primitives
 from .errors import TinygenError
 from .ops.counts import Features
 
@@ -88,6 +90,13 @@ def program_features(program, X) -> Features:
     features.add_flash(f"{decide}:code", 1)
     for routine in _soft_float_routines(program):  # libgcc's, pulled in once by whichever op needs them
         features.add_flash(f"softfloat:{routine}", 1)
+    for head in program.heads:  # predict_proba / score_samples: the harness calls them, so they are linked
+        features.add_flash(f"head/{head.op}:code", 1)
+        features.add_flash("tables:bytes", sum(head.table_bytes().values()))
+    # each C primitive the header carries, once however many ops call it (tinygen/c_primitives.py)
+    _, primitives = c_primitives.closure(name for op in (*program.ops, *program.heads) for name in op.c_helpers())
+    for name in primitives:
+        features.add_flash(f"primitive:{name}", 1)
     features.add_stack("buffers:bytes", buffers + 4 * program.n_outputs)
     return features
 
