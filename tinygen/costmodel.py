@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import c_primitives
+from .emit import header_helpers
 from .errors import TinygenError
 from .ops.counts import Features
 
@@ -94,8 +94,7 @@ def program_features(program, X) -> Features:
         features.add_flash(f"head/{head.op}:code", 1)
         features.add_flash("tables:bytes", sum(head.table_bytes().values()))
     # each C primitive the header carries, once however many ops call it (tinygen/c_primitives.py)
-    _, primitives = c_primitives.closure(name for op in (*program.ops, *program.heads) for name in op.c_helpers())
-    for name in primitives:
+    for name in header_helpers(program)[1]:
         features.add_flash(f"primitive:{name}", 1)
     features.add_stack("buffers:bytes", buffers + 4 * program.n_outputs)
     return features

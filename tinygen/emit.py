@@ -136,9 +136,8 @@ def header_helpers(program: Program) -> tuple[list[str], list[str]]:
     """(macros, primitives) the header's C calls: what each op's template calls (its c_helpers) and the header's
     own (the class-name table in flash), with everything those call in turn."""
     helpers = ["ROM", "rd_ptr"] if program.task == "classification" else []
-    for op in [*program.ops, program.proba, program.anomaly_score_op]:
-        if op is not None:
-            helpers += op.c_helpers()
+    for op in [*program.ops, *program.heads]:
+        helpers += op.c_helpers()
     return c_primitives.closure(helpers)
 
 
