@@ -27,7 +27,7 @@ this file with the error on the candidates of data sets left out (tinygen/costmo
 The counts follow the C templates; when a template changes its cost, run `calibrate` again. Programs with a
 count never calibrated get an estimate flagged `calibrated=False` (the search then measures before trusting it).
 
-Trees have a second flash estimate, ops/tree_ensemble.estimate_bytes, which `convert` uses to choose a layout
+Trees have a second flash estimate, ops/trees/layout.estimate_bytes, which `convert` uses to choose a layout
 (and quantize.py the bins): it must give the same answer for every target and never move with a recalibration
 (the C that `export` writes would change with a data file), so it is constants in code, not these coefficients.
 """

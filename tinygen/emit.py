@@ -17,7 +17,7 @@ from . import c_primitives
 from .version import __version__
 from .errors import TinygenError
 from .ir import Program
-from .ops.types import BITS, is_float
+from .ops.types import BITS, is_float, type_range
 from .targets.toolchain import package_root
 
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "float32": "float",
@@ -89,7 +89,7 @@ def c_int(value: int, type_name: str) -> str:
     value = int(value)
     bits = BITS[type_name]
     unsigned = type_name.startswith("uint")
-    lo, hi = (0, (1 << bits) - 1) if unsigned else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    lo, hi = type_range(type_name)
     if not lo <= value <= hi:
         raise ValueError(f"{value} does not fit {type_name}")
     if unsigned:
@@ -122,7 +122,7 @@ def environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(c_string=c_string, c_comment=c_comment, c_array=c_array, c_int=c_int, c_float=c_float,
                        ctype=C_TYPES.__getitem__, reader=c_primitives.reader, bits_of=BITS.__getitem__,
-                       c_min=lambda t: c_int(-(1 << (BITS[t] - 1)), t), c_max=lambda t: c_int((1 << (BITS[t] - 1)) - 1, t))
+                       c_min=lambda t: c_int(type_range(t)[0], t), c_max=lambda t: c_int(type_range(t)[1], t))
     env.globals["inf"] = float("inf")
     return env
 

@@ -38,6 +38,7 @@ FIXED = {
     "q15": FixedSpec(16, (32,)),
     "q7": FixedSpec(8, (16, 32)),
 }
+INT8_SPEC = FixedSpec(8, (32,))  # int8's tensors: 8-bit values, int32 accumulators (TFLM)
 LINEAR_DTYPES = ("float32", "q31", "q15", "q7")
 DTYPES = (*LINEAR_DTYPES, "int8", "exact")
 TREE_DTYPES = ("exact", "float32", "q15", "q7")  # trees: float inputs (exact: integer compares) or pre-quantized ones
@@ -122,7 +123,7 @@ def _quantize_fixed_dense(program: Program, dtype: str, base: dict, X_calib, hid
     X = calibration_array(X_calib, program.n_features, dtype)
     first = QuantizeInput.from_calibration(X, spec.bits, offsets=isinstance(program.ops[0], FloatDense))
     refined, first, (program, ops, ignored) = _refine(
-        program, lambda inputs, flags: _fold_and_quantize(program, spec, inputs, X, flags), first, X, base, dtype)
+        program, lambda inputs, flags: _fold_and_quantize(program, dtype, inputs, X, flags), first, X, base, dtype)
     if hidden:
         tables = [op for op in ops if getattr(op, "table", None) is not None]
         notes_mlp = [f"hidden activations {spec.bits}-bit, formats from the calibration rows (one bit of headroom, "
@@ -233,36 +234,30 @@ def _refine(program: Program, build, first: QuantizeInput, X: np.ndarray, base: 
             f"{before[1]:.4f} -> {errors[1]:.4f}"], inputs, built
 
 
-def _fold_and_quantize(program: Program, spec: FixedSpec, first: QuantizeInput, X: np.ndarray,
+def _fold_and_quantize(program: Program, dtype: str, first: QuantizeInput, X: np.ndarray,
                        finer: frozenset = frozenset()):
     """(program, typed ops, [IgnoredFeature]): the features the device cannot resolve folded into the bias
     (passes.fold_features_below_resolution), then, while the feature that sets the first layer's weight format
     cannot move its output by half a step (passes.fold_format_setter), that one too and the formats again."""
     steps = np.exp2(-np.asarray(first.frac_bits, dtype=np.float64))
     program, ignored = fold_features_below_resolution(program, X, steps)
-    ops = _fixed_layers(program, spec, first, X, finer)
+    ops = _layer_chain(program, first, X, dtype, finer)
     for _ in range(program.n_features):
         program, more = fold_format_setter(program, X, steps, 2.0 ** -np.min(ops[1].out_frac_bits))
         if not more:
             break
         ignored += more
-        ops = _fixed_layers(program, spec, first, X, finer)
+        ops = _layer_chain(program, first, X, dtype, finer)
     return program, ops, ignored
 
 
-def _fixed_layers(program: Program, spec: FixedSpec, first: QuantizeInput, X: np.ndarray,
-                  finer: frozenset = frozenset()) -> list:
-    """The typed ops of a linear model or MLP (dense layers and activations) after the input conversion `first`,
-    each format chosen from the calibration rows X run through the float program. `finer`: "columns", the first
-    layer takes per-input weight formats; "units", hidden layers before a relu give each unit its own format, and
-    the layer after reads them with per-input weight formats (ops/dense.py)."""
-    return _layer_chain(program, first, X, f"q{spec.bits - 1}", spec.bits, spec.acc_bits, finer)
-
-
-def _layer_chain(program: Program, first, X: np.ndarray, dtype: str, bits: int, acc_bits: tuple[int, ...],
-                 finer: frozenset = frozenset()) -> list:
-    """The input conversion `first`, then each float op quantized in turn (FloatOp.quantize(QuantizeStep), ops/base.py)
-    from its outputs on the calibration rows X run through the float program; None (a fused op) is left out."""
+def _layer_chain(program: Program, first, X: np.ndarray, dtype: str, finer: frozenset = frozenset()) -> list:
+    """The typed ops of a linear model or MLP: the input conversion `first`, then each float op (dense layers,
+    activations) quantized in turn (FloatOp.quantize(QuantizeStep), ops/base.py) from its outputs on the calibration
+    rows X run through the float program; None (a fused op) is left out. `finer`: "columns", the first layer takes
+    per-input weight formats; "units", hidden layers before a relu give each unit its own format, and the layer
+    after reads them with per-input weight formats (ops/dense.py)."""
+    spec = FIXED.get(dtype, INT8_SPEC)
     ops, fmt, in_range = [first], first.out_format(), None
     offsets = np.asarray(fmt.offset, dtype=np.float64)  # per feature (q formats with input offsets), or 0
     activations = np.where(np.isfinite(X), X, 0.0) - offsets  # x_q holds x - offset
@@ -271,8 +266,9 @@ def _layer_chain(program: Program, first, X: np.ndarray, dtype: str, bits: int, 
         if index == 0 and np.any(offsets):  # the first layer sees x - offset; its bias takes w . offset
             fop = fop.with_input_offsets(offsets)
         activations = fop.forward(activations)
-        step = QuantizeStep(dtype, bits, acc_bits, SCORE_BITS if nxt is None else bits, ops[-1].out_type, fmt,
-                            activations, nxt, in_range, finer, first=index == 0)
+        out_bits = SCORE_BITS if nxt is None else spec.bits
+        step = QuantizeStep(dtype, spec.bits, spec.acc_bits, out_bits, ops[-1].out_type, fmt, activations, nxt, in_range,
+                            finer, first=index == 0)
         qop = fop.quantize(step)
         if qop is None:  # fused into the op before (int8's relu)
             continue
@@ -330,7 +326,7 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
     X = calibration_array(X_calib, program.n_features, "int8")
     program, ignored = fold_features_below_resolution(program, X)  # below float32 resolution: scale ~ 1e-11 otherwise
     first = QuantizeAffine.from_calibration(X)
-    ops = _layer_chain(program, first, X, "int8", 8, (32,))
+    ops = _layer_chain(program, first, X, "int8")
     notes = ["int8: TFLM affine int8 (per-channel symmetric weights, int32 bias, multiplier + shift with double rounding, "
              "relu fused; tanh/logistic as TFLM's int8 kernels, tabulated); inputs quantized per feature (x / scale in float32, half away from zero, + zero point), "
              "whose scales and zero points fold into the first layer"]

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from .counts import Features
-from .types import BITS
+from .types import BITS, type_range
 
 ROUNDINGS = ("half_away", "floor", "double", "table", "none")
 
@@ -62,8 +62,7 @@ class QFormat:
 
     @property
     def range(self) -> tuple[int, int]:
-        bits = BITS[self.type_name]
-        lo, hi = (0, (1 << bits) - 1) if self.type_name.startswith("uint") else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+        lo, hi = type_range(self.type_name)
         return (lo if self.q_min is None else self.q_min, hi if self.q_max is None else self.q_max)
 
     @property

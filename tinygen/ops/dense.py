@@ -95,16 +95,15 @@ class FloatDense(FloatOp):
             fop = FloatDense(self.weights, self.bias + self.weights.sum(axis=1) * step.in_format.offset)
         in_frac = step.in_format.frac_bits
         by_column = ("columns" in step.finer and step.first) or (not step.first and isinstance(in_frac, tuple))
-        nxt = step.next_op
-        if nxt is None:
-            return quantize(fop, in_frac, step.bits, step.bits, step.acc_bits, step.out_bits, step.outputs,
-                            in_range=step.in_range, column_shifts=by_column)
-        # a hidden layer: activations of `bits`, in the format its activation needs (per unit before a relu)
-        units = [nxt.input_max_abs(step.outputs[:, [j]], step.bits) for j in range(self.n_out)] \
-            if "units" in step.finer and nxt.per_unit_formats else None
+        # a hidden layer: activations of `bits`, in the format its activation needs (per unit before a relu); the
+        # last layer: the scores' format from its outputs on the calibration rows
+        nxt, out_max_abs, units = step.next_op, None, None
+        if nxt is not None:
+            out_max_abs = nxt.input_max_abs(step.outputs, step.bits)
+            if "units" in step.finer and nxt.per_unit_formats:
+                units = [nxt.input_max_abs(step.outputs[:, [j]], step.bits) for j in range(self.n_out)]
         return quantize(fop, in_frac, step.bits, step.bits, step.acc_bits, step.out_bits, step.outputs,
-                        in_range=step.in_range, out_max_abs=nxt.input_max_abs(step.outputs, step.bits),
-                        column_shifts=by_column, unit_max_abs=units)
+                        in_range=step.in_range, out_max_abs=out_max_abs, column_shifts=by_column, unit_max_abs=units)
 
     def _quantize_affine(self, step: QuantizeStep) -> "fully_connected.FullyConnected":
         """TFLM's int8 layer; relu after it is fused. The first layer reads x_q of per-feature scales and zero

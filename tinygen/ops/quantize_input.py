@@ -199,10 +199,10 @@ class QuantizeInput(Op):
 
 
 def to_fixed_counts(x: np.ndarray, frac_bits, out_bits: int = 32) -> dict[str, np.ndarray]:
-    """Per row, the paths and shift loops of NAME_to_fixed (templates/c/fixedpoint.h.j2) over the features:
+    """Per row, the paths and shift loops of the conversion (templates/c/fixedpoint/to_fixed*.h.j2) over the features:
     values scaled up shift left by a variable count (one loop step per bit on AVR, twice: the limit check
     and the shift), values scaled down drop whole bytes first, then shift right bit by bit. Results of 16
-    bits take to_fixed_short for normal numbers (a 16-bit shift by right - 8 when right is in [8, 16), an
+    bits take to_fixed_i16, i.e. to_fixed_short, for normal numbers (a 16-bit shift by right - 8 when right is in [8, 16), an
     8-bit one by right - 16 up to 24); 8-bit results take to_fixed_i8 (one multiply, no loop)."""
     bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
     if out_bits <= 16:

@@ -9,6 +9,14 @@ BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32, "uint8"
 INT_TYPES = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
 
 
+def type_range(type_name: str) -> tuple[int, int]:
+    """(lowest, highest) value of an integer element type (two's complement, or unsigned for uint*)."""
+    bits = BITS[type_name]
+    if type_name.startswith("uint"):
+        return 0, (1 << bits) - 1
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
 def is_float(type_name: str) -> bool:
     return type_name == "float32"
 

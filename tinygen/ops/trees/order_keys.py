@@ -7,7 +7,7 @@ sends NaN the way most splits send it, so only the others test for it). For ever
 float32 x and every threshold t that is a float32 other than -0.0, x <= t exactly when key(x) <= key(t), so a
 tree compares integers and still takes scikit-learn's branch at every node (the "FlInt" idea). Thresholds
 are made float32 (largest float32 <= the float64 threshold) and -0.0 becomes +0.0 in tree_ensemble.
-mode "bits" (the trees compare the raw float32 bits themselves, see tree_ensemble.bits_test): the op
+mode "bits" (the trees compare the raw float32 bits themselves, see routing.bits_test): the op
 outputs the features' bits, uint32 in int64, and the C reads them straight from x (no pass, no buffer).
 mode "float" (dtype float32: the trees compare the floats with float32 thresholds): the op outputs the
 features as float32 values and the C reads x itself (no pass, no buffer).

@@ -22,18 +22,13 @@ from .threshold_bins import BIN_MAX, BINS_CODE_BYTES, MAX_UINT8_EDGES, Threshold
 BITS_MAX_NODES = 512
 
 
-def _with_trees(op, trees: list, **changes):
-    """A copy of tree op `op` with new trees (each a new Tree) and other fields changed."""
-    return dataclasses.replace(op, trees=trees, **changes)
-
-
 def on_raw_input(op, features: list[int], n_features: int, in_kind: str):
     """The same trees reading the input itself ("bits": its raw float32 bits; "float": the floats): feature
     indices back to the input's (the NaN key means nothing there: each node routes NaN itself)."""
     trees = [dataclasses.replace(tree, feature=np.array([features[int(f)] if left >= 0 else -1
                                                           for f, left in zip(tree.feature, tree.left)], dtype=np.int64))
              for tree in op.trees]
-    return _with_trees(op, trees, in_kind=in_kind, n_in=n_features, nan_key=NAN_KEY)
+    return dataclasses.replace(op, trees=trees, in_kind=in_kind, n_in=n_features, nan_key=NAN_KEY)
 
 
 def _edges(op, n_keys: int) -> list[list[int]]:
@@ -65,7 +60,7 @@ def binned(op, features: list[int], n_features: int):
                              dtype=np.int64)))
     bins = ThresholdBins(n_in=n_features, features=[features[j] for j in used], edges=[sorted_edges[j] for j in used],
                          nan_bin=nan_bin, out_type=out_type)
-    return bins, _with_trees(op, trees, in_kind="bins", in_type=out_type, nan_key=nan_bin, n_in=len(used))
+    return bins, dataclasses.replace(op, trees=trees, in_kind="bins", in_type=out_type, nan_key=nan_bin, n_in=len(used))
 
 
 def exact_variant(op, features: list[int], n_features: int, layout: str, bins: bool | None):
