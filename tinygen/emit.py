@@ -152,6 +152,13 @@ def render_primitives(name: str, helpers) -> str:
     return "\n".join(parts)
 
 
+def render_feature_op(name: str, op) -> str:
+    """The C of one window-feature op (templates/c/features/<op>.c.j2: NAME_<op>(x, channel, out)) after the
+    primitives and macros it calls, without the header around it: what the feature ops' unit tests compile."""
+    template = environment().get_template(f"c/features/{op.op}.c.j2")
+    return render_primitives(name, op.c_helpers()) + "\n\n" + template.render(n=name, fn=f"{name}_{op.op}", op=op)
+
+
 def api_ranges(program: Program) -> dict[str, str]:
     """The value range of each argument of the public NAME_ functions, for their one-line @param comments (the
     CMSIS-NN manner): what the C accepts and what it proves it writes."""
@@ -172,6 +179,21 @@ def api_ranges(program: Program) -> dict[str, str]:
     else:
         ranges["prediction"] = "the predicted value" + (" (float, dequantized)" if program.output_scale is not None else "")
     return ranges
+
+
+def feature_lines(program: Program, width: int = 112) -> list[str]:
+    """The header's feature list, x[i] and its name, packed into comment lines of at most `width` characters
+    (a name cut at 60); features below the input's resolution are marked, as the manifest lists them."""
+    ignored = {feature["index"] for feature in program.ignored_features}
+    entries = [f"x[{i}] {c_comment(name, 60)}" + (" (read but ignored: below its resolution)" if i in ignored else "")
+               for i, name in enumerate(program.feature_names)]
+    lines = [""]
+    for entry in entries:
+        if lines[-1] and len(lines[-1]) + len(entry) + 2 > width:
+            lines[-1] += ","
+            lines.append("")
+        lines[-1] += (", " if lines[-1] else "") + entry
+    return lines
 
 
 def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) -> str:
@@ -207,5 +229,6 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         "anomaly": program.anomaly_score_op,  # IsolationForest: score_samples / decision_function in C
         "proba": program.proba,  # fixed-point classifiers with logit scores: predict_proba in Q15
         "ranges": {key: text.replace("NAME_", name + "_") for key, text in api_ranges(program).items()},
+        "feature_lines": feature_lines(program),
     }
     return environment().get_template("c/header.h.j2").render(**context)

@@ -110,6 +110,11 @@ class Probability(Op):
     def out_format(self) -> QFormat:
         return QFormat("uint16", PROBA_FRAC_BITS, rounding="half_away")
 
+    @property
+    def best_term(self) -> int:
+        """U = 65535 2**(10 - sum_shift): the term of the largest logit (d = 0), exact (step 7)."""
+        return (TABLE_ONE << 16) >> (Y_SHIFT + self.sum_shift)  # step 5 with j = r = 0, step 6 with n = 0
+
     def __post_init__(self):
         if self.table is None:
             self.table = exp2_table()
