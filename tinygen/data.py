@@ -84,7 +84,7 @@ class Dataset:
         return int(self.X.shape[1])
 
 
-def _names_list(names: list[str] | tuple[str, ...], limit: int = _MAX_LISTED) -> str:
+def names_list(names: list[str] | tuple[str, ...], limit: int = _MAX_LISTED) -> str:
     """``'a', 'b', 'c' (and 7 more)`` — a one-line, truncated list of quoted names."""
     shown = ", ".join(repr(str(n)) for n in names[:limit])
     if len(names) > limit:
@@ -232,7 +232,7 @@ def _label_missing_message(shown: str, label: str, header: list[str], fmt: CsvFo
         close = difflib.get_close_matches(label, header, n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"
-    message += f"; available columns: {_names_list(header)}"
+    message += f"; available columns: {names_list(header)}"
     message += _delimiter_hint(header, fmt)
     return message
 
@@ -372,7 +372,7 @@ def load_csv(
     if label is None and require_label:
         raise TinygenError(
             f"a label column is required for {shown}; name it with --label COLUMN "
-            f"(columns: {_names_list(header)})"
+            f"(columns: {names_list(header)})"
         )
     if label is not None:
         table.check_column(label)
@@ -485,9 +485,9 @@ def name_differences(got: list[str], expected: list[str]) -> str:
     """``; missing: 'a'; unexpected: 'b'`` (or that the same names come in another order)."""
     missing = [name for name in expected if name not in set(got)]
     unexpected = [name for name in got if name not in set(expected)]
-    text = f"; missing: {_names_list(missing)}" if missing else ""
-    text += f"; unexpected: {_names_list(unexpected)}" if unexpected else ""
-    return text or f"; the same names in another order (the model's: {_names_list(expected)})"
+    text = f"; missing: {names_list(missing)}" if missing else ""
+    text += f"; unexpected: {names_list(unexpected)}" if unexpected else ""
+    return text or f"; the same names in another order (the model's: {names_list(expected)})"
 
 
 def column_choice(keep=None, drop=None, label: str | None = None):
@@ -506,8 +506,8 @@ def column_choice(keep=None, drop=None, label: str | None = None):
     def choose(feature_names: list[str]) -> list[str]:
         unknown = [name for name in names if name not in feature_names]
         if unknown:
-            raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {_names_list(unknown)}; "
-                               f"the feature columns are {_names_list(feature_names, 30)}")
+            raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {names_list(unknown)}; "
+                               f"the feature columns are {names_list(feature_names, 30)}")
         chosen = names if keep else [name for name in feature_names if name not in names]
         if not chosen:
             raise TinygenError("--drop leaves no feature column; keep at least one")
