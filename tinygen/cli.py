@@ -17,7 +17,7 @@ from . import boards, data, doctor as doctor_module, formats, junit, modelio, sh
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
-from .features import DEFAULT_FEATURES
+from .features import DEFAULT_FEATURES, WindowFeatures
 from .featurespec import GRAMMAR
 from .files import atomic_write_text
 from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
@@ -360,7 +360,7 @@ def _option_name(key: str) -> str:
 def _train_windows(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, columns, test_size,
                    csv_format, raw):
     """train on a raw sensor CSV: windows of each recording -> Pipeline(WindowFeatures, scaler, model)."""
-    from .windows import load_windows
+    from .windows import check_window, load_windows
 
     missing = [option for option, key in (("--group COLUMN", "group"), ("--window N", "window")) if raw[key] is None]
     if missing:
@@ -372,7 +372,9 @@ def _train_windows(data_csv, label, kind, params, seed, task, scaler, output, al
         raise TinygenError("--columns, --drop and --by-position are for feature tables; a raw sensor CSV names its "
                            "channel columns with --channels")
     parsed = train_module.parse_params(list(params))
-    modelio.check_save_path(output, allow_pickle=allow_pickle)
+    window, _ = check_window(raw["window"], raw["hop"])
+    WindowFeatures(window, features=raw["features"] or DEFAULT_FEATURES, sample_rate=raw["sample_rate"]).specs()
+    modelio.check_save_path(output, allow_pickle=allow_pickle)  # all before the CSV is read
     windows = load_windows(data_csv, label=label, group=raw["group"], window=raw["window"], hop=raw["hop"],
                            channels=_names_option(raw["channels"]) or None, time=raw["time_column"], fmt=csv_format,
                            allow_missing=train_module.handles_missing(kind))
