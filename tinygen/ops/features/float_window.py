@@ -29,6 +29,8 @@ class FloatWindowFeatures(FloatOp):
     specs: list[FeatureSpec]
     sample_rate: float | None = None
     hop: int | None = None
+    raw_scales: list[float] | None = None  # declared per channel: a raw register step's real value
+    raw_offsets: list[int] | None = None  # declared per channel: the raw register value that means 0
     is_prefix = True  # quantize.py: the ops before the model's input conversion
 
     @property
@@ -53,10 +55,14 @@ class FloatWindowFeatures(FloatOp):
         """([window_input, window_features], the calibration windows' integer features [rows, n_out] int64,
         (scale, bias) per feature: real = q * scale + bias)."""
         conversion = WindowInput.from_calibration(windows, self.window, self.channels)
+        conversion.offsets = None if self.raw_offsets is None else [int(o) for o in self.raw_offsets]
+        if self.raw_scales is not None:  # the device's registers decide the format, not the calibration
+            conversion.scales = [float(np.float32(v)) for v in self.raw_scales]
         scales = conversion.sample_scales()
         extraction = FeatureExtraction(window=self.window, n_channels=len(self.channels), specs=list(self.specs),
                                        feature_ops=build_ops(self.specs, self.window, scales, self.sample_rate),
-                                       sample_rate=self.sample_rate, hop=self.hop or self.window)
+                                       offsets=conversion.offsets, sample_rate=self.sample_rate,
+                                       hop=self.hop or self.window)
         features = extraction.forward(conversion.forward(np.asarray(windows, dtype=np.float32)))
         return [conversion, extraction], features, extraction.out_affine()
 
