@@ -126,6 +126,23 @@ class TreeEnsemble(Op):
             sizes["nan_flip"] = (n_inner + 7) // 8
         return sizes
 
+    def layout_name(self) -> str:
+        return self.layout
+
+    def decision_input(self) -> str:
+        return "x_q" if self.in_kind == "fixed" else self.in_kind
+
+    def shrink_advice(self) -> list[str]:
+        """Fewer or shallower trees; the table layout and threshold bins where unused (bins: exact's raw bits or
+        keys only)."""
+        tips = [f"fewer trees (it has {len(self.trees)})",
+                f"shallower trees (max_depth below {max(tree.depth() for tree in self.trees)})"]
+        if self.layout != "table":
+            tips.append("--layout table")
+        if self.in_kind in ("bits", "keys"):
+            tips.append("--bins")
+        return tips
+
     def out_format(self) -> QFormat:
         return QFormat(self.out_type, scale_value=float(self.out_scale), rounding="none")
 
