@@ -173,11 +173,6 @@ class WindowStatistics(FeatureOp):
         return 1 << (shift - 1), shift
 
     @property
-    def squares_high_bytes(self) -> int:
-        """Bytes of Q >> 32 <= N / 4: one up to N = 1023, two at 1024 (Q = 2^40 when every sample is -32768)."""
-        return 1 if self.window * (1 << 30) < 1 << 40 else 2
-
-    @property
     def radicand_bytes(self) -> dict[str, int]:
         return {"std": radicand_bytes(self.frac_bits["std"]), "rms": radicand_bytes(RMS_FRAC_BITS)}
 
