@@ -888,3 +888,58 @@ def test_bits_and_order_key_match_c(clib):
         assert_equal_arrays(x, fixedpoint.order_key(x, nan_key), keys, "order_key", describe_float)
     numbers = np.sort(x[~np.isnan(x) & ~((x == 0) & np.signbit(x))])  # -0.0 == +0.0 sorts either way
     assert np.all(np.diff(fixedpoint.order_key(numbers)) >= 0)
+
+
+# ---- window statistics (ops/features/statistics.py) ----------------------------------------------------------
+TWIN_TESTS["isqrt_u64"] = "test_isqrt_u64_matches_c"
+ISQRT_WRAPPER = """
+void tg_isqrt_u64_n(const uint64_t *v, const uint8_t *radicand_bytes, int64_t n, uint32_t *out)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        out[i] = tgsq_isqrt_u64(v[i], radicand_bytes[i]);
+    }
+}
+"""
+
+
+def isqrt_cases(seed: int = 0, random_per_size: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(radicands, radicand_bytes): per byte count 1..7, 0 to 3, the largest radicand, and r^2 - 1, r^2, r^2 + 1,
+    r^2 + r (rounds down), r^2 + r + 1 (rounds up) around small, random and the largest roots, plus random radicands.
+    The AVR assembly's test (test_feature_statistics.py) runs the same values."""
+    rng = np.random.default_rng(seed)
+    values, sizes = [], []
+    for size in range(1, fixedpoint.ISQRT_MAX_BYTES + 1):
+        top = (1 << (8 * size)) - 1
+        largest = int(np.floor(np.sqrt(float(top))))
+        largest -= largest * largest > top
+        roots = np.r_[[1, 2, 15, 16, 255, 256, largest], rng.integers(1, largest + 1, 12)]
+        around = np.concatenate([roots * roots + d for d in (-1, 0, 1)] + [roots * roots + roots + d for d in (0, 1)])
+        chosen = np.r_[[0, 1, 2, 3, top], around, rng.integers(0, top, random_per_size, endpoint=True)]
+        chosen = chosen[chosen <= top]
+        values.append(chosen)
+        sizes.append(np.full(len(chosen), size))
+    return np.concatenate(values), np.concatenate(sizes)
+
+
+def test_isqrt_u64_matches_c(tmp_path):
+    """The portable C of isqrt_u64 against its twin, and the twin against math.isqrt rounded (r + (v - r^2 > r))."""
+    import math
+
+    gcc = need_tool("gcc")
+    source = tmp_path / "isqrt.c"
+    source.write_text("#include <stdint.h>\n" + render_primitives("tgsq", ["isqrt_u64"]) + ISQRT_WRAPPER)
+    library = tmp_path / "libisqrt.so"
+    subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], check=True, capture_output=True, text=True)
+    lib = ctypes.CDLL(str(library))
+    lib.tg_isqrt_u64_n.restype = None
+    lib.tg_isqrt_u64_n.argtypes = [_ptr(np.uint64), _ptr(np.uint8), ctypes.c_int64, _ptr(np.uint32)]
+    values, sizes = isqrt_cases(random_per_size=5000)
+    out = _out(values.size, np.uint32)
+    lib.tg_isqrt_u64_n(values.astype(np.uint64), sizes.astype(np.uint8), values.size, out)
+    twin = fixedpoint.isqrt_u64(values, sizes)
+    exact = [math.isqrt(int(v)) + (int(v) - math.isqrt(int(v)) ** 2 > math.isqrt(int(v))) for v in values]
+    assert np.array_equal(twin, exact)
+    assert_equal_arrays(values, twin, out.astype(np.int64), "isqrt_u64")
+    with pytest.raises(ValueError):
+        fixedpoint.isqrt_u64(1 << 8, 1)

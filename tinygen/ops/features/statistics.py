@@ -241,15 +241,25 @@ class WindowStatistics(FeatureOp):
 
     def error_bounds(self, channel: int) -> np.ndarray:
         """Proven max |real(q) - reference| per item over every int16 window (module doc), in real units."""
-        bits = self.frac_bits
-        own = {"mean": 2.0 ** -(bits["mean"] + 1), "var": 0.25, "std": 2.0 ** -bits["std"],
-               "rms": 2.0 ** -RMS_FRAC_BITS, "min": 0.0, "max": 0.0, "ptp": 0.0, "crossings": self.window - 1.0,
-               "mad": 2.0 ** -(bits["mad"] + 1)}
+        own = self.integer_errors()
         c = self.sample_scales[channel]
         slack = (2 * self.window + 16) * UNIT_ROUNDOFF
-        return np.array([(own[item] + slack * FULL_SCALE[item]) * (1.0 if item == "crossings" else
-                                                                     c * c if item == "var" else c)
-                         for item in self.items])
+        units = {"var": c * c, "crossings": 1.0}
+        return np.array([(own[item] + slack * FULL_SCALE[item]) * units.get(item, c) for item in self.items])
+
+    def integer_errors(self) -> dict[str, float]:
+        """The integer program's own max error per item in sample units (var: squared; module doc): a quotient
+        rounded to nearest errs by at most floor(d/2)/d of its step (d its reduced divisor: 0 when exact); a root,
+        by 1/2 + 1/(2 sqrt(R_min)) of its step, R_min the least non-zero radicand (a zero radicand is exact)."""
+        bits, q, n = self.frac_bits, self.quotients, self.window
+        std_min = ((n - 1) << (2 * bits["std"])) // (n * n)  # V >= N - 1 once two samples differ
+        rms_min = (1 << (2 * RMS_FRAC_BITS)) // n  # Q >= 1
+        var_divisor = n * n // (2 if n % 2 == 0 else 1)  # 2 var = 2 V / N^2 in lowest terms has this denominator
+        return {"mean": (q["mean"].divisor // 2) / q["mean"].divisor * 2.0 ** -bits["mean"],
+                "var": (var_divisor // 2) / var_divisor / 2,
+                "std": (0.5 + 0.5 / np.sqrt(std_min)) * 2.0 ** -bits["std"],
+                "rms": (0.5 + 0.5 / np.sqrt(rms_min)) * 2.0 ** -RMS_FRAC_BITS, "min": 0.0, "max": 0.0, "ptp": 0.0,
+                "crossings": n - 1.0, "mad": (q["mad"].divisor // 2) / q["mad"].divisor * 2.0 ** -bits["mad"]}
 
     def crossing_bound(self, samples: np.ndarray) -> np.ndarray:
         """[rows]: the proven bound of the crossing count's error per window, 2 #{i: N x[i] = S} capped at N - 1
