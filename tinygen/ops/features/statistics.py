@@ -17,7 +17,7 @@ d) is printed reduced by the common powers of two of 2^s and d, the same value).
 Items, exact rationals in sample units first, then the integer q and its real value:
   mean = S / N         q = sign(S) floor((A 2^km + floor(N/2)) / N) = round(S 2^km / N); real q c 2^-km.
                        km = the largest k <= 16 with N 2^15 2^k + floor(N/2) < 2^32 (the numerator fits uint32):
-                       15 at N = 2, 12 at 16, 10 at 64 and 100, 8 at 256, 6 at 1024.  |q| <= 2^(15 + km) <= 2^31.
+                       15 at N = 2, 12 at 16, 10 at 64 and 100, 8 at 256, 6 at 1024.  |q| <= 2^(15 + km) <= 2^30.
   var  = V / N^2, V = N Q - A^2 (an exact integer, V = sum_{i<j} (x[i] - x[j])^2 >= 0, and var <= 65535^2 / 4 <
                        2^30, Popoviciu, so V < N^2 2^30 <= 2^50): W = floor(V 2^(2 ks) / N^2) (uint64: V 2^(2 ks) <
                        N^2 2^(30 + 2 ks) <= 2^64 by the choice of ks), W < 2^(30 + 2 ks) <= 2^46;
@@ -25,7 +25,7 @@ Items, exact rationals in sample units first, then the integer q and its real va
                        for whole m); real q c^2 / 2.  q in [0, round(65535^2 / 2)] = [0, 2147418113].
   std  = sqrt(var)     q = round(sqrt(W)) (fixedpoint.isqrt_u64; no tie: W is whole); real q c 2^-ks.
                        ks = 8 for N <= 512, 7 above (the W bound above).  q in [0, 32767.5 2^ks].
-  rms  = sqrt(Q / N)   P = floor(Q 2^(2 kr) / N) < 2^(31 + 2 kr) = 2^47 (uint64), q = round(sqrt(P)); real q c 2^-kr;
+  rms  = sqrt(Q / N)   P = floor(Q 2^(2 kr) / N) <= 2^(30 + 2 kr) = 2^46 (uint64), q = round(sqrt(P)); real q c 2^-kr;
                        kr = 8.  q in [0, 2^(15 + kr)].
   min, max             q = lo, hi exactly; real q c.  ptp  q = hi - lo in [0, 65535] exactly; real q c.
   crossings            q = #{i in 1..N-1: (N x[i-1] >= S) != (N x[i] >= S)} in [0, N - 1]: the integer form of
@@ -36,21 +36,28 @@ Items, exact rationals in sample units first, then the integer q and its real va
                        kd = the largest k <= 15 with (N - 1) 65535 2^k + floor((N-1)/2) < 2^32: 15 at N = 2, 10 at
                        64, 9 at 100, 8 at 256, 6 at 1024.  q in [0, 65535 2^kd].
 
-Error bounds (error_bounds; the tests check them on random and edge windows) against featurespec.reference on the
-float64 samples x[i] c: the integer program's own error (in sample units, times c, c^2 for var) plus the float64
-rounding of the reference itself, at most (2 N + 16) 2^-53 times the item's full scale (c 2^15; c 2^16 for ptp
-and mad; c^2 2^30 for var): sums of N terms err by (N - 1) u of their absolute sum, plus a rounding per product,
-difference and division; np.std's centring error (N + 1) u 2^15 c enters std linearly; sqrt halves a relative error.
-  mean  2^-(km + 1)   (one rounding of an exact quotient)      var   1/4          (2 var rounded to whole)
-  std   2^-ks         (W = floor(y), y = 2^(2 ks) var: W = 0 gives r = 0 and sqrt(y) < 1; otherwise
-                       |r - sqrt(W)| <= 1/2 and sqrt(y) - sqrt(W) < 1 / (sqrt(y) + sqrt(W)) <= 1/2: below one unit)
-  rms   2^-kr         (the same argument)                       min, max, ptp   0 (exact)
-  mad   2^-(kd + 1)   crossings  N - 1 over every window, and 0 unless a sample equals the mean exactly
-                       (N x[i] = S): a sample off the mean is at least 1/N from it, while the float64 comparison
-                       x[i] c >= mean(x c) errs by at most (N + 3) 2^-53 2^15 c < 2^-27 c (c normal, the reference
-                       free of overflow); samples at the mean all count as above here and all fall on one side in
-                       float64, so each moves at most its two neighbouring crossings: |error| <= 2 #{i: N x[i] = S},
-                       at most N - 1 (crossing_bound gives it per window).
+Error bounds (error_bounds; the tests check them on random and edge windows and print max observed / bound) against
+featurespec.reference on the float64 samples x[i] c: the integer program's own error (integer_errors, in sample
+units; var in their square) plus the float64 rounding of the reference itself, at most (2 N + 16) 2^-53 of the item's
+full scale (2^15; 2^16 for ptp and mad; 2^30 for var): sums of N terms err by (N - 1) u of their absolute sum, plus a
+rounding per product, difference and division; np.std's centring error (N + 1) u 2^15 enters std linearly; a square
+root halves a relative error.
+  mean, mad   floor(d/2)/d of a step (2^-km, 2^-kd), d the divisor of the reduced quotient: the exact quotient is a
+              multiple of 1/d, so rounding it to whole errs by at most that; 0 when d = 1 (N = 2^p, p <= km), about
+              1/2 otherwise
+  var         the same with d = the denominator of 2 V / N^2 in lowest terms (N^2, or N^2 / 2 for even N), of 1/2
+  std, rms    (1/2 + 1/(2 sqrt(R_min))) of a step (2^-ks, 2^-kr), R_min the least non-zero radicand: with R = floor(y)
+              the rounded root r errs by r - sqrt(y) in [-1/2 - (sqrt(y) - sqrt(R)), 1/2] and sqrt(y) - sqrt(R) <
+              1 / (2 sqrt(R)); a zero radicand is exact (var = 0, or every sample 0). Two samples that differ make
+              V >= N - 1 (N - 1 pairs at least differ by 1 at least), so R_min = floor(2^(2 ks) (N - 1) / N^2) for std
+              and floor(2^(2 kr) / N) (Q >= 1) for rms: the bound is 0.50 to 0.63 of a step
+  min, max    0; ptp 0 (exact; min and max are the reference's own float64 products)
+  crossings   N - 1 over every window, and 0 unless a sample equals the mean exactly (N x[i] = S): a sample off the
+              mean is at least 1/N from it, while the float64 comparison x[i] c >= mean(x c) errs by at most
+              (N + 3) 2^-53 2^15 c < 2^-27 c (c normal, nothing overflowing); the samples on the mean all count as
+              above here and all fall on one side in float64, so each moves at most its two neighbouring crossings:
+              |error| <= 2 #{i: N x[i] = S}, at most N - 1 (crossing_bound gives it per window; a window of
+              a, m, a, m, ..., b around its mean m nearly reaches N - 1 when float64 rounds m down).
 NaN and infinite samples never reach this op: the window program converts them to int16 first (to_fixed: NaN -> 0,
 +-inf saturate), and the op is exact on the int16 window it gets.
 """
