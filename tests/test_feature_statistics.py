@@ -28,7 +28,7 @@ from tinygen.targets import avr
 
 import feature_harness
 from conftest import AVR_FIRMWARE, need_tool
-from test_fixedpoint import isqrt_cases
+from test_fixedpoint import isqrt_cases, reciprocal_cases
 
 ALL = ",".join(featurespec.STATISTICS)
 # (N, items): every item alone, all together, the benchmark selection; odd N, N = 2, non-powers of two
@@ -237,31 +237,46 @@ def test_property_any_window(case):
     assert np.all(errors(op, x, 0) <= op.error_bounds(0))
 
 
-# ---- isqrt_u64's AVR assembly -------------------------------------------------------------------------------
-ISQRT_MAIN = r"""
+# ---- the primitives on the AVR: isqrt_u64's assembly, div_reciprocal_u32's 16-bit products -------------------
+PRIMITIVES_MAIN = r"""
 #include <stdint.h>
 #include <avr/io.h>
 #include "uart.h"
 #include "prim.h"
-/* UART0 in: a count (uint16), then per value 8 bytes of v (little-endian) and radicand_bytes; out: uint32 hex. */
+/* UART0 in: a count (uint16), then per case 8 bytes of v and radicand_bytes (isqrt_u64), or 4 bytes of n, 4 of m,
+ * s and add_back (div_reciprocal_u32), as the first byte of the run says (0 or 1); out: one uint32 a case, hex. */
+static uint32_t get_u32(void)
+{
+    uint32_t value = 0u;
+    uint8_t i;
+    for (i = 0; i < 32u; i = (uint8_t)(i + 8u)) {
+        value |= (uint32_t)get_byte() << i;
+    }
+    return value;
+}
+
 int main(void)
 {
+    uint8_t which;
     uint16_t count;
     uint16_t row;
-    uint8_t i;
     cli();
     uart_init();
+    which = get_byte();
     count = get_u16();
     for (row = 0; row < count; row++) {
-        uint64_t v = 0u;
-        uint8_t radicand_bytes;
-        uint32_t root;
-        for (i = 0; i < 8u; i++) {
-            v |= (uint64_t)get_byte() << (8u * i);
+        uint32_t result;
+        if (which == 0u) {
+            uint32_t low = get_u32();
+            uint64_t v = ((uint64_t)get_u32() << 32) | low;
+            result = t_isqrt_u64(v, get_byte());
+        } else {
+            uint32_t n = get_u32();
+            uint32_t m = get_u32();
+            uint8_t s = get_byte();
+            result = t_div_reciprocal_u32(n, m, s, get_byte());
         }
-        radicand_bytes = get_byte();
-        root = t_isqrt_u64(v, radicand_bytes);
-        put_hex(&root, sizeof root);
+        put_hex(&result, sizeof result);
     }
     put_byte('\n');
     uart_stop();
@@ -270,17 +285,50 @@ int main(void)
 """
 
 
-def test_isqrt_u64_avr_assembly_matches_twin(tmp_path):
+def run_primitive_on_avr(tmp_path, which: int, payload: bytes, count: int) -> np.ndarray:
     for tool in ("avr-gcc", "simavr"):
         need_tool(tool)
-    values, sizes = isqrt_cases()
-    (tmp_path / "prim.h").write_text("#include <stdint.h>\n" + emit.render_primitives("t", ["isqrt_u64"]))
-    (tmp_path / "main.c").write_text(ISQRT_MAIN)
-    elf = tmp_path / "isqrt.elf"
+    (tmp_path / "prim.h").write_text("#include <stdint.h>\n" + emit.render_primitives("t", ["isqrt_u64", "div_reciprocal_u32"]))
+    (tmp_path / "main.c").write_text(PRIMITIVES_MAIN)
+    elf = tmp_path / "prim.elf"
     subprocess.run(["avr-gcc", *avr.CFLAGS, f"-I{tmp_path}", f"-I{AVR_FIRMWARE}", str(tmp_path / "main.c"), "-o", str(elf)],
                    check=True, capture_output=True, text=True)
+    uart, _ = avr.run_elf(elf, cycle_limit=200_000_000, uart_input=bytes([which]) + np.uint16(count).tobytes() + payload)
+    return np.frombuffer(bytes.fromhex(uart.decode("ascii").strip()), dtype="<u4").astype(np.int64)
+
+
+def test_isqrt_u64_avr_assembly_matches_twin(tmp_path):
+    values, sizes = isqrt_cases()
     payload = b"".join(int(v).to_bytes(8, "little") + bytes([int(s)]) for v, s in zip(values, sizes))
-    uart, _ = avr.run_elf(elf, cycle_limit=50_000_000, uart_input=np.uint16(len(values)).tobytes() + payload)
-    got = np.frombuffer(bytes.fromhex(uart.decode("ascii").strip()), dtype="<u4").astype(np.int64)
+    got = run_primitive_on_avr(tmp_path, 0, payload, len(values))
     expected = fixedpoint.isqrt_u64(values, sizes)
     assert np.array_equal(got, expected), [(int(v), int(g), int(e)) for v, g, e in zip(values, got, expected) if g != e][:5]
+
+
+def test_div_reciprocal_u32_on_avr_matches_twin(tmp_path):
+    n, multiplier, post_shift, add_back, divisor = reciprocal_cases(random_per_divisor=2)
+    pick = np.random.default_rng(4).permutation(n.size)[:6000]  # a sample of every divisor's edges, both forms
+    n, multiplier, post_shift, add_back, divisor = (a[pick] for a in (n, multiplier, post_shift, add_back, divisor))
+    payload = b"".join(int(a).to_bytes(4, "little") + int(m).to_bytes(4, "little") + bytes([int(s), int(b)])
+                       for a, m, s, b in zip(n, multiplier, post_shift, add_back))
+    got = run_primitive_on_avr(tmp_path, 1, payload, len(n))
+    assert np.array_equal(got, n // divisor)
+
+
+def test_every_reciprocal_equals_the_division():
+    """For every window length, each uint32 quotient given a multiplier equals its exact division on its numerator's
+    edges (0, 1, d - 1, d, multiples of d +- 1, the largest numerator) and on random numerators."""
+    rng = np.random.default_rng(6)
+    forms = set()
+    for window in range(2, 1025):
+        op = make_op(window, "mean")
+        largest = {"mean": window << 15, "ceil": window << 15, "floor": window << 15, "mad": (window - 1) * 65535}
+        for name, quot in op.quotients.items():
+            if not quot.multiplier:
+                continue
+            forms.add(quot.add_back)
+            top = (largest[name] << quot.shift) + quot.add
+            multiple = (top // quot.divisor) * quot.divisor
+            n = np.r_[[0, 1, quot.divisor - 1, quot.divisor, multiple - 1, multiple, top], rng.integers(0, top, 200)]
+            assert np.array_equal(quot.by_multiplier(n), n // quot.divisor), (window, name, quot)
+    assert forms == {False, True}

@@ -943,3 +943,56 @@ def test_isqrt_u64_matches_c(tmp_path):
     assert_equal_arrays(values, twin, out.astype(np.int64), "isqrt_u64")
     with pytest.raises(ValueError):
         fixedpoint.isqrt_u64(1 << 8, 1)
+
+
+TWIN_TESTS["div_reciprocal_u32"] = "test_div_reciprocal_u32_matches_c"
+RECIPROCAL_WRAPPER = """
+void tg_div_reciprocal_u32_n(const uint32_t *n, const uint32_t *m, const uint8_t *s, const uint8_t *add_back,
+                             int64_t count, uint32_t *out)
+{
+    int64_t i;
+    for (i = 0; i < count; i++) {
+        out[i] = tgdr_div_reciprocal_u32(n[i], m[i], s[i], add_back[i]);
+    }
+}
+"""
+
+
+def reciprocal_cases(seed: int = 0, random_per_divisor: int = 40) -> tuple[np.ndarray, ...]:
+    """(n, multiplier, post_shift, add_back, divisor): the reciprocals the window statistics use for every divisor
+    2..1024 that is not a power of two (both forms), on 0, 1, d - 1, d, multiples of d +- 1, 2^32 - 1 and random n."""
+    from tinygen.ops.features.statistics import reciprocal
+
+    rng = np.random.default_rng(seed)
+    columns = [[] for _ in range(5)]
+    top = (1 << 32) - 1
+    for divisor in (d for d in range(3, 1025) if d & (d - 1)):
+        for largest in (top, (1 << 31) - 1):
+            multiplier, post_shift, add_back = reciprocal(divisor, largest)
+            multiple = (largest // divisor) * divisor
+            n = np.r_[[0, 1, divisor - 1, divisor, multiple - 1, multiple, largest], rng.integers(0, largest, random_per_divisor)]
+            n = n[(n >= 0) & (n <= largest)]
+            for column, value in zip(columns, (n, multiplier, post_shift, add_back, divisor)):
+                column.append(np.broadcast_to(value, n.shape))
+    return tuple(np.concatenate(column).astype(np.int64) for column in columns)
+
+
+def test_div_reciprocal_u32_matches_c(tmp_path):
+    """The C against its twin, and the twin against exact division, for the reciprocal of every divisor up to 1024."""
+    gcc = need_tool("gcc")
+    source = tmp_path / "reciprocal.c"
+    source.write_text("#include <stdint.h>\n" + render_primitives("tgdr", ["div_reciprocal_u32"]) + RECIPROCAL_WRAPPER)
+    library = tmp_path / "libreciprocal.so"
+    subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], check=True, capture_output=True, text=True)
+    lib = ctypes.CDLL(str(library))
+    lib.tg_div_reciprocal_u32_n.restype = None
+    lib.tg_div_reciprocal_u32_n.argtypes = [_ptr(np.uint32), _ptr(np.uint32), _ptr(np.uint8), _ptr(np.uint8), ctypes.c_int64,
+                                            _ptr(np.uint32)]
+    n, multiplier, post_shift, add_back, divisor = reciprocal_cases()
+    assert add_back.any() and not add_back.all()  # both forms
+    out = _out(n.size, np.uint32)
+    lib.tg_div_reciprocal_u32_n(n.astype(np.uint32), multiplier.astype(np.uint32), post_shift.astype(np.uint8),
+                                add_back.astype(np.uint8), n.size, out)
+    twin = fixedpoint.div_reciprocal_u32(n, multiplier, post_shift, add_back)
+    assert np.array_equal(twin, n // divisor)
+    assert_equal_arrays(n, twin, out.astype(np.int64), "div_reciprocal_u32")

@@ -439,3 +439,16 @@ def isqrt_u64(v, radicand_bytes) -> np.ndarray:
     root = np.where(root * root > v, root - 1, root)
     root = np.where((root + 1) * (root + 1) <= v, root + 1, root)
     return root + (v - root * root > root)
+
+
+def div_reciprocal_u32(n, multiplier, post_shift, add_back) -> np.ndarray:
+    """floor(n / d) for uint32 n by a constant d's reciprocal (the host proves multiplier and post_shift for d:
+    ops/features/statistics.py, reciprocal): t = mul_hi_u32(n, multiplier), then t >> post_shift, or, with add_back
+    (a 33-bit multiplier 2^32 + multiplier), (t + ((n - t) >> 1)) >> post_shift (t <= n, so nothing leaves uint32).
+    The C takes n and the multiplier in 16-bit halves typed as such, so that avr-gcc multiplies 16 x 16 -> 32 (one
+    short libgcc routine a product, not __mulsi3). C: NAME_div_reciprocal_u32, line for line."""
+    n = np.asarray(n, dtype=np.int64)
+    if np.any(n < 0) or np.any(n >= 1 << 32) or np.any(np.asarray(post_shift) < 0) or np.any(np.asarray(post_shift) > 31):
+        raise ValueError("div_reciprocal_u32 takes n in [0, 2**32) and post_shift in [0, 31]")
+    t = mul_hi_u32(n, multiplier)
+    return np.where(np.asarray(add_back, dtype=bool), t + ((n - t) >> 1), t) >> post_shift

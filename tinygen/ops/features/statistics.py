@@ -70,7 +70,7 @@ import numpy as np
 
 from ... import featurespec
 from ...errors import TinygenError
-from ...fixedpoint import isqrt_u64
+from ...fixedpoint import div_reciprocal_u32, isqrt_u64
 from .base import FeatureOp, INT16
 
 MIN_WINDOW, MAX_WINDOW = 2, 1024
@@ -90,12 +90,16 @@ FULL_SCALE = {"mean": 2.0 ** 15, "var": 2.0 ** 30, "std": 2.0 ** 15, "rms": 2.0 
 
 @dataclass(frozen=True)
 class Quotient:
-    """floor((v 2^shift + add) / divisor) of a non-negative integer v, the template's division (a shift when
-    divisor == 1)."""
+    """floor((v 2^shift + add) / divisor) of a non-negative integer v, as the template divides: a shift when
+    divisor == 1; with a multiplier (uint32 numerators n, divisor not a power of two; reciprocal), by
+    fixedpoint.div_reciprocal_u32, the same value at about a fourth of a uint32 division's AVR cycles."""
 
     shift: int
     divisor: int
     add: int
+    multiplier: int = 0
+    post_shift: int = 0
+    add_back: bool = False
 
     def of(self, v) -> np.ndarray:
         """The quotient of int64 values, without forming v 2^shift (which can pass 2^63): v = divisor w + p gives
@@ -103,13 +107,42 @@ class Quotient:
         whole, part = np.divmod(np.asarray(v, dtype=np.int64), self.divisor)
         return (whole << self.shift) + ((part << self.shift) + self.add) // self.divisor
 
+    def by_multiplier(self, numerator) -> np.ndarray:
+        """What the C computes from a uint32 numerator with the multiplier (tests hold it to the exact quotient)."""
+        return div_reciprocal_u32(numerator, self.multiplier, self.post_shift, self.add_back)
 
-def quotient(shift: int, divisor: int, rounded: bool) -> Quotient:
-    """round (half up) or floor of v 2^shift / divisor, with the common powers of two taken out (the same value:
-    the rational is unchanged and floor(d / 2) / d rounds any multiple of 1 / d as 1 / 2 does)."""
-    common = min(shift, (divisor & -divisor).bit_length() - 1)
-    shift, divisor = shift - common, divisor >> common
-    return Quotient(shift, divisor, divisor // 2 if rounded else 0)
+
+def quotient(shift: int, divisor: int, rounded: bool = False, add: int | None = None,
+             largest: int | None = None) -> Quotient:
+    """round (half up), floor, or floor after adding `add`, of v 2^shift / divisor, with the common powers of two
+    taken out when rounding or flooring (the same value: the rational is unchanged, and floor(d / 2) / d rounds any
+    multiple of 1 / d as 1 / 2 does). largest: the largest v of a uint32 numerator, which then takes a multiplier."""
+    if add is None:
+        common = min(shift, (divisor & -divisor).bit_length() - 1)
+        shift, divisor = shift - common, divisor >> common
+        add = divisor // 2 if rounded else 0
+    if largest is None or divisor & (divisor - 1) == 0:
+        return Quotient(shift, divisor, add)
+    return Quotient(shift, divisor, add, *reciprocal(divisor, (largest << shift) + add))
+
+
+def reciprocal(divisor: int, largest: int) -> tuple[int, int, bool]:
+    """(multiplier, post_shift, add_back) dividing every uint32 n <= largest by a divisor that is not a power of two
+    (Granlund and Montgomery). With s = floor(log2 d) (2^s < d < 2^(s+1)), P = 32 + s, m = ceil(2^P / d) and
+    e = m d - 2^P in [0, d): n m / 2^P = n / d + n e / (d 2^P), and where n e < 2^P the second term is below 1 / d,
+    which cannot carry n / d (a multiple of 1 / d) to the next whole number, so floor(n m / 2^P) = floor(n / d);
+    m < 2^32 here, and floor(n m / 2^P) = mul_hi_u32(n, m) >> s. Where largest * e reaches 2^P (d = 2^k - 1, say),
+    P = 33 + s instead: m = ceil(2^P / d) is in [2^32, 2^33) and e d-bounded, so n e < d 2^32 < 2^P for every n < 2^32;
+    with m = 2^32 + m' and t = mul_hi_u32(n, m') <= n, floor(n m / 2^P) = floor((n + t) / 2^(s+1)) (the dropped
+    fraction cannot reach a whole number) = (t + ((n - t) >> 1)) >> s, which never leaves uint32."""
+    if largest >= 1 << 32:
+        raise ValueError("reciprocal takes uint32 numerators")
+    s = divisor.bit_length() - 1
+    power = 1 << (32 + s)
+    m = -(-power // divisor)
+    if largest * (m * divisor - power) < power:
+        return m, s, False
+    return -(-(power << 1) // divisor) - (1 << 32), s, True
 
 
 def mean_frac_bits(window: int) -> int:
@@ -169,9 +202,11 @@ class WindowStatistics(FeatureOp):
         """The divisions of the program: mean (of A), spread (W, of V), mean_square (P, of Q), mad (of D) and the
         crossing threshold's ceil(A / N) and floor(A / N)."""
         n, bits = self.window, self.frac_bits
-        return {"mean": quotient(bits["mean"], n, True), "spread": quotient(2 * bits["std"], n * n, False),
-                "mean_square": quotient(2 * RMS_FRAC_BITS, n, False), "mad": quotient(bits["mad"], n - 1, True),
-                "ceil": Quotient(0, n, n - 1), "floor": Quotient(0, n, 0)}
+        largest_sum, largest_steps = n << 15, (n - 1) * 65535
+        return {"mean": quotient(bits["mean"], n, rounded=True, largest=largest_sum),
+                "spread": quotient(2 * bits["std"], n * n), "mean_square": quotient(2 * RMS_FRAC_BITS, n),
+                "mad": quotient(bits["mad"], n - 1, rounded=True, largest=largest_steps),
+                "ceil": quotient(0, n, add=n - 1, largest=largest_sum), "floor": quotient(0, n, add=0, largest=largest_sum)}
 
     @property
     def var_rounding(self) -> tuple[int, int]:
@@ -276,8 +311,15 @@ class WindowStatistics(FeatureOp):
         return np.minimum(2 * at_mean, self.window - 1)
 
     # ---- C, manifest ----------------------------------------------------------------------------------------
+    @property
+    def reciprocals(self) -> bool:
+        """Whether a quotient the selected items divide by takes a multiplier (the template's reciprocal helper)."""
+        used = {"mean": ("mean",), "mad": ("mad",), "crossings": ("ceil", "floor")}
+        return any(self.quotients[name].multiplier for item in self.items for name in used.get(item, ()))
+
     def c_helpers(self) -> tuple[str, ...]:
-        return ("isqrt_u64",) if self.needs("spread") or self.needs("mean_square") else ()
+        roots = ("isqrt_u64",) if self.needs("spread") or self.needs("mean_square") else ()
+        return roots + (("div_reciprocal_u32",) if self.reciprocals else ())
 
     def table_bytes(self) -> dict[str, int]:
         return {}  # no tables: every constant is an immediate
