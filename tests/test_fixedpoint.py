@@ -892,15 +892,41 @@ def test_bits_and_order_key_match_c(clib):
 
 # ---- window statistics (ops/features/statistics.py) ----------------------------------------------------------
 TWIN_TESTS["isqrt_u64"] = "test_isqrt_u64_matches_c"
-ISQRT_WRAPPER = """
+TWIN_TESTS["div_reciprocal_u32"] = "test_div_reciprocal_u32_matches_c"
+STATISTICS_WRAPPERS = """
 void tg_isqrt_u64_n(const uint64_t *v, const uint8_t *radicand_bytes, int64_t n, uint32_t *out)
 {
     int64_t i;
     for (i = 0; i < n; i++) {
-        out[i] = tgsq_isqrt_u64(v[i], radicand_bytes[i]);
+        out[i] = tgws_isqrt_u64(v[i], radicand_bytes[i]);
+    }
+}
+
+void tg_div_reciprocal_u32_n(const uint32_t *n, const uint32_t *m, const uint8_t *s, const uint8_t *add_back,
+                             int64_t count, uint32_t *out)
+{
+    int64_t i;
+    for (i = 0; i < count; i++) {
+        out[i] = tgws_div_reciprocal_u32(n[i], m[i], s[i], add_back[i]);
     }
 }
 """
+
+
+def statistics_library(directory):
+    """The window statistics' primitives (and nothing else: each compiles alone) behind array wrappers, for ctypes."""
+    gcc = need_tool("gcc")
+    source = directory / "statistics.c"
+    source.write_text("#include <stdint.h>\n" + render_primitives("tgws", ["isqrt_u64", "div_reciprocal_u32"])
+                      + STATISTICS_WRAPPERS)
+    library = directory / "libstatistics.so"
+    subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], check=True, capture_output=True, text=True)
+    lib = ctypes.CDLL(str(library))
+    lib.tg_isqrt_u64_n.restype = lib.tg_div_reciprocal_u32_n.restype = None
+    lib.tg_isqrt_u64_n.argtypes = [_ptr(np.uint64), _ptr(np.uint8), ctypes.c_int64, _ptr(np.uint32)]
+    lib.tg_div_reciprocal_u32_n.argtypes = [_ptr(np.uint32), _ptr(np.uint32), _ptr(np.uint8), _ptr(np.uint8),
+                                            ctypes.c_int64, _ptr(np.uint32)]
+    return lib
 
 
 def isqrt_cases(seed: int = 0, random_per_size: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -926,14 +952,7 @@ def test_isqrt_u64_matches_c(tmp_path):
     """The portable C of isqrt_u64 against its twin, and the twin against math.isqrt rounded (r + (v - r^2 > r))."""
     import math
 
-    gcc = need_tool("gcc")
-    source = tmp_path / "isqrt.c"
-    source.write_text("#include <stdint.h>\n" + render_primitives("tgsq", ["isqrt_u64"]) + ISQRT_WRAPPER)
-    library = tmp_path / "libisqrt.so"
-    subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], check=True, capture_output=True, text=True)
-    lib = ctypes.CDLL(str(library))
-    lib.tg_isqrt_u64_n.restype = None
-    lib.tg_isqrt_u64_n.argtypes = [_ptr(np.uint64), _ptr(np.uint8), ctypes.c_int64, _ptr(np.uint32)]
+    lib = statistics_library(tmp_path)
     values, sizes = isqrt_cases(random_per_size=5000)
     out = _out(values.size, np.uint32)
     lib.tg_isqrt_u64_n(values.astype(np.uint64), sizes.astype(np.uint8), values.size, out)
@@ -943,19 +962,6 @@ def test_isqrt_u64_matches_c(tmp_path):
     assert_equal_arrays(values, twin, out.astype(np.int64), "isqrt_u64")
     with pytest.raises(ValueError):
         fixedpoint.isqrt_u64(1 << 8, 1)
-
-
-TWIN_TESTS["div_reciprocal_u32"] = "test_div_reciprocal_u32_matches_c"
-RECIPROCAL_WRAPPER = """
-void tg_div_reciprocal_u32_n(const uint32_t *n, const uint32_t *m, const uint8_t *s, const uint8_t *add_back,
-                             int64_t count, uint32_t *out)
-{
-    int64_t i;
-    for (i = 0; i < count; i++) {
-        out[i] = tgdr_div_reciprocal_u32(n[i], m[i], s[i], add_back[i]);
-    }
-}
-"""
 
 
 def reciprocal_cases(seed: int = 0, random_per_divisor: int = 40) -> tuple[np.ndarray, ...]:
@@ -979,15 +985,7 @@ def reciprocal_cases(seed: int = 0, random_per_divisor: int = 40) -> tuple[np.nd
 
 def test_div_reciprocal_u32_matches_c(tmp_path):
     """The C against its twin, and the twin against exact division, for the reciprocal of every divisor up to 1024."""
-    gcc = need_tool("gcc")
-    source = tmp_path / "reciprocal.c"
-    source.write_text("#include <stdint.h>\n" + render_primitives("tgdr", ["div_reciprocal_u32"]) + RECIPROCAL_WRAPPER)
-    library = tmp_path / "libreciprocal.so"
-    subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], check=True, capture_output=True, text=True)
-    lib = ctypes.CDLL(str(library))
-    lib.tg_div_reciprocal_u32_n.restype = None
-    lib.tg_div_reciprocal_u32_n.argtypes = [_ptr(np.uint32), _ptr(np.uint32), _ptr(np.uint8), _ptr(np.uint8), ctypes.c_int64,
-                                            _ptr(np.uint32)]
+    lib = statistics_library(tmp_path)
     n, multiplier, post_shift, add_back, divisor = reciprocal_cases()
     assert add_back.any() and not add_back.all()  # both forms
     out = _out(n.size, np.uint32)
