@@ -34,7 +34,7 @@ ALL = ",".join(featurespec.STATISTICS)
 # (N, items): every item alone, all together, the benchmark selection; odd N, N = 2, non-powers of two
 CASES = [(16, ALL), (64, ALL), (100, ALL), (256, ALL), (64, "mean,std,min,max,rms,crossings"), (2, "max,mad,var,crossings"),
          (3, "mad,std,ptp"), (33, "std"), (100, "mean"), (100, "crossings"), (64, "var"), (255, "rms"), (17, "min"),
-         (64, "ptp"), (5, "rms,mean"), (513, "std,mad,crossings")]
+         (64, "ptp"), (64, "max"), (64, "mad"), (5, "rms,mean"), (513, "std,mad,crossings")]
 HOST_ONLY = [(512, ALL), (1000, ALL), (1024, ALL)]
 SCALES = (1.0, 0.1, 2.0 ** -15, 9.80665 / 16384, 1e-3, 37.0)
 INT16_MIN, INT16_MAX = -32768, 32767
