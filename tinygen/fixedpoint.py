@@ -379,9 +379,9 @@ def affine_quantize(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -
     """TFLM's AffineQuantize of float32 x: clamp(round(x / scale) + zero_point, q_min, q_max), the division in
     float32 (IEEE, as `val / static_cast<float>(scale)`), round half away from zero (TfLiteRound = std::round).
     tinygen defines what TFLM leaves undefined (a float -> int cast out of range): NaN -> zero_point, and a
-    quotient beyond +-256 clamps (round and + zero_point could not land inside [q_min, q_max] there).
-    The C rounds without libm: t = (int32_t)quotient truncates, then +-1 when |quotient - t| >= 0.5 (exact,
-    |quotient| < 256). `scale` and `zero_point` broadcast along the last axis (one per feature).
+    quotient beyond +-2**16 clamps (for int8 and int16 ranges with a zero point inside the range, round and
+    + zero_point could not land inside [q_min, q_max] there). The C rounds without libm: t = (int32_t)quotient
+    truncates, then +-1 when |quotient - t| >= 0.5 (exact: the fraction of a float32 is a float32). `scale` and `zero_point` broadcast along the last axis (one per feature).
     C: NAME_affine_quantize, line for line."""
     x = np.asarray(x, dtype=np.float32)
     scale = np.asarray(scale, dtype=np.float32)
@@ -389,8 +389,8 @@ def affine_quantize(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -
     with np.errstate(all="ignore"):
         quotient = (x / scale).astype(np.float32)
         nan = np.isnan(quotient)
-        high = quotient >= np.float32(256.0)
-        low = quotient <= np.float32(-256.0)
+        high = quotient >= np.float32(65536.0)
+        low = quotient <= np.float32(-65536.0)
         safe = np.where(nan | high | low, np.float32(0.0), quotient).astype(np.float32)
         truncated = np.trunc(safe).astype(np.int64)
         frac = (safe - truncated.astype(np.float32)).astype(np.float32)
