@@ -332,3 +332,31 @@ def test_every_reciprocal_equals_the_division():
             n = np.r_[[0, 1, quot.divisor - 1, quot.divisor, multiple - 1, multiple, top], rng.integers(0, top, 200)]
             assert np.array_equal(quot.by_multiplier(n), n // quot.divisor), (window, name, quot)
     assert forms == {False, True}
+
+
+# ---- inside a window program -----------------------------------------------------------------------------------
+def test_in_a_window_program_c_equals_simulator():
+    """The op as registry.build_ops makes it, inside Pipeline(WindowFeatures, StandardScaler, forest) converted as one
+    program: NAME_predict on host and on the ATmega328P equals the simulator on every window (NaN and inf samples
+    too, which window_input turns into int16 first)."""
+    import tinygen
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from tinygen.features import WindowFeatures
+    from tinygen.verify import compare_on_target
+
+    rng = np.random.default_rng(7)
+    window, channels, rows = 50, 2, 40
+    y = rng.integers(0, 2, rows)
+    t = np.arange(window)[None, :, None]
+    frames = (1 + y[:, None, None]) * np.sin(0.4 * t + rng.uniform(0, 6, (rows, 1, channels))) + rng.normal(0, 0.3, (rows, window, channels))
+    X = frames.reshape(rows, window * channels)
+    pipe = Pipeline([("features", WindowFeatures(window, channels, ALL)), ("scale", StandardScaler()),
+                     ("model", RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0))]).fit(X, y)
+    model = tinygen.convert(pipe, dtype="q15", calibration=X)
+    assert [op.op for op in model.program.ops][1] == "window_features"
+    bad = X.copy()
+    bad[0, 3], bad[1, 8], bad[2, 11] = np.nan, np.inf, -np.inf
+    for target in ("host", "avr"):
+        assert compare_on_target(model, target, bad, "stats")["mismatches"] == 0, target

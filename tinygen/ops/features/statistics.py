@@ -187,6 +187,11 @@ class WindowStatistics(FeatureOp):
         if not all(np.isfinite(c) and c > 0 for c in self.sample_scales):
             raise TinygenError("sample scales must be positive finite numbers")
 
+    @classmethod
+    def build(cls, window: int, specs: list, sample_scales: list[float], sample_rate: float | None = None):
+        """The op for these statistics items of a feature list (registry.build_ops; the sample rate is not used)."""
+        return cls(window=window, specs=list(specs), sample_scales=list(sample_scales))
+
     # ---- the integer program's constants (functions of N) -------------------------------------------------
     @property
     def items(self) -> list[str]:
