@@ -9,7 +9,9 @@ ptp, crossings and mad of one channel's int16 window, exact integer sums and one
   float reference's wherever no sample equals the mean, and within its per-window bound elsewhere
 - forward inside out_bounds on edge windows, and out_bounds reached by the extreme windows
 - the manifest round trip, the refusals, and a hypothesis property over windows of any length and content
-- isqrt_u64's AVR assembly against its twin on edge radicands (the host C is in test_fixedpoint.py)
+- the primitives on the AVR against their twins: isqrt_u64's assembly on edge radicands, div_reciprocal_u32 on every
+  divisor's edges (their host C is in test_fixedpoint.py); every reciprocal the op uses equals its division
+- the op inside a window program (WindowFeatures + scaler + forest): C == simulator on host and avr
 Cycles and stack on the AVR are printed for N = 64 (never asserted).
 """
 from __future__ import annotations
