@@ -34,6 +34,9 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),
+    # window statistics (ops/features/statistics.py)
+    "isqrt_u64": (),
+    "div_reciprocal_u32": (),
 }
 
 # element type (manifest name) -> the reader macro of a table of that type
