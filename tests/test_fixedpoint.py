@@ -11,6 +11,7 @@ Two ways in: per-example ctypes calls driven by hypothesis, and array wrappers t
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import ctypes
@@ -273,6 +274,13 @@ void tg_to_fixed_offset_n(const float *x, int64_t n, int8_t frac_bits, int16_t o
         narrow[i] = {p}_to_fixed_offset_i8(x[i], frac_bits, offset_q);
     }}
 }}
+void tg_isqrt_u64_n(const uint64_t *v, int64_t n, uint32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_isqrt_u64(v[i]);
+    }}
+}}
 """
 
 
@@ -306,6 +314,7 @@ def _declare(lib, regressor_names):
         "tg_affine_quantize_n": (None, [_ptr(np.float32), _ptr(np.float32), _ptr(np.int32), c.c_int64, _ptr(np.int32)]),
         "tg_mul_hi_u32_n": (None, [_ptr(np.uint32), _ptr(np.uint32), c.c_int64, _ptr(np.uint32)]),
         "tg_to_fixed_offset_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, c.c_int16, _ptr(np.int32), _ptr(np.int32)]),
+        "tg_isqrt_u64_n": (None, [_ptr(np.uint64), c.c_int64, _ptr(np.uint32)]),
     }
     for n in regressor_names:
         sig[f"tg_decide_{n}"] = (c.c_float, [c.c_int32])
@@ -699,7 +708,7 @@ TWIN_TESTS = {
     "srdhm": "test_int8_requantization_matches_c", "rdbpot": "test_int8_requantization_matches_c",
     "mbqm": "test_int8_requantization_matches_c", "affine_quantize": "test_affine_quantize_matches_c",
     "div_q15": "test_div_q15_matches_c", "bits": "test_bits_and_order_key_match_c",
-    "order_key": "test_bits_and_order_key_match_c",
+    "order_key": "test_bits_and_order_key_match_c", "isqrt_u64": "test_isqrt_u64_matches_c",
 }
 
 
@@ -888,3 +897,24 @@ def test_bits_and_order_key_match_c(clib):
         assert_equal_arrays(x, fixedpoint.order_key(x, nan_key), keys, "order_key", describe_float)
     numbers = np.sort(x[~np.isnan(x) & ~((x == 0) & np.signbit(x))])  # -0.0 == +0.0 sorts either way
     assert np.all(np.diff(fixedpoint.order_key(numbers)) >= 0)
+
+
+# ---- window_biquad's square root (ops/features/biquad.py) ----------------------------------------------------------
+def test_isqrt_u64_matches_c(clib):
+    """Squares, their neighbours and the half-way points (r**2 + r, r**2 + r + 1: where the rounding turns), the
+    domain's ends and random values of every magnitude; the twin is the nearest integer to the exact square root."""
+    rng = np.random.default_rng(31)
+    roots = np.concatenate([np.arange(0, 70), [(1 << 15) - 1, 1 << 15, (1 << 20) - 1, 1 << 20, (1 << 29) - 1, 1 << 29],
+                            rng.integers(0, 1 << 30, 20_000)])
+    near = [roots * roots + d for d in (-1, 0, 1)] + [roots * roots + roots + d for d in (0, 1)]
+    v = np.concatenate(near + [[0, 1, 2, 3, fixedpoint.ISQRT_U64_LIMIT - 1],
+                               rng.integers(0, 1 << 60, 50_000), (rng.integers(0, 1 << 20, 50_000) << rng.integers(0, 40, 50_000))])
+    v = v[(v >= 0) & (v < fixedpoint.ISQRT_U64_LIMIT)].astype(np.int64)
+    out = _out(v.size, np.uint32)
+    clib.lib.tg_isqrt_u64_n(v.astype(np.uint64), v.size, out)
+    python = fixedpoint.isqrt_u64(v)
+    assert_equal_arrays(v, python, out.astype(np.int64), "isqrt_u64")
+    exact = [math.isqrt(4 * int(x)) for x in v[:2000]]  # floor(2 sqrt(v)) = 2 r or 2 r + 1: round(sqrt(v)) = (it + 1) // 2
+    assert [(e + 1) // 2 for e in exact] == python[:2000].tolist()
+    with pytest.raises(ValueError):
+        fixedpoint.isqrt_u64(fixedpoint.ISQRT_U64_LIMIT)

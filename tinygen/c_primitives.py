@@ -34,6 +34,8 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),
+    # ops/features/biquad.py (window_biquad): the RMS of the filtered window
+    "isqrt_u64": (),
 }
 
 # element type (manifest name) -> the reader macro of a table of that type

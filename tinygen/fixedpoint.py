@@ -416,3 +416,24 @@ def div_q15(e, total) -> np.ndarray:
         raise ValueError("div_q15 takes 0 <= e <= total, 0 < total < 2**31")
     q = (e << 16) // total
     return np.where(e == total, 1 << PROBA_FRAC_BITS, (q + 1) >> 1)
+
+
+# ---- integer square root (ops/features/biquad.py: the RMS of a filtered window) ---------------------------------
+ISQRT_U64_LIMIT = 1 << 60  # the domain of isqrt_u64: the digit-by-digit remainder then fits 32 bits
+
+
+def isqrt_u64(v) -> np.ndarray:
+    """round(sqrt(v)), the nearest integer (never a tie: (r + 1/2)**2 is not an integer), for 0 <= v < 2**60.
+    The C runs the digit-by-digit square root over v's 30 base-4 digits, on two 32-bit words: root = rem = 0; per
+    digit d: rem = 4 rem + d, root = 2 root, and if rem >= 2 root + 1: rem -= 2 root + 1, root += 1. It keeps
+    rem = prefix - root**2 in [0, 2 root], so rem < 8 root + 4 < 2**32 before each test (root < 2**29 there) and
+    ends with root = floor(sqrt(v)); sqrt(v) >= root + 1/2 exactly when rem > root, which adds the rounding.
+    Here the same floor from the float square root, corrected exactly. C: NAME_isqrt_u64."""
+    v = np.asarray(v, dtype=np.int64)
+    if np.any(v < 0) or np.any(v >= ISQRT_U64_LIMIT):
+        raise ValueError("isqrt_u64 takes 0 <= v < 2**60")
+    root = np.floor(np.sqrt(v.astype(np.float64))).astype(np.int64)  # within one of floor(sqrt(v)) below 2**60
+    for _ in range(2):
+        root = np.where(root * root > v, root - 1, root)
+        root = np.where((root + 1) * (root + 1) <= v, root + 1, root)
+    return root + (v - root * root > root)
