@@ -74,6 +74,14 @@ def test_c_equals_simulator(design, target, tmp_path):
     assert np.array_equal(c_outputs(op, windows, channel, target, tmp_path), op.forward(windows, channel))
 
 
+def test_portable_c_equals_simulator_on_avr(tmp_path):
+    """The template's portable C, which the other targets run, on the AVR too (16-bit int)."""
+    op = make(*DESIGNS[1])
+    op.avr_assembly = False
+    windows = edge_windows(op, np.random.default_rng(4))[::2]
+    assert np.array_equal(c_outputs(op, windows, 0, "avr", tmp_path), op.forward(windows, 0))
+
+
 def test_c_equals_simulator_wide_window_and_negative_shift(tmp_path):
     op = make(*WIDE)
     assert any(s.in_shift < 0 for plan in op.plans for s in plan.sections)

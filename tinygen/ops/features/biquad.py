@@ -6,7 +6,7 @@ Coefficients: designed on the host (scipy), stored as integers in the manifest (
 reference the error bound is stated against, so loading needs no scipy):
   numerator    scipy's section is g [1, c, 1] with c = +2 (zeros at z = -1) or -2 (zeros at z = +1): the pattern
                [1, c, 1] is exact in integers and the gain g goes into the output scale
-  denominator  a_i = a_int[i] + a_frac[i] 2^-(16 + frac_shift): a_int[i] = round(a_i) in -2..2, a_frac int16 with
+  denominator  a_i = a_int[i] + a_frac[i] 2^-(16 + frac_shift): a_int[i] = round(a_i) (-2..2, -1..1), a_frac int16 with
                |a_frac| < 2^15, frac_shift in 0..15 the largest that keeps both fractions in int16 (|a_i -
                a_int[i]| <= 1/2, so at least 2^-16; poles near z = 1 have small fractions and get finer steps:
                2^-19 for 0.5 Hz at 100 Hz). The integer part multiplies the full 32-bit state by shifts and adds.
@@ -17,7 +17,7 @@ Integer program (per item, per section, per sample n; forward and templates/c/fe
 same steps; u is the section's input: the int16 samples for the first section, the previous section's h after;
 every history value is 0 before the window):
   1. w = u[n] + c u[n-1] + u[n-2]                      int32, |w| <= 2^17
-  2. P = (a_frac[0] h[n-1] + a_frac[1] h[n-2]) >> frac_shift
+  2. P = (a_frac[0] t[n-1] + a_frac[1] t[n-2]) >> frac_shift, t = Y >> 16 (the state's top word, floored)
                                                        int32: |sum| <= (2^16 - 2) 2^15 < 2^31 before the floor
   3. Y[n] = w 2^e - a_int[0] Y[n-1] - a_int[1] Y[n-2] - P
                                                        the state (h with 16 more bits): computed modulo 2^32
@@ -28,14 +28,14 @@ every history value is 0 before the window):
   6. q = isqrt_u64(S) = round(sqrt(S))                 the output, in [0, 2^20] (out_bounds)
 The real RMS is q * s_h / sqrt(N) with s_h = sample_scale 2^(16 K) prod_k g_k 2^-e_k (out_affine; bias 0).
 
-Rounding noise (per section; Y in its own units): with rho = Y - 2^16 h in [-2^15, 2^15) and the floors of steps
+Rounding noise (per section; Y in its own units): with rho = Y - 2^16 t in [0, 2^16) and the floors of steps
 2 (tau in [0, 1)) and 1 (e < 0: in (-1, 0]), A_q(z) Y = 2^e B(z) u + (a_f[0] z^-1 + a_f[1] z^-2) rho + (floors),
 a_f = a_frac 2^-(16 + frac_shift) and A_q the quantized denominator. So Y differs from the exact quantized
 cascade T_k x (x the samples) by at most
-  E_k = ||G_k||_1 2^15 + ||1/A_q||_1 + ||2^e B/A_q||_1 (E_{k-1} / 2^16 + 1/2)   (the last term for k >= 2)
-with G_k = (a_f[0] z^-1 + a_f[1] z^-2) / A_q: the rounding of h reaches the state only through the small
-fractions, not through the near-unit poles, and the 16 bits of the state below h keep the poles' integer parts
-exact. ||.||_1 sums an impulse response over the window's N samples: the filter starts from rest, so no earlier
+  E_k = 2^16 max(sum g+, sum g-) + ||1/A_q||_1 + ||2^e B/A_q||_1 (E_{k-1} / 2^16 + 1/2)   (the last term, k >= 2)
+with g the impulse response of G_k = (a_f[0] z^-1 + a_f[1] z^-2) / A_q and g+, g- its parts of either sign
+(rho >= 0): the truncation of the state to t reaches it only through the small fractions, not through the
+near-unit poles, and the 16 bits of the state below t keep the poles' integer parts exact. ||.||_1 sums an impulse response over the window's N samples: the filter starts from rest, so no earlier
 sample counts. Range: |Y_k| <= ||T_k||_1 2^15 + E_k <= 2^31 - 2^16 (design() picks e_k by this; check() re-proves
 it from the stored integers).
 
@@ -78,7 +78,7 @@ class Section:
     a[1] z^-2 with a[i] = a_int[i] + a_frac[i] 2^-(16 + frac_shift), input scaled by 2^in_shift."""
 
     middle: int  # +2 or -2
-    a_int: tuple[int, int]  # each in -2..2
+    a_int: tuple[int, int]  # -2..2 and -1..1 (a stable a2 is in (-1, 1))
     a_frac: tuple[int, int]  # int16, |value| <= 2^15 - 1
     frac_shift: int  # 0..15
     in_shift: int  # -15..15
@@ -94,7 +94,8 @@ class Section:
         return (1.0, float(self.middle), 1.0)
 
     def valid(self) -> bool:
-        return (self.middle in (2, -2) and all(-2 <= v <= 2 for v in self.a_int) and all(abs(v) <= FRAC_MAX for v in self.a_frac)
+        return (self.middle in (2, -2) and -2 <= self.a_int[0] <= 2 and -1 <= self.a_int[1] <= 1
+                and all(abs(v) <= FRAC_MAX for v in self.a_frac)
                 and 0 <= self.frac_shift <= MAX_FRAC_SHIFT and self.in_shift in IN_SHIFTS)
 
     def stable(self) -> bool:
@@ -165,19 +166,20 @@ def cascade_response(rows, window: int) -> np.ndarray:
 
 
 def section_norms(section: Section, upstream: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-    """(B/A_q applied to `upstream` (the response of T_{k-1} / 2^16), ||G||_1, ||1/A_q||_1, ||B/A_q||_1), for
-    in_shift 0: they scale by 2^in_shift exactly (module doc)."""
+    """(B/A_q applied to `upstream` (the response of T_{k-1} / 2^16), max(sum g+, sum g-) of G, ||1/A_q||_1,
+    ||B/A_q||_1), for in_shift 0: they scale by 2^in_shift exactly (module doc)."""
     a = section.a
     unit = impulse(len(upstream))
-    columns = run_section((0.0, a[0] - section.a_int[0], a[1] - section.a_int[1]), a, unit), run_section((1.0, 0.0, 0.0), a, unit)
+    noise = run_section((0.0, a[0] - section.a_int[0], a[1] - section.a_int[1]), a, unit)
+    one_sided = max(noise[noise > 0].sum(), -noise[noise < 0].sum()) * (1 + NORM_SLACK)  # rho >= 0
     shaped = run_section(section.b, a, np.stack([upstream, unit], axis=1))
-    return shaped[:, 0], l1(columns[0]), l1(columns[1]), l1(shaped[:, 1])
+    return shaped[:, 0], float(one_sided), l1(run_section((1.0, 0.0, 0.0), a, unit)), l1(shaped[:, 1])
 
 
 def section_bounds(in_shift: int, norms, upstream_error: float | None) -> tuple[float, float]:
     """(the bound on |Y|, the bound E on its rounding error) for one input shift (module doc)."""
     shaped, noise_norm, inverse_norm, pattern_norm = norms
-    error = noise_norm * (1 << 15) + inverse_norm
+    error = noise_norm * (1 << STATE_BITS) + inverse_norm
     if upstream_error is not None:
         error += 2.0 ** in_shift * pattern_norm * (upstream_error / 2 ** STATE_BITS + 0.5)
     return 2.0 ** in_shift * l1(shaped) * SAMPLE_MAX + error, error
@@ -270,6 +272,7 @@ class BiquadRms(FeatureOp):
     state_bits: ClassVar[int] = STATE_BITS  # for the template
     sample_rate: float = 0.0
     plans: list[Plan] | None = None
+    avr_assembly: bool = True  # the AVR path of the template (the same integers; off: the portable C there too)
     analyses: list[Analysis] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -303,7 +306,7 @@ class BiquadRms(FeatureOp):
     def filtered(self, x: np.ndarray, plan: Plan) -> np.ndarray:
         """[rows, N]: the last section's h (steps 1-4 of the module doc), sample after sample."""
         zeros = np.zeros(len(x), dtype=np.int64)
-        states = [[zeros] * 6 for _ in plan.sections]  # per section: u[n-1], u[n-2], Y[n-1], Y[n-2], h[n-1], h[n-2]
+        states = [[zeros] * 4 for _ in plan.sections]  # per section: u[n-1], u[n-2], Y[n-1], Y[n-2]
         out = np.empty_like(x)
         for n in range(x.shape[1]):
             u = x[:, n]
@@ -365,13 +368,13 @@ class BiquadRms(FeatureOp):
 
 def section_step(section: Section, state: list, u: np.ndarray) -> np.ndarray:
     """Steps 1-4 of the module doc for one sample of every row; updates `state` in place and returns h[n]."""
-    u1, u2, y1, y2, h1, h2 = state
+    u1, u2, y1, y2 = state
     w = u + section.middle * u1 + u2
     wide = w << section.in_shift if section.in_shift >= 0 else w >> -section.in_shift
-    products = (section.a_frac[0] * h1 + section.a_frac[1] * h2) >> section.frac_shift
+    products = (section.a_frac[0] * (y1 >> STATE_BITS) + section.a_frac[1] * (y2 >> STATE_BITS)) >> section.frac_shift
     y = wide - section.a_int[0] * y1 - section.a_int[1] * y2 - products
     if np.any(y < -(1 << 31)) or np.any(y > STATE_LIMIT):
         raise AssertionError("window_biquad: a state left its proven range (the range analysis is wrong)")
     h = (y + (1 << 15)) >> STATE_BITS
-    state[:] = [u, u1, y, y1, h, h1]
+    state[:] = [u, u1, y, y1]
     return h
