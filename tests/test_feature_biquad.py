@@ -82,6 +82,17 @@ def test_portable_c_equals_simulator_on_avr(tmp_path):
     assert np.array_equal(c_outputs(op, windows, 0, "avr", tmp_path), op.forward(windows, 0))
 
 
+@pytest.mark.parametrize("window", [2, 3, 37])
+def test_c_equals_simulator_short_and_odd_windows(window, tmp_path):
+    op = make("lp:2,bp:1-5", 50.0, window)
+    windows = np.concatenate([np.random.default_rng(window).integers(-32768, 32768, (40, window)),
+                              np.full((1, window), -32768), np.full((1, window), 32767)])
+    assert np.array_equal(c_outputs(op, windows, 1, "host", tmp_path), op.forward(windows, 1))
+    assert (np.abs(op.real(op.forward(windows, 1), 1) - np.concatenate(
+        [featurespec.reference(spec, windows * op.sample_scales[1], 50.0) for spec in op.specs], axis=1))
+        <= op.error_bounds(1)).all()
+
+
 def test_c_equals_simulator_wide_window_and_negative_shift(tmp_path):
     op = make(*WIDE)
     assert any(s.in_shift < 0 for plan in op.plans for s in plan.sections)
