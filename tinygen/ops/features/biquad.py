@@ -55,10 +55,12 @@ full scale: none at 100 Hz for cutoffs 0.005..45 Hz and N <= 1024, the largest b
 samples, because a pole pair whose time constant exceeds the window barely moves within it); no input shift in
 -15..15 with a range proof (none seen for N <= 1024). Windows of 2..1024 samples.
 
-Cost (templates/c/features/window_biquad.c.j2): on AVR the section step is inline assembly (four MUL/MULS/MULSU
-per fraction, shifts unrolled with byte moves, the history in RAM): about 146 cycles a section a sample, and with
-the sum of squares and the loop 25,800 cycles for one bp item over N = 64 (~200 a section a sample) plus ~1,700
-for the square root; elsewhere (and on AVR with avr_assembly off) the same steps in portable C.
+Cost (templates/c/features/window_biquad.c.j2, ATmega328P, tests/feature_harness.py): on AVR the section step is
+inline assembly (four MUL/MULS/MULSU per fraction, shifts unrolled with byte moves, the 12-byte history in RAM),
+about 145 cycles; one bp item over N = 64 takes 26,700 cycles a channel (384 a sample, 192 a section a sample with
+the sum of squares and the loop; ~2,000 fixed, most of it the square root), 66 B of stack, ~960 B of flash. The
+portable C, which every other target runs (and AVR with avr_assembly off), takes 43,800 there: libgcc's 16 x 16
+-> 32 calls and one-bit-a-step shifts.
 """
 from __future__ import annotations
 
@@ -310,8 +312,8 @@ class BiquadRms(FeatureOp):
     def forward(self, samples: np.ndarray, channel: int) -> np.ndarray:
         """[rows, N] int64 holding int16 values -> [rows, n_out] int64: q = round(sqrt(sum h^2)) per item."""
         x = np.asarray(samples, dtype=np.int64)
-        if x.ndim != 2 or x.shape[1] != self.window:
-            raise ValueError(f"window_biquad takes [rows, {self.window}] samples")
+        if x.ndim != 2 or x.shape[1] != self.window or (x.size and (x.min() < -(1 << 15) or x.max() >= 1 << 15)):
+            raise ValueError(f"window_biquad takes [rows, {self.window}] int16 samples")
         columns = [isqrt_u64(self.filtered(x, plan).astype(np.int64) ** 2 @ np.ones(self.window, dtype=np.int64))
                    for plan in self.plans]
         return np.stack(columns, axis=1) if columns else np.zeros((len(x), 0), dtype=np.int64)
