@@ -236,7 +236,7 @@ def quantize_poles(row, window: int, item: str) -> tuple[tuple[int, int], tuple[
     step = 2.0 ** -(STATE_BITS + shift)
     a = np.array([(a_int[0] + f0 * step, a_int[1] + f1 * step) for f0, f1 in pairs]).T
     unit = np.repeat(impulse(window)[:, None], len(pairs), axis=1)
-    errors = np.abs(run_section(row[:3], a, unit) - run_section(row[:3], a[:, :1] * 0 + [[a1], [a2]], unit)).sum(axis=0)
+    errors = np.abs(run_section(row[:3], a, unit) - run_section(row[:3], (a1, a2), unit)).sum(axis=0)
     return a_int, pairs[int(np.argmin(errors))], shift
 
 
@@ -258,8 +258,8 @@ def design(spec, sample_rate: float, window: int) -> Plan:
         middle = section_pattern(row, spec.text)
         trial = Section(middle, *quantize_poles(row, window, spec.text), in_shift=0)
         if not trial.stable():
-            raise TinygenError(f"{spec.text} at {sample_rate:g} Hz: the quantized poles leave the unit circle; raise "
-                               "the cutoff or lower the sample rate")
+            advice = "raise the cutoff or lower the sample rate" if row[4] < 0 else "lower the cutoff"  # near z = 1 or -1
+            raise TinygenError(f"{spec.text} at {sample_rate:g} Hz: the quantized poles leave the unit circle; {advice}")
         norms = section_norms(trial, upstream)
         fits = [e for e in IN_SHIFTS if section_bounds(e, norms, error)[0] <= STATE_LIMIT]
         if not fits:
