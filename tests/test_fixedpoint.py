@@ -11,6 +11,7 @@ Two ways in: per-example ctypes calls driven by hypothesis, and array wrappers t
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import ctypes
