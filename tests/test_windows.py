@@ -116,6 +116,12 @@ def test_load_windows_reads_the_columns_by_role(tmp_path):
     assert chosen.channel_names == ["y", "t"] and chosen.skipped_columns == []
 
 
+def test_without_a_label_every_window_is_kept(tmp_path):
+    result = load_windows(sample_csv(tmp_path), label=None, group="rec", time="t", window=4, hop=2)
+    assert result.y is None and result.mixed_windows == 0 and result.n_windows == 6  # starts 0 and 2 of 3 recordings
+    assert result.channel_names == ["x", "y"] and result.skipped_columns == ["device", "state"]
+
+
 def test_load_windows_reads_gzip(tmp_path):
     path = sample_csv(tmp_path)
     packed = tmp_path / "raw.csv.gz"

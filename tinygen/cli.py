@@ -263,16 +263,16 @@ def dataset(name, output):
 @click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), help="Share of the rows held out (stratified "
               "for classifiers) to print the accuracy (R^2) and confusion matrix on; 0 skips it; the saved model is "
               "fitted on all rows [default: 0.2]; with --group, the share of the recordings.")
-@click.option("--group", help="Raw sensor CSV (one row per sample): the recording column. With --window, train cuts "
+@click.option("--group", metavar="COLUMN", help="Raw sensor CSV (one row per sample): the recording column. With --window, train cuts "
               "each recording into windows (never across recordings) and fits on their features.")
-@click.option("--window", type=int, help="Raw sensor CSV: samples per window (with --group).")
-@click.option("--hop", type=int, help="Raw sensor CSV: samples from one window's start to the next [default: --window].")
+@click.option("--window", type=int, metavar="N", help="Raw sensor CSV: samples per window (with --group).")
+@click.option("--hop", type=int, metavar="N", help="Raw sensor CSV: samples from one window's start to the next [default: --window].")
 @click.option("--channels", multiple=True, metavar="A,B,...", help="Raw sensor CSV: the channel columns, in this order "
               "[default: every numeric column but the label, group and time columns].")
-@click.option("--time", "time_column", help="Raw sensor CSV: a time column; samples are sorted by it within each "
+@click.option("--time", "time_column", metavar="COLUMN", help="Raw sensor CSV: a time column; samples are sorted by it within each "
               "recording (two samples of a recording at one time are an error).")
-@click.option("--sample-rate", type=float, help="Raw sensor CSV: samples per second (the filter features give Hz).")
-@click.option("--features", help=f"Raw sensor CSV: the window features of each channel [default: {DEFAULT_FEATURES}]; "
+@click.option("--sample-rate", type=float, metavar="HZ", help="Raw sensor CSV: samples per second (the filter features give Hz).")
+@click.option("--features", metavar="SPEC", help=f"Raw sensor CSV: the window features of each channel [default: {DEFAULT_FEATURES}]; "
               f"items: {GRAMMAR}.")
 @friendly
 @_csv_options

@@ -89,12 +89,13 @@ def check_window(window, hop=None) -> tuple[int, int]:
     return int(window), int(hop)
 
 
-def load_windows(path: str | os.PathLike, *, label: str, group: str, window: int, hop: int | None = None,
+def load_windows(path: str | os.PathLike, *, label: str | None, group: str, window: int, hop: int | None = None,
                  channels: list[str] | None = None, time: str | None = None, fmt: data.CsvFormat = data.DEFAULT_FORMAT,
                  allow_missing: bool = False) -> Windows:
     """The windows of the raw CSV at ``path`` (module doc). ``channels`` None: every column but the label, group and
     time columns whose first non-empty cell is a number (text columns are left out and listed in the result);
-    ``allow_missing``: empty and NaN channel cells are read as NaN (for the models that take missing values)."""
+    ``allow_missing``: empty and NaN channel cells are read as NaN (for the models that take missing values);
+    ``label`` None: no label column (y is None and no window is dropped: what simulate reads)."""
     window, hop = check_window(window, hop)
     table = data.read_table(path, fmt)
     roles = {"label column": label, "group column": group, "time column": time}
@@ -112,9 +113,10 @@ def load_windows(path: str | os.PathLike, *, label: str, group: str, window: int
         times = table.numbers([time], must="the time column must hold numbers (seconds, milliseconds or sample "
                               "counts)")[:, 0]
     recordings = _recordings(table, group)
-    windows = cut_windows(samples, table.labels(label), recordings, window, hop, times=times,
+    labels = table.labels(label) if label is not None else None
+    windows = cut_windows(samples, labels, recordings, window, hop, times=times,
                           lines=np.asarray(table.lines), channel_names=chosen)
-    windows.skipped_columns, windows.label_name = skipped, label
+    windows.skipped_columns, windows.label_name = skipped, label or "label"
     return windows
 
 
@@ -150,12 +152,12 @@ def _recordings(table: data.Table, group: str) -> np.ndarray:
     return cells
 
 
-def cut_windows(samples: np.ndarray, labels: np.ndarray, recordings: np.ndarray, window: int, hop: int | None = None,
+def cut_windows(samples: np.ndarray, labels: np.ndarray | None, recordings: np.ndarray, window: int, hop: int | None = None,
                 *, times: np.ndarray | None = None, lines: np.ndarray | None = None,
                 channel_names: list[str] | None = None) -> Windows:
     """The windows of samples [n, channels] (module doc) with their labels [n] and recordings [n] (any sortable
     values), sorted by ``times`` [n] within each recording if given; ``lines`` [n] are the file's line numbers, for
-    the messages (default: data row + 1, the header being line 1)."""
+    the messages (default: data row + 1, the header being line 1). ``labels`` None: every window is kept, y is None."""
     window, hop = check_window(window, hop)
     samples = np.asarray(samples, dtype=np.float64)
     n_samples, n_channels = samples.shape
@@ -172,7 +174,8 @@ def cut_windows(samples: np.ndarray, labels: np.ndarray, recordings: np.ndarray,
     lengths = np.diff(np.r_[starts, n_samples])
     first_samples, window_recording = _window_starts(starts, lengths, window, hop)
     rows = order[first_samples[:, None] + np.arange(window)]  # [windows, window]: the rows of each window
-    labels = np.asarray(labels)
+    labelled = labels is not None
+    labels = np.asarray(labels) if labelled else np.zeros(n_samples, np.int64)
     _, label_code = np.unique(labels, return_inverse=True)
     mixed = (label_code[rows] != label_code[rows[:, :1]]).any(axis=1)
     if mixed.all():
@@ -180,7 +183,7 @@ def cut_windows(samples: np.ndarray, labels: np.ndarray, recordings: np.ndarray,
     rows, window_recording = rows[~mixed], window_recording[~mixed]
     names = list(channel_names or [f"ch{c}" for c in range(n_channels)])
     rising = (np.diff(samples[order], axis=0)[same] > 0).all(axis=0) if same.sum() > 1 else np.zeros(n_channels, bool)
-    return Windows(X=samples[rows].reshape(len(rows), window * n_channels), y=labels[rows[:, 0]],
+    return Windows(X=samples[rows].reshape(len(rows), window * n_channels), y=labels[rows[:, 0]] if labelled else None,
                    groups=recording_names[window_recording], window=window, hop=hop, n_samples=n_samples,
                    channel_names=names, n_recordings=len(starts), short_recordings=int((lengths < window).sum()),
                    mixed_windows=int(mixed.sum()), reordered_recordings=reordered,
