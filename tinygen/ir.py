@@ -66,6 +66,11 @@ class Program:
         return self.dtype.startswith("q") or self.dtype == "int8"
 
     @property
+    def window_op(self):
+        """A window program's feature op (its frames, channels and hop: the header's stream API), else None."""
+        return next((op for op in self.ops if getattr(op, "streams", False)), None)
+
+    @property
     def heads(self) -> list:
         """The ops that read the raw scores for another output of the C API (predict_proba, score_samples)."""
         return [op for op in (self.proba, self.anomaly_score_op) if op is not None]

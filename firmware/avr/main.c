@@ -24,6 +24,11 @@
  * NAME_proba_from_scores(scores, proba) call: predict_proba's cost on top of the scores. Interrupts are off throughout, and the
  * model calls live in another translation unit, so the compiler cannot move model work across the markers.
  * The run ends with cli + sleep, which stops simavr.
+ * -DTG_WINDOW (window programs, all three builds): each row is read frame by frame (N_CHANNELS floats) into a
+ * stream (NAME_quantize_frame, NAME_push; no buffer of N_FEATURES floats, which the Uno's SRAM could not hold
+ * beside the ring), region 1 times NAME_predict_latest, the scores are NAME_scores_ring's, and the split check
+ * compares NAME_predict_q / NAME_scores_q on the stream's ring (the window time-major) and NAME_predict_proba_q
+ * with NAME_proba_from_scores.
  */
 #include <stdint.h>
 #include <string.h>
@@ -53,7 +58,11 @@ void tg_scores(const float *x, TG(_score_t) *out);
 void tg_quantize(const float *x, TG(_input_t) *x_q);
 void tg_scores_q(const TG(_input_t) *x_q, TG(_score_t) *out);
 TG(_prediction_t) tg_predict_q(const TG(_input_t) *x_q);
+#ifdef TG_WINDOW
+const TG(_input_t) *tg_window_samples(void);
+#else
 static TG(_input_t) x_q[TG(_N_FEATURES)];
+#endif
 static TG(_score_t) scores_q[TG(_N_OUTPUTS)];
 static TG(_prediction_t) prediction_q;
 #endif
@@ -68,7 +77,15 @@ static uint16_t proba_other[TG(_N_CLASSES)];
 #endif
 #endif
 
+#ifdef TG_WINDOW
+void tg_window_begin(void);
+void tg_window_frame(const float *frame);
+TG(_prediction_t) tg_predict_latest(void);
+void tg_scores_latest(TG(_score_t) *out);
+static float x[TG(_N_CHANNELS)]; /* one frame */
+#else
 static float x[TG(_N_FEATURES)];
+#endif
 static TG(_score_t) scores[TG(_N_OUTPUTS)];
 static TG(_prediction_t) prediction;
 
@@ -117,6 +134,21 @@ int main(void)
     rows = get_u16();
     for (row = 0; row < rows; row++) {
         uint8_t split_mismatch = 0;
+#ifdef TG_WINDOW
+        uint16_t t;
+        tg_window_begin();
+        for (t = 0; t < TG(_WINDOW); t++) {
+            dst = (uint8_t *)x;
+            for (i = 0; i < sizeof x; i++) {
+                dst[i] = get_byte();
+            }
+            tg_window_frame(x);
+        }
+        tg_scores_latest(scores);
+        GPIOR0 = REGION_PREDICT;
+        prediction = tg_predict_latest();
+        GPIOR0 = 0;
+#else
         dst = (uint8_t *)x;
         for (i = 0; i < sizeof x; i++) {
             dst[i] = get_byte();
@@ -125,8 +157,13 @@ int main(void)
         GPIOR0 = REGION_PREDICT;
         prediction = tg_predict(x);
         GPIOR0 = 0;
+#endif
 #ifdef TG_TIME_PREDICT_Q
+#ifdef TG_WINDOW
+        const TG(_input_t) *x_q = tg_window_samples();
+#else
         tg_quantize(x, x_q);
+#endif
         GPIOR0 = REGION_PREDICT_Q;
         prediction_q = tg_predict_q(x_q);
         GPIOR0 = 0;
@@ -137,10 +174,14 @@ int main(void)
         GPIOR0 = REGION_PROBA;
         tg_proba_from_scores(scores, proba_other);
         GPIOR0 = 0;
+#ifdef TG_WINDOW
+        memcpy(proba, proba_other, sizeof proba); /* the float window is not kept: proba_q is the check */
+#else
         tg_predict_proba(x, proba);
         if (memcmp(proba, proba_other, sizeof proba) != 0) {
             split_mismatch = 1;
         }
+#endif
         tg_predict_proba_q(x_q, proba_other);
         if (memcmp(proba, proba_other, sizeof proba) != 0) {
             split_mismatch = 1;

@@ -66,3 +66,42 @@ void tg_proba_from_scores(const TG(_score_t) *scores, uint16_t *proba)
     TG(_proba_from_scores)(scores, proba);
 }
 #endif
+
+#ifdef TG_WINDOW
+/* Window programs: the row arrives frame by frame (NAME_quantize_frame, NAME_push); after N_FEATURES / N_CHANNELS
+ * pushes from NAME_stream_init the ring holds the window time-major from frame 0, what NAME_predict_q takes. */
+void tg_window_begin(void);
+void tg_window_frame(const float *frame);
+TG(_prediction_t) tg_predict_latest(void);
+void tg_scores_latest(TG(_score_t) *out);
+const TG(_input_t) *tg_window_samples(void);
+
+static TG(_stream_t) stream;
+
+void tg_window_begin(void)
+{
+    TG(_stream_init)(&stream);
+}
+
+void tg_window_frame(const float *frame)
+{
+    int16_t raw[TG(_N_CHANNELS)];
+    TG(_quantize_frame)(frame, raw);
+    (void)TG(_push)(&stream, raw);
+}
+
+TG(_prediction_t) tg_predict_latest(void)
+{
+    return TG(_predict_latest)(&stream);
+}
+
+void tg_scores_latest(TG(_score_t) *out)
+{
+    TG(_scores_ring)(stream.ring, stream.next, out);
+}
+
+const TG(_input_t) *tg_window_samples(void)
+{
+    return stream.ring;
+}
+#endif

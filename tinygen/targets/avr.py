@@ -203,18 +203,19 @@ def run_elf(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"")
 # --- building the harness ------------------------------------------------------------------------------
 
 def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = False, proba: bool = False,
-          extra_flags: tuple[str, ...] = ()) -> Path:
+          extra_flags: tuple[str, ...] = (), window: bool = False) -> Path:
     """firmware/avr around the header. variant: "size" (NAME_predict only: sized and timed), "stub" (no
     model: the baseline) or "run" (every API call: raw scores, and the split check of fixed-point models).
     size and stub link even past the part's memories (--noinhibit-exec) so an overflow can be said exactly.
     proba: the header has NAME_predict_proba (every row carries the probabilities; zeros but in "run").
-    extra_flags: more avr-gcc arguments, after the sources (include paths, libraries: a peer's C needs them)."""
+    extra_flags: more avr-gcc arguments, after the sources (include paths, libraries: a peer's C needs them).
+    window: a window program: rows arrive frame by frame into its stream (firmware/avr/main.c, TG_WINDOW)."""
     firmware = toolchain.package_root("firmware") / "avr"
     if variant == "run":
         sources, defines = ["main.c", "model.c"], ["-DTG_RUN", *(["-DTG_FIXED"] if fixed else [])]
     else:
         sources, defines = ["main.c", "predict.c"], ["-Wl,--noinhibit-exec", *(["-DTG_STUB"] if variant == "stub" else [])]
-    defines += ["-DTG_PROBA"] if proba else []
+    defines += (["-DTG_PROBA"] if proba else []) + (["-DTG_WINDOW"] if window else [])
     elf = workdir / f"{name}_{variant}.elf"
     cmd = [toolchain.find("avr-gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{Path(header).resolve()}"',
            *defines, *(str(firmware / source) for source in sources), *extra_flags, "-o", str(elf)]
@@ -360,7 +361,8 @@ def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[
     with tempfile.TemporaryDirectory(prefix="tinygen-avr-") as tmp:
         workdir = Path(tmp)
         with ThreadPoolExecutor(max_workers=3) as pool:
-            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba, extra_flags)
+            window = program.window_op is not None
+            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba, extra_flags, window)
                     for variant in ("size", "stub", "run")}
             sized, stub = _sizes(jobs["size"].result()), _sizes(jobs["stub"].result())
             model_flash, model_ram = sized["flash"] - stub["flash"], sized["ram"] - stub["ram"]

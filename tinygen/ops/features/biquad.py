@@ -379,6 +379,13 @@ class BiquadRms(FeatureOp):
                            "below h; tinygen/ops/features/biquad.py"}
 
     @classmethod
+    def build(cls, window: int, specs: list, sample_scales: list[float], sample_rate: float | None) -> "BiquadRms":
+        """The op for these filter items (ops/features/registry.py): designed from the specs and the sample rate."""
+        if sample_rate is None:
+            raise TinygenError("filter features give their cutoffs in Hz: the model needs its sample rate")
+        return cls(window=window, specs=list(specs), sample_scales=list(sample_scales), sample_rate=float(sample_rate))
+
+    @classmethod
     def from_dict(cls, data: dict) -> "BiquadRms":
         window, rate = int(data["window"]), float(data["sample_rate"])
         plans = [Plan([[float(v) for v in row] for row in item["reference_sos"]],
