@@ -5,45 +5,51 @@ bins j = 1..N/2; an item fftK gives the mean of P over each of K bands of B = (N
 log2 of (that + eps). N in 16..256 and K are powers of two. One spectrum serves every item of the op.
 
 Integer program (per window of N int16 samples s[n]; M = N/2 complex points, L = log2 M stages; forward and
-templates/c/features/window_fft_bands.c.j2 are the same steps; "round" is floor(v + 1/2), half up):
+templates/c/features/window_fft_bands.c.j2 are the same steps; every rounding is floor(v + 1/2), half up):
   1. e = 15 - bitlength(OR_n (s[n] ^ (s[n] >> 15)))  in [0, 15]: the block exponent. Every s lies in
      [-2^(15-e), 2^(15-e)), so s' = s 2^e is an int16 (the window's peak near full scale: quiet windows keep
      their precision). All later values are in these normalized units.
   2. y[n] = (s'[n] hann[n] + 2^15) >> 16             hann[n] = round(2^15 w[n]) (int16, flash, n = 0..N/2 with
-     w[N-n] = w[n]; w[N/2] = 1 kept as 32767): |y| <= 2^14. Packed as M complex points z[m] = y[2m] + i y[2m+1]
-     in bit-reversed order (a flash table), in place in the int16 buffer of N values (2N bytes of stack).
-  3. L radix-2 decimation-in-time stages; butterfly on (a, b) with twiddle W = c - i s, c, s = round(2^15 cos,
-     sin(2 pi idx / N)) from a quarter-wave int16 table (flash, N/4 + 1 entries):
-        t = b W (int32, Q15)      a <- (a 2^15 + t + 2^15) >> 16      b <- (a 2^15 - t + 2^15) >> 16
-     i.e. (a +- b W) / 2 rounded once per component. W = 1 and W = -i (idx 0, N/4) are exact (c or s = 2^15),
-     which the C computes without a multiply as (a +- b + 1) >> 1. The values Z[k] = DFT_M(z)[k] / M.
-  4. Split into the real spectrum, for k = 1..M/2: A = Z[k], B = conj Z[M-k]; the butterfly of step 3 on
+     w[N-n] = w[n]; w[N/2] = 1 kept as 32767): y in [-2^14, 2^14). Packed as M complex points z[m] = y[2m] +
+     i y[2m+1] in bit-reversed order (a flash table of M bytes), in the int16 work buffer of N values (2N bytes of
+     stack, the only one).
+  3. L radix-2 decimation-in-time stages, each halving: the butterfly on (a, b) with W = c - i s, c, s =
+     round(2^15 cos, sin(2 pi idx / N)) from a quarter-wave int16 table (flash, N/4 + 1 entries):
+        t = b W 2^15 (int32)      a <- (a 2^15 + t + 2^15) >> 16      b <- (a 2^15 - t + 2^15) >> 16
+     i.e. (a +- b W) / 2 rounded once per component (fixedpoint.butterflies_q15; AVR assembly). W = 1 and W = -i
+     (idx 0 and N/4: c or s stands for an exact 2^15) are computed in int16 as (a >> 1) + ((d + 1 + (a & 1)) >> 1),
+     d = +-b W, the same floor. The result is Z[k] = DFT_M(z)[k] / M.
+  4. The split into the real spectrum, for k = 1..M/2: A = Z[k], B = conj Z[M-k]; the butterfly of step 3 on
      (A + B, -i (A - B)) with W_N^k gives X[k] and conj X[M-k]; X[M] = Re Z[0] - Im Z[0] exactly. Then
-     X[j] = DFT_N(s' w)[j] / N, |X| <= 2^14, so P'[j] = re^2 + im^2 (uint32, < 2^29) is P[j] 4^e in sample
-     units; the powers overwrite the buffer (bin j in slot j mod M).
-  5. Per item, per band: S = sum of its B powers (uint32; Parseval bounds every band below 2^29).
+     X[j] = DFT_N(s' w)[j] / N, |X| <= 2^14 + delta, and P'[j] = re^2 + im^2 (uint32, < 2^29) is P[j] 4^e in units
+     of one sample step squared; each power overwrites its point as two int16 words (bin j in slot j mod M).
+  5. Per item, per band: S = the sum of its B powers (uint32; Parseval keeps every band below 2^29).
      fftK:    q = round(S 2^(F - 2e) / B), F = LINEAR_FRAC_BITS = 2: the energy in units of 2^-F sample^2
               (shift = log2 B + 2e - F; q = S << -shift if shift <= 0, 0 if shift >= 32, else
-              ((S >> (shift - 1)) + 1) >> 1); q in [0, 2^30 + ...].
+              ((S >> (shift - 1)) + 1) >> 1); q in [0, 1.076e9].
      fftKlog: eps B / sample_scale^2 = mant 2^exp (mant in [2^29, 2^30), per channel, flash); sh = exp + 2e:
-              sh >= 0: v = (S >> min(sh, 31)) + mant,  offset = exp - log2 B       (eps dominates: < 2^31)
-              sh < 0:  v = S + max(1, round(mant 2^sh)), offset = -2e - log2 B  (eps rounded to >= 1 unit)
+              sh >= 0: v = (S >> min(sh, 31)) + mant,  offset = exp - log2 B       (eps dominates; v < 2^31)
+              sh < 0:  v = S + max(1, round(mant 2^sh)), offset = -2e - log2 B  (eps rounded to whole units of S,
+                       at least 1: it moves by at most 1 unit of S, 1/B of a normalized energy unit)
               q = log2_u32(v) + offset 2^16: log2(energy + eps) - 2 log2(sample_scale) in Q16
-              (fixedpoint.log2_u32: leading bit + a 33-entry table with linear interpolation).
-Every intermediate's range is proven in `ranges` (and the tests check it): stage values below 23,200 in modulus
-(int16), butterfly sums below 1.6e9 (int32), split sums below 2^14 + 40 (int16).
+              (fixedpoint.log2_u32: the leading bit, then a 33-entry table with linear interpolation).
+Every intermediate's range is proven in `ranges` (FftBands.check holds each to its C type; the simulator refuses any
+value beyond it): stage values below 23,200 in modulus (int16), butterfly sums below 1.52e9 (int32), split sums
+below 2^14 + 16 (int16), powers and band sums below 2^29.
 
-Error (error_bounds, window_error_bounds): the rounding of steps 2-4 moves each X[j] by at most delta (modulus,
-normalized units, spectrum_error: every rounding of an element reaches an output bin with gain 1 through the
-halving butterflies, so the stages' errors add; the split gains sqrt 2): delta = 8.6 (N=16) .. 12.7 (N=256).
-With E a band's exact energy in normalized units (the reference's energy / sample_scale^2 * 4^e):
+Error (error_bounds, window_error_bounds): the roundings of steps 2-4 move each X[j] by at most delta (modulus,
+normalized units, spectrum_error: a rounding anywhere reaches an output bin with gain 1 through the halving
+butterflies, so the stages' errors add; the split gains sqrt 2): delta = 6.2 (N = 16) .. 11.6 (N = 256). With E a
+band's exact energy in normalized units (the reference's energy / sample_scale^2 * 4^e):
   |S / B - E| <= 2 delta sqrt(E) + delta^2                       (Cauchy-Schwarz over the band)
   fftK:    |q 2^-F - E 4^-e| <= (2 delta sqrt(E) + delta^2) 4^-e + 2^-(F+1)  sample^2; at worst (e = 0,
-           E = 2^28) 2^15 delta + delta^2 + 1/8 sample^2, i.e. 2^-13 delta of the full-scale energy.
-  fftKlog: with eps' = eps 4^e / sample_scale^2, rho = (2 delta sqrt(E) + delta^2 + 1/B) / (E + eps') + 2^-28:
+           E = 2^28) 2^15 delta + delta^2 + 1/8 sample^2, 2^-13 delta of the full-scale energy.
+  fftKlog: with eps' = eps 4^e / sample_scale^2, rho = (2 delta sqrt(E) + delta^2 + 1/B) / (E + eps') + 2^-28 (the
+           1/B: eps rounded to units of S; 2^-28: mant's rounding and the shift of S when eps dominates):
            |q 2^-16 + 2 log2(sample_scale) - log2(energy + eps)| <= -log2(1 - rho) + LOG2_ERROR_BOUND.
-           error_bounds states it where E + eps' >= 2^LOG_REGION_BITS, i.e. wherever energy + eps >= 2^-8
-           (peak sample_scale)^2 (peak = max |s|): 0.028 (N=64); below, the bound grows as 2 delta / sqrt(E).
+           error_bounds states it where E + eps' >= 2^LOG_REGION_BITS, which holds wherever energy + eps >=
+           2^-8 (max(peak, 1) sample_scale)^2 (peak = max |s|): 0.018 (N = 16) .. 0.033 (N = 256) log2 units;
+           below, the bound (window_error_bounds) grows as 2 delta / sqrt(E).
 """
 from __future__ import annotations
 
@@ -70,14 +76,13 @@ MARGIN = 1 + 1e-9  # host float64 arithmetic of the bounds, rounded up
 
 
 def _log2_error_bound() -> float:
-    """The largest |log2_u32(v) 2^-16 - log2 v| over every v >= 1: exhaustively over the 2^15 mantissas t (a v with
-    leading 16 bits t lies in [t, t + 1) 2^k, and log2_u32 depends on t alone; below 2^15 v = t 2^-k exactly)."""
+    """The largest |log2_u32(v) 2^-16 - log2 v| over every v >= 1, exhaustively: a v whose leading 16 bits are t
+    (shifted to [2^15, 2^16)) lies in [t, t + 1) 2^k, log2_u32(v) = log2_u32(t) + k 2^16, and log2 is monotone, so
+    the error is at most the larger of the errors at t and t + 1 (at t alone when v has at most 16 bits)."""
     t = np.arange(1 << 15, 1 << 16, dtype=np.int64)
     q = log2_u32(t) / 2.0 ** LOG2_FRAC_BITS
     worst = np.maximum(np.abs(q - np.log2(t)), np.abs(q - np.log2(t + 1.0)))
-    small = np.arange(1, 1 << 15, dtype=np.int64)
-    worst_small = np.abs(log2_u32(small) / 2.0 ** LOG2_FRAC_BITS - np.log2(small))
-    return float(max(worst.max(), worst_small.max())) * MARGIN + 1e-12
+    return float(worst.max()) * MARGIN + 1e-12
 
 
 LOG2_ERROR_BOUND = _log2_error_bound()
@@ -135,13 +140,20 @@ def block_exponent(samples: np.ndarray) -> np.ndarray:
     return MAX_EXPONENT - length
 
 
+def check_range(values: np.ndarray, limit: int, what: str) -> np.ndarray:
+    """values, after checking |values| <= limit (the C's type): the simulator refuses what the proof excludes."""
+    if values.size and np.max(np.abs(values)) > limit:
+        raise AssertionError(f"{what} leaves its proven range (the range analysis is wrong)")
+    return values
+
+
 def complex_spectrum(samples: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Steps 2-3: (re, im) [rows, M] of Z = DFT_M(z) / M, natural order."""
     window = samples.shape[1]
     half_n = window // 2
     table = np.asarray(hann_table(window), dtype=np.int64)
     hann_q = np.concatenate([table, table[1:half_n][::-1]])  # w[N - n] = w[n]
-    y = ((samples << e[:, None]) * hann_q + Q15) >> 16
+    y = check_range(((samples << e[:, None]) * hann_q + Q15) >> 16, 1 << 14, "a windowed sample")
     order = bit_reversed(half_n)
     re, im = y[:, 0::2][:, order], y[:, 1::2][:, order]
     half = 1
@@ -152,6 +164,8 @@ def complex_spectrum(samples: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np
         c, s = twiddles(window, (top & (half - 1)) * (window // (2 * half)))
         re[:, top], im[:, top], re[:, bottom], im[:, bottom] = butterflies_q15(
             re[:, top], im[:, top], re[:, bottom], im[:, bottom], c, s)
+        check_range(re, Q15 - 1, "a stage value")
+        check_range(im, Q15 - 1, "a stage value")
         half *= 2
     return re, im
 
@@ -163,14 +177,16 @@ def bin_powers(samples: np.ndarray, e: np.ndarray) -> np.ndarray:
     re, im = complex_spectrum(samples, e)
     k = np.arange(1, half_n // 2 + 1)
     a_re, a_im, b_re, b_im = re[:, k], im[:, k], re[:, half_n - k], -im[:, half_n - k]
-    sum_re, sum_im, diff_re, diff_im = a_re + b_re, a_im + b_im, a_re - b_re, a_im - b_im
-    x_re, x_im, y_re, y_im = butterflies_q15(sum_re, sum_im, diff_im, -diff_re, *twiddles(window, k))
+    sum_re, sum_im, diff_re, diff_im = (check_range(v, Q15 - 1, "a split sum")
+                                        for v in (a_re + b_re, a_im + b_im, a_re - b_re, a_im - b_im))
+    x_re, x_im, y_re, y_im = (check_range(v, Q15 - 1, "a spectrum value")
+                              for v in butterflies_q15(sum_re, sum_im, diff_im, -diff_re, *twiddles(window, k)))
     power = np.zeros((len(samples), half_n + 1), dtype=np.int64)
     power[:, half_n - k] = y_re * y_re + y_im * y_im  # conj X[M - k]; k = M/2 gives the same bin twice
     power[:, k] = x_re * x_re + x_im * x_im
-    nyquist = re[:, 0] - im[:, 0]
+    nyquist = check_range(re[:, 0] - im[:, 0], Q15 - 1, "X[N/2]")
     power[:, half_n] = nyquist * nyquist
-    return power[:, 1:]
+    return check_range(power[:, 1:], 1 << 29, "a power")
 
 
 def round_shift(value: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -298,7 +314,7 @@ class FftBands(FeatureOp):
         outputs = []
         for spec, eps in zip(self.specs, self.eps):
             bins = self.bins(spec)
-            sums = power.reshape(len(samples), spec.bands, bins).sum(axis=2)
+            sums = check_range(power.reshape(len(samples), spec.bands, bins).sum(axis=2), 1 << 29, "a band sum")
             if eps is None:
                 shift = (bins.bit_length() - 1) + 2 * e - LINEAR_FRAC_BITS
                 outputs.append(round_shift(sums, shift[:, None]))
