@@ -924,6 +924,113 @@ def test_bits_and_order_key_match_c(clib):
     assert np.all(np.diff(fixedpoint.order_key(numbers)) >= 0)
 
 
+# ---- window statistics (ops/features/statistics.py) ----------------------------------------------------------
+TWIN_TESTS["isqrt_u64"] = "test_isqrt_u64_matches_c"
+TWIN_TESTS["div_reciprocal_u32"] = "test_div_reciprocal_u32_matches_c"
+STATISTICS_WRAPPERS = """
+void tg_isqrt_u64_n(const uint64_t *v, const uint8_t *radicand_bytes, int64_t n, uint32_t *out)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        out[i] = tgws_isqrt_u64(v[i], radicand_bytes[i]);
+    }
+}
+
+void tg_div_reciprocal_u32_n(const uint32_t *n, const uint32_t *m, const uint8_t *s, const uint8_t *add_back,
+                             int64_t count, uint32_t *out)
+{
+    int64_t i;
+    for (i = 0; i < count; i++) {
+        out[i] = tgws_div_reciprocal_u32(n[i], m[i], s[i], add_back[i]);
+    }
+}
+"""
+
+
+def statistics_library(directory):
+    """The window statistics' primitives (and nothing else: each compiles alone) behind array wrappers, for ctypes."""
+    gcc = need_tool("gcc")
+    source = directory / "statistics.c"
+    source.write_text("#include <stdint.h>\n" + render_primitives("tgws", ["isqrt_u64", "div_reciprocal_u32"])
+                      + STATISTICS_WRAPPERS)
+    library = directory / "libstatistics.so"
+    subprocess.run([gcc, *CFLAGS, "-o", str(library), str(source)], check=True, capture_output=True, text=True)
+    lib = ctypes.CDLL(str(library))
+    lib.tg_isqrt_u64_n.restype = lib.tg_div_reciprocal_u32_n.restype = None
+    lib.tg_isqrt_u64_n.argtypes = [_ptr(np.uint64), _ptr(np.uint8), ctypes.c_int64, _ptr(np.uint32)]
+    lib.tg_div_reciprocal_u32_n.argtypes = [_ptr(np.uint32), _ptr(np.uint32), _ptr(np.uint8), _ptr(np.uint8),
+                                            ctypes.c_int64, _ptr(np.uint32)]
+    return lib
+
+
+def isqrt_cases(seed: int = 0, random_per_size: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(radicands, radicand_bytes): per byte count 1..7, 0 to 3, the largest radicand, and r^2 - 1, r^2, r^2 + 1,
+    r^2 + r (rounds down), r^2 + r + 1 (rounds up) around small, random and the largest roots, plus random radicands.
+    The AVR assembly's test (test_feature_statistics.py) runs the same values."""
+    rng = np.random.default_rng(seed)
+    values, sizes = [], []
+    for size in range(1, fixedpoint.ISQRT_MAX_BYTES + 1):
+        top = (1 << (8 * size)) - 1
+        largest = int(np.floor(np.sqrt(float(top))))
+        largest -= largest * largest > top
+        roots = np.r_[[1, 2, 15, 16, 255, 256, largest], rng.integers(1, largest + 1, 12)]
+        around = np.concatenate([roots * roots + d for d in (-1, 0, 1)] + [roots * roots + roots + d for d in (0, 1)])
+        chosen = np.r_[[0, 1, 2, 3, top], around, rng.integers(0, top, random_per_size, endpoint=True)]
+        chosen = chosen[chosen <= top]
+        values.append(chosen)
+        sizes.append(np.full(len(chosen), size))
+    return np.concatenate(values), np.concatenate(sizes)
+
+
+def test_isqrt_u64_matches_c(tmp_path):
+    """The portable C of isqrt_u64 against its twin, and the twin against math.isqrt rounded (r + (v - r^2 > r))."""
+    import math
+
+    lib = statistics_library(tmp_path)
+    values, sizes = isqrt_cases(random_per_size=5000)
+    out = _out(values.size, np.uint32)
+    lib.tg_isqrt_u64_n(values.astype(np.uint64), sizes.astype(np.uint8), values.size, out)
+    twin = fixedpoint.isqrt_u64(values, sizes)
+    exact = [math.isqrt(int(v)) + (int(v) - math.isqrt(int(v)) ** 2 > math.isqrt(int(v))) for v in values]
+    assert np.array_equal(twin, exact)
+    assert_equal_arrays(values, twin, out.astype(np.int64), "isqrt_u64")
+    with pytest.raises(ValueError):
+        fixedpoint.isqrt_u64(1 << 8, 1)
+
+
+def reciprocal_cases(seed: int = 0, random_per_divisor: int = 40) -> tuple[np.ndarray, ...]:
+    """(n, multiplier, post_shift, add_back, divisor): the reciprocals the window statistics use for every divisor
+    2..1024 that is not a power of two (both forms), on 0, 1, d - 1, d, multiples of d +- 1, 2^32 - 1 and random n."""
+    from tinygen.ops.features.statistics import reciprocal
+
+    rng = np.random.default_rng(seed)
+    columns = [[] for _ in range(5)]
+    top = (1 << 32) - 1
+    for divisor in (d for d in range(3, 1025) if d & (d - 1)):
+        for largest in (top, (1 << 31) - 1):
+            multiplier, post_shift, add_back = reciprocal(divisor, largest)
+            multiple = (largest // divisor) * divisor
+            n = np.r_[[0, 1, divisor - 1, divisor, multiple - 1, multiple, largest], rng.integers(0, largest, random_per_divisor)]
+            n = n[(n >= 0) & (n <= largest)]
+            for column, value in zip(columns, (n, multiplier, post_shift, add_back, divisor)):
+                column.append(np.broadcast_to(value, n.shape))
+    return tuple(np.concatenate(column).astype(np.int64) for column in columns)
+
+
+def test_div_reciprocal_u32_matches_c(tmp_path):
+    """The C against its twin, and the twin against exact division, for the reciprocal of every divisor up to 1024."""
+    lib = statistics_library(tmp_path)
+    n, multiplier, post_shift, add_back, divisor = reciprocal_cases()
+    assert add_back.any() and not add_back.all()  # both forms
+    out = _out(n.size, np.uint32)
+    lib.tg_div_reciprocal_u32_n(n.astype(np.uint32), multiplier.astype(np.uint32), post_shift.astype(np.uint8),
+                                add_back.astype(np.uint8), n.size, out)
+    twin = fixedpoint.div_reciprocal_u32(n, multiplier, post_shift, add_back)
+    assert np.array_equal(twin, n // divisor)
+    assert_equal_arrays(n, twin, out.astype(np.int64), "div_reciprocal_u32")
+
+
+# ---- window_fft_bands (ops/features/fft_bands.py) -------------------------------------------------------------
 def test_log2_u32_matches_c(clib):
     """log2_u32 in C equals its twin on every v below 2**17, around every power of two and on random uint32 values;
     it never decreases, and it is within the bound ops/features/fft_bands.py proves over every mantissa."""

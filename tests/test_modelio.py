@@ -78,7 +78,7 @@ def test_supported_types_names():
         "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor", "Tree",
         "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
         "HistGradientBoostingRegressor", "TreePredictor", "IsolationForest", "GaussianNB",
-        "MLPClassifier", "MLPRegressor", "AdamOptimizer", "SGDOptimizer",
+        "MLPClassifier", "MLPRegressor", "AdamOptimizer", "SGDOptimizer", "WindowFeatures",
     }
     assert len(SUPPORTED_TYPES) == len(set(SUPPORTED_TYPES))
     for cls in modelio.SUPPORTED_CLASSES:

@@ -96,7 +96,8 @@ def test_a_format_tells_a_wrong_range():
     assert [f.frac_bits for f in QFormat("int16", (3, 5)).channels(2)] == [3, 5]
 
 
-READERS = ("costmodel.py", "report.py", "profiling.py", "ir.py", "diagnose.py", "emit.py")
+READERS = ("costmodel.py", "report.py", "profiling.py", "ir.py", "diagnose.py", "emit.py", "bench.py", "boards.py",
+           "shipped.py")
 OP_CLASSES = {cls.__name__ for cls in OP_TYPES.values()} | {"Probability", "AnomalyScore"}
 
 

@@ -28,7 +28,6 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from .api import convert
 from .data import BUNDLED
 from .errors import TinygenError
-from .ops.trees import TreeEnsemble
 from .progress import progress
 from .quantize import BINS_CHOICES, GAUSSIAN_DTYPES, LINEAR_DTYPES
 from .verify import metric
@@ -161,20 +160,20 @@ def print_accuracy_table(echo=print) -> None:
 def input_kind(program, bins_asked: str = "auto") -> str:
     """What the C's decisions compare: a tree's raw float32 bits, order keys, threshold bins or quantized x_q;
     a linear model's x_q (q-dtypes) or floats. "(auto)" marks an exact tree's automatic bins choice."""
-    last = program.ops[-1]
-    if not isinstance(last, TreeEnsemble):
+    compared = program.ops[-1].decision_input()
+    if compared is None:
         return "float" if program.dtype == "float32" else "x_q"
-    if last.in_kind == "fixed":
-        return "x_q"
-    return f"{last.in_kind} (auto)" if bins_asked == "auto" else last.in_kind
+    if compared == "x_q":
+        return compared
+    return f"{compared} (auto)" if bins_asked == "auto" else compared
 
 
 def layout_shown(program, asked: str) -> str:
     """A tree's layout, "(auto)" where convert() chose it; "-" for linear models."""
-    last = program.ops[-1]
-    if not isinstance(last, TreeEnsemble):
+    layout = program.ops[-1].layout_name()
+    if layout is None:
         return "-"
-    return f"{last.layout} (auto)" if asked == "auto" else last.layout
+    return f"{layout} (auto)" if asked == "auto" else layout
 
 
 def cost_rows(dataset: str, model: str, targets, dtypes=(), layouts=("auto",), bins=("auto",), rows: int | None = None):

@@ -72,34 +72,17 @@ def figure_note(board: Board, name: str) -> str:
     return f"{note}; {board.stand_in}" if board.stand_in else note
 
 
-def _tree_depth(tree) -> int:
-    """Splits on the longest path from the root to a leaf (scikit-learn's get_depth)."""
-    deepest, stack = 0, [(0, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if tree.left[node] < 0:
-            deepest = max(deepest, depth)
-        else:
-            stack += [(int(tree.left[node]), depth + 1), (int(tree.right[node]), depth + 1)]
-    return deepest
-
-
 def advice(program) -> str:
     """What would make `program` smaller, with its current numbers: a smaller dtype only when it is not
     already the smallest; for trees fewer or shallower trees, the table layout and bins when unused; for
     MLPs fewer hidden units; else fewer features."""
     tips = [] if program is None or program.dtype in ("q7", "int8") else ["a smaller dtype (--dtype q7)"]
     ops = [] if program is None else program.ops
-    trees = next((op for op in ops if op.op == "tree_ensemble"), None)
+    op_tips = [tip for op in ops for tip in op.shrink_advice()]  # trees: fewer, shallower, table, bins
     hidden = [op.n_out for op, after in zip(ops, ops[1:])  # layers with an activation (int8: relu fused)
-              if after.op in ("activation", "int8_activation") or getattr(op, "activation", "none") != "none"]
-    if trees is not None:
-        tips += [f"fewer trees (it has {len(trees.trees)})",
-                 f"shallower trees (max_depth below {max(_tree_depth(t) for t in trees.trees)})"]
-        if trees.layout != "table":
-            tips.append("--layout table")
-        if program.dtype == "exact" and trees.in_kind != "bins":
-            tips.append("--bins")
+              if after.op in ("activation", "int8_activation") or op.float_ops_fused > 1]
+    if op_tips:
+        tips += op_tips
     elif hidden:
         tips.append(f"fewer hidden units (hidden_layer_sizes {tuple(hidden)} now)")
     elif program is not None:

@@ -17,6 +17,8 @@ from . import boards, data, doctor as doctor_module, formats, junit, modelio, sh
 from .api import convert, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
+from .features import DEFAULT_FEATURES, WindowFeatures
+from .featurespec import GRAMMAR
 from .files import atomic_write_text
 from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
@@ -260,15 +262,30 @@ def dataset(name, output):
 @click.option("--drop", "drop", multiple=True, metavar="A,B,...", help="All feature columns but these.")
 @click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), help="Share of the rows held out (stratified "
               "for classifiers) to print the accuracy (R^2) and confusion matrix on; 0 skips it; the saved model is "
-              "fitted on all rows [default: 0.2].")
+              "fitted on all rows [default: 0.2]; with --group, the share of the recordings.")
+@click.option("--group", help="Raw sensor CSV (one row per sample): the recording column. With --window, train cuts "
+              "each recording into windows (never across recordings) and fits on their features.")
+@click.option("--window", type=int, help="Raw sensor CSV: samples per window (with --group).")
+@click.option("--hop", type=int, help="Raw sensor CSV: samples from one window's start to the next [default: --window].")
+@click.option("--channels", multiple=True, metavar="A,B,...", help="Raw sensor CSV: the channel columns, in this order "
+              "[default: every numeric column but the label, group and time columns].")
+@click.option("--time", "time_column", help="Raw sensor CSV: a time column; samples are sorted by it within each "
+              "recording (two samples of a recording at one time are an error).")
+@click.option("--sample-rate", type=float, help="Raw sensor CSV: samples per second (the filter features give Hz).")
+@click.option("--features", help=f"Raw sensor CSV: the window features of each channel [default: {DEFAULT_FEATURES}]; "
+              f"items: {GRAMMAR}.")
 @friendly
 @_csv_options
 def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, search, board, max_latency_ms,
-          max_flash, max_ram, jobs, quick, json_path, columns, drop, test_size, csv_format):
+          max_flash, max_ram, jobs, quick, json_path, columns, drop, test_size, csv_format, **raw):
     """Fit a model on a CSV file and save it (.skops); with --search, find the model that fits a board. The model
-    keeps the CSV's column names: later commands match columns by name."""
+    keeps the CSV's column names: later commands match columns by name. With --group and --window the CSV holds raw
+    sensor samples, one row per sample: the model is Pipeline(WindowFeatures, scaler, model) on their windows."""
     columns, drop = _names_option(columns), _names_option(drop)
+    windowed = [_option_name(key) for key, value in raw.items() if value not in (None, ())]
     if search:
+        if windowed:
+            raise TinygenError(f"--search does not take raw sensor windows yet: leave out {', '.join(windowed)}")
         if test_size is not None:
             raise TinygenError("--test-size is not for --search: the search cross-validates every candidate")
         return _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board,
@@ -282,6 +299,9 @@ def train(data_csv, label, kind, params, seed, task, scaler, output, allow_pickl
     if kind is None:
         raise TinygenError(f"train needs --model KIND (one of {', '.join(train_module.KINDS)}), or --search with --board")
     train_module.check_kind(kind)
+    if windowed:
+        return _train_windows(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle,
+                              columns + drop, test_size, csv_format, raw)
     unsupervised = kind in train_module.UNSUPERVISED_KINDS
     if label is None and not unsupervised:
         raise TinygenError(f"model {kind!r} needs --label COLUMN (only {', '.join(train_module.UNSUPERVISED_KINDS)} "
@@ -323,10 +343,69 @@ def _print_holdout(held_out, test_size, seed, n_rows):
     click.echo(f"held-out {held_out.metric_name} {held_out.value:.4f} on {held_out.test_rows} rows ({split} split, "
                f"--test-size {test_size}, fitted on the other {held_out.train_rows}; the saved model is fitted on all "
                f"{n_rows} rows)")
+    _print_confusion(held_out)
+
+
+def _print_confusion(held_out, unit: str = "rows") -> None:
     if held_out.confusion is not None:
-        click.echo("confusion matrix of the held-out rows (rows: true label, columns: predicted):")
+        click.echo(f"confusion matrix of the held-out {unit} (rows: true label, columns: predicted):")
         for line in held_out.confusion_lines():
             click.echo(line)
+
+
+def _option_name(key: str) -> str:
+    return "--" + {"time_column": "time"}.get(key, key).replace("_", "-")
+
+
+def _train_windows(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, columns, test_size,
+                   csv_format, raw):
+    """train on a raw sensor CSV: windows of each recording -> Pipeline(WindowFeatures, scaler, model)."""
+    from .windows import check_window, load_windows
+
+    missing = [option for option, key in (("--group COLUMN", "group"), ("--window N", "window")) if raw[key] is None]
+    if missing:
+        raise TinygenError(f"a raw sensor CSV (one row per sample) needs {' and '.join(missing)} besides "
+                           f"{', '.join(_option_name(k) for k, v in raw.items() if v not in (None, ()))}")
+    if label is None:
+        raise TinygenError("training on windows needs --label COLUMN: each window's label is its samples' label")
+    if columns or csv_format.by_position:
+        raise TinygenError("--columns, --drop and --by-position are for feature tables; a raw sensor CSV names its "
+                           "channel columns with --channels")
+    parsed = train_module.parse_params(list(params))
+    window, _ = check_window(raw["window"], raw["hop"])
+    WindowFeatures(window, features=raw["features"] or DEFAULT_FEATURES, sample_rate=raw["sample_rate"]).specs()
+    modelio.check_save_path(output, allow_pickle=allow_pickle)  # all before the CSV is read
+    windows = load_windows(data_csv, label=label, group=raw["group"], window=raw["window"], hop=raw["hop"],
+                           channels=_names_option(raw["channels"]) or None, time=raw["time_column"], fmt=csv_format,
+                           allow_missing=train_module.handles_missing(kind))
+    click.echo(windows.summary())
+    for line in windows.notes():
+        click.echo(f"note: {line}", err=True)
+    options = dict(features=raw["features"], sample_rate=raw["sample_rate"], params=parsed, task=task, scaler=scaler)
+    estimator = train_module.fit_windows(windows, kind, seed=seed, **options)
+    test_size = 0.2 if test_size is None else test_size
+    held_out = train_module.holdout_windows(windows, kind, test_size=test_size, seed=seed, **options) \
+        if test_size else None
+    modelio.save_model(estimator, output, allow_pickle=allow_pickle)
+    score = estimator.score(windows.X, windows.y)
+    what = f"{'training accuracy' if is_classifier(estimator) else 'training R^2'} {score:.4f}"
+    steps = ", ".join(type(step).__name__ for _, step in estimator.steps)
+    click.echo(f"wrote {output}: Pipeline({steps}) on {windows.n_windows} windows, "
+               f"{len(estimator[0].feature_names_out_)} features ({len(windows.channel_names)} channels x "
+               f"{len(estimator[0].specs())} items: {estimator[0].features}), {what}")
+    if held_out is not None:
+        _print_window_holdout(held_out, test_size, windows)
+
+
+def _print_window_holdout(held_out, test_size, windows) -> None:
+    if held_out.skipped:
+        click.echo(f"held-out check skipped: {held_out.skipped}")
+        return
+    click.echo(f"held-out {held_out.metric_name} {held_out.value:.4f} on {held_out.test_rows} windows of "
+               f"{held_out.recordings} recordings (split by recording: --test-size {test_size} of the "
+               f"{len(set(windows.groups))} recordings with windows held out whole; fitted on the other "
+               f"{held_out.train_rows} windows; the saved model is fitted on all {windows.n_windows})")
+    _print_confusion(held_out, "windows")
 
 
 def _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board, max_latency_ms,

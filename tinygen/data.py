@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import gzip
 import io
 import math
 import os
@@ -23,6 +24,8 @@ from tinygen.files import atomic_write_text
 BUNDLED = ("iris", "wine", "breast_cancer", "diabetes", "digits")
 DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
 DECIMALS = (".", ",")
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 # How many names an error message lists before it says "and N more".
 _MAX_LISTED = 10
@@ -81,7 +84,7 @@ class Dataset:
         return int(self.X.shape[1])
 
 
-def _names_list(names: list[str] | tuple[str, ...], limit: int = _MAX_LISTED) -> str:
+def names_list(names: list[str] | tuple[str, ...], limit: int = _MAX_LISTED) -> str:
     """``'a', 'b', 'c' (and 7 more)`` — a one-line, truncated list of quoted names."""
     shown = ", ".join(repr(str(n)) for n in names[:limit])
     if len(names) > limit:
@@ -110,6 +113,12 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         reason = " ".join(str(exc.strerror or exc).split())
         raise TinygenError(f"cannot read data file {shown}: {reason}") from exc
+    if raw[:2] == _GZIP_MAGIC:  # a gzip-compressed CSV (NAME.csv.gz) is read as its text
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise TinygenError(f"data file {shown} looks gzip-compressed but cannot be decompressed: "
+                               f"{' '.join(str(exc).split())}") from exc
     try:
         return raw.decode("utf-8-sig")  # accepts (and drops) a UTF-8 byte-order mark
     except UnicodeDecodeError as exc:
@@ -132,6 +141,7 @@ def _parse_features(
     allow_nan: bool,
     fmt: CsvFormat = DEFAULT_FORMAT,
     allow_missing: bool = False,
+    must: str = "features must be numbers: encode text columns as numbers or drop them",
 ) -> np.ndarray:
     n_rows = len(lines)
     X = np.empty((n_rows, len(names)), dtype=np.float64)
@@ -150,8 +160,7 @@ def _parse_features(
             except ValueError:
                 raise TinygenError(
                     f"column {name!r} in {shown} has a non-numeric value {_value_repr(cell)} at "
-                    f"{_where(lines[i], i + 1)}; features must be numbers: encode text columns as numbers "
-                    f"or drop them{_decimal_hint(text, fmt)}"
+                    f"{_where(lines[i], i + 1)}; {must}{_decimal_hint(text, fmt)}"
                 ) from None
             values[i] = number
             if not allow_nan and not math.isfinite(number) and not (allow_missing and math.isnan(number)):
@@ -213,8 +222,9 @@ def _parse_labels(shown: str, name: str, cells: list[str], lines: list[int],
     return y
 
 
-def _label_missing_message(shown: str, label: str, header: list[str], fmt: CsvFormat = DEFAULT_FORMAT) -> str:
-    message = f"label column {label!r} not found in {shown}"
+def _label_missing_message(shown: str, label: str, header: list[str], fmt: CsvFormat = DEFAULT_FORMAT,
+                           what: str = "label column") -> str:
+    message = f"{what} {label!r} not found in {shown}"
     lowered = {h.lower(): h for h in header}
     if label.strip().lower() in lowered:
         message += f"; did you mean {lowered[label.strip().lower()]!r}?"
@@ -222,7 +232,7 @@ def _label_missing_message(shown: str, label: str, header: list[str], fmt: CsvFo
         close = difflib.get_close_matches(label, header, n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"
-    message += f"; available columns: {_names_list(header)}"
+    message += f"; available columns: {names_list(header)}"
     message += _delimiter_hint(header, fmt)
     return message
 
@@ -281,6 +291,61 @@ def _read_rows(shown: str, text: str, fmt: CsvFormat) -> tuple[list[str], list[l
     return header, rows, lines
 
 
+@dataclass(frozen=True)
+class Table:
+    """A CSV's cells by column, as read (the header checked, blank lines skipped), before any cell is parsed:
+    ``shown`` names the file in messages, ``lines`` are the file's line numbers of the data rows."""
+
+    shown: str
+    header: list[str]
+    cells: dict[str, list[str]]
+    lines: list[int]
+    fmt: CsvFormat = DEFAULT_FORMAT
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.lines)
+
+    def check_column(self, name: str, what: str = "label column") -> None:
+        """A TinygenError (with the closest name and the columns there are) unless ``name`` is a column."""
+        if name not in self.cells:
+            raise TinygenError(_label_missing_message(self.shown, name, self.header, self.fmt, what))
+
+    def numbers(self, names: list[str], *, allow_nan: bool = False, allow_missing: bool = False,
+                must: str = "features must be numbers: encode text columns as numbers or drop them") -> np.ndarray:
+        """float64 [rows, len(names)] of those columns, with load_csv's checks and messages (``must``: what the
+        message says the values must be)."""
+        return _parse_features(self.shown, names, [self.cells[n] for n in names], self.lines, allow_nan, self.fmt,
+                               allow_missing, must)
+
+    def labels(self, name: str) -> np.ndarray:
+        """The label column ``name`` as load_csv returns it (int64, float64 or str objects; none empty)."""
+        return _parse_labels(self.shown, name, self.cells[name], self.lines, self.fmt)
+
+    def is_number(self, text: str) -> bool:
+        """True when a cell's text is a number in this file's decimal mark."""
+        try:
+            self.fmt.number(text.strip())
+        except ValueError:
+            return False
+        return True
+
+
+def read_table(path: str | os.PathLike, fmt: CsvFormat = DEFAULT_FORMAT) -> Table:
+    """The cells of a delimited file (UTF-8 text, or gzip-compressed UTF-8) whose first row is a header and that
+    has at least one data row; nothing is parsed as a number yet."""
+    path = Path(path)
+    shown = repr(str(path))
+    text = _read_text(path)
+    if text.strip() == "":
+        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
+    header, rows, lines = _read_rows(shown, text, fmt)
+    if not rows:
+        raise TinygenError(f"{shown} has a header but no data rows; add at least one row of data")
+    cells = {name: [row[j] for row in rows] for j, name in enumerate(header)}
+    return Table(shown, header, cells, lines, fmt)
+
+
 def load_csv(
     path: str | os.PathLike,
     label: str | None = None,
@@ -292,7 +357,7 @@ def load_csv(
     choose=None,
 ) -> Dataset:
     """Read a delimited file (``fmt``: delimiter and decimal mark; commas and points by default) whose first
-    row is a header.
+    row is a header (see :func:`read_table`).
 
     ``label`` names the label column (``y``); all other columns are features and must be numbers. With
     ``label=None`` every column is a feature and ``y`` is None (an error if ``require_label``). With
@@ -302,23 +367,15 @@ def load_csv(
     all labels strings. ``choose`` (the header's feature names -> the ones to read, in order) picks the feature
     columns before any cell is read, so a column left out (a timestamp, an id) may hold anything.
     """
-    path = Path(path)
-    shown = repr(str(path))
-    text = _read_text(path)
-    if text.strip() == "":
-        raise TinygenError(f"data file {shown} is empty; it needs a header row and at least one data row")
-
-    header, rows, lines = _read_rows(shown, text, fmt)
-    if not rows:
-        raise TinygenError(f"{shown} has a header but no data rows; add at least one row of data")
-
+    table = read_table(path, fmt)
+    shown, header = table.shown, table.header
     if label is None and require_label:
         raise TinygenError(
             f"a label column is required for {shown}; name it with --label COLUMN "
-            f"(columns: {_names_list(header)})"
+            f"(columns: {names_list(header)})"
         )
-    if label is not None and label not in header:
-        raise TinygenError(_label_missing_message(shown, label, header, fmt))
+    if label is not None:
+        table.check_column(label)
 
     feature_names = [name for name in header if name != label]
     if not feature_names:
@@ -327,10 +384,8 @@ def load_csv(
         )
     if choose is not None:
         feature_names = choose(feature_names)
-    columns = {name: [row[j] for row in rows] for j, name in enumerate(header)}
-    X = _parse_features(shown, feature_names, [columns[n] for n in feature_names], lines, allow_nan, fmt,
-                        allow_missing)
-    y = _parse_labels(shown, label, columns[label], lines, fmt) if label is not None else None
+    X = table.numbers(feature_names, allow_nan=allow_nan, allow_missing=allow_missing)
+    y = table.labels(label) if label is not None else None
     return Dataset(X=X, y=y, feature_names=feature_names, label_name=label)
 
 
@@ -430,9 +485,9 @@ def name_differences(got: list[str], expected: list[str]) -> str:
     """``; missing: 'a'; unexpected: 'b'`` (or that the same names come in another order)."""
     missing = [name for name in expected if name not in set(got)]
     unexpected = [name for name in got if name not in set(expected)]
-    text = f"; missing: {_names_list(missing)}" if missing else ""
-    text += f"; unexpected: {_names_list(unexpected)}" if unexpected else ""
-    return text or f"; the same names in another order (the model's: {_names_list(expected)})"
+    text = f"; missing: {names_list(missing)}" if missing else ""
+    text += f"; unexpected: {names_list(unexpected)}" if unexpected else ""
+    return text or f"; the same names in another order (the model's: {names_list(expected)})"
 
 
 def column_choice(keep=None, drop=None, label: str | None = None):
@@ -451,8 +506,8 @@ def column_choice(keep=None, drop=None, label: str | None = None):
     def choose(feature_names: list[str]) -> list[str]:
         unknown = [name for name in names if name not in feature_names]
         if unknown:
-            raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {_names_list(unknown)}; "
-                               f"the feature columns are {_names_list(feature_names, 30)}")
+            raise TinygenError(f"{option}: unknown column{'s' if len(unknown) > 1 else ''} {names_list(unknown)}; "
+                               f"the feature columns are {names_list(feature_names, 30)}")
         chosen = names if keep else [name for name in feature_names if name not in names]
         if not chosen:
             raise TinygenError("--drop leaves no feature column; keep at least one")

@@ -206,11 +206,14 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
     # The chain of ops after the input conversion: op k reads buffer k and writes buffer k+1; the first
     # reads the (quantized) input and the last writes the caller's score array.
     body = [ctx for ctx in body if not ctx["op"].passthrough]  # e.g. order_keys on raw bits
+    # A window program's feature op reads a ring of frames (the stream's, or the caller's window at frame 0).
+    window = body[0]["op"] if body and getattr(body[0]["op"], "streams", False) else None
     chain = []
     for k, ctx in enumerate(body):
-        chain.append({"fn": ctx["fn"], "src": "x_q" if program.is_fixed and k == 0 else ("x" if k == 0 else f"h{k}"),
-                      "dst": "out" if k == len(body) - 1 else f"h{k + 1}", "out_type": ctx["op"].out_type,
-                      "n_out": ctx["op"].n_out})
+        src = "x_q" if program.is_fixed and k == 0 else ("x" if k == 0 else f"h{k}")
+        dst = "out" if k == len(body) - 1 else f"h{k + 1}"
+        call = f"{ctx['fn']}_from(ring, start, {dst})" if window is not None and k == 0 else f"{ctx['fn']}({src}, {dst})"
+        chain.append({"call": call, "dst": dst, "out_type": ctx["op"].out_type, "n_out": ctx["op"].n_out})
     macros, primitives = header_helpers(program)
     context = {
         "name": name,
@@ -230,5 +233,6 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         "proba": program.proba,  # fixed-point classifiers with logit scores: predict_proba in Q15
         "ranges": {key: text.replace("NAME_", name + "_") for key, text in api_ranges(program).items()},
         "feature_lines": feature_lines(program),
+        "window": window,  # window programs: NAME_WINDOW, NAME_predict_window, the stream API
     }
     return environment().get_template("c/header.h.j2").render(**context)

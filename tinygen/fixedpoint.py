@@ -379,9 +379,9 @@ def affine_quantize(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -
     """TFLM's AffineQuantize of float32 x: clamp(round(x / scale) + zero_point, q_min, q_max), the division in
     float32 (IEEE, as `val / static_cast<float>(scale)`), round half away from zero (TfLiteRound = std::round).
     tinygen defines what TFLM leaves undefined (a float -> int cast out of range): NaN -> zero_point, and a
-    quotient beyond +-256 clamps (round and + zero_point could not land inside [q_min, q_max] there).
-    The C rounds without libm: t = (int32_t)quotient truncates, then +-1 when |quotient - t| >= 0.5 (exact,
-    |quotient| < 256). `scale` and `zero_point` broadcast along the last axis (one per feature).
+    quotient beyond +-2**16 clamps (for int8 and int16 ranges with a zero point inside the range, round and
+    + zero_point could not land inside [q_min, q_max] there). The C rounds without libm: t = (int32_t)quotient
+    truncates, then +-1 when |quotient - t| >= 0.5 (exact: the fraction of a float32 is a float32). `scale` and `zero_point` broadcast along the last axis (one per feature).
     C: NAME_affine_quantize, line for line."""
     x = np.asarray(x, dtype=np.float32)
     scale = np.asarray(scale, dtype=np.float32)
@@ -389,8 +389,8 @@ def affine_quantize(x, scale, zero_point, q_min: int = -128, q_max: int = 127) -
     with np.errstate(all="ignore"):
         quotient = (x / scale).astype(np.float32)
         nan = np.isnan(quotient)
-        high = quotient >= np.float32(256.0)
-        low = quotient <= np.float32(-256.0)
+        high = quotient >= np.float32(65536.0)
+        low = quotient <= np.float32(-65536.0)
         safe = np.where(nan | high | low, np.float32(0.0), quotient).astype(np.float32)
         truncated = np.trunc(safe).astype(np.int64)
         frac = (safe - truncated.astype(np.float32)).astype(np.float32)
@@ -416,6 +416,42 @@ def div_q15(e, total) -> np.ndarray:
         raise ValueError("div_q15 takes 0 <= e <= total, 0 < total < 2**31")
     q = (e << 16) // total
     return np.where(e == total, 1 << PROBA_FRAC_BITS, (q + 1) >> 1)
+
+
+# ---- window statistics (ops/features/statistics.py) -------------------------------------------------------
+ISQRT_MAX_BYTES = 7  # radicands below 2**56: the root < 2**28, so 4 root and the remainder's 4 rem + 3 fit uint32
+
+
+def isqrt_u64(v, radicand_bytes) -> np.ndarray:
+    """round(sqrt(v)) for integers 0 <= v < 2**(8 radicand_bytes), radicand_bytes in [1, 7]; a tie cannot occur
+    (sqrt(v) = r + 1/2 would make v = r**2 + r + 1/4). The C takes v's bytes from the top, two bits a step
+    (4 radicand_bytes steps), keeping t = 4 r and rem = (v's bits so far) - r**2 <= 2 r: with the next two bits
+    rem' = 4 rem + bits, the root's next bit is 1 when rem' > t (then rem' -= t + 1, t = 2 t + 4; else t = 2 t);
+    at the end r = t / 4 = floor(sqrt(v)), rem = v - r**2, and rem > r (v >= r**2 + r + 1) rounds up. Every value
+    stays below 2**31. Here the same floor from float64 sqrt, corrected by one either way (exact: v < 2**56).
+    C: NAME_isqrt_u64(v, radicand_bytes)."""
+    v = np.asarray(v, dtype=np.int64)
+    radicand_bytes = np.asarray(radicand_bytes, dtype=np.int64)
+    if np.any(radicand_bytes < 1) or np.any(radicand_bytes > ISQRT_MAX_BYTES) or np.any(v < 0) \
+            or np.any(v >= np.int64(1) << (8 * radicand_bytes)):
+        raise ValueError("isqrt_u64 takes 0 <= v < 2**(8 radicand_bytes), radicand_bytes in [1, 7]")
+    root = np.floor(np.sqrt(v.astype(np.float64))).astype(np.int64)
+    root = np.where(root * root > v, root - 1, root)
+    root = np.where((root + 1) * (root + 1) <= v, root + 1, root)
+    return root + (v - root * root > root)
+
+
+def div_reciprocal_u32(n, multiplier, post_shift, add_back) -> np.ndarray:
+    """floor(n / d) for uint32 n by a constant d's reciprocal (the host proves multiplier and post_shift for d:
+    ops/features/statistics.py, reciprocal): t = mul_hi_u32(n, multiplier), then t >> post_shift, or, with add_back
+    (a 33-bit multiplier 2^32 + multiplier), (t + ((n - t) >> 1)) >> post_shift (t <= n, so nothing leaves uint32).
+    The C takes n and the multiplier in 16-bit halves typed as such, so that avr-gcc multiplies 16 x 16 -> 32 (one
+    short libgcc routine a product, not __mulsi3). C: NAME_div_reciprocal_u32, line for line."""
+    n = np.asarray(n, dtype=np.int64)
+    if np.any(n < 0) or np.any(n >= 1 << 32) or np.any(np.asarray(post_shift) < 0) or np.any(np.asarray(post_shift) > 31):
+        raise ValueError("div_reciprocal_u32 takes n in [0, 2**32) and post_shift in [0, 31]")
+    t = mul_hi_u32(n, multiplier)
+    return np.where(np.asarray(add_back, dtype=bool), t + ((n - t) >> 1), t) >> post_shift
 
 
 # ---- window_fft_bands (ops/features/fft_bands.py): the log2 of a band energy --------------------------------

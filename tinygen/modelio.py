@@ -36,6 +36,9 @@ _EXTRA_TRUSTED: list[str] = [
     # the optimizer state a fitted MLP keeps (arrays and floats; solver adam / sgd)
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    # the window-feature step in front of a model trained on raw sensor windows (train --window); its state is
+    # its parameters (ints, strings, a float) and the names it records
+    "tinygen.features.WindowFeatures",
 ]
 
 

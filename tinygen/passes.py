@@ -9,6 +9,7 @@ import numpy as np
 from .errors import TinygenError
 from .ops.dense import FloatDense
 from .ops.gaussian_jll import FloatGaussianJLL
+from .ops.trees import FloatTrees
 
 
 def fold_dense_chains(program):
@@ -40,7 +41,35 @@ def fold_scaler_into_gaussian(program):
     return program
 
 
-PASSES = (fold_dense_chains, fold_scaler_into_gaussian)
+def fold_scaler_into_trees(program):
+    """A per-feature map with positive scales, x -> a x + b (a scaler, or a window program's integer features to
+    real ones), moves into the trees' thresholds: a x + b <= t exactly when x <= (t - b) / a (float64 here; the
+    window program's integer trees are defined on these thresholds). A zero scale makes the split constant."""
+    folded = []
+    for op in program.ops:
+        if folded and isinstance(folded[-1], FloatDense) and isinstance(op, FloatTrees):
+            dense = folded.pop()
+            a = np.diag(dense.weights).copy() if dense.n_in == dense.n_out else None
+            if a is None or np.any(dense.weights - np.diag(a) != 0) or np.any(a < 0):
+                raise TinygenError("trees take raw features or per-feature scalers; a step that mixes or flips "
+                                   "features (PCA) cannot fold into their thresholds")
+            op = dataclasses.replace(op, trees=[_moved_thresholds(tree, a, dense.bias) for tree in op.trees])
+        folded.append(op)
+    program.ops = folded
+    return program
+
+
+def _moved_thresholds(tree, a: np.ndarray, b: np.ndarray):
+    inner = tree.left >= 0
+    feature = np.where(inner, tree.feature, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moved = (tree.threshold - b[feature]) / a[feature]
+    constant = np.where(b[feature] <= tree.threshold, np.inf, -np.inf)  # a == 0: the split never changes
+    threshold = np.where(inner, np.where(a[feature] == 0, constant, moved), tree.threshold)
+    return dataclasses.replace(tree, threshold=threshold)
+
+
+PASSES = (fold_dense_chains, fold_scaler_into_gaussian, fold_scaler_into_trees)
 
 
 def run_passes(program):

@@ -22,7 +22,8 @@ from .ops.dense import FloatDense
 from .ops.base import QuantizeStep
 from .ops.quantize_affine import QuantizeAffine
 from .ops.quantize_input import QuantizeInput
-from .passes import fold_features_below_resolution, fold_format_setter
+from .ops.features.feature_input import FeatureInput
+from .passes import fold_features_below_resolution, fold_format_setter, run_passes
 from .ops.trees import (LAYOUTS, FloatTrees, OrderKeys, choose_layout, exact_variant, on_raw_input, quantize_exact,
                          quantize_fixed)
 
@@ -73,6 +74,8 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
     """The typed program for `dtype` from a float program. Trees only: layout inline, table or auto; bins
     True (threshold bins), False (order keys) or None (whichever is smaller). Fixed-point classifiers whose
     scores are logits also get the integer predict_proba (ops/probability.py)."""
+    if getattr(program.ops[0], "is_prefix", False):
+        return _quantize_with_prefix(program, dtype, X_calib, layout, bins)
     typed = _quantize_ops(program, dtype, X_calib, layout, bins)
     if typed.is_fixed and typed.probability is not None:
         if typed.ops[-1].out_type != "int32":
@@ -84,6 +87,27 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
             typed.notes.append(f"{NO_PROBA}: {exc}")
             typed.probability = None
     return typed
+
+
+PREFIX_DTYPES = ("q15", "q7")
+
+
+def _quantize_with_prefix(program: Program, dtype: str, X_calib, layout: str, bins: bool | None) -> Program:
+    """A program whose first op computes the model's inputs on the device (window features, issue 16): the op
+    quantizes itself on the calibration rows (quantize_prefix), the model is quantized as a model of the
+    prefix's integer outputs, with their real scales and biases folded into it (affine_op), and the model's
+    input conversion becomes the integer feature_input."""
+    if dtype not in PREFIX_DTYPES:
+        raise TinygenError(f"window programs export in {' or '.join(PREFIX_DTYPES)} for now, not {dtype}")
+    prefix_op, rest = program.ops[0], program.ops[1:]
+    X = calibration_array(X_calib, program.n_features, dtype)
+    prefix, features, (scale, bias) = prefix_op.quantize_prefix(X)
+    inner = dataclasses.replace(program, ops=[prefix_op.affine_op(scale, bias), *rest], n_features=prefix_op.n_out,
+                                feature_names=prefix_op.feature_names())
+    typed = quantize(run_passes(inner), dtype, features.astype(np.float64), layout, bins)
+    conversion = FeatureInput.like(typed.ops[0], prefix_op.n_out)
+    return dataclasses.replace(typed, ops=[*prefix, conversion, *typed.ops[1:]], n_features=program.n_features,
+                               feature_names=program.feature_names, ignored_features=[])
 
 
 def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool | None) -> Program:

@@ -99,7 +99,7 @@ class Shipped:
 def _same_exact_program(program: Program, estimator) -> bool:
     """Whether the estimator converts to the manifest's ops: the exact dtype needs no calibration, so the export's
     conversion can be repeated (with the manifest's tree layout and its use of threshold bins)."""
-    layout = next((op.layout for op in program.ops if getattr(op, "layout", None) in ("inline", "table")), "auto")
+    layout = next((op.layout_name() for op in program.ops if op.layout_name() is not None), "auto")
     bins = any(op.op == "threshold_bins" for op in program.ops)
     fresh = convert(estimator, dtype="exact", layout=layout, bins=bins).program
     return json.dumps([op.to_dict() for op in fresh.ops]) == json.dumps([op.to_dict() for op in program.ops])

@@ -7,11 +7,13 @@ numpy arrays. Everything the user can get wrong is a one-line :class:`~tinygen.e
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron, Ridge,
                                   RidgeClassifier, SGDClassifier, SGDRegressor)
@@ -427,6 +429,7 @@ class Holdout:
     labels: list = field(default_factory=list)  # classifiers: every class, the confusion matrix's order
     confusion: np.ndarray | None = None  # [true class, predicted class] -> rows
     skipped: str = ""
+    recordings: int = 0  # holdout_windows: the held-out recordings (the rows are their windows)
 
     def confusion_lines(self) -> list[str]:
         """The confusion matrix as aligned text lines (rows: true label, columns: predicted label)."""
@@ -484,4 +487,79 @@ def holdout(dataset: Dataset, kind: str, *, test_size: float, params: dict[str, 
     result.labels = np.unique(y).tolist()
     result.metric_name, result.value = "accuracy", float(np.mean(predicted == y_test))
     result.confusion = confusion_matrix(y_test, predicted, labels=np.unique(y))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- windows
+
+
+def window_pipeline(kind: str, task: str, window: int, channel_names: list[str], *, features=None, hop=None,
+                    sample_rate=None, params: dict[str, Any] | None = None, seed: int = 0, scaler: str = "auto",
+                    why: str = ""):
+    """The unfitted Pipeline([("features", WindowFeatures), ("scale", scaler) unless none, ("model", estimator)])
+    for raw windows: the scaler as fit() puts one in front of ``kind`` (none for trees)."""
+    from tinygen.features import DEFAULT_FEATURES, WindowFeatures
+    from sklearn.pipeline import Pipeline
+
+    scaler = _scaler_name(kind, scaler)
+    step = WindowFeatures(window=window, channels=list(channel_names), features=features or DEFAULT_FEATURES,
+                          sample_rate=sample_rate, hop=hop)
+    step.specs()  # a bad feature list or sample rate is the first thing to say
+    estimator = make_estimator(kind, task, params=params, seed=seed, why=why)
+    steps = [("features", step)] + ([] if scaler == "none" else [("scale", _scaler(scaler))])
+    return Pipeline(steps + [("model", estimator)])
+
+
+def fit_windows(windows, kind: str, *, features=None, sample_rate=None, params: dict[str, Any] | None = None,
+                seed: int = 0, task: str = "auto", scaler: str = "auto"):
+    """Fit model ``kind`` on the windows of a raw CSV (a :class:`tinygen.windows.Windows`) through
+    :func:`window_pipeline`; the labels are checked as fit() checks them."""
+    check_kind(kind)
+    if kind in UNSUPERVISED_KINDS:
+        raise TinygenError(f"model {kind!r} does not train on windows yet; train it on a feature table")
+    task, why = _window_task(windows.y, task, windows.label_name)
+    y = _checked_labels(np.asarray(windows.y), task, windows.label_name)
+    model = window_pipeline(kind, task, windows.window, windows.channel_names, features=features, hop=windows.hop,
+                            sample_rate=sample_rate, params=params, seed=seed, scaler=scaler, why=why)
+    try:
+        return model.fit(windows.X, y)
+    except (ValueError, TypeError) as exc:
+        raise TinygenError(f"cannot fit model {kind!r} ({type(model[-1]).__name__}) on the window features: "
+                           f"{_one_line(exc)}") from exc
+
+
+def _window_task(y: np.ndarray, task: str, label: str) -> tuple[str, str]:
+    if task not in ("auto",) + TASKS:
+        raise TinygenError(f"unknown task {task!r}; choose one of: auto, {', '.join(TASKS)}")
+    y = np.asarray(y)
+    if task == "auto":
+        return detect_task(y), _why_task(y, label)
+    return task, f"task {task!r} was requested"
+
+
+def holdout_windows(windows, kind: str, *, test_size: float, seed: int = 0, **options) -> Holdout:
+    """Fit ``kind`` (fit_windows ``options``) on the windows of a ``1 - test_size`` share of the recordings
+    (GroupShuffleSplit: whole recordings, no window of a held-out recording seen in training) and score it on the
+    windows of the rest. ``train_rows``/``test_rows`` count windows; ``recordings`` the held-out recordings."""
+    from sklearn.metrics import confusion_matrix, r2_score
+    from sklearn.model_selection import GroupShuffleSplit
+
+    n_recordings = len(np.unique(windows.groups))
+    if n_recordings < 2:
+        return Holdout(skipped=f"a split by recording needs at least 2 recordings with windows, there is {n_recordings}")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    train, test = next(splitter.split(windows.X, windows.y, windows.groups))
+    part = dataclasses.replace(windows, X=windows.X[train], y=windows.y[train], groups=windows.groups[train])
+    try:
+        model = fit_windows(part, kind, seed=seed, **options)
+    except TinygenError as exc:
+        return Holdout(skipped=f"the {len(train)} training windows of the split cannot be fitted: {exc}")
+    predicted, truth = model.predict(windows.X[test]), np.asarray(windows.y)[test]
+    result = Holdout(train_rows=len(train), test_rows=len(test), recordings=len(np.unique(windows.groups[test])))
+    if not is_classifier(model):
+        result.metric_name, result.value = "R^2", float(r2_score(truth.astype(np.float64), predicted))
+        return result
+    result.labels = np.unique(windows.y).tolist()
+    result.metric_name, result.value = "accuracy", float(np.mean(predicted == truth))
+    result.confusion = confusion_matrix(truth, predicted, labels=np.unique(windows.y))
     return result

@@ -13,14 +13,15 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import TinygenError
 from ..ir import Program, json_value
 from ..passes import run_passes
-from . import linear, mlp, naive_bayes, preprocessing, trees
+from . import linear, mlp, naive_bayes, preprocessing, trees, window
 
 MODELS = {**linear.CONVERTERS, **trees.CONVERTERS, **naive_bayes.CONVERTERS, **mlp.CONVERTERS}
 TRANSFORMERS = dict(preprocessing.CONVERTERS)
+PREFIXES = dict(window.CONVERTERS)  # steps that compute the model's inputs on the device: first only
 
 
 def supported_names() -> list[str]:
-    return sorted(cls.__name__ for cls in (*MODELS, *TRANSFORMERS)) + ["Pipeline"]
+    return sorted(cls.__name__ for cls in (*MODELS, *TRANSFORMERS, *PREFIXES)) + ["Pipeline"]
 
 
 def unsupported_message(class_name: str, where: str = "") -> str:
@@ -56,10 +57,15 @@ def check_supported(estimator) -> tuple[list, object]:
         if type(model) in TRANSFORMERS:
             raise TinygenError(f"the last step is {type(model).__name__}, a transformer; the last step must be a model")
         raise _unsupported(model, "")
-    if transforms and type(model) in trees.CONVERTERS:
+    prefix = transforms[:1] if transforms and type(transforms[0]) in PREFIXES else []
+    if any(type(step) in PREFIXES for step in transforms[len(prefix):]):
+        raise TinygenError("WindowFeatures must be the first step of the Pipeline: it reads the raw windows")
+    if transforms[len(prefix):] and type(model) in trees.CONVERTERS and not prefix:
         raise TinygenError(f"{type(model).__name__} after {type(transforms[0]).__name__}: trees take raw features "
                            "(scaling does not change a tree); fit the tree without the pre-processing steps")
-    for step in transforms:
+    for step in prefix:
+        _check_fitted(step)
+    for step in transforms[len(prefix):]:
         if type(step) not in TRANSFORMERS:
             raise _unsupported(step, " as a Pipeline step")
         _check_fitted(step)
@@ -71,11 +77,13 @@ def to_float_program(estimator, feature_names=None) -> Program:
     """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
     transforms, model = check_supported(estimator)
     steps = [*transforms, model]
-    ops = [TRANSFORMERS[type(step)](step) for step in transforms]
+    ops = [{**TRANSFORMERS, **PREFIXES}[type(step)](step) for step in transforms]
     head = MODELS[type(model)](model)
     ops.extend(head.ops)
     first = steps[0]
     n_features = int(getattr(first, "n_features_in_", ops[0].n_in))
+    if type(first) in PREFIXES and feature_names is None:
+        feature_names = ops[0].sample_names()  # the windows' values are named channel[t]
     names = feature_names
     if names is not None and len(names) != n_features:
         raise TinygenError(f"feature_names has {len(names)} names but the model takes {n_features} features; "

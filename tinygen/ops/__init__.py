@@ -8,10 +8,14 @@ from .gaussian_jll import FloatGaussianJLL, GaussianJLL
 from .quantize_affine import QuantizeAffine
 from .quantize_input import QuantizeInput
 from .trees import FloatTrees, OrderKeys, ThresholdBins, TreeEnsemble
+from .features.extraction import FeatureExtraction
+from .features.feature_input import FeatureInput
+from .features.window_input import WindowInput
 
 # manifest "op" name -> typed op class
 OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL,
-                                   QuantizeAffine, FullyConnected, Int8Activation)}
+                                   QuantizeAffine, FullyConnected, Int8Activation,
+                                   WindowInput, FeatureExtraction, FeatureInput)}
 
 __all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatGaussianJLL", "FloatTrees", "FullyConnected", "GaussianJLL", "QuantizeAffine", "OrderKeys",
            "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]

@@ -4,7 +4,8 @@ An op is one step of the integer program (as a TFLM kernel is one registration: 
 parameters, `forward` is the shared reference math). Both implementations of the program read only what an op
 says here: the simulator calls `forward`; emit.py renders the op's template (templates/c/<op>.c.j2) with the
 C primitives `c_helpers` names; the cost model asks `cost_group` and `count_costs`; the report asks
-`in_formats`, `out_format` and `accumulator_bound`. So a new op family is one file in ops/ and one template,
+`in_formats`, `out_format` and `accumulator_bound`; bench, the board check and the shipped-files check ask
+`layout_name`, `decision_input` and `shrink_advice`. So a new op family is one file in ops/ and one template,
 and nothing outside ops/ tests which op it holds.
 """
 from __future__ import annotations
@@ -151,6 +152,20 @@ class Op:
     def table_bytes(self) -> dict[str, int]:
         """The constant tables the C keeps in flash: name -> bytes."""
         return {}
+
+    def layout_name(self) -> str | None:
+        """The layout of the op's C where it has more than one (trees: "inline" or "table"); None for the others."""
+        return None
+
+    def decision_input(self) -> str | None:
+        """What the op's C compares where it decides by comparing its input (trees: "bits", "keys", "bins", "x_q"
+        or "float"); None for ops that compute their outputs arithmetically."""
+        return None
+
+    def shrink_advice(self) -> list[str]:
+        """What would make the op's C smaller, said with its current numbers ("fewer trees (it has 40)"); [] where
+        the op itself offers no such choice."""
+        return []
 
     def c_helpers(self) -> tuple[str, ...]:
         """The C primitives (templates/c/fixedpoint/) the op's template calls."""

@@ -6,6 +6,8 @@
     threshold_bins.py  the threshold_bins op: float32 -> the rank of the feature among its split thresholds
     ensemble.py    the tree_ensemble op: integer leaves summed over the trees (the simulator kernel)
     tables.py      the table layout's arrays
+    inline.py      the inline layout's C as Python decides it (each tree's lines and tests)
+    table_code.py  the table layout's C as Python decides it (records, readers, the walk's choices)
     quantize.py    float trees -> the typed op (exact keys, or q15/q7 integer thresholds)
     layout.py      the inline and table layouts: limits and flash estimates
     passes.py      passes that return new ops: bins, raw input, the exact variant's choice

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...c_primitives import reader
 from ..base import Op, QFormat
 from ..counts import Features
 from .costs import count_tree_costs
 from .inline import Line, tree_lines
 from .order_keys import NAN_KEY, key_floats
 from .routing import BitsRouting, FixedRouting, FloatRouting, KeyRouting, TableBitsRouting, bits_test
+from .table_code import TableCode, table_code
 from .tables import TreeTables, build_tables
 from .tree import Tree
 
@@ -70,6 +70,9 @@ class TreeEnsemble(Op):
     leaf_row_total: int | None = None  # every leaf's outputs sum to this: the last output is computed
     in_kind: str = "keys"  # "keys": order keys | "bits": raw float32 bits (bits_test per node) | "fixed": x_q
     #                        "bins": threshold bins | "float": float32 compares (dtype float32)
+    # tables(), once built: no part of the op's value (not compared, printed, copied by dataclasses.replace or
+    # written to the manifest)
+    _tables: TreeTables | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.nan_key = int(self.nan_key)
@@ -98,8 +101,11 @@ class TreeEnsemble(Op):
         return sum(len(t.feature) for t in self.trees)
 
     def tables(self) -> TreeTables:
-        """The arrays of the table layout (see TreeTables)."""
-        return build_tables(self)
+        """The arrays of the table layout (see TreeTables), built on the first call: the op is not changed after
+        it is made (passes return new ops, whose tables are built afresh)."""
+        if self._tables is None:
+            self._tables = build_tables(self)
+        return self._tables
 
     def table_bytes(self) -> dict[str, int]:
         """Bytes of each flash table (the inline layout keeps thresholds and leaves in the code)."""
@@ -119,6 +125,23 @@ class TreeEnsemble(Op):
         if tables.nan_flip_table:
             sizes["nan_flip"] = (n_inner + 7) // 8
         return sizes
+
+    def layout_name(self) -> str:
+        return self.layout
+
+    def decision_input(self) -> str:
+        return "x_q" if self.in_kind == "fixed" else self.in_kind
+
+    def shrink_advice(self) -> list[str]:
+        """Fewer or shallower trees; the table layout and threshold bins where unused (bins: exact's raw bits or
+        keys only)."""
+        tips = [f"fewer trees (it has {len(self.trees)})",
+                f"shallower trees (max_depth below {max(tree.depth() for tree in self.trees)})"]
+        if self.layout != "table":
+            tips.append("--layout table")
+        if self.in_kind in ("bits", "keys"):
+            tips.append("--bins")
+        return tips
 
     def out_format(self) -> QFormat:
         return QFormat(self.out_type, scale_value=float(self.out_scale), rounding="none")
@@ -146,29 +169,19 @@ class TreeEnsemble(Op):
         bits = ("bits",) if self.in_kind == "bits" and splits else ()
         if self.layout != "table":
             return bits  # inline: thresholds and leaves are in the code
-        tables = self.tables()
-        helpers = ["ROM", "rd_u16", reader(self.leaf_type), *bits]  # leaf_base, leaves
-        if self.bias is not None:
-            helpers.append("rd_i32")
-        if tables.leaf_index is not None:
-            helpers.append(reader(tables.index_type))
-        if tables.column is not None or tables.nan_flip_table:
-            helpers.append("rd_u8")
-        if tables.feature:  # the splits: child refs, feature codes, thresholds
-            helpers += [reader(tables.ref_type), reader(tables.feature_type),
-                        "rd_i32" if self.in_kind == "bits" else reader(self.in_type)]
-        return tuple(helpers)
+        return bits + self.table_code().helpers(bias=self.bias is not None)
 
-    # ---- the inline layout's C (templates/c/tree_ensemble_inline.c.j2 spells what inline.py decides) -------
+    # ---- the layouts' C (templates/c/tree_ensemble_inline.c.j2 and _table.c.j2 spell what inline.py and
+    # table_code.py decide) -----------------------------------------------------------------------------------
     @property
     def returns_fraction(self) -> bool:
         """True when each inline tree returns its leaf's one class fraction (no accumulator)."""
         return self.n_summed == 1 and self.leaf_type == "uint16"
 
     @property
-    def inline_input(self) -> tuple[str, str]:
-        """(name, element type) of what the inline trees read: the float features themselves (raw bits, float
-        compares), the quantized features, or the keys / bins."""
+    def input_arg(self) -> tuple[str, str]:
+        """(name, element type) of what the trees' C reads, inline or in tables: the float features themselves
+        (raw bits, float compares), the quantized features, or the keys / bins."""
         if self.in_kind in ("bits", "float"):
             return "x", "float32"
         return ("x_q" if self.in_kind == "fixed" else "k"), self.in_type
@@ -176,6 +189,10 @@ class TreeEnsemble(Op):
     def inline_lines(self) -> list[list[Line]]:
         """Each tree's code (inline.tree_lines)."""
         return [tree_lines(self, tree) for tree in self.trees]
+
+    def table_code(self) -> TableCode:
+        """The table layout's C (table_code.py; templates/c/tree_ensemble_table.c.j2 spells it)."""
+        return table_code(self, self.tables())
 
     def float_threshold(self, tree: Tree, node: int) -> float:
         """in_kind "float": the float32 threshold of a split (its key's value)."""

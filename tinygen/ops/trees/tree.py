@@ -49,6 +49,17 @@ class Tree:
                 "missing_left": [bool(v) for v in self.missing_left],
                 "value": [[cast(v) for v in row] for row in self.value]}
 
+    def depth(self) -> int:
+        """Splits on the longest path from the root to a leaf (scikit-learn's get_depth)."""
+        deepest, stack = 0, [(0, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if self.left[node] < 0:
+                deepest = max(deepest, depth)
+            else:
+                stack += [(int(self.left[node]), depth + 1), (int(self.right[node]), depth + 1)]
+        return deepest
+
     def nan_reaches(self) -> np.ndarray:
         """Per node: whether a NaN in the node's feature can arrive there (bool). Not below a split on the
         same feature that sent NaN to its other side (missing_left), so the node needs no NaN test."""
