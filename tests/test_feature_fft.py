@@ -324,6 +324,38 @@ def test_magnitudes_agree_with_cmsis_q15_rfft(window):
     print(f"N={window}: max | |X| ours - |X| CMSIS q15 | = {np.abs(ours - theirs).max():.2f} (sample steps)")
 
 
+# ---- inside a window program ----------------------------------------------------------------------------------
+def test_in_a_window_program_c_equals_simulator():
+    """The op as registry.build_ops makes it, beside the statistics op (items interleaved: position tables), inside
+    Pipeline(WindowFeatures, StandardScaler, forest) converted as one program: NAME_predict on host and on the
+    ATmega328P equals the simulator on every window, NaN and inf samples included."""
+    import tinygen
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from tinygen.features import WindowFeatures
+    from tinygen.verify import compare_on_target
+
+    rng = np.random.default_rng(9)
+    window, channels, rows = 64, 3, 40
+    y = rng.integers(0, 2, rows)
+    t = np.arange(window)[None, :, None]
+    frames = np.sin((0.3 + 0.5 * y[:, None, None]) * t + rng.uniform(0, 6, (rows, 1, channels))) \
+        + rng.normal(0, 0.2, (rows, window, channels))
+    X = frames.reshape(rows, window * channels)
+    features = WindowFeatures(window, channels, "fft8,mean,fft4log,std")
+    pipe = Pipeline([("features", features), ("scale", StandardScaler()),
+                     ("model", RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0))]).fit(X, y)
+    model = tinygen.convert(pipe, dtype="q15", calibration=X)
+    assert "window_fft_bands" in [op.op for op in model.program.ops[1].feature_ops]
+    bad = X.copy()
+    bad[0, 3], bad[1, 8], bad[2, 11] = np.nan, np.inf, -np.inf
+    for target in ("host", "avr"):
+        result = compare_on_target(model, target, bad, "fft")
+        assert result["rows"] == rows and result["mismatches"] == 0, (target, result)
+        print(target, {k: result[k] for k in ("rows", "mismatches", "cycles_per_inference", "stack_bytes") if k in result})
+
+
 # ---- cycles and stack on the Uno (a script, not a test) ----------------------------------------------------
 def measure(items: str, window: int = 64, rows: int = 20) -> None:
     """Print the cycles (min / mean / max over random and edge windows) and the peak stack of one channel on the AVR:

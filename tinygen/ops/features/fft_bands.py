@@ -282,6 +282,12 @@ class FftBands(FeatureOp):
         self.eps = [[eps_constants(spec.eps, self.bins(spec), scale) for scale in self.sample_scales]
                     if spec.kind == "fftlog" else None for spec in self.specs]
 
+    @classmethod
+    def build(cls, window: int, specs: list, sample_scales: list[float], sample_rate: float | None = None):
+        """The op for these fftK / fftKlog items of a feature list (registry.build_ops; the sample rate is not used:
+        the bands are fractions of the Nyquist frequency)."""
+        return cls(window=window, specs=list(specs), sample_scales=list(sample_scales))
+
     def check(self) -> None:
         """What the module doc's proof assumes; a damaged manifest fails here, not in the C."""
         half_n = self.window // 2
