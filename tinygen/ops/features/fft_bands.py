@@ -340,9 +340,10 @@ class FftBands(FeatureOp):
         return np.asarray(scales), np.asarray(biases)
 
     def error_bounds(self, channel: int) -> np.ndarray:
-        """[n_out] proven bounds against featurespec.reference (module doc): fftK over every window, in the channel's
-        sample_scale^2 units times the scale^2; fftKlog in log2 units where energy + eps >= 2^-8 (peak
-        sample_scale)^2, peak = max |sample| of the window (E + eps' >= 2^LOG_REGION_BITS normalized)."""
+        """[n_out] proven bounds against featurespec.reference (module doc): fftK over every window, (2^15 delta +
+        delta^2 + 1/8) sample_scale^2 in the energy's units; fftKlog in log2 units wherever energy + eps >= 2^-8
+        (max(peak, 1) sample_scale)^2, peak = max |sample| of the window (E + eps' >= 2^LOG_REGION_BITS normalized:
+        in_log_region)."""
         delta = spectrum_error(self.window)
         scale = float(self.sample_scales[channel])
         linear = ((2 * delta * 2 ** 14 + delta * delta) + 2.0 ** -(LINEAR_FRAC_BITS + 1)) * scale * scale * MARGIN
