@@ -187,6 +187,11 @@ def test_error_bounds_hold_on_random_and_edge_windows(window):
         assert np.all(error[region] <= np.broadcast_to(bound, error.shape)[region])
         inside = region[:, ~linear]
         assert inside.sum() > 100  # the region is no empty promise
+        scale = op.sample_scales[channel]
+        peak = np.maximum(np.abs(samples).max(axis=1, keepdims=True), 1) * scale
+        energy_plus_eps = np.concatenate([reference(spec, samples * scale) for spec in op.specs], axis=1)
+        energy_plus_eps = np.where(linear, 0.0, 2.0 ** energy_plus_eps)
+        assert np.all(region[energy_plus_eps >= 2.0 ** -8 * peak ** 2 * (1 + 1e-9)])  # the doc's statement of it
         ratio_linear = (error[:, linear] / bound[linear]).max()
         ratio_log = (error[:, ~linear][inside] / bound[~linear][0]).max()
         print(f"N={window} channel {channel}: max observed / bound: fftK {ratio_linear:.3f} (bound "
