@@ -54,7 +54,8 @@ def _tiny_data(seed: int = 0):
 
 def _wrappers(names: list[str]) -> str:
     includes = "".join(f'#include "{n}.h"\n' for n in [PRIM, *names])
-    lines = ["#include <stdint.h>\n" + includes, SCALAR_WRAPPERS.format(p=PRIM), PRIMITIVE_WRAPPERS.format(p=PRIM)]
+    lines = ["#include <stdint.h>\n" + includes, SCALAR_WRAPPERS.format(p=PRIM), PRIMITIVE_WRAPPERS.format(p=PRIM),
+             FEATURE_WRAPPERS.format(p=PRIM)]
     for n in names:
         lines.append(f"""
 float tg_decide_{n}(int32_t score)
@@ -276,6 +277,34 @@ void tg_to_fixed_offset_n(const float *x, int64_t n, int8_t frac_bits, int16_t o
 }}
 """
 
+# Array wrappers of the window-feature ops' primitives (issue 16).
+FEATURE_WRAPPERS = """
+void tg_log2_u32_n(const uint32_t *v, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_log2_u32(v[i]);
+    }}
+}}
+
+void tg_mul_i16_i32_n(const int16_t *a, const int16_t *b, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_mul_i16_i32(a[i], b[i]);
+    }}
+}}
+
+/* z: rows of 8 int16 (a_re, a_im, x, x, b_re, b_im, x, x): two butterflies a row, with stride 1 */
+void tg_butterflies_q15_n(int16_t *z, const int16_t *c, const int16_t *s, int64_t rows)
+{{
+    int64_t r;
+    for (r = 0; r < rows; r++) {{
+        {p}_butterflies_q15(z + 8 * r, z + 8 * r + 4, c[r], s[r], 2u, 1u);
+    }}
+}}
+"""
+
 
 def _ptr(dtype):
     return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
@@ -307,6 +336,9 @@ def _declare(lib, regressor_names):
         "tg_affine_quantize_n": (None, [_ptr(np.float32), _ptr(np.float32), _ptr(np.int32), c.c_int64, _ptr(np.int32)]),
         "tg_mul_hi_u32_n": (None, [_ptr(np.uint32), _ptr(np.uint32), c.c_int64, _ptr(np.uint32)]),
         "tg_to_fixed_offset_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, c.c_int16, _ptr(np.int32), _ptr(np.int32)]),
+        "tg_log2_u32_n": (None, [_ptr(np.uint32), c.c_int64, _ptr(np.int32)]),
+        "tg_mul_i16_i32_n": (None, [_ptr(np.int16), _ptr(np.int16), c.c_int64, _ptr(np.int32)]),
+        "tg_butterflies_q15_n": (None, [_ptr(np.int16), _ptr(np.int16), _ptr(np.int16), c.c_int64]),
     }
     for n in regressor_names:
         sig[f"tg_decide_{n}"] = (c.c_float, [c.c_int32])
@@ -701,6 +733,8 @@ TWIN_TESTS = {
     "mbqm": "test_int8_requantization_matches_c", "affine_quantize": "test_affine_quantize_matches_c",
     "div_q15": "test_div_q15_matches_c", "bits": "test_bits_and_order_key_match_c",
     "order_key": "test_bits_and_order_key_match_c",
+    "log2_u32": "test_log2_u32_matches_c", "mul_i16_i32": "test_mul_i16_i32_matches_c",
+    "butterflies_q15": "test_butterflies_q15_matches_c",
 }
 
 
@@ -995,3 +1029,68 @@ def test_div_reciprocal_u32_matches_c(tmp_path):
     twin = fixedpoint.div_reciprocal_u32(n, multiplier, post_shift, add_back)
     assert np.array_equal(twin, n // divisor)
     assert_equal_arrays(n, twin, out.astype(np.int64), "div_reciprocal_u32")
+
+
+# ---- window_fft_bands (ops/features/fft_bands.py) -------------------------------------------------------------
+def test_log2_u32_matches_c(clib):
+    """log2_u32 in C equals its twin on every v below 2**17, around every power of two and on random uint32 values;
+    it never decreases, and it is within the bound ops/features/fft_bands.py proves over every mantissa."""
+    from tinygen.ops.features.fft_bands import LOG2_ERROR_BOUND
+
+    rng = np.random.default_rng(31)
+    powers = np.int64(1) << np.arange(32, dtype=np.int64)
+    v = np.concatenate([np.arange(1 << 17), powers, powers - 1, powers + 1, [(1 << 32) - 1],
+                        rng.integers(0, 1 << 32, 100_000)])
+    v = np.unique(np.clip(v, 0, (1 << 32) - 1))
+    out = _out(v.size)
+    clib.lib.tg_log2_u32_n(v.astype(np.uint32), v.size, out)
+    twin = fixedpoint.log2_u32(v)
+    assert_equal_arrays(v, twin, out, "log2_u32")
+    assert twin[0] == 0 and twin[1] == 0 and np.all(np.diff(twin) >= 0)
+    error = np.abs(twin[1:] / 2.0 ** fixedpoint.LOG2_FRAC_BITS - np.log2(v[1:].astype(np.float64)))
+    assert error.max() <= LOG2_ERROR_BOUND, error.max()
+    with pytest.raises(ValueError):
+        fixedpoint.log2_u32(1 << 32)
+
+
+def test_mul_i16_i32_matches_c(clib):
+    """The portable C product (the AVR assembly is held to the twin by tests/test_feature_fft.py on the ATmega328P)."""
+    rng = np.random.default_rng(32)
+    edges = np.array([-32768, -32767, -1, 0, 1, 32766, 32767])
+    a = np.concatenate([np.repeat(edges, edges.size), rng.integers(-32768, 32768, 50_000)])
+    b = np.concatenate([np.tile(edges, edges.size), rng.integers(-32768, 32768, 50_000)])
+    out = _out(a.size)
+    clib.lib.tg_mul_i16_i32_n(a.astype(np.int16), b.astype(np.int16), a.size, out)
+    assert_equal_arrays(a, fixedpoint.mul_i16_i32(a, b), out, "mul_i16_i32")
+    with pytest.raises(ValueError):
+        fixedpoint.mul_i16_i32(32768, 1)
+
+
+def butterfly_cases(rng, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z [rows, 8]: a, x, b, x pairs, two butterflies a row; c, s): twiddles on the unit circle in Q15 (and the
+    exact -2^15) and values up to the modulus 23,170 a caller may hand over, its edges included."""
+    angle = rng.uniform(0, 2 * np.pi, rows)
+    c = np.clip(np.round(np.cos(angle) * 32768), -32768, 32767).astype(np.int64)
+    s = np.clip(np.round(np.sin(angle) * 32768), -32768, 32767).astype(np.int64)
+    c[:4], s[:4] = [-32768, 0, 32767, 23170], [0, -32768, 0, 23170]
+    radius = rng.uniform(0, 23170, (rows, 4)) * np.where(rng.random((rows, 4)) < 0.1, 1, rng.random((rows, 4)))
+    phase = rng.uniform(0, 2 * np.pi, (rows, 4))
+    pairs = np.stack([np.round(radius * np.cos(phase)), np.round(radius * np.sin(phase))], axis=2).astype(np.int64)
+    pairs[:8] = np.array([[16383, -16384], [-16384, 16383], [1, -1], [0, 0]])[np.arange(8) % 4][:, None, :]
+    return pairs.reshape(rows, 8), c, s
+
+
+def test_butterflies_q15_matches_c(clib):
+    """The portable C loop equals the twin applied to each pair (the AVR assembly: tests/test_feature_fft.py)."""
+    z, c, s = butterfly_cases(np.random.default_rng(33), 20_000)
+    buffer = np.ascontiguousarray(z, dtype=np.int16)
+    clib.lib.tg_butterflies_q15_n(buffer, c.astype(np.int16), s.astype(np.int16), len(z))
+    expected = z.copy()
+    for first in (0, 2):  # the pairs (0, 4) and (2, 6) of every row
+        a_re, a_im, b_re, b_im = (z[:, first + offset] for offset in (0, 1, 4, 5))
+        outputs = fixedpoint.butterflies_q15(a_re, a_im, b_re, b_im, c, s)
+        for offset, value in zip((0, 1, 4, 5), outputs):
+            expected[:, first + offset] = value
+    assert_equal_arrays(z, expected, buffer.astype(np.int64), "butterflies_q15")
+    with pytest.raises(AssertionError):
+        fixedpoint.butterflies_q15(32767, 0, 32767, 32767, 32767, 32767)

@@ -37,6 +37,10 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     # window statistics (ops/features/statistics.py)
     "isqrt_u64": (),
     "div_reciprocal_u32": (),
+    # window_fft_bands (ops/features/fft_bands.py)
+    "log2_u32": ("ROM", "rd_u16"),  # its table of log2(1 + j/32) is in flash
+    "mul_i16_i32": (),
+    "butterflies_q15": (),
 }
 
 # element type (manifest name) -> the reader macro of a table of that type

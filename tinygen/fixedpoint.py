@@ -452,3 +452,64 @@ def div_reciprocal_u32(n, multiplier, post_shift, add_back) -> np.ndarray:
         raise ValueError("div_reciprocal_u32 takes n in [0, 2**32) and post_shift in [0, 31]")
     t = mul_hi_u32(n, multiplier)
     return np.where(np.asarray(add_back, dtype=bool), t + ((n - t) >> 1), t) >> post_shift
+
+
+# ---- window_fft_bands (ops/features/fft_bands.py): the log2 of a band energy --------------------------------
+LOG2_FRAC_BITS = 16  # log2_u32 returns log2(v) in Q16
+# round(2**16 log2(1 + j / 32)), j = 0..32 (uint16, no entry a tie); the last, 2**16, is stored as 0 (mod 2**16):
+# the interpolation takes table[j + 1] - table[j] mod 2**16, which is exact (every step is below 2**12)
+LOG2_TABLE = (0, 2909, 5732, 8473, 11136, 13727, 16248, 18704, 21098, 23433, 25711, 27936, 30109, 32234, 34312,
+              36346, 38336, 40286, 42196, 44068, 45904, 47705, 49472, 51207, 52911, 54584, 56229, 57845, 59434, 60997,
+              62534, 64047, 0)
+
+def mul_i16_i32(a, b) -> np.ndarray:
+    """a * b, exact in int32, for int16 a and b (the FFT's twiddle products, windowing and squares).
+    C: NAME_mul_i16_i32 (on AVR four 8 x 8 multiplies inline, about 20 cycles; elsewhere the C product)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if np.any((a < -(1 << 15)) | (a >= 1 << 15) | (b < -(1 << 15)) | (b >= 1 << 15)):
+        raise ValueError("mul_i16_i32 takes int16 values")
+    return a * b
+
+
+def butterflies_q15(a_re, a_im, b_re, b_im, c, s) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The radix-2 butterfly that halves: ((a + b W) / 2, (a - b W) / 2) for complex int16 a, b and W = (c - i s)
+    2^-15 (c, s in [-2^15, 2^15]: 2^15 stands for an exact 1), each component rounded half up once:
+      t = b W 2^15 = (b_re c + b_im s, b_im c - b_re s)        int32
+      a' = (a 2^15 + 2^15 + t) >> 16,  b' = (a 2^15 + 2^15 - t) >> 16
+    The caller proves |a| and |b| (moduli) small enough that every sum stays in int32 (|t| <= |b| |W| 2^15 by
+    Cauchy-Schwarz); this spec refuses otherwise. C: NAME_butterflies_q15(a, b, c, s, count, stride), count such
+    butterflies with one twiddle on (re, im) pairs in place (a, b, then a + 2 stride, b + 2 stride, ...); elementwise
+    here. On AVR an assembly loop (about 150 cycles a butterfly) that computes the same floors (see its comment)."""
+    a_re, a_im, b_re, b_im, c, s = (np.asarray(v, dtype=np.int64) for v in (a_re, a_im, b_re, b_im, c, s))
+    t_re = b_re * c + b_im * s
+    t_im = b_im * c - b_re * s
+    base_re, base_im = a_re * (1 << 15) + (1 << 15), a_im * (1 << 15) + (1 << 15)
+    sums = [base_re + t_re, base_im + t_im, base_re - t_re, base_im - t_im, t_re, t_im]
+    if any(np.any((v < INT32_MIN) | (v > INT32_MAX)) for v in sums):
+        raise AssertionError("butterflies_q15: a sum leaves int32 (the range analysis is wrong)")
+    return sums[0] >> 16, sums[1] >> 16, sums[2] >> 16, sums[3] >> 16
+
+
+def log2_u32(v) -> np.ndarray:
+    """log2(v) in Q16 for v in [1, 2**32) (0 gives 0, as 1 does), from the leading bit and a table, with shifts of
+    whole bytes only (AVR shifts a uint32_t one bit per loop):
+      b = the leading bit's position (0..31); t = the top 16 bits of v << (31 - b), in [2**15, 2**16)
+      j = (t >> 10) & 31, r = (t >> 2) & 255     v's 13 bits after the leading one (t 2**(b-15) <= v, truncated)
+      l = T[j] 2**8 + ((T[j+1] - T[j]) mod 2**16) r    Q24: the linear interpolation of 2**16 log2(1 + f) between
+                                                 the table's points (T = LOG2_TABLE; l < 2**24 + 2**20, exact)
+      result = b 2**16 + (l + 2**7) >> 8          in [0, 32 2**16], never decreasing in v
+    |result 2**-16 - log2 v| <= 3.6e-4 (ops/features/fft_bands.py computes the bound over every t).
+    C: NAME_log2_u32, line for line (the leading bit found a byte at a time first, then a bit at a time)."""
+    v = np.maximum(np.asarray(v, dtype=np.int64), 1)
+    if np.any(v >= 1 << 32):
+        raise ValueError("log2_u32 takes values below 2**32")
+    lead = np.zeros_like(v)
+    for step in (16, 8, 4, 2, 1):  # the leading bit's position by halving (the C shifts instead)
+        above = (v >> (lead + step)) != 0
+        lead = lead + np.where(above, step, 0)
+    t = ((v << (31 - lead)) >> 16) & 0xFFFF
+    j, r = (t >> 10) & 31, (t >> 2) & 255
+    table = np.asarray(LOG2_TABLE, dtype=np.int64)
+    interpolated = (table[j] << 8) + ((table[j + 1] - table[j]) & 0xFFFF) * r
+    return (lead << LOG2_FRAC_BITS) + ((interpolated + (1 << 7)) >> 8)
