@@ -32,6 +32,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tinygen
 from tinygen import formats
+from tinygen.features import WindowFeatures
 from tinygen.targets import avr, host
 from tinygen.targets.toolchain import package_root
 from tinygen.verify import compare_measured
@@ -135,7 +136,22 @@ def _models() -> dict:
     iso = _fit(IsolationForest(n_estimators=10, max_samples=64, random_state=0), cancer[0])
     for dtype in ("exact", "float32", "q15"):
         add(f"iso_{dtype}", iso, cancer, dtype=dtype)
+    _add_windows(add)
     return models
+
+
+def _add_windows(add) -> None:
+    """Window programs (issue 16): every feature op, a stream, with calibrated and with declared raw formats."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 120)
+    t = np.arange(32)[None, :, None]
+    windows = (np.sin(t * (labels[:, None, None] + 1) * 0.4) + 0.3 * rng.normal(size=(120, 32, 2))).reshape(120, -1)
+    features = WindowFeatures(32, ["ax", "ay"], "mean,var,std,rms,min,max,ptp,crossings,mad,fft4,fft4log,bp:0.5-3",
+                              sample_rate=10.0, hop=8)
+    add("window_logreg_q15", _fit(make_pipeline(features, StandardScaler(), LogisticRegression(max_iter=3000)),
+                                   windows, labels), (windows, labels), dtype="q15")
+    add("window_rf_q7", _fit(make_pipeline(features, RandomForestClassifier(5, max_depth=4, random_state=0)),
+                             windows, labels), (windows, labels), dtype="q7")
 
 
 # ---- the jobs --------------------------------------------------------------------------------------------

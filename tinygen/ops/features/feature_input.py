@@ -97,7 +97,9 @@ class FeatureInput(Op):
         return sizes
 
     def c_helpers(self) -> tuple[str, ...]:
-        return () if self.is_float else ("ROM", "rd_i8", "rd_i32", "rdbpot")
+        if self.is_float:
+            return ()
+        return ("ROM", "rd_i8", "rdbpot", *(("rd_i32",) if self.has_offsets else ()))
 
     def to_dict(self) -> dict:
         data = {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type}
