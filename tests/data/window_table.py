@@ -1,4 +1,5 @@
-"""Prints the accuracy of float window pipelines on real raw sensor data, held out by recording: BasicMotions'
+"""Prints the accuracy of window pipelines on real raw sensor data, held out by recording, as float pipelines and as the
+integer programs tinygen exports (q15 and q7: the simulator, which the C equals on every window): BasicMotions'
 raw samples (tests/data/basicmotions_raw.csv.gz, made by make_sensor_windows.py) cut into windows as
 `tinygen train --group recording --time time --window N --hop H [--channels acc_x,acc_y,acc_z]` cuts them, and the Pipeline(WindowFeatures,
 scaler, model) that train fits (tinygen.train.window_pipeline: the same presets, a scaler but for the forest).
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+import tinygen
 from tinygen import train
 from tinygen.windows import load_windows
 
@@ -42,29 +44,38 @@ CONFIGS = [
 KINDS = ("forest", "logreg", "mlp")
 
 
-def held_out_accuracy(windows, kind: str, features: str, folds: int = 5, seed: int = 0) -> float:
-    """The share of windows predicted right by a pipeline fitted on the other folds' recordings."""
-    hits = 0
+DTYPES = ("float", "q15", "q7")
+
+
+def held_out_accuracy(windows, kind: str, features: str, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """Per dtype, the share of windows predicted right by a pipeline fitted (and, for q15 and q7, converted with
+    its training windows as calibration) on the other folds' recordings."""
+    hits = dict.fromkeys(DTYPES, 0)
     splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
     for fit_rows, test_rows in splitter.split(windows.X, windows.y, windows.groups):
         model = train.window_pipeline(kind, "classification", windows.window, windows.channel_names,
-                                      features=features, hop=windows.hop, seed=seed)
+                                      features=features, hop=windows.hop, seed=seed, sample_rate=10.0)
         model.fit(windows.X[fit_rows], windows.y[fit_rows])
-        hits += int((model.predict(windows.X[test_rows]) == windows.y[test_rows]).sum())
-    return hits / windows.n_windows
+        truth = windows.y[test_rows]
+        hits["float"] += int((model.predict(windows.X[test_rows]) == truth).sum())
+        for dtype in DTYPES[1:]:
+            program = tinygen.convert(model, dtype=dtype, calibration=windows.X[fit_rows])
+            hits[dtype] += int((program.predict(windows.X[test_rows]) == truth).sum())
+    return {dtype: count / windows.n_windows for dtype, count in hits.items()}
 
 
 def main() -> None:
-    print(f"BasicMotions raw samples ({RAW.name}): float pipeline accuracy on held-out recordings "
-          "(StratifiedGroupKFold 5 over the 80 recordings)")
+    print(f"BasicMotions raw samples ({RAW.name}): accuracy on held-out recordings (StratifiedGroupKFold 5 over the "
+          "80 recordings), float pipeline / q15 / q7 integer program")
     print("| channels | features | window / hop | windows | " + " | ".join(KINDS) + " |")
     print("|---|---|---|---|" + "---|" * len(KINDS))
     for features, window, hop, channels in CONFIGS:
         windows = load_windows(RAW, label="activity", group="recording", time="time", window=window, hop=hop,
                                channels=channels)
         scores = [held_out_accuracy(windows, kind, features) for kind in KINDS]
+        cells = [" / ".join(f"{score[d]:.4f}" for d in DTYPES) for score in scores]
         print(f"| {'acc' if channels else 'acc+gyro'} | {features} | {window} / {hop} | {windows.n_windows} | "
-              + " | ".join(f"{s:.4f}" for s in scores) + " |")
+              + " | ".join(cells) + " |")
         sys.stdout.flush()
 
 
