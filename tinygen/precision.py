@@ -47,9 +47,11 @@ class Choice:
 
 
 def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: float | None = None,
-                 layout: str = "auto", bins: bool | None = None, feature_names=None, name: str = "model") -> Choice:
+                 layout: str = "auto", bins: bool | None = None, feature_names=None, name: str = "model",
+                 raw_samples: dict | None = None) -> Choice:
     """The cheapest dtype (flash on `board`, then estimated cycles) whose metric on the rows X (labels y; None:
-    against the float model's own predictions) is within the tolerance of the float model's."""
+    against the float model's own predictions) is within the tolerance of the float model's. raw_samples: as
+    convert's (a window model's declared raw sample formats)."""
     if max_accuracy_drop is not None and not (np.isfinite(max_accuracy_drop) and max_accuracy_drop >= 0):
         raise TinygenError(f"--max-accuracy-drop must be a number >= 0, got {max_accuracy_drop}")
     board_spec = boards.get(board)
@@ -65,7 +67,7 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
     for dtype in DTYPES:
         try:
             model = convert(estimator, dtype=dtype, calibration=X, feature_names=feature_names, layout=layout,
-                            bins=None if dtype != "exact" else bins)
+                            bins=None if dtype != "exact" else bins, raw_samples=raw_samples)
         except TinygenError as exc:
             tried.append(Tried(dtype, None, problem=str(exc)))
             continue
@@ -86,6 +88,9 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
     metric_name = "r2" if task == "regression" else "accuracy"
     if not holding:
         measured = [t for t in tried if t.problem is None]
+        problems = {t.problem for t in tried}
+        if not measured and len(problems) == 1:  # every dtype refused for one reason (e.g. a bad raw_samples)
+            raise TinygenError(problems.pop())
         smallest = min(measured, key=lambda t: t.drop) if measured else None
         detail = f"; the smallest drop is {smallest.dtype}'s {smallest.drop:.4f}" if smallest else ""
         raise TinygenError(f"no dtype keeps the {metric_name} drop within the tolerance on the calibration data"
