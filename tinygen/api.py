@@ -138,8 +138,8 @@ def _raw_scale(channel: str, scale) -> float:
     except (TypeError, ValueError):
         value = float("nan")
     if not (np.isfinite(value) and value > 0 and np.isfinite(np.float32(value)) and np.float32(value) > 0):
-        raise TinygenError(f"the raw scale of channel {channel!r} must be a positive number (the real value of one "
-                           f"step of the raw int16 samples), not {scale!r}")
+        raise TinygenError(f"the raw scale of channel {channel!r} must be a positive number that float32 holds (the "
+                           f"real value of one step of the raw int16 samples), not {scale!r}")
     return value
 
 

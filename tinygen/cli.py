@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from . import boards, data, doctor as doctor_module, formats, junit, modelio, shipped, train as train_module
-from .api import convert, load
+from .api import convert, declare_raw_samples, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
 from .features import DEFAULT_FEATURES, WindowFeatures
@@ -25,7 +25,7 @@ from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
 from .verify import calibration_diagnosis, verify as run_verify
 from .version import __version__
-from .windows import Windows
+from .windows import Windows, window_shape
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 EXIT_BROKEN_PIPE = 141
@@ -185,7 +185,6 @@ def _feature_data(path, label, model, csv_format, *, require_label=False, window
     A window model's CSV holds raw samples: its rows are the windows of _window_data (a windows.Windows)."""
     from .frontend import check_supported, feature_names_of, handles_missing
     from .ir import Program
-    from .windows import window_shape
 
     manifest = isinstance(model, Program)
     if not manifest:
@@ -203,6 +202,11 @@ def _feature_data(path, label, model, csv_format, *, require_label=False, window
                                note=functools.partial(click.echo, err=True), **nan)
 
 
+def _listed_options(options: list[str]) -> str:
+    """["--group", "--hop", "--time"] -> "--group, --hop and --time"."""
+    return " and ".join([", ".join(options[:-1]), options[-1]] if len(options) > 1 else options)
+
+
 def _window_data(path, label, shape, csv_format, windowing, allow_missing):
     """The windows of a raw sensor CSV as the inputs of a window model that reads ``shape`` (windows.WindowShape;
     None: the model reads feature rows, and the window options are an error): cut with the model's window and
@@ -211,7 +215,7 @@ def _window_data(path, label, shape, csv_format, windowing, allow_missing):
 
     given = windowing.given
     if shape is None:
-        raise TinygenError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for window models (a Pipeline whose "
+        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} for window models (a Pipeline whose "
                            "first step is WindowFeatures, as `train --group --window` fits); this model reads rows of "
                            f"features: leave {'it' if len(given) == 1 else 'them'} out")
     if windowing.group is None:
@@ -585,11 +589,15 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
         raise TinygenError("--dtype auto needs --calibration DATA.csv (and --label COLUMN): each dtype's accuracy is "
                            "measured on it")
     if windowing.given and calibration is None:
-        raise TinygenError(f"{', '.join(windowing.given)} read the --calibration CSV as raw sensor samples: add "
-                           "--calibration RAW.csv")
+        raise TinygenError(f"{_listed_options(windowing.given)} {'is' if len(windowing.given) == 1 else 'are'} for "
+                           "reading the --calibration CSV as raw sensor samples: add --calibration RAW.csv")
     estimator = _load_estimator(model_path, allow_pickle)
     raw_samples = {channel: (raw_scales.get(channel), raw_offsets.get(channel))
                    for channel in dict.fromkeys([*raw_scales, *raw_offsets])} or None
+    if raw_samples is not None:  # its errors before the calibration CSV is read
+        from .frontend import to_float_program
+
+        declare_raw_samples(to_float_program(estimator), raw_samples)
     X, y, names = None, None, None
     if calibration is not None:
         calib = _feature_data(calibration, label, estimator, csv_format, require_label=label is not None,
@@ -606,12 +614,37 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     else:
         model = convert(estimator, dtype=dtype, calibration=X, **options)
     _export_notes(estimator, model.program, X, y)
+    _window_export_notes(model.program, X, windowing)
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
         click.echo(f"fits the {board}: {boards.fit_line(boards.get(board), sizes, name)}")
     paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
     written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
     click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {model.dtype})")
+
+
+def _window_export_notes(program, X, windowing) -> None:
+    """A window program's notes: an --hop that is not the stream's, and calibration samples beyond what the declared
+    raw int16 formats (--raw-scale, --raw-offset) hold."""
+    shape = window_shape(program)
+    if shape is None:
+        return
+    if windowing.hop is not None and windowing.hop != shape.hop:
+        click.echo(f"note: --hop {windowing.hop} cut the calibration CSV; the stream API still steps by the model's hop, "
+                   f"NAME_HOP = {shape.hop} (set when it was trained: train --hop)", err=True)
+    conversion = program.ops[0]
+    if X is None or getattr(conversion, "scales", None) is None:
+        return
+    samples = np.asarray(X, dtype=np.float64).reshape(len(X), shape.window, len(shape.channels))
+    for c, channel in enumerate(shape.channels):
+        scale, offset = conversion.scales[c], int(conversion.channel_offsets()[c])
+        low, high = (-(1 << 15) - offset) * scale, ((1 << 15) - 1 - offset) * scale
+        outside = int(np.sum((samples[:, :, c] < low) | (samples[:, :, c] > high)))
+        if outside:
+            many = outside != 1
+            click.echo(f"warning: {outside} calibration sample{'s' * many} of {channel} {'are' if many else 'is'} outside "
+                       f"[{low:.6g}, {high:.6g}], what raw int16 samples of scale {scale:g} and offset {offset} hold: "
+                       f"{'they saturate' if many else 'it saturates'}", err=True)
 
 
 def _parse_channel_values(values, option: str, kind) -> dict:
@@ -870,9 +903,12 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 @_csv_options
-def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, csv_format):
+@_window_options
+def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, csv_format,
+           windowing):
     """Write one offline HTML page: accuracy per dtype, every tensor's range against its format, score error,
-    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra)."""
+    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra).
+    A window model reads a raw sensor CSV (--group COLUMN): the rows are then its windows."""
     from . import charts, report as report_module
 
     charts.require()
@@ -880,8 +916,9 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
     unsupervised = train_module.is_unsupervised(estimator)
     if label is None and not unsupervised:
         raise TinygenError("report needs --label COLUMN: the accuracy is measured against the labels")
-    rows = _feature_data(data_csv, label, estimator, csv_format, require_label=not unsupervised)
-    calib = None if calibration is None else _feature_data(calibration, label, estimator, csv_format).X
+    rows = _feature_data(data_csv, label, estimator, csv_format, require_label=not unsupervised, windowing=windowing)
+    calib = None if calibration is None else \
+        _feature_data(calibration, label, estimator, csv_format, windowing=windowing).X
     name = suggest_name(Path(model_path).stem)
     analysis = report_module.write_report(estimator, rows.X, rows.y, output, dtypes=dtypes, targets=targets,
                                           calibration=calib, feature_names=rows.feature_names, name=name, title=title,
@@ -893,7 +930,8 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
             elif measured["mismatches"]:
                 click.echo(f"note: {dtype} on {target}: the C differs from the simulator on {measured['mismatches']} "
                            "rows (a tinygen bug: please report it)", err=True)
-    click.echo(f"wrote {output}: {analysis['source']} on {analysis['rows']} rows, dtypes "
+    unit = "windows" if isinstance(rows, Windows) else "rows"
+    click.echo(f"wrote {output}: {analysis['source']} on {analysis['rows']} {unit}, dtypes "
                f"{', '.join(analysis['results'])}" + (f", targets {', '.join(analysis['targets'])}" if targets else ""))
 
 

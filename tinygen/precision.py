@@ -46,6 +46,18 @@ class Choice:
     tried: list
 
 
+def _none_holds(tried: list, metric_name: str) -> TinygenError:
+    """Why choose_dtype has no dtype: the one reason every dtype refused (e.g. a bad raw_samples), or the drops."""
+    measured = [t for t in tried if t.problem is None]
+    problems = {t.problem for t in tried}
+    if not measured and len(problems) == 1:
+        return TinygenError(problems.pop())
+    smallest = min(measured, key=lambda t: t.drop) if measured else None
+    detail = f"; the smallest drop is {smallest.dtype}'s {smallest.drop:.4f}" if smallest else ""
+    return TinygenError(f"no dtype keeps the {metric_name} drop within the tolerance on the calibration data"
+                        f"{detail}; allow more with --max-accuracy-drop, or choose --dtype yourself")
+
+
 def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: float | None = None,
                  layout: str = "auto", bins: bool | None = None, feature_names=None, name: str = "model",
                  raw_samples: dict | None = None) -> Choice:
@@ -87,14 +99,7 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
     holding = [t for t in tried if t.holds]
     metric_name = "r2" if task == "regression" else "accuracy"
     if not holding:
-        measured = [t for t in tried if t.problem is None]
-        problems = {t.problem for t in tried}
-        if not measured and len(problems) == 1:  # every dtype refused for one reason (e.g. a bad raw_samples)
-            raise TinygenError(problems.pop())
-        smallest = min(measured, key=lambda t: t.drop) if measured else None
-        detail = f"; the smallest drop is {smallest.dtype}'s {smallest.drop:.4f}" if smallest else ""
-        raise TinygenError(f"no dtype keeps the {metric_name} drop within the tolerance on the calibration data"
-                           f"{detail}; allow more with --max-accuracy-drop, or choose --dtype yourself")
+        raise _none_holds(tried, metric_name)
     best = min(holding, key=lambda t: (t.flash_bytes, np.inf if t.cycles is None else t.cycles, DTYPES.index(t.dtype)))
     within = "within " + (str(max_accuracy_drop) if max_accuracy_drop is not None else "each dtype's verify default") + \
         " of the float model's"
