@@ -109,7 +109,11 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinygen")
 def main():
-    """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers."""
+    """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers.
+
+    Raw sensor data (one CSV row per sample): `train --group COLUMN --window N` fits a window model (windowing and
+    features run inside the integer program); export, simulate, verify and report then read such CSVs with --group
+    COLUMN, and their rows are the model's windows."""
     # Models trained by tinygen carry their feature names; the commands match CSV columns to them by name
     # (data.load_for_model) and then give scikit-learn arrays in the model's order, which it would warn about.
     warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
