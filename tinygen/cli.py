@@ -219,9 +219,10 @@ def _window_data(path, label, shape, csv_format, windowing, allow_missing):
 
     given = windowing.given
     if shape is None:
-        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} for window models (a Pipeline whose "
+        one = len(given) == 1
+        raise TinygenError(f"{_listed_options(given)} {'is' if one else 'are'} for window models (a Pipeline whose "
                            "first step is WindowFeatures, as `train --group --window` fits); this model reads rows of "
-                           f"features: leave {'it' if len(given) == 1 else 'them'} out")
+                           f"features: leave {'it' if one else 'them'} out")
     if windowing.group is None:
         raise TinygenError(f"the model reads {shape.describe()}: pass --group COLUMN, and a CSV of raw samples (one row "
                            f"per sample: a recording column, the channel columns {', '.join(shape.channels)}, and "
