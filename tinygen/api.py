@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import digests
-from .data import given_names, name_differences
+from .data import given_names, name_differences, names_list
 from .emit import check_name, render_header
 from .errors import TinygenError
 from .frontend import feature_names_of, to_float_program
@@ -76,7 +76,7 @@ class ConvertedModel:
 
 
 def convert(estimator, dtype: str | None = None, calibration=None, feature_names=None,
-            layout: str = "auto", bins: bool | None = None) -> ConvertedModel:
+            layout: str = "auto", bins: bool | None = None, raw_samples: dict | None = None) -> ConvertedModel:
     """Turn a fitted scikit-learn estimator or Pipeline into a tinygen model.
 
     dtype: float32, q31, q15 or q7 for linear models (default q15); exact for trees (their default).
@@ -85,13 +85,71 @@ def convert(estimator, dtype: str | None = None, calibration=None, feature_names
     "table" (arrays walked by a loop, smallest) or "auto" (the smaller of the two for this model); bins (trees,
     exact): True to map each feature once to its rank among the split thresholds and compare small integers,
     False to compare 32-bit order keys, None for whichever is smaller.
+    raw_samples (window programs: a Pipeline whose first step is WindowFeatures): the raw int16 samples the device
+    feeds to NAME_predict_window_q and NAME_push, {channel: (scale, offset)}: scale, the real value of one step
+    (None: the format chosen from the calibration windows); offset, the raw value that means 0 (None: 0). If one
+    channel has a scale, every channel needs one; channels not named keep the calibrated format and offset 0.
     """
     if feature_names is None and feature_names_of(estimator) is None and _columns_of(calibration) is not None:
         feature_names = _columns_of(calibration)  # a model fitted on arrays: the header documents the frame's names
     calibration = checked_rows(calibration, feature_names or feature_names_of(estimator), "calibration")
     program = to_float_program(estimator, feature_names=feature_names)
+    if raw_samples is not None:
+        declare_raw_samples(program, raw_samples)
     dtype = check_dtype(dtype or default_dtype(program))
     return ConvertedModel(quantize(program, dtype, calibration, layout, bins), estimator)
+
+
+INT16_RANGE = (-(1 << 15), (1 << 15) - 1)
+
+
+def declare_raw_samples(program: Program, raw_samples: dict) -> None:
+    """Set convert's ``raw_samples`` on the window prefix of a float program (its raw_scales and raw_offsets, in
+    channel order); a TinygenError names a channel that is not the model's, a scale that is not a positive number,
+    an offset that is not an int16, and the channels without a scale when another has one."""
+    prefix = program.ops[0]
+    channels = list(getattr(prefix, "channels", ())) if getattr(prefix, "is_prefix", False) else []
+    if not channels:
+        raise TinygenError("raw sample scales and offsets (export --raw-scale/--raw-offset) are for window models, a "
+                           "Pipeline whose first step is WindowFeatures; this model reads features")
+    unknown = [str(channel) for channel in raw_samples if channel not in channels]
+    if unknown:
+        raise TinygenError(f"raw sample formats for {names_list(unknown)}: not a channel of the model (its channels: "
+                           f"{names_list(channels)})")
+    scales, offsets = {}, {}
+    for channel, (scale, offset) in raw_samples.items():
+        if scale is not None:
+            scales[channel] = _raw_scale(channel, scale)
+        if offset is not None:
+            offsets[channel] = _raw_offset(channel, offset)
+    missing = [channel for channel in channels if channel not in scales]
+    if scales and missing:
+        raise TinygenError(f"raw sample scales are given for {names_list(list(scales))} but not for "
+                           f"{names_list(missing)}: a window model's raw samples take a scale on every channel or on "
+                           "none (then the formats come from the calibration windows)")
+    prefix.raw_scales = [scales[channel] for channel in channels] if scales else None
+    prefix.raw_offsets = [offsets.get(channel, 0) for channel in channels] if offsets else None
+
+
+def _raw_scale(channel: str, scale) -> float:
+    """A declared raw scale as a float: finite and > 0 (also as the float32 the device divides by)."""
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0 and np.isfinite(np.float32(value)) and np.float32(value) > 0):
+        raise TinygenError(f"the raw scale of channel {channel!r} must be a positive number that float32 holds (the "
+                           f"real value of one step of the raw int16 samples), not {scale!r}")
+    return value
+
+
+def _raw_offset(channel: str, offset) -> int:
+    """A declared raw offset as an int: a whole number within int16."""
+    whole = isinstance(offset, (int, np.integer)) and not isinstance(offset, bool)
+    if not whole or not INT16_RANGE[0] <= int(offset) <= INT16_RANGE[1]:
+        raise TinygenError(f"the raw offset of channel {channel!r} must be a whole number from {INT16_RANGE[0]} to "
+                           f"{INT16_RANGE[1]} (the raw int16 value that means 0), not {offset!r}")
+    return int(offset)
 
 
 def _columns_of(X) -> list[str] | None:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from . import boards, data, doctor as doctor_module, formats, junit, modelio, shipped, train as train_module
-from .api import convert, load
+from .api import convert, declare_raw_samples, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
 from .features import DEFAULT_FEATURES, WindowFeatures
@@ -24,6 +25,7 @@ from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .targets import PLANNED, TARGETS
 from .verify import calibration_diagnosis, verify as run_verify
 from .version import __version__
+from .windows import Windows, window_shape
 
 EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 EXIT_BROKEN_PIPE = 141
@@ -107,7 +109,11 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinygen")
 def main():
-    """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers."""
+    """tinygen: scikit-learn models -> small, verified fixed-point C for microcontrollers.
+
+    Raw sensor data (one CSV row per sample): `train --group COLUMN --window N` fits a window model (windowing and
+    features run inside the integer program); export, simulate, verify and report then read such CSVs with --group
+    COLUMN, and their rows are the model's windows."""
     # Models trained by tinygen carry their feature names; the commands match CSV columns to them by name
     # (data.load_for_model) and then give scikit-learn arrays in the model's order, which it would warn about.
     warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
@@ -138,21 +144,102 @@ def _csv_options(command):
     return wrapper
 
 
-def _feature_data(path, label, model, csv_format, *, require_label=False):
+@dataclass(frozen=True)
+class _Windowing:
+    """--group, --window, --hop and --time of a command that reads a window model's raw sensor CSV (None: not given)."""
+
+    group: str | None = None
+    window: int | None = None
+    hop: int | None = None
+    time: str | None = None
+
+    @property
+    def given(self) -> list[str]:
+        return [option for option, value in (("--group", self.group), ("--window", self.window), ("--hop", self.hop),
+                                             ("--time", self.time)) if value is not None]
+
+
+def _window_options(command):
+    """--group, --window, --hop and --time for a command that reads data for a model: they reach it as one
+    _Windowing, ``windowing`` (what _feature_data takes)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, group=None, window=None, hop=None, time_column=None, **kwargs):
+        return command(*args, windowing=_Windowing(group, window, hop, time_column), **kwargs)
+
+    for option in (
+        click.option("--time", "time_column", metavar="COLUMN", help="Raw sensor CSV: a time column; samples are sorted "
+                     "by it within each recording."),
+        click.option("--hop", type=int, metavar="N", help="Raw sensor CSV: samples from one window's start to the next "
+                     "[default: the model's hop]."),
+        click.option("--window", type=int, metavar="N", help="Raw sensor CSV: samples per window; only the model's own "
+                     "(a window model's window is fixed when it is trained)."),
+        click.option("--group", metavar="COLUMN", help="The CSV holds raw sensor samples, one row per sample, for a "
+                     "window model (train --group --window): the recording column. Each recording is cut into the "
+                     "model's windows, its channel columns matched by name; the rows are then windows."),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _feature_data(path, label, model, csv_format, *, require_label=False, windowing=_Windowing()):
     """Rows of a CSV as the inputs of ``model`` (an estimator, or the Program of a manifest), its columns matched
     to the model's feature names (data.load_for_model). Missing values pass where the model handles them:
-    the NaN-routing tree families of an estimator, and every manifest (the simulator runs what the C does)."""
+    the NaN-routing tree families of an estimator, and every manifest (the simulator runs what the C does).
+    A window model's CSV holds raw samples: its rows are the windows of _window_data (a windows.Windows)."""
     from .frontend import check_supported, feature_names_of, handles_missing
     from .ir import Program
 
-    if isinstance(model, Program):
+    manifest = isinstance(model, Program)
+    if not manifest:
+        check_supported(model)  # an unsupported model is the first thing to say, before any column
+    shape = window_shape(model)
+    allow_missing = manifest or handles_missing(model)
+    if shape is not None or windowing.given:
+        return _window_data(path, label, shape, csv_format, windowing, allow_missing)
+    if manifest:
         names, n_features, nan = data.given_names(model.feature_names), model.n_features, {"allow_nan": True}
     else:
-        check_supported(model)  # an unsupported model is the first thing to say, before any column
         names, n_features = data.given_names(feature_names_of(model)), _n_features_of(model)
-        nan = {"allow_missing": handles_missing(model)}
+        nan = {"allow_missing": allow_missing}
     return data.load_for_model(path, label, names, n_features, fmt=csv_format, require_label=require_label,
                                note=functools.partial(click.echo, err=True), **nan)
+
+
+def _listed_options(options: list[str]) -> str:
+    """["--group", "--hop", "--time"] -> "--group, --hop and --time"."""
+    return " and ".join([", ".join(options[:-1]), options[-1]] if len(options) > 1 else options)
+
+
+def _window_data(path, label, shape, csv_format, windowing, allow_missing):
+    """The windows of a raw sensor CSV as the inputs of a window model that reads ``shape`` (windows.WindowShape;
+    None: the model reads feature rows, and the window options are an error): cut with the model's window and
+    channels (by name), and its hop unless --hop is given. The summary goes to stderr."""
+    from .windows import load_windows
+
+    given = windowing.given
+    if shape is None:
+        one = len(given) == 1
+        raise TinygenError(f"{_listed_options(given)} {'is' if one else 'are'} for window models (a Pipeline whose "
+                           "first step is WindowFeatures, as `train --group --window` fits); this model reads rows of "
+                           f"features: leave {'it' if one else 'them'} out")
+    if windowing.group is None:
+        raise TinygenError(f"the model reads {shape.describe()}: pass --group COLUMN, and a CSV of raw samples (one row "
+                           f"per sample: a recording column, the channel columns {', '.join(shape.channels)}, and "
+                           "optionally the label and a time column, --time)")
+    if windowing.window is not None and windowing.window != shape.window:
+        raise TinygenError(f"--window {windowing.window}: the model's windows hold {shape.window} samples, fixed when "
+                           "it was trained; leave --window out")
+    if csv_format.by_position:
+        raise TinygenError("--by-position is for feature tables; a raw sensor CSV's channels are matched to the "
+                           "model's by name")
+    windows = load_windows(path, label=label, group=windowing.group, window=shape.window,
+                           hop=shape.hop if windowing.hop is None else windowing.hop, channels=list(shape.channels),
+                           time=windowing.time, fmt=csv_format, allow_missing=allow_missing)
+    click.echo(f"{path}: {windows.summary()}", err=True)
+    for line in windows.notes():
+        click.echo(f"note: {line}", err=True)
+    return windows
 
 
 def _n_features_of(estimator):
@@ -481,12 +568,23 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
 @click.option("--bins/--no-bins", default=None,
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
+@click.option("--raw-scale", "raw_scales", multiple=True, callback=lambda ctx, param, values: _parse_channel_values(
+              values, "--raw-scale", float), metavar="CH=S[,CH=S...]",
+              help="Window models: per channel, the real value of one step of the raw int16 samples the device feeds to "
+              "NAME_predict_window_q and NAME_push (e.g. acc_x=0.000061 for a +-2 g accelerometer); if one channel has "
+              "one, every channel needs one [default: formats chosen from the calibration windows].")
+@click.option("--raw-offset", "raw_offsets", multiple=True, callback=lambda ctx, param, values: _parse_channel_values(
+              values, "--raw-offset", int), metavar="CH=O[,CH=O...]",
+              help="Window models: per channel, the raw int16 value that means 0 (e.g. 512 for a 10-bit ADC centred at "
+              "mid-scale) [default: 0].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 @_csv_options
+@_window_options
 def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, outdir, board, layout, bins,
-           allow_pickle, csv_format):
-    """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package."""
+           raw_scales, raw_offsets, allow_pickle, csv_format, windowing):
+    """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package. A window
+    model (train --group --window) calibrates on a raw sensor CSV: --calibration RAW.csv --group COLUMN."""
     formats.check_outdir(outdir, name)  # -o out/model.h is a file name, not the output directory (--name model)
     name = check_name(name) if name is not None else suggest_name(Path(model_path).stem)
     formats.check_name(name, fmt)  # a package may refuse more names (e.g. one whose header shadows <stdint.h>)
@@ -495,28 +593,83 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     if dtype == "auto" and calibration is None:
         raise TinygenError("--dtype auto needs --calibration DATA.csv (and --label COLUMN): each dtype's accuracy is "
                            "measured on it")
+    if windowing.given and calibration is None:
+        raise TinygenError(f"{_listed_options(windowing.given)} {'is' if len(windowing.given) == 1 else 'are'} for "
+                           "reading the --calibration CSV as raw sensor samples: add --calibration RAW.csv")
     estimator = _load_estimator(model_path, allow_pickle)
-    X, names = None, None
+    raw_samples = {channel: (raw_scales.get(channel), raw_offsets.get(channel))
+                   for channel in dict.fromkeys([*raw_scales, *raw_offsets])} or None
+    if raw_samples is not None:  # its errors before the calibration CSV is read
+        from .frontend import to_float_program
+
+        declare_raw_samples(to_float_program(estimator), raw_samples)
+    X, y, names = None, None, None
     if calibration is not None:
-        calib = _feature_data(calibration, label, estimator, csv_format, require_label=label is not None)
-        X, names = calib.X, calib.feature_names
+        calib = _feature_data(calibration, label, estimator, csv_format, require_label=label is not None,
+                              windowing=windowing)
+        X, y, names = calib.X, calib.y if label is not None else None, calib.feature_names
+    options = dict(feature_names=names, layout=layout, bins=bins, raw_samples=raw_samples)
     if dtype == "auto":
         from .precision import choose_dtype
 
-        choice = choose_dtype(estimator, X, calib.y, board=board or "uno", max_accuracy_drop=max_accuracy_drop,
-                              layout=layout, bins=bins, feature_names=names, name=name)
+        choice = choose_dtype(estimator, X, y, board=board or "uno", max_accuracy_drop=max_accuracy_drop, name=name,
+                              **options)
         click.echo(choice.reason)
         model = choice.model
     else:
-        model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, layout=layout, bins=bins)
-    dtype = model.dtype
-    _export_notes(estimator, model.program, X, calib.y if X is not None and label is not None else None)
+        model = convert(estimator, dtype=dtype, calibration=X, **options)
+    _export_notes(estimator, model.program, X, y)
+    _window_export_notes(model.program, X, windowing)
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
         click.echo(f"fits the {board}: {boards.fit_line(boards.get(board), sizes, name)}")
     paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
     written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
-    click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {dtype})")
+    click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {model.dtype})")
+
+
+def _window_export_notes(program, X, windowing) -> None:
+    """A window program's notes: an --hop that is not the stream's, and calibration samples beyond what the declared
+    raw int16 formats (--raw-scale, --raw-offset) hold."""
+    shape = window_shape(program)
+    if shape is None:
+        return
+    if windowing.hop is not None and windowing.hop != shape.hop:
+        click.echo(f"note: --hop {windowing.hop} cut the calibration CSV; the stream API still steps by the model's hop, "
+                   f"NAME_HOP = {shape.hop} (set when it was trained: train --hop)", err=True)
+    conversion = program.ops[0]
+    if X is None or getattr(conversion, "scales", None) is None:
+        return
+    samples = np.asarray(X, dtype=np.float64).reshape(len(X), shape.window, len(shape.channels))
+    for c, channel in enumerate(shape.channels):
+        scale, offset = conversion.scales[c], int(conversion.channel_offsets()[c])
+        low, high = (-(1 << 15) - offset) * scale, ((1 << 15) - 1 - offset) * scale
+        outside = int(np.sum((samples[:, :, c] < low) | (samples[:, :, c] > high)))
+        if outside:
+            many = outside != 1
+            click.echo(f"warning: {outside} calibration sample{'s' * many} of {channel} {'are' if many else 'is'} outside "
+                       f"[{low:.6g}, {high:.6g}], what raw int16 samples of scale {scale:g} and offset {offset} hold: "
+                       f"{'they saturate' if many else 'it saturates'}", err=True)
+
+
+def _parse_channel_values(values, option: str, kind) -> dict:
+    """Repeated / comma-separated `CH=V` values (--raw-scale acc_x=0.01,acc_y=0.01) -> {channel: kind(V)}; a
+    click.BadParameter (one line) for an item that is not CH=V, a V that is not a `kind`, or a channel named twice."""
+    parsed = {}
+    for item in _names_option(values):
+        channel, equals, text = (part.strip() for part in item.partition("="))
+        what = "a whole number" if kind is int else "a number"
+        if not equals or not channel:
+            raise click.BadParameter(f"{item!r} is not CHANNEL=VALUE (e.g. acc_x={'512' if kind is int else '0.01'})")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: {text!r} is not {what}") from None
+        if channel in parsed:
+            raise click.BadParameter(f"channel {channel!r} is given twice ({option} {channel}={parsed[channel]} and "
+                                     f"{item})")
+        parsed[channel] = value
+    return parsed
 
 
 def _export_notes(estimator, program, X, y) -> None:
@@ -539,17 +692,22 @@ def _export_notes(estimator, program, X, y) -> None:
 @main.command()
 @click.argument("manifest", metavar="NAME.json", type=click.Path(dir_okay=False))
 @click.argument("input_csv", metavar="INPUT.csv", type=click.Path(dir_okay=False))
-@click.option("--label", help="Label column of INPUT.csv, left out of the features.")
+@click.option("--label", help="Label column of INPUT.csv, left out of the features (with --group: windows whose samples "
+              "carry two labels are left out, as train and verify leave them out).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV to write (default: standard output).")
 @friendly
 @_csv_options
-def simulate(manifest, input_csv, label, output, csv_format):
+@_window_options
+def simulate(manifest, input_csv, label, output, csv_format, windowing):
     """Run rows through the bit-exact fixed-point simulator: prediction and raw integer scores (IsolationForest
     models add score_samples and decision_function: what NAME_score_samples / NAME_decision_function return;
-    fixed-point MLP and naive Bayes classifiers add proba_0.. : NAME_predict_proba's values / 32768)."""
+    fixed-point MLP and naive Bayes classifiers add proba_0.. : NAME_predict_proba's values / 32768). A window
+    program reads a raw sensor CSV (--group COLUMN): one output row per window, led by `recording` (its --group
+    value), `start` (the index of its first sample in the recording, in time order) and `line` (the CSV line of
+    that sample; the header is line 1)."""
     model = load(manifest)
     program = model.program
-    rows = _feature_data(input_csv, label, program, csv_format)
+    rows = _feature_data(input_csv, label, program, csv_format, windowing=windowing)
     scores = program.scores(rows.X)
     predictions = program.predict(rows.X)
     fmt_score = (lambda v: repr(float(v))) if program.ops[-1].out_type == "float32" else (lambda v: str(int(v)))
@@ -562,13 +720,17 @@ def simulate(manifest, input_csv, label, output, csv_format):
     if program.proba is not None:  # NAME_predict_proba / 32768: exact, so repr() round-trips them too
         columns += [f"proba_{k}" for k in range(program.proba.n_out)]
         extra = program.predict_proba(rows.X)
-    lines = [",".join(columns)]
-    for pred, row, more in zip(predictions, scores, extra):
-        lines.append(",".join([_csv_cell(fmt_pred(pred))] + [fmt_score(v) for v in row] + [repr(float(v)) for v in more]))
+    windowed = isinstance(rows, Windows)
+    lead = [[_csv_cell(str(g)), str(int(s)), str(int(n))] for g, s, n in zip(rows.groups, rows.starts, rows.lines)] \
+        if windowed else [[]] * len(scores)
+    lines = [",".join((["recording", "start", "line"] if windowed else []) + columns)]
+    for first, pred, row, more in zip(lead, predictions, scores, extra):
+        lines.append(",".join(first + [_csv_cell(fmt_pred(pred))] + [fmt_score(v) for v in row] +
+                              [repr(float(v)) for v in more]))
     text = "\n".join(lines) + "\n"
     if output:
         atomic_write_text(output, text)
-        click.echo(f"wrote {output}: {len(scores)} rows", err=True)
+        click.echo(f"wrote {output}: {len(scores)} {'windows' if windowed else 'rows'}", err=True)
     else:
         click.echo(text, nl=False)
 
@@ -610,7 +772,8 @@ def _verify_inputs(model_path, float_model, allow_pickle, **options):
 
 def _verify_lines(report: dict, data_csv, files) -> list[str]:
     """verify's text report: the checks, each target's costs, the agreement (or the simulator's own metric)."""
-    lines = [f"{report['model']} {report['dtype']} on {report['rows']} rows of {data_csv}" +
+    unit = "windows" if "windows" in report else "rows"
+    lines = [f"{report['model']} {report['dtype']} on {report['rows']} {unit} of {data_csv}" +
              (f" (the exported {files.manifest_path} and {files.header_path})" if files is not None else "")]
     for check in report["checks"]:
         lines.append(f"  {'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
@@ -680,11 +843,15 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 @_csv_options
+@_window_options
 def verify(model_path, data_csv, label, float_model, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram,
-           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle, csv_format):
+           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle, csv_format, windowing):
     """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
     checks pass. MODEL is a model file (converted here), or an exported NAME.json: then the NAME.h beside it is
-    checked against it and compiled as it is (add --model MODEL to compare with the float model too)."""
+    checked against it and compiled as it is (add --model MODEL to compare with the float model too). A window
+    model reads a raw sensor CSV (--group COLUMN): every check then runs per window, the C on the MCU targets
+    receiving each window frame by frame; "rows" in the report counts windows, and "windows" says how they were
+    cut."""
     name = suggest_name(Path(model_path).stem)
     suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
     budgets = {kind: limits for kind, limits in (("flash", max_flash), ("ram", max_ram), ("cycles", max_cycles)) if limits}
@@ -695,12 +862,16 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
         if label is None and not unsupervised:
             raise TinygenError("verify needs --label COLUMN: the accuracy is measured against the labels")
         columns_of = estimator if files is None else files.program  # a manifest's own feature names
-        rows = _feature_data(data_csv, label, columns_of, csv_format, require_label=not unsupervised)
-        calib = None if calibration is None else _feature_data(calibration, label, estimator, csv_format).X
+        rows = _feature_data(data_csv, label, columns_of, csv_format, require_label=not unsupervised,
+                             windowing=windowing)
+        calib = None if calibration is None else \
+            _feature_data(calibration, label, estimator, csv_format, windowing=windowing).X
         report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
                             max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
                             name=name, board=board, layout=layout, bins=bins, budgets=budgets, min_accuracy=min_accuracy,
                             shipped=files)
+        if isinstance(rows, Windows):
+            report["windows"] = {"group": windowing.group, **rows.describe()}
     except TinygenError as exc:
         if junit_path:  # the CI still shows why verify could not run
             atomic_write_text(junit_path, junit.error_xml(suite, classname, str(exc)))
@@ -737,9 +908,12 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 @_csv_options
-def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, csv_format):
+@_window_options
+def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, csv_format,
+           windowing):
     """Write one offline HTML page: accuracy per dtype, every tensor's range against its format, score error,
-    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra)."""
+    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra).
+    A window model reads a raw sensor CSV (--group COLUMN): the rows are then its windows."""
     from . import charts, report as report_module
 
     charts.require()
@@ -747,8 +921,9 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
     unsupervised = train_module.is_unsupervised(estimator)
     if label is None and not unsupervised:
         raise TinygenError("report needs --label COLUMN: the accuracy is measured against the labels")
-    rows = _feature_data(data_csv, label, estimator, csv_format, require_label=not unsupervised)
-    calib = None if calibration is None else _feature_data(calibration, label, estimator, csv_format).X
+    rows = _feature_data(data_csv, label, estimator, csv_format, require_label=not unsupervised, windowing=windowing)
+    calib = None if calibration is None else \
+        _feature_data(calibration, label, estimator, csv_format, windowing=windowing).X
     name = suggest_name(Path(model_path).stem)
     analysis = report_module.write_report(estimator, rows.X, rows.y, output, dtypes=dtypes, targets=targets,
                                           calibration=calib, feature_names=rows.feature_names, name=name, title=title,
@@ -760,7 +935,8 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
             elif measured["mismatches"]:
                 click.echo(f"note: {dtype} on {target}: the C differs from the simulator on {measured['mismatches']} "
                            "rows (a tinygen bug: please report it)", err=True)
-    click.echo(f"wrote {output}: {analysis['source']} on {analysis['rows']} rows, dtypes "
+    unit = "windows" if isinstance(rows, Windows) else "rows"
+    click.echo(f"wrote {output}: {analysis['source']} on {analysis['rows']} {unit}, dtypes "
                f"{', '.join(analysis['results'])}" + (f", targets {', '.join(analysis['targets'])}" if targets else ""))
 
 

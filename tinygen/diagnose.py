@@ -18,7 +18,7 @@ OUTLIER_RATIO = 8.0
 def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
     """[{"op", "tensor", "cause", "fix", ...}] for a fixed-point program (power-of-two or int8) against the float
     program it came from, on the rows X (stages: profiling.profile's of them, if already made); the causes found,
-    most telling first, and last the wider dtype to try."""
+    most telling first, and last the wider dtype to try (where the family has one)."""
     if not program.is_fixed:
         return []
     if stages is None:
@@ -44,14 +44,27 @@ def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
                       "features": [s.name for s in clipped_inputs],
                       "cause": f"{len(clipped_inputs)} input feature(s) saturate beyond the calibration range "
                                f"(worst: '{worst.name}', {worst.clipped:.1%} of rows)",
-                      "fix": "calibrate on rows that cover the data's range (--calibration)"})
-    return found + [_wider_dtype(program)]
+                      "fix": _input_fix(program)})
+    wider = _wider_dtype(program)
+    return found + ([] if wider is None else [wider])
 
 
-def _wider_dtype(program) -> dict:
-    """The next dtype with more bits that the model's family exports with (quantize.py's lists)."""
+def _input_fix(program) -> str:
+    """What to do about inputs beyond their formats: wider calibration, or declared raw scales that cover them."""
+    if getattr(program.ops[0], "scales", None) is not None and program.window_op is not None:
+        return ("declare raw sample scales whose int16 range covers the samples (export --raw-scale), or leave them "
+                "out to choose the formats from the calibration windows")
+    return "calibrate on rows that cover the data's range (--calibration)"
+
+
+def _wider_dtype(program) -> dict | None:
+    """The next dtype with more bits that the model's family exports with (quantize.py's lists); None if none."""
     kinds = {op.op for op in program.ops}
-    if "tree_ensemble" in kinds:
+    if program.window_op is not None:  # window programs export in q15 or q7 (quantize.PREFIX_DTYPES)
+        if program.dtype != "q7":
+            return None
+        wider = "q15"
+    elif "tree_ensemble" in kinds:
         wider = "exact"
     else:  # q31 is for linear models only (no q31 activation tables, GaussianNB's squares would not fit)
         no_q31 = bool(kinds & {"activation", "int8_activation", "gaussian_jll"})

@@ -46,10 +46,24 @@ class Choice:
     tried: list
 
 
+def _none_holds(tried: list, metric_name: str) -> TinygenError:
+    """Why choose_dtype has no dtype: the one reason every dtype refused (e.g. a bad raw_samples), or the drops."""
+    measured = [t for t in tried if t.problem is None]
+    problems = {t.problem for t in tried}
+    if not measured and len(problems) == 1:
+        return TinygenError(problems.pop())
+    smallest = min(measured, key=lambda t: t.drop) if measured else None
+    detail = f"; the smallest drop is {smallest.dtype}'s {smallest.drop:.4f}" if smallest else ""
+    return TinygenError(f"no dtype keeps the {metric_name} drop within the tolerance on the calibration data"
+                        f"{detail}; allow more with --max-accuracy-drop, or choose --dtype yourself")
+
+
 def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: float | None = None,
-                 layout: str = "auto", bins: bool | None = None, feature_names=None, name: str = "model") -> Choice:
+                 layout: str = "auto", bins: bool | None = None, feature_names=None, name: str = "model",
+                 raw_samples: dict | None = None) -> Choice:
     """The cheapest dtype (flash on `board`, then estimated cycles) whose metric on the rows X (labels y; None:
-    against the float model's own predictions) is within the tolerance of the float model's."""
+    against the float model's own predictions) is within the tolerance of the float model's. raw_samples: as
+    convert's (a window model's declared raw sample formats)."""
     if max_accuracy_drop is not None and not (np.isfinite(max_accuracy_drop) and max_accuracy_drop >= 0):
         raise TinygenError(f"--max-accuracy-drop must be a number >= 0, got {max_accuracy_drop}")
     board_spec = boards.get(board)
@@ -65,7 +79,7 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
     for dtype in DTYPES:
         try:
             model = convert(estimator, dtype=dtype, calibration=X, feature_names=feature_names, layout=layout,
-                            bins=None if dtype != "exact" else bins)
+                            bins=None if dtype != "exact" else bins, raw_samples=raw_samples)
         except TinygenError as exc:
             tried.append(Tried(dtype, None, problem=str(exc)))
             continue
@@ -85,11 +99,7 @@ def choose_dtype(estimator, X, y=None, board: str = "uno", max_accuracy_drop: fl
     holding = [t for t in tried if t.holds]
     metric_name = "r2" if task == "regression" else "accuracy"
     if not holding:
-        measured = [t for t in tried if t.problem is None]
-        smallest = min(measured, key=lambda t: t.drop) if measured else None
-        detail = f"; the smallest drop is {smallest.dtype}'s {smallest.drop:.4f}" if smallest else ""
-        raise TinygenError(f"no dtype keeps the {metric_name} drop within the tolerance on the calibration data"
-                           f"{detail}; allow more with --max-accuracy-drop, or choose --dtype yourself")
+        raise _none_holds(tried, metric_name)
     best = min(holding, key=lambda t: (t.flash_bytes, np.inf if t.cycles is None else t.cycles, DTYPES.index(t.dtype)))
     within = "within " + (str(max_accuracy_drop) if max_accuracy_drop is not None else "each dtype's verify default") + \
         " of the float model's"

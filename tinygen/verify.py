@@ -473,11 +473,12 @@ def calibration_diagnosis(estimator, program, X, y=None) -> tuple[str, list[dict
 def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add) -> None:
     """`C == simulator on T` and T's budgets for every target (the keys of target_budgets, in order) into the
     report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run."""
+    unit = "windows" if model.program.window_op is not None else "rows"  # a window program's rows are windows
     for target in progress(list(target_budgets), "verify", describe=str):
         result = run_on_target(model, target, X, name, header)
         report["targets"][target] = result
         add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
-             "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} rows differ"})
+             "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} {unit} differ"})
         add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
 
 

@@ -44,6 +44,9 @@ class Windows:
     skipped_columns: list[str] = field(default_factory=list)  # text columns left out of the default channels
     label_name: str = "label"
     clock_channels: list[str] = field(default_factory=list)  # channels that increase through every recording
+    starts: np.ndarray | None = None  # per window: the index of its first sample in its recording (time order)
+    lines: np.ndarray | None = None  # per window: the CSV line of its first sample (the header is line 1)
+    feature_names = None  # a window's values are the model's own inputs, channel[t] (data.Dataset has names)
 
     @property
     def n_windows(self) -> int:
@@ -73,6 +76,45 @@ class Windows:
             lines.append(f"text column{_s(len(self.skipped_columns))} {data.names_list(self.skipped_columns)} "
                          "left out of the channels (the channels are the numeric columns; name them with --channels)")
         return lines
+
+    def describe(self) -> dict:
+        """What verify's JSON says of the windows ("windows")."""
+        return {"window": self.window, "hop": self.hop, "channels": list(self.channel_names),
+                "samples": self.n_samples, "recordings": self.n_recordings, "windows": self.n_windows,
+                "mixed_label_windows_dropped": self.mixed_windows, "short_recordings": self.short_recordings}
+
+
+@dataclass(frozen=True)
+class WindowShape:
+    """What a window model reads: windows of ``window`` samples of the channels named ``channels``, a new window
+    every ``hop`` samples."""
+
+    window: int
+    hop: int
+    channels: tuple[str, ...]
+
+    def describe(self) -> str:
+        return (f"windows of {self.window} samples x {len(self.channels)} channels ({', '.join(self.channels)}), "
+                f"hop {self.hop}")
+
+
+def window_shape(model) -> WindowShape | None:
+    """The windows ``model`` reads, or None for a model of feature rows. ``model`` is an estimator (a Pipeline whose
+    first step is WindowFeatures: its window, hop and fitted channel names) or a Program (a window program: its
+    window_op's window and hop, and the channel names of its window_input op)."""
+    from .frontend import window_step
+    from .ir import Program
+
+    if isinstance(model, Program):
+        op = model.window_op
+        if op is None:
+            return None
+        channels = next(o.channels for o in model.ops if o.op == "window_input")
+        return WindowShape(int(op.window), int(op.hop or op.window), tuple(str(c) for c in channels))
+    step = window_step(model)
+    if step is None:
+        return None
+    return WindowShape(int(step.window), int(step.hop or step.window), tuple(step.channel_names_))
 
 
 def _s(count: int) -> str:
@@ -180,14 +222,15 @@ def cut_windows(samples: np.ndarray, labels: np.ndarray | None, recordings: np.n
     mixed = (label_code[rows] != label_code[rows[:, :1]]).any(axis=1)
     if mixed.all():
         raise TinygenError(f"all {len(mixed)} windows of {window} samples span two labels; give a smaller --window")
-    rows, window_recording = rows[~mixed], window_recording[~mixed]
+    rows, window_recording, first_samples = rows[~mixed], window_recording[~mixed], first_samples[~mixed]
     names = list(channel_names or [f"ch{c}" for c in range(n_channels)])
     rising = (np.diff(samples[order], axis=0)[same] > 0).all(axis=0) if same.sum() > 1 else np.zeros(n_channels, bool)
     return Windows(X=samples[rows].reshape(len(rows), window * n_channels), y=labels[rows[:, 0]] if labelled else None,
                    groups=recording_names[window_recording], window=window, hop=hop, n_samples=n_samples,
                    channel_names=names, n_recordings=len(starts), short_recordings=int((lengths < window).sum()),
                    mixed_windows=int(mixed.sum()), reordered_recordings=reordered,
-                   clock_channels=[name for name, up in zip(names, rising) if up])
+                   clock_channels=[name for name, up in zip(names, rising) if up],
+                   starts=first_samples - starts[window_recording], lines=np.asarray(lines)[rows[:, 0]])
 
 
 def _recording_codes(recordings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

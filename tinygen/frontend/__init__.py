@@ -73,6 +73,12 @@ def check_supported(estimator) -> tuple[list, object]:
     return transforms, model
 
 
+def window_step(estimator):
+    """The WindowFeatures step of a window pipeline (its first step: it reads the raw windows), else None."""
+    steps = _steps(estimator)
+    return steps[0] if len(steps) > 1 and type(steps[0]) in PREFIXES else None
+
+
 def to_float_program(estimator, feature_names=None) -> Program:
     """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
     transforms, model = check_supported(estimator)
