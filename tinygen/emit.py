@@ -207,7 +207,7 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
     # reads the (quantized) input and the last writes the caller's score array.
     body = [ctx for ctx in body if not ctx["op"].passthrough]  # e.g. order_keys on raw bits
     # A window program's feature op reads a ring of frames (the stream's, or the caller's window at frame 0).
-    window = body[0]["op"] if body and getattr(body[0]["op"], "streams", False) else None
+    window = body[0]["op"] if body and body[0]["op"].streams else None
     chain = []
     for k, ctx in enumerate(body):
         src = "x_q" if program.is_fixed and k == 0 else ("x" if k == 0 else f"h{k}")

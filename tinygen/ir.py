@@ -68,7 +68,7 @@ class Program:
     @property
     def window_op(self):
         """A window program's feature op (its frames, channels and hop: the header's stream API), else None."""
-        return next((op for op in self.ops if getattr(op, "streams", False)), None)
+        return next((op for op in self.ops if op.streams), None)
 
     @property
     def heads(self) -> list:

@@ -74,7 +74,7 @@ def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", b
     """The typed program for `dtype` from a float program. Trees only: layout inline, table or auto; bins
     True (threshold bins), False (order keys) or None (whichever is smaller). Fixed-point classifiers whose
     scores are logits also get the integer predict_proba (ops/probability.py)."""
-    if getattr(program.ops[0], "is_prefix", False):
+    if program.ops[0].is_prefix:
         return _quantize_with_prefix(program, dtype, X_calib, layout, bins)
     typed = _quantize_ops(program, dtype, X_calib, layout, bins)
     if typed.is_fixed and typed.probability is not None:

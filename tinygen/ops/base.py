@@ -100,6 +100,8 @@ class FloatOp:
     to_float32(); the others (trees, GaussianNB) are whole families that quantize.py types at once."""
 
     in_chain: ClassVar[bool] = False
+    is_prefix: ClassVar[bool] = False  # computes the model's inputs on the device (window features): quantize.py
+    streams: ClassVar[bool] = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - every float op defines it
         raise NotImplementedError
@@ -134,6 +136,7 @@ class Op:
 
     op: ClassVar[str]
     converts_input: ClassVar[bool] = False  # the float -> integer input conversion (what NAME_predict_q skips)
+    streams: ClassVar[bool] = False  # reads its input from a ring of frames: the header's window and stream API
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - every op defines it
         """The integer reference: whole arrays of rows in, rows out (int64 holding out_type values, or float32)."""
