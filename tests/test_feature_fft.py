@@ -278,8 +278,9 @@ def test_out_affine_and_tables():
 def cmsis():
     try:
         import cmsisdsp
-    except ImportError:  # pragma: no cover - the test extra installs it
-        pytest.skip("cmsisdsp (CMSIS-DSP's Python package, pip install cmsisdsp==1.10.1) cannot be imported")
+    except ImportError:  # pragma: no cover - the test extra installs it; a missing one fails, as a toolchain does
+        pytest.fail("cmsisdsp (CMSIS-DSP's Python package) cannot be imported: pip install 'cmsisdsp==1.10.1' "
+                    "(tests/run.sh installs the test extra)")
     return cmsisdsp
 
 

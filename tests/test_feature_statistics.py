@@ -362,3 +362,26 @@ def test_in_a_window_program_c_equals_simulator():
     bad[0, 3], bad[1, 8], bad[2, 11] = np.nan, np.inf, -np.inf
     for target in ("host", "avr"):
         assert compare_on_target(model, target, bad, "stats")["mismatches"] == 0, target
+
+
+# ---- an outside implementation: CMSIS-DSP ------------------------------------------------------------------
+@pytest.mark.parametrize("window", [16, 64, 100, 256])
+def test_mean_and_rms_agree_with_cmsis(window):
+    """CMSIS-DSP's arm_mean_q15 and arm_rms_q15 on the same int16 windows. Its mean is the sum over N truncated:
+    ours within one sample step of it. Its RMS goes through arm_sqrt_q15, whose own error is up to about 1 %
+    (measured here: 1000 for an alternating +-1000 window gives 991, 4096 gives 4091; small amplitudes come out 0):
+    on windows with an RMS of 1024 steps or more, ours within CMSIS's own distance from the exact RMS + half a step."""
+    from test_feature_fft import cmsis
+
+    dsp = cmsis()
+    op = make_op(window, "mean,rms", scales=(1.0,))
+    samples = np.vstack([random_windows(window, 30, seed=5), edge_windows(window)])
+    ours = op.real(op.forward(samples, 0), 0)
+    theirs = np.array([[dsp.arm_mean_q15(row.astype(np.int16)), dsp.arm_rms_q15(row.astype(np.int16))]
+                       for row in samples], dtype=np.float64)
+    exact_rms = np.sqrt(np.mean(samples.astype(np.float64) ** 2, axis=1))
+    assert np.all(np.abs(ours[:, 0] - theirs[:, 0]) <= 1.0)
+    loud = exact_rms >= 1024  # CMSIS's q15 mean square drops small amplitudes (an RMS of 72 comes out 0 at N=100)
+    cmsis_error = np.abs(theirs[loud, 1] - exact_rms[loud])
+    assert loud.sum() >= 20 and np.all(cmsis_error <= 0.02 * exact_rms[loud] + 16)  # a fair reference there
+    assert np.all(np.abs(ours[loud, 1] - theirs[loud, 1]) <= cmsis_error + 0.5)  # and ours agrees with it that well
