@@ -200,9 +200,11 @@ struct HostSerial {
     void print(const char *) {}
     void print(char) {}
     void print(long) {}
+    void print(unsigned long) {}
     void print(double, int) {}
     void println(const __FlashStringHelper *) {}
     void println(const char *) {}
+    void println(double, int) {}
     void println() {}
 };
 static HostSerial Serial;
@@ -369,6 +371,25 @@ def test_package_examples_build_strict_and_print_the_simulators_answer(matrix, n
     [result] = parse_results(lines.pop())
     example = matrix["packages"][name]
     check_result(example["model"], example["example"], result, exact_value=True)
+
+
+def test_window_sketches_build_strict(tmp_path):
+    """The window programs' sketch (frames from Serial into the stream, a line per window; a classifier's class
+    and a regressor's value) under STRICT: C++11/C++17, both compilers, every level."""
+    from test_formats import window_classifier, window_regressor
+
+    configs = [config for config in CONFIGS if config.endswith(("c++11", "c++17"))]
+    for config in configs:
+        need_compilers(config)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        jobs = {}
+        for name, (model, calibration) in {"motion": window_classifier(), "level": window_regressor()}.items():
+            example = package_examples(tmp_path / name, name, model, calibration[:1])
+            for config in configs:
+                for level in LEVELS:
+                    jobs[name, config, level] = pool.submit(sketch_build, example, *config.split("-"), level)
+        builds = [(key, job.result()) for key, job in jobs.items()]
+    assert len(builds) == 2 * len(configs) * len(LEVELS) and not complaints(builds), complaints(builds)
 
 
 # ---- nothing unused ---------------------------------------------------------------------------------------

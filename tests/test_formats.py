@@ -285,14 +285,11 @@ def avr_size(elf: Path) -> dict:
     return {"flash": text + data, "ram": data + bss}
 
 
-def run_sketch(model, name: str, tmp_path: Path, rows, build_example: bool = False):
-    """Export the arduino zip, install it as a library, build (the example and) the harness, run it in
-    simavr with `rows` sent over Serial (plus two bad lines); the results printed."""
+def build_sketch(model, name: str, tmp_path: Path, example, build_example: bool = False) -> tuple[Path, dict | None]:
+    """Export the arduino zip, install it as a library, build (the example and) the harness: (the harness's
+    elf, the example's flash and RAM bytes or None)."""
     need_arduino_mk()
     need_tool("simavr")
-    from tinygen.targets.avr import run_elf
-
-    example = first_row("wine" if model.program.task == "classification" else "diabetes")
     paths = formats.export(model, tmp_path / "out", name, "arduino", example=example)
     libraries = tmp_path / "libraries"
     with zipfile.ZipFile(paths["package"]) as archive:
@@ -306,7 +303,16 @@ def run_sketch(model, name: str, tmp_path: Path, rows, build_example: bool = Fal
     harness = tmp_path / "harness"
     harness.mkdir()
     (harness / "harness.ino").write_text(HARNESS.format(ino=ino))
-    elf = arduino_build(harness, "harness", libraries, name, tmp_path / "obj-harness")
+    return arduino_build(harness, "harness", libraries, name, tmp_path / "obj-harness"), sizes
+
+
+def run_sketch(model, name: str, tmp_path: Path, rows, build_example: bool = False):
+    """The example sketch built (build_sketch) and run in simavr with `rows` sent over Serial (plus two bad
+    lines); the results printed."""
+    from tinygen.targets.avr import run_elf
+
+    example = first_row("wine" if model.program.task == "classification" else "diabetes")
+    elf, sizes = build_sketch(model, name, tmp_path, example, build_example)
     lines = [csv_line(row) for row in rows]
     # Serial has no flow control and the Uno's receive buffer holds 64 bytes: like a user, wait for each
     # answer (here: 300 ms of empty lines, which the sketch ignores, and some of which may be dropped).
@@ -358,6 +364,128 @@ def test_arduino_sketch_forest_exact_on_uno_matches_simulator(tmp_path):
     for row, result in zip(rows, [results[1], *results[4:]]):
         check_result(model, row, result, exact_value=False)
     print(f"\nUno example sketch (wine forest exact, table layout): flash {sizes['flash']} B, RAM {sizes['ram']} B")
+
+
+# ---- the window sketch: frames over Serial into the stream, a class per window --------------------------------
+RAW = Path(__file__).parent / "data" / "basicmotions_raw.csv.gz"
+# Channel names and labels that must reach the sketch's strings and comments escaped.
+CHANNELS = ['acc_x "g"', "acc_y */ ??=", "acc_z \\ \u00b0"]
+WINDOW_LABELS = {"Badminton": 'badminton "x"', "Running": "running ??= */", "Standing": "standing \u00e4",
+                 "Walking": "walking\\"}
+WINDOW_LINE = re.compile(r"window=(?P<window>\d+) class=(?P<cls>\d+) label=(?P<label>.*)")
+
+
+@functools.lru_cache(maxsize=None)
+def window_classifier():
+    """WindowFeatures(32 x 3, hop 16: mean, std, rms) + StandardScaler + LogisticRegression, q15, trained on the
+    BasicMotions accelerometer windows; (model, the calibration windows)."""
+    from sklearn.pipeline import Pipeline
+
+    from tinygen.features import WindowFeatures
+    from tinygen.windows import load_windows
+
+    windows = load_windows(RAW, label="activity", group="recording", window=32, hop=16,
+                           channels=["acc_x", "acc_y", "acc_z"])
+    pipeline = Pipeline([("features", WindowFeatures(32, CHANNELS, "mean,std,rms", hop=16)),
+                         ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=2000))])
+    pipeline.fit(windows.X, np.array([WINDOW_LABELS[v] for v in windows.y]))
+    return convert(pipeline, dtype="q15", calibration=windows.X), windows.X
+
+
+@functools.lru_cache(maxsize=None)
+def window_regressor():
+    """WindowFeatures(16 x 2, hop 4: std, max) + StandardScaler + Ridge, q15, on random windows; (model, windows)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    from tinygen.features import WindowFeatures
+
+    windows = np.random.default_rng(0).normal(size=(60, 16 * 2))
+    target = windows.reshape(60, 16, 2).std(axis=1).sum(axis=1)
+    pipeline = Pipeline([("features", WindowFeatures(16, 2, "std,max", hop=4)), ("scale", StandardScaler()),
+                         ("model", Ridge())]).fit(windows, target)
+    return convert(pipeline, dtype="q15", calibration=windows), windows
+
+
+def raw_frames(recordings: list[str]) -> np.ndarray:
+    """The accelerometer frames of these BasicMotions recordings, one after the other, in file order."""
+    import csv
+    import gzip
+
+    with gzip.open(RAW, "rt", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return np.array([[float(row[c]) for c in ("acc_x", "acc_y", "acc_z")]
+                     for name in recordings for row in rows if row["recording"] == name])
+
+
+def window_results(text: str) -> tuple[list, list]:
+    """The window sketch's lines: (its '#' comments, its results: (window, class, label) or "error")."""
+    comments, results = [], []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.startswith("#"):
+            comments.append(line)
+        elif line.startswith("error="):
+            results.append("error")
+        elif line:
+            match = WINDOW_LINE.fullmatch(line)
+            assert match, f"line not in the documented format: {line!r}"
+            results.append((int(match["window"]), int(match["cls"]), match["label"]))
+    return comments, results
+
+
+def test_window_program_gets_the_window_sketch(tmp_path):
+    """The arduino and platformio packages of a window program hold the window sketch (the same file): ASCII only
+    (channel names and labels reach it escaped), the example window in flash frame by frame, the stream API,
+    and no float window in RAM."""
+    model, calibration = window_classifier()
+    arduino = formats.export(model, tmp_path / "a", "motion", "arduino", example=calibration[0])
+    platformio = formats.export(model, tmp_path / "p", "motion", "platformio", example=calibration[0])
+    with zipfile.ZipFile(arduino["package"]) as archive:
+        sketch = archive.read("motion/examples/motion/motion.ino")
+    assert sketch == (platformio["package"] / "examples" / "motion" / "motion.ino").read_bytes()
+    text = sketch.decode("ascii")
+    for call in ("static motion_stream_t stream;", "motion_stream_init(&stream)", "motion_quantize_frame(x, raw)",
+                 "motion_push(&stream, raw)", "motion_predict_latest(&stream)", "PROGMEM"):
+        assert call in text
+    assert not re.search(r"\bString\b", text) and "*/ ??" not in text and "??=" not in text
+    assert re.findall(r"float (\w+)\[motion_N_FEATURES\]", text) == ["exampleWindow"]  # in flash, not RAM
+    frames = re.findall(r"^    (.*?),? /\* frame (\d+) \*/$", text, re.M)
+    assert [int(t) for _, t in frames] == list(range(32))
+    values = [np.float32(v.strip().rstrip("f")) for line, _ in frames for v in line.split(", ")]
+    assert values == list(calibration[0].astype(np.float32))
+    assert "the first window of the calibration data" in text
+
+
+def test_arduino_window_sketch_on_uno_matches_simulator(tmp_path):
+    """A window program's example sketch on the real Arduino AVR core in simavr: it classifies its built-in
+    window, then takes the frames of three recordings as CSV lines (two malformed lines among them) and prints
+    the class of every window; each equals the simulator's on the windows cut from the frames it got (hop 16)."""
+    from tinygen.targets.avr import run_elf
+    from tinygen.windows import cut_windows
+
+    model, calibration = window_classifier()
+    program = model.program
+    elf, sizes = build_sketch(model, "motion", tmp_path, calibration[0], build_example=True)
+    frames = grid_safe_rows(program, raw_frames(["train11", "train21", "train31"]))  # per channel's grid
+    lines = [csv_line(frame) for frame in frames]
+    lines[150:150] = ["1,2,three", "1,2"]  # left out; the stream goes on
+    # Frames need no pause (a window's prediction is far shorter than 64 bytes at 9600 baud); setup's lines do.
+    text = "\n" * 400 + "".join(line + "\r\n" for line in lines)
+    uart, _ = run_elf(elf, cycle_limit=int((len(text) / 900 + 2) * 16e6), uart_input=text.encode("ascii"))
+    comments, results = window_results(uart.decode("utf-8"))
+    assert comments[0] == "# motion: the example window (the first window of the calibration data)"
+    assert comments[-1] == ("# send 3 comma-separated numbers per line, one frame per line, channels in this "
+                            "order: " + ", ".join(CHANNELS))  # the names arrive as the original text
+    windows = cut_windows(frames, None, np.zeros(len(frames)), 32, 16).X.astype(np.float32)
+    expected = [calibration[:1].astype(np.float32), windows]
+    classes = [int(k) for k in program.decide(program.scores(np.concatenate(expected)))]
+    assert len(windows) == (300 - 32) // 16 + 1
+    before = (150 - 32) // 16 + 1  # the windows complete before the bad lines (window=0 is the built-in one)
+    assert results[1 + before:3 + before] == ["error", "error"]
+    del results[1 + before:3 + before]
+    assert results == [(k, cls, str(program.labels[cls])) for k, cls in enumerate(classes)]
+    assert len(set(classes)) >= 3
+    print(f"\nUno window sketch (32 x 3, mean/std/rms, logreg q15): flash {sizes['flash']} B, RAM {sizes['ram']} B")
 
 
 # ---- ESP-IDF component -------------------------------------------------------------------------------------------

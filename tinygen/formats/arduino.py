@@ -3,7 +3,9 @@
 
     NAME/library.properties          the library specification's fields (name ... includes=NAME.h)
     NAME/src/NAME.h                  the model
-    NAME/examples/NAME/NAME.ino      predicts a built-in row, then rows read from Serial
+    NAME/examples/NAME/NAME.ino      predicts a built-in row, then rows read from Serial; for a window
+                                     program: classifies a built-in window, then streams frames read
+                                     from Serial and prints the class of every window
     NAME/extras/NAME.json            the manifest (for `tinygen simulate`)
 """
 from __future__ import annotations
@@ -18,8 +20,9 @@ def check_name(name: str) -> str:
 
 
 def sketch(context: dict) -> bytes:
-    """The example sketch (shared with the PlatformIO package)."""
-    return render("arduino/sketch.ino.j2", **context)
+    """The example sketch (shared with the PlatformIO package): rows, or a window program's frames."""
+    template = "arduino/window_sketch.ino.j2" if context["window"] else "arduino/sketch.ino.j2"
+    return render(template, **context)
 
 
 def package(model, name: str, context: dict, header: str, manifest: str) -> Package:

@@ -101,14 +101,27 @@ def render(template: str, **context) -> bytes:
 
 # ---- what the package templates get -----------------------------------------------------------------
 def example_row(model, example) -> tuple[list[float], str]:
-    """The example row as float32 values and a note saying where it came from."""
+    """The example row as float32 values and a note saying where it came from (a window program's row is a
+    whole window, time-major)."""
     n = model.program.n_features
+    what = "window" if model.program.window_op is not None else "row"
     if example is None:
         return [0.0] * n, "all zeros: no calibration data was given"
     row = np.asarray(example, dtype=np.float64).reshape(-1)
     if row.shape[0] != n:
-        raise TinygenError(f"the example row has {row.shape[0]} values but the model takes {n} features")
-    return [float(v) for v in row.astype(np.float32)], "the first row of the calibration data"
+        raise TinygenError(f"the example {what} has {row.shape[0]} values but the model takes {n} features")
+    return [float(v) for v in row.astype(np.float32)], f"the first {what} of the calibration data"
+
+
+def window_context(program) -> dict | None:
+    """A window program's stream (the header's NAME_WINDOW, NAME_HOP, NAME_N_CHANNELS and the channel names, in
+    the order a frame holds them); None for a row program."""
+    streaming = program.window_op
+    if streaming is None:
+        return None
+    conversion = next(op for op in program.ops if op.op == "window_input")
+    return {"window": int(streaming.window), "hop": int(streaming.hop or streaming.window),
+            "n_channels": int(streaming.n_channels), "channels": [str(c) for c in conversion.channels]}
 
 
 def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> dict:
@@ -148,6 +161,7 @@ def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> d
         "labels": labels,
         "example": row,
         "example_note": note,
+        "window": window_context(program),
     }
 
 
