@@ -375,7 +375,8 @@ def test_package_examples_build_strict_and_print_the_simulators_answer(matrix, n
 
 def test_window_sketches_build_strict(tmp_path):
     """The window programs' sketch (frames from Serial into the stream, a line per window; a classifier's class
-    and a regressor's value) under STRICT: C++11/C++17, both compilers, every level."""
+    and a regressor's value, the latter with declared raw samples: affine quantize_frame) under STRICT: C++11/C++17,
+    both compilers, every level."""
     from test_formats import window_classifier, window_regressor
 
     configs = [config for config in CONFIGS if config.endswith(("c++11", "c++17"))]

@@ -394,7 +394,8 @@ def window_classifier():
 
 @functools.lru_cache(maxsize=None)
 def window_regressor():
-    """WindowFeatures(16 x 2, hop 4: std, max) + StandardScaler + Ridge, q15, on random windows; (model, windows)."""
+    """WindowFeatures(16 x 2, hop 4: std, max) + StandardScaler + Ridge, q15, on random windows, its raw samples
+    declared (a 10-bit ADC centred at 512, a signed register): (model, windows)."""
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
 
@@ -404,7 +405,8 @@ def window_regressor():
     target = windows.reshape(60, 16, 2).std(axis=1).sum(axis=1)
     pipeline = Pipeline([("features", WindowFeatures(16, 2, "std,max", hop=4)), ("scale", StandardScaler()),
                          ("model", Ridge())]).fit(windows, target)
-    return convert(pipeline, dtype="q15", calibration=windows), windows
+    raw_samples = {"ch0": (1 / 128, 512), "ch1": (1 / 1000, 0)}
+    return convert(pipeline, dtype="q15", calibration=windows, raw_samples=raw_samples), windows
 
 
 def raw_frames(recordings: list[str]) -> np.ndarray:
