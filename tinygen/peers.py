@@ -57,6 +57,7 @@ class AdapterProgram:
     is_fixed: bool = False
     proba: None = None
     anomaly_score_op: None = None
+    window_op: None = None  # rows, not windows of frames
     ops: tuple = (_ScoreType(),)
 
     def check_features(self, X) -> np.ndarray:
