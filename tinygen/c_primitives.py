@@ -34,13 +34,15 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),
+    # two int16 lanes a word where the core has ARMv7E-M's SIMD instructions (feature kernels)
+    "simd32": (),
     # window statistics (ops/features/statistics.py)
     "isqrt_u64": (),
     "div_reciprocal_u32": (),
     # window_fft_bands (ops/features/fft_bands.py)
     "log2_u32": ("ROM", "rd_u16"),  # its table of log2(1 + j/32) is in flash
     "mul_i16_i32": (),
-    "butterflies_q15": (),
+    "butterflies_q15": ("simd32",),
 }
 
 # element type (manifest name) -> the reader macro of a table of that type

@@ -5,13 +5,15 @@ QEMU targets: instructions of the int16 path (NAME_predict_q on the window's int
 NAME_predict_latest runs on a full ring) and of NAME_predict on the float window.
 
 Run from the repository root: `python3 tests/data/window_cost.py [TARGET ...] [--rows N] [--keep DIR]`
-(targets: avr cortex-m4 cortex-m0 rv32; default all; 40 windows)."""
+(targets: avr cortex-m4 cortex-m0 rv32; default all; 40 windows). Each target's scores are checked against the
+simulator's on the same windows."""
 from __future__ import annotations
 
 import argparse
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
@@ -43,6 +45,7 @@ def main() -> None:
     outdir = args.keep or tempfile.mkdtemp(prefix="window-cost-")
     paths = model.save(outdir, "w")
     rows = w.X[:args.rows]
+    expected = model.program.scores(rows)
     for target in args.targets:
         if target == "avr":
             m = avr.measure(model.program, paths["header"], "w", rows)
@@ -56,6 +59,8 @@ def main() -> None:
                   f"int16 path {m.cycles_per_inference:.0f} instructions (min {m.extra['instructions_min']}, "
                   f"max {m.extra['instructions_max']})"
                   + (f", float path {float_path:.0f}" if float_path is not None else ""))
+        same = np.array_equal(np.asarray(m.scores).reshape(expected.shape), expected)
+        print(f"{target}: C == simulator on {len(rows)} windows: {same}")
 
 
 if __name__ == "__main__":
