@@ -114,6 +114,19 @@ def test_c_equals_forward_host_and_avr(window, items, tmp_path):
                                f"C {got[bad[0]].tolist()}, Python {expected[bad[0]].tolist()}")
 
 
+@pytest.mark.parametrize("build", sorted(feature_harness.M4_BUILDS))
+def test_c_equals_forward_on_cortex_m4(build, tmp_path):
+    """Every case on the Cortex-M4 (QEMU): its SIMD32 first pass and crossings (two int16 lanes a word, odd N's last
+    sample apart), and the portable C the other cores run (NAME_PORTABLE_C)."""
+    for window, items in CASES + HOST_ONLY[:1]:
+        op = make_op(window, items)
+        samples = windows_for(window, rows=20)
+        got = feature_harness.c_outputs(op, samples, 1, "cortex-m4", tmp_path / f"{window}-{items}",
+                                        feature_harness.M4_BUILDS[build])
+        bad = np.flatnonzero((got != op.forward(samples, 1)).any(axis=1))
+        assert bad.size == 0, f"N={window} {items}: {bad.size} of {len(samples)} windows differ, first {samples[bad[0]].tolist()}"
+
+
 @pytest.mark.parametrize("window, items", HOST_ONLY)
 def test_c_equals_forward_long_windows_on_host(window, items, tmp_path):
     op = make_op(window, items)
@@ -218,8 +231,8 @@ def test_refusals():
 
 
 def test_helpers_and_tables():
-    assert make_op(64, "std").c_helpers() == ("isqrt_u64",)
-    assert make_op(64, "mean,min,crossings").c_helpers() == ()
+    assert make_op(64, "std").c_helpers() == ("simd32", "isqrt_u64")
+    assert make_op(64, "mean,min,crossings").c_helpers() == ("simd32",)
     assert make_op(64, ALL).table_bytes() == {}
 
 

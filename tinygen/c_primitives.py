@@ -2,14 +2,16 @@
 
 Each primitive is one function in templates/c/fixedpoint/<name>.h.j2 (one function per file, as CMSIS-NN's
 support functions are), the C twin of the function of the same name in tinygen/fixedpoint.py. The macros
-(the flash qualifier NAME_ROM and the table readers NAME_rd_*) are printed by
-templates/c/fixedpoint/base.h.j2, only those named. Every op says which of these its template calls
+(the flash qualifier NAME_ROM, the table readers NAME_rd_*, and simd32: NAME_SIMD32 where the core has ARMv7E-M's
+SIMD instructions, with its two-lane word helpers) are printed by templates/c/fixedpoint/base.h.j2, only those
+named. Every op says which of these its template calls
 (`c_helpers()`); `closure` adds what those call in turn, and emit prints the result in PRIMITIVES' order,
 which lists every primitive after the primitives it calls.
 """
 from __future__ import annotations
 
-MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr")
+MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr",
+          "simd32")  # simd32: NAME_SIMD32 on ARMv7E-M cores, and its two-lane word helpers (base.h.j2)
 
 # name -> the primitives and macros its C calls; a primitive stands after everything it calls
 PRIMITIVES: dict[str, tuple[str, ...]] = {
@@ -34,8 +36,6 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),
-    # two int16 lanes a word where the core has ARMv7E-M's SIMD instructions (feature kernels)
-    "simd32": (),
     # window statistics (ops/features/statistics.py)
     "isqrt_u64": (),
     "div_reciprocal_u32": (),
