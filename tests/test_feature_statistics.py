@@ -320,6 +320,26 @@ def test_isqrt_u64_avr_assembly_matches_twin(tmp_path):
     assert np.array_equal(got, expected), [(int(v), int(g), int(e)) for v, g, e in zip(values, got, expected) if g != e][:5]
 
 
+@pytest.mark.parametrize("build", sorted(feature_harness.M4_BUILDS))
+def test_isqrt_u64_on_cortex_m4_matches_twin(build, tmp_path):
+    """The Cortex-M4's isqrt_u64: the top word's digits by Newton's method with UDIV (SIMD32 build), and the portable
+    digit loop; each row is v as four 16-bit words, low first, and radicand_bytes."""
+    from tinygen.emit import render_primitives
+    from tinygen.targets import qemu
+
+    values, sizes = isqrt_cases(random_per_size=200)
+    words = [(values >> (16 * k)) & 0xFFFF for k in range(4)]
+    rows = np.stack([*words, sizes], axis=1).astype(np.uint16).view(np.int16)
+    run = ("#include <stdint.h>\n" + render_primitives("m", ["isqrt_u64"]) + "\n#define ROW_LEN 5\n"
+           + feature_harness.SIMD32_CHECK + "static void run_row(const int16_t *in, int32_t *out)\n{\n"
+           "    uint64_t v = 0u;\n    int k;\n    for (k = 3; k >= 0; k--) {\n"
+           "        v = (v << 16) | (uint16_t)in[k];\n    }\n"
+           "    out[0] = (int32_t)m_isqrt_u64(v, (uint8_t)in[4]);\n}\n")
+    got = feature_harness.qemu_rows(run, rows, 1, qemu.TARGETS["cortex-m4"], tmp_path, feature_harness.M4_BUILDS[build])
+    expected = fixedpoint.isqrt_u64(values, sizes)
+    assert np.array_equal(got[:, 0], expected), [(int(v), int(g), int(e)) for v, g, e in zip(values, got[:, 0], expected) if g != e][:5]
+
+
 def test_div_reciprocal_u32_on_avr_matches_twin(tmp_path):
     n, multiplier, post_shift, add_back, divisor = reciprocal_cases(random_per_divisor=2)
     pick = np.random.default_rng(4).permutation(n.size)[:6000]  # a sample of every divisor's edges, both forms

@@ -37,7 +37,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "affine_quantize": (),
     "div_q15": (),
     # window statistics (ops/features/statistics.py)
-    "isqrt_u64": (),
+    "isqrt_u64": ("simd32",),
     "div_reciprocal_u32": (),
     # window_fft_bands (ops/features/fft_bands.py)
     "log2_u32": ("ROM", "rd_u16"),  # its table of log2(1 + j/32) is in flash
