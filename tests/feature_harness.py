@@ -158,6 +158,33 @@ def write_op_header(op, workdir) -> None:
     (workdir / "op.h").write_text(defines + "#include <stdint.h>\n" + tinygen.emit.render_feature_op("m", op) + "\n")
 
 
+def c_run(op, samples: np.ndarray, channel: int, target: str, workdir) -> tuple[np.ndarray, list]:
+    """(c_outputs, the AVR's measured regions: one avr.Region per row with its exact cycles and peak stack; [] on
+    host). Cycles are for `tinygen bench` and notes, never asserted in tests."""
+    write_op_header(op, workdir)
+    rows = np.ascontiguousarray(samples, dtype="<i2")
+    if target == "host":
+        need_tool("gcc")
+        (workdir / "main.c").write_text(HOST_MAIN)
+        subprocess.run(["gcc", *host.CFLAGS, f"-I{workdir}", str(workdir / "main.c"), "-o", str(workdir / "run")],
+                       check=True, capture_output=True, text=True)
+        rows.tofile(workdir / "in.bin")
+        subprocess.run([str(workdir / "run"), str(workdir / "in.bin"), str(workdir / "out.bin"), str(channel)], check=True)
+        return np.fromfile(workdir / "out.bin", dtype="<i4").reshape(len(rows), -1).astype(np.int64), []
+    if target != "avr":
+        raise ValueError(f"feature_harness runs host or avr, not {target}")
+    for tool in ("avr-gcc", "simavr"):
+        need_tool(tool)
+    (workdir / "main.c").write_text(AVR_MAIN)
+    elf = workdir / "m.elf"
+    subprocess.run(["avr-gcc", *avr.CFLAGS, f"-I{workdir}", f"-I{AVR_FIRMWARE}", str(workdir / "main.c"), "-o", str(elf)],
+                   check=True, capture_output=True, text=True)
+    header = bytes([channel]) + np.uint16(len(rows)).astype("<u2").tobytes()
+    uart, regions = avr.run_elf(elf, cycle_limit=50_000_000 + 2_000_000 * len(rows), uart_input=header + rows.tobytes())
+    text = uart.decode("ascii").replace("\n", "")
+    return np.frombuffer(bytes.fromhex(text), dtype="<i4").reshape(len(rows), -1).astype(np.int64), regions
+
+
 def qemu_run(op, samples: np.ndarray, channel: int, target, workdir, defines: tuple[str, ...] = ()) -> np.ndarray:
     """c_outputs on a QEMU target: the op in QEMU_MAIN."""
     write_op_header(op, workdir)
