@@ -184,13 +184,14 @@ def raw_program(scales, offsets) -> Program:
     return quantize(float_program, "q15", windows().X)
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m0"])
 @pytest.mark.parametrize("scales, offsets", [([1 / 131, 2.0 ** -10, 0.01], [0, 512, -100]), (None, [0, 512, -100])])
 def test_declared_raw_formats(scales, offsets, target, tmp_path):
     """Declared per-channel scales (any float: the float path divides, as TFLM's AffineQuantize) and offsets:
     the C equals the simulator, and the offsets are subtracted before the features (a window of raw values
-    r = round(x / scale) + offset has the features of x). On the Cortex-M4 the ring's copy-out subtracts them two
-    samples at a time (QSUB16), and the stream is checked from an odd ring start."""
+    r = round(x / scale) + offset has the features of x). On the QEMU targets the stream is checked from an odd
+    ring start: the copy-out wraps with the offsets subtracted, two samples at a time (QSUB16) on the Cortex-M4, in
+    the portable C on the Cortex-M0."""
     program = raw_program(scales, offsets)
     model = tinygen.api.ConvertedModel(program)
     header = model.save(tmp_path, "w")["header"]
