@@ -231,8 +231,8 @@ def test_refusals():
 
 
 def test_helpers_and_tables():
-    assert make_op(64, "std").c_helpers() == ("simd32", "isqrt_u64")
-    assert make_op(64, "mean,min,crossings").c_helpers() == ("simd32",)
+    assert make_op(64, "std").c_helpers() == ("ld_pair", "isqrt_u64")
+    assert make_op(64, "mean,min,crossings").c_helpers() == ("ld_pair",)
     assert make_op(64, ALL).table_bytes() == {}
 
 

@@ -333,7 +333,7 @@ class WindowStatistics(FeatureOp):
 
     def c_helpers(self) -> tuple[str, ...]:
         roots = ("isqrt_u64",) if self.needs("spread") or self.needs("mean_square") else ()
-        return ("simd32",) + roots + (("div_reciprocal_u32",) if self.reciprocals else ())
+        return ("ld_pair",) + roots + (("div_reciprocal_u32",) if self.reciprocals else ())
 
     def table_bytes(self) -> dict[str, int]:
         return {}  # no tables: every constant is an immediate
