@@ -22,7 +22,8 @@ from tinygen.ops.features import fft_bands
 from tinygen.ops.features.fft_bands import FftBands, bin_powers, block_exponent, ranges, spectrum_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feature_harness import c_outputs  # noqa: E402
+import feature_harness  # noqa: E402
+from feature_harness import M4_BUILDS, c_outputs, qemu_rows  # noqa: E402
 
 # per channel, the real value of one sample step: ordinary, raw counts, tiny (eps dominates) and odd scales
 SCALES = [2.0 ** -12, 1.0, 1e-9, 0.0037]
@@ -86,6 +87,19 @@ def test_c_matches_forward_on_avr(window, random_rows, tmp_path):
     samples = np.concatenate([edge_windows(window), random_windows(window, random_rows, 2)])
     for channel in (0, 2):
         c = c_outputs(op, samples, channel, "avr", tmp_path / f"c{channel}")
+        mismatches = np.argwhere(c != op.forward(samples, channel))
+        assert len(mismatches) == 0, f"N={window} channel {channel}: first mismatch at (row, output) {mismatches[0]}"
+
+
+@pytest.mark.parametrize("build", sorted(M4_BUILDS))
+@pytest.mark.parametrize("window", FFT_SIZES)
+def test_c_matches_forward_on_cortex_m4(window, build, tmp_path):
+    """The Cortex-M4 (QEMU) runs the SIMD32 kernels (two int16 lanes a word; every FFT size: their stage loops
+    depend on it); the same core also runs the portable C (NAME_PORTABLE_C), as every core without them does."""
+    op = make_op(window, ITEMS.get(window, "fft8,fft4log,fft2,fft1log"))
+    samples = np.concatenate([edge_windows(window), random_windows(window, 300, 3)])
+    for channel in range(op.n_channels):
+        c = c_outputs(op, samples, channel, "cortex-m4", tmp_path / f"c{channel}", M4_BUILDS[build])
         mismatches = np.argwhere(c != op.forward(samples, channel))
         assert len(mismatches) == 0, f"N={window} channel {channel}: first mismatch at (row, output) {mismatches[0]}"
 
@@ -157,6 +171,30 @@ def test_avr_assembly_primitives_match_their_twins(tmp_path, tool):
     products = out[:, 16:].copy().view("<i4").astype(np.int64)
     assert np.array_equal(products[:, 0], fixedpoint.mul_i16_i32(z[:, 0], z[:, 4]))
     assert np.array_equal(products[:, 1], fixedpoint.mul_i16_i32(c, s))
+    for first in (0, 2):
+        expected = fixedpoint.butterflies_q15(*(z[:, first + offset] for offset in (0, 1, 4, 5)), c, s)
+        for offset, value in zip((0, 1, 4, 5), expected):
+            assert np.array_equal(pairs[:, first + offset], value), (first, offset)
+
+
+@pytest.mark.parametrize("build", sorted(M4_BUILDS))
+def test_cortex_m4_butterflies_match_their_twin(build, tmp_path):
+    """butterflies_q15 on the Cortex-M4 (its SIMD32 twin, and the portable C) on the edge and random values of
+    tests/test_fixedpoint.py, twice with one twiddle (stride 1), as the AVR assembly's test runs them."""
+    from test_fixedpoint import butterfly_cases
+
+    from tinygen.emit import render_primitives
+    from tinygen.targets import qemu
+
+    z, c, s = butterfly_cases(np.random.default_rng(35), 400)
+    run = ("#include <stdint.h>\n" + render_primitives("m", ["butterflies_q15"]) + "\n#define ROW_LEN 10\n"
+           + feature_harness.SIMD32_CHECK
+           + "static void run_row(const int16_t *in, int32_t *out)\n{\n    int16_t z[8];\n    uint8_t i;\n"
+           "    for (i = 0; i < 8u; i++) {\n        z[i] = in[i];\n    }\n"
+           "    m_butterflies_q15(&z[0], &z[4], in[8], in[9], 2u, 1u);\n"
+           "    for (i = 0; i < 8u; i++) {\n        out[i] = z[i];\n    }\n}\n")
+    rows = np.concatenate([z, c[:, None], s[:, None]], axis=1)
+    pairs = qemu_rows(run, rows, 8, qemu.TARGETS["cortex-m4"], tmp_path, M4_BUILDS[build])
     for first in (0, 2):
         expected = fixedpoint.butterflies_q15(*(z[:, first + offset] for offset in (0, 1, 4, 5)), c, s)
         for offset, value in zip((0, 1, 4, 5), expected):

@@ -114,6 +114,19 @@ def test_c_equals_forward_host_and_avr(window, items, tmp_path):
                                f"C {got[bad[0]].tolist()}, Python {expected[bad[0]].tolist()}")
 
 
+@pytest.mark.parametrize("build", sorted(feature_harness.M4_BUILDS))
+def test_c_equals_forward_on_cortex_m4(build, tmp_path):
+    """Every case on the Cortex-M4 (QEMU): its SIMD32 first pass and crossings (two int16 lanes a word, odd N's last
+    sample apart), and the portable C the other cores run (NAME_PORTABLE_C)."""
+    for window, items in CASES + HOST_ONLY[:1]:
+        op = make_op(window, items)
+        samples = windows_for(window, rows=20)
+        got = feature_harness.c_outputs(op, samples, 1, "cortex-m4", tmp_path / f"{window}-{items}",
+                                        feature_harness.M4_BUILDS[build])
+        bad = np.flatnonzero((got != op.forward(samples, 1)).any(axis=1))
+        assert bad.size == 0, f"N={window} {items}: {bad.size} of {len(samples)} windows differ, first {samples[bad[0]].tolist()}"
+
+
 @pytest.mark.parametrize("window, items", HOST_ONLY)
 def test_c_equals_forward_long_windows_on_host(window, items, tmp_path):
     op = make_op(window, items)
@@ -218,8 +231,8 @@ def test_refusals():
 
 
 def test_helpers_and_tables():
-    assert make_op(64, "std").c_helpers() == ("isqrt_u64",)
-    assert make_op(64, "mean,min,crossings").c_helpers() == ()
+    assert make_op(64, "std").c_helpers() == ("ld_pair", "isqrt_u64")
+    assert make_op(64, "mean,min,crossings").c_helpers() == ("ld_pair",)
     assert make_op(64, ALL).table_bytes() == {}
 
 
@@ -305,6 +318,26 @@ def test_isqrt_u64_avr_assembly_matches_twin(tmp_path):
     got = run_primitive_on_avr(tmp_path, 0, payload, len(values))
     expected = fixedpoint.isqrt_u64(values, sizes)
     assert np.array_equal(got, expected), [(int(v), int(g), int(e)) for v, g, e in zip(values, got, expected) if g != e][:5]
+
+
+@pytest.mark.parametrize("build", sorted(feature_harness.M4_BUILDS))
+def test_isqrt_u64_on_cortex_m4_matches_twin(build, tmp_path):
+    """The Cortex-M4's isqrt_u64: the top word's digits by Newton's method with UDIV (SIMD32 build), and the portable
+    digit loop; each row is v as four 16-bit words, low first, and radicand_bytes."""
+    from tinygen.emit import render_primitives
+    from tinygen.targets import qemu
+
+    values, sizes = isqrt_cases(random_per_size=200)
+    words = [(values >> (16 * k)) & 0xFFFF for k in range(4)]
+    rows = np.stack([*words, sizes], axis=1).astype(np.uint16).view(np.int16)
+    run = ("#include <stdint.h>\n" + render_primitives("m", ["isqrt_u64"]) + "\n#define ROW_LEN 5\n"
+           + feature_harness.SIMD32_CHECK + "static void run_row(const int16_t *in, int32_t *out)\n{\n"
+           "    uint64_t v = 0u;\n    int k;\n    for (k = 3; k >= 0; k--) {\n"
+           "        v = (v << 16) | (uint16_t)in[k];\n    }\n"
+           "    out[0] = (int32_t)m_isqrt_u64(v, (uint8_t)in[4]);\n}\n")
+    got = feature_harness.qemu_rows(run, rows, 1, qemu.TARGETS["cortex-m4"], tmp_path, feature_harness.M4_BUILDS[build])
+    expected = fixedpoint.isqrt_u64(values, sizes)
+    assert np.array_equal(got[:, 0], expected), [(int(v), int(g), int(e)) for v, g, e in zip(values, got[:, 0], expected) if g != e][:5]
 
 
 def test_div_reciprocal_u32_on_avr_matches_twin(tmp_path):

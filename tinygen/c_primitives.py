@@ -2,14 +2,17 @@
 
 Each primitive is one function in templates/c/fixedpoint/<name>.h.j2 (one function per file, as CMSIS-NN's
 support functions are), the C twin of the function of the same name in tinygen/fixedpoint.py. The macros
-(the flash qualifier NAME_ROM and the table readers NAME_rd_*) are printed by
-templates/c/fixedpoint/base.h.j2, only those named. Every op says which of these its template calls
+(the flash qualifier NAME_ROM, the table readers NAME_rd_*, and simd32: NAME_SIMD32 where the core has ARMv7E-M's
+SIMD instructions, with its two-lane word helpers ld_pair, st_pair and high_halves, each of which brings simd32) are
+printed by templates/c/fixedpoint/base.h.j2, only those named. Every op says which of these its template calls
 (`c_helpers()`); `closure` adds what those call in turn, and emit prints the result in PRIMITIVES' order,
 which lists every primitive after the primitives it calls.
 """
 from __future__ import annotations
 
-MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr")
+MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr",
+          "simd32", "ld_pair", "st_pair", "high_halves")  # NAME_SIMD32 on ARMv7E-M cores and its word helpers
+SIMD32_HELPERS = ("ld_pair", "st_pair", "high_halves")  # base.h.j2 prints them inside simd32's #if
 
 # name -> the primitives and macros its C calls; a primitive stands after everything it calls
 PRIMITIVES: dict[str, tuple[str, ...]] = {
@@ -35,12 +38,12 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "affine_quantize": (),
     "div_q15": (),
     # window statistics (ops/features/statistics.py)
-    "isqrt_u64": (),
+    "isqrt_u64": ("simd32",),
     "div_reciprocal_u32": (),
     # window_fft_bands (ops/features/fft_bands.py)
     "log2_u32": ("ROM", "rd_u16"),  # its table of log2(1 + j/32) is in flash
     "mul_i16_i32": (),
-    "butterflies_q15": (),
+    "butterflies_q15": ("ld_pair", "st_pair", "high_halves"),
 }
 
 # element type (manifest name) -> the reader macro of a table of that type
@@ -65,5 +68,5 @@ def closure(helpers) -> tuple[list[str], list[str]]:
         if name not in PRIMITIVES and name not in MACROS:
             raise ValueError(f"unknown C helper {name!r}")
         needed.add(name)
-        todo.extend(PRIMITIVES.get(name, ()))
+        todo.extend(PRIMITIVES.get(name, ()) + (("simd32",) if name in SIMD32_HELPERS else ()))
     return [m for m in MACROS if m in needed], [p for p in PRIMITIVES if p in needed]

@@ -25,6 +25,13 @@
  *   difference of the cost firmware and this one is what the model adds.
  * (With the model called from several places, -Os inlines differently: a firmware that also calls
  * NAME_scores would cost a few more instructions per NAME_predict than an application calling it alone.)
+ * -DTG_WINDOW (window programs, every build): each row (a window, time-major) is also pushed frame by frame into
+ * a stream (NAME_quantize_frame, NAME_push). The cost firmware then times NAME_predict_latest on that stream
+ * (pushed from NAME_stream_init: the ring starts at frame 0), the int16 streaming path (as the AVR harness does),
+ * in place of NAME_predict; the stream lives in the cost firmware only, so its ring counts as the model's RAM.
+ * The check firmware pushes a few frames more first (the ring then starts at an odd frame) and compares
+ * NAME_predict_latest and NAME_scores_ring with NAME_predict and NAME_scores (a difference is a split
+ * mismatch). The float path is timed by a cost firmware built without TG_WINDOW.
  *
  * Measurements per row:
  * - instructions: NAME_predict(x) runs between calls of the marker functions bench_begin and bench_end;
@@ -94,12 +101,34 @@ __attribute__((noipa)) void bench_end(void)
     __asm__ volatile("" ::: "memory");
 }
 
-/* One inference from float features: the measured call. */
+#if defined(TG_WINDOW) && !defined(TG_STUB)
+static TG(_stream_t) stream;
+
+/* The row's frames pushed into a fresh stream after `lead` copies of its first frame: the ring then holds the
+ * window, its latest, from frame `lead` on (the cost firmware: 0, as the AVR harness; the check firmware: an odd
+ * start, so that the ring's copy-out wraps, both parts of odd length). */
+static void fill_stream(const float *x, uint16_t lead)
+{
+    int16_t raw[TG(_N_CHANNELS)];
+    uint16_t t;
+    TG(_stream_init)(&stream);
+    for (t = 0; t < lead + TG(_WINDOW); t++) {
+        TG(_quantize_frame)(x + (t < lead ? 0 : t - lead) * TG(_N_CHANNELS), raw);
+        (void)TG(_push)(&stream, raw);
+    }
+}
+#endif
+
+/* One inference: the measured call, from float features (a window program's cost firmware: from the stream
+ * the row was pushed into). */
 __attribute__((noipa)) static prediction_t run_predict(const float *x)
 {
 #if defined(TG_STUB)
     (void)x;
     return (prediction_t)0;
+#elif defined(TG_WINDOW) && defined(TG_PREDICT_ONLY)
+    (void)x;
+    return TG(_predict_latest)(&stream);
 #else
     return TG(_predict)(x);
 #endif
@@ -255,14 +284,22 @@ static int proba_of_scores(long handle)
 #endif
 
 #if defined(TG_FIXED) && !defined(TG_PREDICT_ONLY)
-/* 1 when the pre-quantized path disagrees with the float-input path on this row. */
+/* 1 when the pre-quantized path (a window program's: also the stream's) disagrees with the float-input path on
+ * this row. */
 static int split_differs(const float *x, prediction_t prediction)
 {
     TG(_input_t) x_q[N_FEATURES];
     score_t scores_q[N_OUTPUTS];
+    int differs;
     TG(_quantize_input)(x, x_q);
     TG(_scores_q)(x_q, scores_q);
-    return memcmp(scores, scores_q, sizeof scores) != 0 || TG(_predict_q)(x_q) != prediction;
+    differs = memcmp(scores, scores_q, sizeof scores) != 0 || TG(_predict_q)(x_q) != prediction;
+#if defined(TG_WINDOW)
+    fill_stream(x, TG(_WINDOW) > 5 ? 5u : 1u);
+    TG(_scores_ring)(stream.ring, stream.next, scores_q);
+    differs |= memcmp(scores, scores_q, sizeof scores) != 0 || TG(_predict_latest)(&stream) != prediction;
+#endif
+    return differs;
 }
 #endif
 
@@ -299,6 +336,9 @@ int main(void)
             break;
         }
 
+#if defined(TG_WINDOW) && defined(TG_PREDICT_ONLY) && !defined(TG_STUB)
+        fill_stream(row, 0u);
+#endif
         /* Paint [__stack_limit, sp): nothing below sp is live, and no interrupt is enabled. */
         sp = stack_pointer();
         for (word = __stack_limit; (uintptr_t)word < sp; word++) {

@@ -8,8 +8,11 @@ per row back from a semihosting chardev file. Three builds of the driver (see ru
 - check firmware: the scores and predictions of every row, bit patterns of the header's own types (and,
   for fixed point, the pre-quantized API checked against the float-input one; with an integer predict_proba,
   NAME_predict_proba of every row).
-- cost firmware, calling NAME_predict alone like an application: run under the instruction-counting TCG
-  plugin (firmware/qemu-plugin/insn_regions.c) for
+- cost firmware, calling NAME_predict alone like an application (a window program's: NAME_predict_latest on
+  a stream the window was pushed into, the int16 streaming path the AVR harness times too; a fourth firmware
+  times NAME_predict on the float window, reported in extra as instructions_predict_float and
+  stack_bytes_predict_float): run under the instruction-counting TCG plugin
+  (firmware/qemu-plugin/insn_regions.c) for
   - cycles_per_inference: guest instructions of one NAME_predict(x) call between the bench_begin/bench_end
     markers, minus the markers' own cost (an empty region), mean over the rows; unit "instructions" (QEMU
     has no cycle model). Deterministic: no interrupt is enabled and nothing else runs.
@@ -84,36 +87,38 @@ class QemuTarget:
             workdir = Path(tmp)
             shutil.copyfile(header, workdir / "model.h")
             X.tofile(workdir / ROWS_FILE)
-            # runner.c: check = scores + predictions; cost = NAME_predict alone (run for instructions and
-            # stack, sized for flash and RAM); stub = the cost firmware without the model (sized only)
-            variants = {"check": (), "cost": ("-DTG_PREDICT_ONLY",), "stub": ("-DTG_PREDICT_ONLY", "-DTG_STUB")}
+            variants = firmware_variants(program.window_op is not None)
             with ThreadPoolExecutor(max_workers=len(variants)) as pool:
                 proba = ("-DTG_PROBA",) if program.proba is not None else ()
                 builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant,
                                                defines + proba, extra_flags)
                           for variant, defines in variants.items()}
                 elfs = {variant: build.result() for variant, build in builds.items()}
-                check_run = pool.submit(self.run, elfs["check"], workdir, len(X))
-                cost_run = pool.submit(self.run, elfs["cost"], workdir, len(X), plugin)
-                (check_lines, _), (cost_lines, counts) = check_run.result(), cost_run.result()
+                runs = {variant: pool.submit(self.run, elfs[variant], workdir, len(X),
+                                             None if variant == "check" else plugin)
+                        for variant in variants if variant != "stub"}
+                results = {variant: run.result() for variant, run in runs.items()}
             cost_size = toolchain.berkeley_size(toolchain.find(self.size_tool), elfs["cost"])
             stub_size = toolchain.berkeley_size(toolchain.find(self.size_tool), elfs["stub"])
+        check_lines = results["check"][0]
         words = hex_words(check_lines, program.n_outputs + 1)
-        if not np.array_equal(hex_words(cost_lines, program.n_outputs + 1)[:, -1], words[:, -1]):
-            raise TinygenError(f"on {self.name}, NAME_predict gives different answers in two firmwares "
-                               "(uninitialized or out-of-bounds memory?)")
-        stack = [stack_bytes for _, stack_bytes, _ in cost_lines]
-        instructions = np.asarray(counts[1:], dtype=np.int64) - counts[0]
+        for variant in ("cost", "float"):
+            if variant in results and not np.array_equal(hex_words(results[variant][0], program.n_outputs + 1)[:, -1],
+                                                         words[:, -1]):
+                raise TinygenError(f"on {self.name}, NAME_predict gives different answers in two firmwares "
+                                   "(uninitialized or out-of-bounds memory?)")
+        costs = region_costs(*results["cost"])
+        extra = {"instructions_min": costs["min"], "instructions_max": costs["max"]} if costs["mean"] is not None else {}
+        if "float" in results:  # a window program: the cost firmware timed the int16 stream, this one the float window
+            floats = region_costs(*results["float"])
+            extra.update(instructions_predict_float=floats["mean"], instructions_predict_float_min=floats["min"],
+                         instructions_predict_float_max=floats["max"], stack_bytes_predict_float=floats["stack"])
         return Measurement(
             scores=words[:, :-1].view(score_type), predictions=words[:, -1].view(prediction_type),
             # section alignment can make a tiny model's difference a few bytes negative: that is 0
             flash_bytes=max(0, (cost_size["text"] + cost_size["data"]) - (stub_size["text"] + stub_size["data"])),
             ram_bytes=max(0, (cost_size["data"] + cost_size["bss"]) - (stub_size["data"] + stub_size["bss"])),
-            stack_bytes=max(stack) if stack else None,
-            cycles_per_inference=float(instructions.mean()) if len(instructions) else None,
-            cycles_unit="instructions",
-            extra={"instructions_min": int(instructions.min()), "instructions_max": int(instructions.max())}
-            if len(instructions) else {},
+            stack_bytes=costs["stack"], cycles_per_inference=costs["mean"], cycles_unit="instructions", extra=extra,
             proba=None if program.proba is None else proba_values(check_lines, program.proba.n_out))
 
     def build(self, workdir: Path, name: str, fixed: bool, variant: str, defines: tuple[str, ...] = (),
@@ -182,6 +187,27 @@ class QemuTarget:
         if len(counts) != 1 + n_rows or min(counts, default=0) < 0:
             raise TinygenError(f"the instruction-count plugin saw {len(counts)} regions for {n_rows} rows on {self.name}")
         return lines, counts
+
+
+def firmware_variants(window: bool) -> dict[str, tuple[str, ...]]:
+    """The builds of runner.c and their defines: check = scores + predictions; cost = the timed call alone (run for
+    instructions and stack, sized for flash and RAM); stub = the cost firmware without the model (sized only). A
+    window program's (TG_WINDOW) cost firmware times NAME_predict_latest on a stream, the int16 path, as the AVR
+    harness does, and "float" times NAME_predict on the float window (reported as instructions_predict_float)."""
+    window_flag = ("-DTG_WINDOW",) if window else ()
+    variants = {"check": window_flag, "cost": ("-DTG_PREDICT_ONLY", *window_flag),
+                "stub": ("-DTG_PREDICT_ONLY", "-DTG_STUB", *window_flag)}
+    return {**variants, "float": ("-DTG_PREDICT_ONLY",)} if window else variants
+
+
+def region_costs(lines: list[tuple[str, int, str]], counts: list[int]) -> dict:
+    """mean, min and max instructions of the timed call over the rows (the empty region's count subtracted), and
+    its peak stack bytes; None each without rows."""
+    instructions = np.asarray(counts[1:], dtype=np.int64) - counts[0]
+    if not len(instructions):
+        return {"mean": None, "min": None, "max": None, "stack": None}
+    return {"mean": float(instructions.mean()), "min": int(instructions.min()), "max": int(instructions.max()),
+            "stack": max(stack_bytes for _, stack_bytes, _ in lines)}
 
 
 def hex_words(lines: list[tuple[str, int, str]], per_row: int) -> np.ndarray:

@@ -127,7 +127,7 @@ class FeatureExtraction(Op):
     def c_helpers(self) -> tuple[str, ...]:
         own = ("ROM", "rd_u8") if any(p["base"] is None for p in self.placements()) else ()
         offsets = ("ROM", "rd_i16") if self.has_offsets else ()
-        return (*own, *offsets, *(h for op in self.feature_ops for h in op.c_helpers()))
+        return ("st_pair", *own, *offsets, *(h for op in self.feature_ops for h in op.c_helpers()))
 
     def count_costs(self, values: np.ndarray, group: str, counts: Features) -> None:
         counts.add_cycles(f"{group}:samples", np.full(len(values), self.n_in))

@@ -36,6 +36,10 @@ templates/c/features/window_fft_bands.c.j2 are the same steps; every rounding is
 Every intermediate's range is proven in `ranges` (FftBands.check holds each to its C type; the simulator refuses any
 value beyond it): stage values below 23,200 in modulus (int16), butterfly sums below 1.52e9 (int32), split sums
 below 2^14 + 16 (int16), powers and band sums below 2^29.
+On ARMv7E-M cores (NAME_SIMD32: Cortex-M4/M7/M33 with DSP) steps 1-5 work on a complex point a word
+(templates/c/features/window_fft_bands_simd32.c.j2): the same operations on the same integers, each butterfly
+component from one dual multiply-accumulate (SMLAD, SMLSDX), the exact ones from halving adds (SHADD16, SHSUB16,
+SHASX, SHSAX), the first two stages at once; the tests hold them to forward on the Cortex-M4 under QEMU.
 
 Error (error_bounds, window_error_bounds): the roundings of steps 2-4 move each X[j] by at most delta (modulus,
 normalized units, spectrum_error: a rounding anywhere reaches an output bin with gain 1 through the halving

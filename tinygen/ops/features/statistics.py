@@ -60,9 +60,11 @@ root halves a relative error.
               a, m, a, m, ..., b around its mean m nearly reaches N - 1 when float64 rounds m down).
 Cost on the ATmega328P (avr-gcc 5.4 -Os, tests/test_feature_statistics.py prints it): N = 64, all nine items about
 8,100 cycles per channel and 31 B of stack; mean, std, min, max, rms, crossings about 6,800 and 18 B. The first pass
-(about 65 cycles a sample), isqrt_u64's digits and the crossing pass are AVR assembly there (the portable C serves
-every other target; the tests hold both to forward); windows that are not powers of two add the 64-bit divisions of
-W and P (N = 100: about 12,500 cycles for all nine).
+(about 65 cycles a sample), isqrt_u64's digits and the crossing pass are AVR assembly there; on ARMv7E-M cores
+(NAME_SIMD32: Cortex-M4/M7/M33 with DSP) the first pass and the crossing pass take two samples a word (SMLAD, SMLALD,
+SSUB16 + SEL, QSUB16) and isqrt_u64 takes its top 16 digits from Newton's method with UDIV; the portable C serves
+every other target (the tests hold each to forward, the SIMD32 ones on the Cortex-M4 under QEMU); windows that are
+not powers of two add the 64-bit divisions of W and P (N = 100: about 12,500 cycles for all nine).
 NaN and infinite samples never reach this op: the window program converts them to int16 first (to_fixed: NaN -> 0,
 +-inf saturate), and the op is exact on the int16 window it gets.
 """
@@ -331,7 +333,7 @@ class WindowStatistics(FeatureOp):
 
     def c_helpers(self) -> tuple[str, ...]:
         roots = ("isqrt_u64",) if self.needs("spread") or self.needs("mean_square") else ()
-        return roots + (("div_reciprocal_u32",) if self.reciprocals else ())
+        return ("ld_pair",) + roots + (("div_reciprocal_u32",) if self.reciprocals else ())
 
     def table_bytes(self) -> dict[str, int]:
         return {}  # no tables: every constant is an immediate
