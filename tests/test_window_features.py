@@ -127,3 +127,13 @@ def test_skops_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
     assert loaded[0].get_params() == pipeline[0].get_params()
     assert list(loaded[0].get_feature_names_out()) == list(pipeline[0].get_feature_names_out())
+
+
+def test_band_edges_may_use_exponents():
+    """bp:LO-HI splits at the one dash between two numbers, so exponents with their own minus sign parse."""
+    from tinygen import featurespec
+
+    specs = featurespec.parse("bp:1e-05-2e-05,bp:0.5-3", 64, 100.0)
+    assert [spec.cutoffs for spec in specs] == [(1e-05, 2e-05), (0.5, 3.0)]
+    with pytest.raises(TinygenError, match="give the cutoff in Hz"):
+        featurespec.parse("bp:1e-05-", 64, 100.0)

@@ -113,10 +113,7 @@ def _parse_fft(text: str, bands: int, log: bool, eps_text: str | None, window: i
 
 
 def _parse_filter(text: str, kind: str, edges: str, sample_rate: float | None) -> FeatureSpec:
-    try:
-        cutoffs = tuple(float(v) for v in edges.split("-")) if kind == "bp" else (float(edges),)
-    except ValueError:
-        cutoffs = ()
+    cutoffs = _band_edges(edges) if kind == "bp" else _numbers([edges])
     if len(cutoffs) != (2 if kind == "bp" else 1) or not all(math.isfinite(c) and c > 0 for c in cutoffs):
         example = "bp:0.5-3" if kind == "bp" else f"{kind}:5"
         raise TinygenError(f"{text}: give the cutoff in Hz, e.g. {example}")
@@ -127,6 +124,21 @@ def _parse_filter(text: str, kind: str, edges: str, sample_rate: float | None) -
     if max(cutoffs) >= sample_rate / 2:
         raise TinygenError(f"{text}: cutoffs must be below the Nyquist frequency, {sample_rate / 2:g} Hz")
     return FeatureSpec(text, kind, cutoffs=cutoffs)
+
+
+def _numbers(texts: list[str]) -> tuple[float, ...]:
+    """The texts as floats, or () if one is not a number."""
+    try:
+        return tuple(float(text) for text in texts)
+    except ValueError:
+        return ()
+
+
+def _band_edges(edges: str) -> tuple[float, ...]:
+    """LO-HI, where either may be written with an exponent (1e-05-2e-05): the one dash that splits it into two
+    numbers, or ()."""
+    splits = [_numbers([edges[:i], edges[i + 1:]]) for i, c in enumerate(edges) if c == "-" and 0 < i < len(edges) - 1]
+    return next((pair for pair in splits if pair), ())
 
 
 # ---- the float reference ---------------------------------------------------------------------------------
