@@ -10,6 +10,7 @@ from .errors import TinygenError
 from .frontend import feature_names_of, to_float_program
 from .ir import Program
 from .ops.trees import FloatTrees
+from .ops.types import type_range
 from .quantize import check_dtype, quantize
 
 
@@ -100,7 +101,7 @@ def convert(estimator, dtype: str | None = None, calibration=None, feature_names
     return ConvertedModel(quantize(program, dtype, calibration, layout, bins), estimator)
 
 
-INT16_RANGE = (-(1 << 15), (1 << 15) - 1)
+INT16_RANGE = type_range("int16")
 
 
 def declare_raw_samples(program: Program, raw_samples: dict) -> None:
@@ -108,7 +109,7 @@ def declare_raw_samples(program: Program, raw_samples: dict) -> None:
     channel order); a TinygenError names a channel that is not the model's, a scale that is not a positive number,
     an offset that is not an int16, and the channels without a scale when another has one."""
     prefix = program.ops[0]
-    channels = list(getattr(prefix, "channels", ())) if getattr(prefix, "is_prefix", False) else []
+    channels = list(prefix.channels) if prefix.is_prefix else []
     if not channels:
         raise TinygenError("raw sample scales and offsets (export --raw-scale/--raw-offset) are for window models, a "
                            "Pipeline whose first step is WindowFeatures; this model reads features")

@@ -28,9 +28,10 @@ from typing import ClassVar
 import numpy as np
 
 from ...featurespec import FeatureSpec
+from ..types import type_range
 
-INT16 = (-(1 << 15), (1 << 15) - 1)
-INT32 = (-(1 << 31), (1 << 31) - 1)
+INT16 = type_range("int16")
+INT32 = type_range("int32")
 
 
 @dataclass

@@ -79,32 +79,26 @@ class FeatureExtraction(Op):
             samples = np.clip(samples - int(self.offsets[channel]), *INT16)
         return samples
 
-    def forward(self, r: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(r), self.n_out), dtype=np.int64)
+    def gather(self, values_of, rows: tuple = (), dtype=np.float64) -> np.ndarray:
+        """[*rows, n_out]: values_of(op, channel) ([*rows, op's n_out] per op and channel) placed at the features'
+        positions, channel after channel in the feature list's order."""
+        out = np.zeros((*rows, self.n_out), dtype=dtype)
         positions = self.positions()
         for c in range(self.n_channels):
-            samples = self.channel_samples(r, c)
             for op, where in zip(self.feature_ops, positions):
-                out[:, c * self.per_channel + np.asarray(where)] = op.forward(samples, c)
+                out[..., c * self.per_channel + np.asarray(where)] = values_of(op, c)
         return out
+
+    def forward(self, r: np.ndarray) -> np.ndarray:
+        samples = [self.channel_samples(r, c) for c in range(self.n_channels)]
+        return self.gather(lambda op, c: op.forward(samples[c], c), (len(r),), np.int64)
 
     def out_affine(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, bias) per feature: real = q * scale + bias."""
-        scale, bias = np.zeros(self.n_out), np.zeros(self.n_out)
-        positions = self.positions()
-        for c in range(self.n_channels):
-            for op, where in zip(self.feature_ops, positions):
-                op_scale, op_bias = op.out_affine(c)
-                scale[c * self.per_channel + np.asarray(where)] = op_scale
-                bias[c * self.per_channel + np.asarray(where)] = op_bias
-        return scale, bias
+        return self.gather(lambda op, c: op.out_affine(c)[0]), self.gather(lambda op, c: op.out_affine(c)[1])
 
     def error_bounds(self) -> np.ndarray:
-        bounds = np.zeros(self.n_out)
-        for c in range(self.n_channels):
-            for op, where in zip(self.feature_ops, self.positions()):
-                bounds[c * self.per_channel + np.asarray(where)] = op.error_bounds(c)
-        return bounds
+        return self.gather(lambda op, c: op.error_bounds(c))
 
     def out_bounds(self) -> tuple[int, int]:
         per_output = [b for op in self.feature_ops for b in op.out_bounds()]
@@ -112,8 +106,9 @@ class FeatureExtraction(Op):
 
     def out_format(self) -> QFormat:
         scale, bias = self.out_affine()
+        low, high = self.out_bounds()
         return QFormat("int32", scale_value=tuple(float(s) for s in scale), offset=tuple(float(b) for b in bias),
-                       rounding="floor", q_min=self.out_bounds()[0], q_max=self.out_bounds()[1])
+                       rounding="floor", q_min=low, q_max=high)
 
     def table_bytes(self) -> dict[str, int]:
         sizes = {f"{op.op}/{name}": size for op in self.feature_ops for name, size in op.table_bytes().items()}

@@ -22,9 +22,8 @@ from ... import fixedpoint
 from ...qparams import frac_bits_for
 from ..base import Op, QFormat
 from ..counts import Features
-from ..quantize_input import to_fixed_counts
-
-HEADROOM = 2.0  # as quantize_input's: held-out windows may exceed the calibration's largest sample
+from ..quantize_input import QuantizeInput, to_fixed_counts
+from .base import INT16
 
 
 @dataclass
@@ -68,19 +67,19 @@ class WindowInput(Op):
         frames = np.asarray(windows, dtype=np.float64).reshape(len(windows), window, len(channels))
         finite = np.where(np.isfinite(frames), np.abs(frames), 0.0)
         peaks = finite.max(axis=(0, 1)) if len(frames) else np.zeros(len(channels))
-        return cls(window=window, channels=list(channels), frac_bits=[frac_bits_for(HEADROOM * float(p), 16) for p in peaks])
+        return cls(window=window, channels=list(channels), frac_bits=[frac_bits_for(QuantizeInput.HEADROOM * float(p), 16) for p in peaks])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32).reshape(len(x), self.window, self.n_channels)
         frac = np.asarray(self.frac_bits, dtype=np.int64)
         if self.scales is not None:
             scales = np.asarray(self.scales, dtype=np.float32)
-            return fixedpoint.affine_quantize(x, scales, self.channel_offsets(), -(1 << 15), (1 << 15) - 1).reshape(len(x), -1)
+            return fixedpoint.affine_quantize(x, scales, self.channel_offsets(), *INT16).reshape(len(x), -1)
         if not self.has_offsets:
             return fixedpoint.to_fixed(x, frac, 16).reshape(len(x), -1)
         wide = fixedpoint.to_fixed(x, frac, 31) + self.channel_offsets()  # the C: into [-2^30, 2^30 - 1], then + offset
         wide = np.where(np.isnan(x), self.channel_offsets(), wide)
-        return np.clip(wide, -(1 << 15), (1 << 15) - 1).reshape(len(x), -1)
+        return np.clip(wide, *INT16).reshape(len(x), -1)
 
     def out_format(self) -> QFormat:
         zero = tuple(int(o) for _ in range(self.window) for o in self.channel_offsets())
@@ -136,7 +135,7 @@ class WindowInput(Op):
         offsets = data.get("offsets")
         if len(frac_bits) != len(channels) or (offsets is not None and len(offsets) != len(channels)):
             raise ValueError("window_input: one frac_bits and offset per channel")
-        if offsets is not None and any(not -(1 << 15) <= int(o) < 1 << 15 for o in offsets):
+        if offsets is not None and any(not INT16[0] <= int(o) <= INT16[1] for o in offsets):
             raise ValueError("window_input offsets are int16")
         if any(not fixedpoint.FRAC_BITS_MIN <= f <= fixedpoint.FRAC_BITS_MAX for f in frac_bits):
             raise ValueError("window_input frac_bits out of range")
