@@ -637,13 +637,12 @@ def _window_export_notes(program, X, windowing) -> None:
     if windowing.hop is not None and windowing.hop != shape.hop:
         click.echo(f"note: --hop {windowing.hop} cut the calibration CSV; the stream API still steps by the model's hop, "
                    f"NAME_HOP = {shape.hop} (set when it was trained: train --hop)", err=True)
-    conversion = program.ops[0]
-    if X is None or getattr(conversion, "scales", None) is None:
+    conversion = program.ops[0]  # a window program's window_input
+    if X is None or conversion.scales is None:
         return
     samples = np.asarray(X, dtype=np.float64).reshape(len(X), shape.window, len(shape.channels))
-    for c, channel in enumerate(shape.channels):
+    for c, (channel, (low, high)) in enumerate(zip(shape.channels, conversion.real_ranges())):
         scale, offset = conversion.scales[c], int(conversion.channel_offsets()[c])
-        low, high = (-(1 << 15) - offset) * scale, ((1 << 15) - 1 - offset) * scale
         outside = int(np.sum((samples[:, :, c] < low) | (samples[:, :, c] > high)))
         if outside:
             many = outside != 1

@@ -62,6 +62,11 @@ class WindowInput(Op):
             return [float(v) for v in self.scales]
         return [2.0 ** -int(f) for f in self.frac_bits]
 
+    def real_ranges(self) -> list[tuple[float, float]]:
+        """Per channel, the real samples the int16 values hold: (-32768 - offset) * scale .. (32767 - offset) * scale."""
+        return [((INT16[0] - int(offset)) * scale, (INT16[1] - int(offset)) * scale)
+                for scale, offset in zip(self.sample_scales(), self.channel_offsets())]
+
     @classmethod
     def from_calibration(cls, windows: np.ndarray, window: int, channels: list[str]) -> "WindowInput":
         frames = np.asarray(windows, dtype=np.float64).reshape(len(windows), window, len(channels))
