@@ -1,6 +1,7 @@
 """`tinygen bench`: the cost table per target x dtype (x layout x bins for trees), with C-vs-simulator
 mismatches and agreement with scikit-learn; for MLPs cycles per MAC and the speed-up over float32; the
-accuracy table of linear models, MLPs and GaussianNB; one-line errors for combinations that mean nothing.
+accuracy table of linear models, MLPs and GaussianNB; the window programs' tables on bundled raw sensor data
+(--dataset basicmotions); one-line errors for combinations that mean nothing.
 The numbers themselves are printed, never asserted (DESIGN.md); the tests check that every row is there,
 that its variant is the one asked for, and that the C equals the simulator on every row."""
 from __future__ import annotations
@@ -136,6 +137,54 @@ def test_tree_table_on_avr_measures_stack_and_cycles():
     assert [(r["target"], r["layout"], r["input"], r["rows"], r["mismatch"], r["agree"], r["unit"]) for r in rows] == [
         ("avr", "table", "bits", "20", "0", "20/20", "cycles")]
     assert int(rows[0]["flash B"]) > 0 and int(rows[0]["stack B"]) > 0 and float(rows[0]["mean"]) > 0
+
+
+WINDOW_COLUMNS = ["target", "dtype", "windows", "mismatch", "agree", "flash B", "RAM B", "stack B", "mean", "min", "max",
+                  "unit"]
+
+
+def test_window_cost_table_streams_the_cost_case_on_avr():
+    """Issue 16's cost case (BasicMotions' accelerometer, 64/32, statistics and fft8, a 10 x depth-6 forest, q15),
+    its first windows through the Uno's int16 stream and the host, q15 and q7: C == simulator on every window."""
+    need_tool("avr-gcc")
+    result = bench("--dataset", "basicmotions", "--target", "host", "--target", "avr", "--dtype", "q15", "--dtype", "q7",
+                   "--rows", "6")
+    assert "RandomForest on basicmotions: acc_x, acc_y, acc_z; window 64, hop 32; features " \
+           "mean,std,min,max,rms,crossings,fft8" in result.stdout
+    rows = table(result.stdout, WINDOW_COLUMNS)
+    assert [(r["target"], r["dtype"], r["windows"], r["mismatch"]) for r in rows] == [
+        ("host", "q15", "6", "0"), ("host", "q7", "6", "0"), ("avr", "q15", "6", "0"), ("avr", "q7", "6", "0")]
+    for row in rows[2:]:  # the Uno measures the stream: its ring is in RAM, predict_latest's cycles
+        assert int(row["RAM B"]) >= 64 * 3 * 2 and int(row["stack B"]) > 0 and float(row["mean"]) > 0
+        assert row["unit"] == "cycles"
+
+
+def test_window_accuracy_table_and_a_chosen_case():
+    result = bench("--dataset", "basicmotions", "--model", "LogisticRegression", "--window", "32",
+                   "--channels", "acc_x, gyro_y", "--features", "mean,std")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("basicmotions: acc_x, gyro_y; window 32, hop 32; features mean,std: ")
+    header = next(line for line in lines if line.startswith("model"))
+    assert header.split() == ["model", "float", "q15", "q7"]
+    (row,) = [line.split() for line in lines if line.startswith("LogisticRegression")]
+    assert all(0.0 <= float(v) <= 1.0 for v in row[1:])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--window", "32"], "--window is for raw sensor windows: add --dataset basicmotions"),
+    (["--hop", "8", "--features", "mean"], "--hop and --features are for raw sensor windows"),
+    (["--dataset", "basicmotions", "--channels", "acc_x,temp"], "basicmotions has no channel temp"),
+    (["--dataset", "basicmotions", "--features", "mean,fft7"], "fft7"),
+    (["--dataset", "basicmotions", "--window", "1"], "--window must be a whole number of samples, at least 2"),
+    (["--dataset", "basicmotions", "--model", "GaussianNB"], "does not run on raw sensor windows"),
+    (["--dataset", "basicmotions", "--target", "host", "--layout", "table"], "not for window programs"),
+    (["--dataset", "basicmotions", "--peers"], "not for window programs"),
+    (["--dataset", "basicmotions", "--dtype", "q7"], "are for the cost table: add --target T"),
+])
+def test_bad_window_bench_options_are_one_line_errors(args, message):
+    result = bench(*args, code=2)
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("args, message", [

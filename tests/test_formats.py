@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from tinygen import convert, formats
 from tinygen.bench import fitted, split
 from tinygen.cli import main
+from tinygen.sensor_data import BASICMOTIONS
 
 from conftest import error_of, need_tool, unavailable
 
@@ -367,7 +368,7 @@ def test_arduino_sketch_forest_exact_on_uno_matches_simulator(tmp_path):
 
 
 # ---- the window sketch: frames over Serial into the stream, a class per window --------------------------------
-RAW = Path(__file__).parent / "data" / "basicmotions_raw.csv.gz"
+RAW = BASICMOTIONS.path
 # Channel names and labels that must reach the sketch's strings and comments escaped.
 CHANNELS = ['acc_x "g"', "acc_y */ ??=", "acc_z \\ \u00b0"]
 WINDOW_LABELS = {"Badminton": 'badminton "x"', "Running": "running ??= */", "Standing": "standing \u00e4",

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from tinygen import load
 from tinygen.cli import main
 from tinygen.windows import load_windows
+from tinygen.sensor_data import BASICMOTIONS
 
-RAW = Path(__file__).parent / "data" / "basicmotions_raw.csv.gz"
+RAW = BASICMOTIONS.path
 CHANNELS = ["acc_x", "acc_y", "acc_z"]
 SUMMARY = "8000 samples in 80 recordings -> 400 windows of 32 samples x 3 channels (hop 16)"
 

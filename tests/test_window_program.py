@@ -29,10 +29,11 @@ from tinygen.ir import Program
 from tinygen.quantize import quantize
 from tinygen.targets import avr, host, qemu
 from tinygen.windows import cut_windows, load_windows
+from tinygen.sensor_data import BASICMOTIONS
 
 from conftest import need_tool, spread_over_targets
 
-RAW = Path(__file__).parent / "data" / "basicmotions_raw.csv.gz"
+RAW = BASICMOTIONS.path
 CHANNELS = ["acc_x", "acc_y", "acc_z"]
 TARGETS = ("host", "avr", "cortex-m4", "cortex-m0", "rv32")
 TOOLS = {"host": ("gcc",), "avr": ("avr-gcc", "simavr")}

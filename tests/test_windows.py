@@ -15,8 +15,9 @@ from tinygen.cli import main
 from tinygen.errors import TinygenError
 from tinygen.features import WindowFeatures
 from tinygen.windows import cut_windows, load_windows
+from tinygen.sensor_data import BASICMOTIONS
 
-RAW = Path(__file__).parent / "data" / "basicmotions_raw.csv.gz"
+RAW = BASICMOTIONS.path
 
 
 def run(*args, code: int = 0):

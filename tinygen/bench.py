@@ -215,6 +215,17 @@ def cost_columns(model: str) -> list[tuple[str, int]]:
     return [column for column in COST_COLUMNS if column[0] not in left_out]
 
 
+def format_cost_line(columns, cells: dict, unit: str) -> str:
+    """One line of a cost table: each (name, width) column's cell, negative widths aligned left, then the unit."""
+    return "".join(f"{cells[name]:<{-width}}" if width < 0 else f"{cells[name]:>{width}}"
+                   for name, width in columns) + f"  {unit}"
+
+
+def shown(value, fmt="{:.0f}") -> str:
+    """A measured figure as the tables print it: "-" where a target cannot measure it."""
+    return "-" if value is None else fmt.format(value)
+
+
 def network_size(estimator) -> tuple[list[int], int]:
     """A fitted MLP's (pipeline's) layer widths, inputs first, and its multiply-accumulates per inference."""
     weights = estimator[-1].coefs_
@@ -242,29 +253,22 @@ def print_cost_table(dataset: str, model: str, targets, dtypes=(), layouts=("aut
         echo("per MAC: mean / MACs (in the row's unit); vs float32: float32's mean / the row's, on the same target")
     columns = cost_columns(model)
 
-    def line(cells: dict) -> str:
-        return "".join(f"{cells[name]:<{-width}}" if width < 0 else f"{cells[name]:>{width}}"
-                       for name, width in columns) + f"  {cells['unit']}"
-
-    def show(v, fmt="{:.0f}"):
-        return "-" if v is None else fmt.format(v)
-
     def ratio(numerator, denominator):  # None (shown "-") where a target measures no cycles
         return None if numerator is None or not denominator else numerator / denominator
 
     n_runs = len(targets) * len(dtypes or default_cost_dtypes(model)) * len(layouts) * len(bins)
     measured = list(progress(measured, "measuring", n_runs, describe=lambda r: f"{r['dtype']} on {r['target']}"))
-    echo(line({name: name for name, _ in [*columns, ("unit", 0)]}))
+    echo(format_cost_line(columns, {name: name for name, _ in columns}, "unit"))
     # a target's rows are printed once all of them are measured: the speed-up needs its float32 row
     for _, target_rows in itertools.groupby(measured, key=lambda r: r["target"]):
         target_rows = list(target_rows)
         float32_mean = next((r["cycles_per_inference"] for r in target_rows if r["dtype"] == "float32"), None)
         for r in target_rows:
             mean = r["cycles_per_inference"]
-            echo(line({**r, "mismatch": r["mismatches"], "flash B": show(r["flash_bytes"]), "RAM B": show(r["ram_bytes"]),
-                       "stack B": show(r["stack_bytes"]), "mean": show(mean, "{:.1f}"),
-                       "min": show(r.get("cycles_min", r.get("instructions_min"))),
-                       "max": show(r.get("cycles_max", r.get("instructions_max"))),
-                       "per MAC": show(ratio(mean, macs), "{:.1f}"),
-                       "vs float32": show(ratio(float32_mean, mean), "{:.1f}x"),
-                       "unit": r.get("cycles_unit") or "-"}))
+            echo(format_cost_line(columns, {
+                **r, "mismatch": r["mismatches"], "flash B": shown(r["flash_bytes"]), "RAM B": shown(r["ram_bytes"]),
+                "stack B": shown(r["stack_bytes"]), "mean": shown(mean, "{:.1f}"),
+                "min": shown(r.get("cycles_min", r.get("instructions_min"))),
+                "max": shown(r.get("cycles_max", r.get("instructions_max"))),
+                "per MAC": shown(ratio(mean, macs), "{:.1f}"),
+                "vs float32": shown(ratio(float32_mean, mean), "{:.1f}x")}, r.get("cycles_unit") or "-"))

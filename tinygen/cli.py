@@ -22,6 +22,7 @@ from .features import DEFAULT_FEATURES, WindowFeatures
 from .featurespec import GRAMMAR
 from .files import atomic_write_text
 from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
+from .sensor_data import RAW_DATASETS
 from .targets import PLANNED, TARGETS
 from .verify import calibration_diagnosis, verify as run_verify
 from .version import __version__
@@ -947,8 +948,10 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
 @click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
               help="Dtypes to measure (repeatable; default q15, q7, float32 for linear models and GaussianNB, the same "
               "and int8 for MLPs, exact for trees).")
-@click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice(data.BUNDLED),
-              help="Regressors go with diabetes, classifiers with the others.")
+@click.option("--dataset", default="breast_cancer", show_default=True, type=click.Choice((*data.BUNDLED, *RAW_DATASETS)),
+              help="Regressors go with diabetes, classifiers with the others; basicmotions: real raw sensor "
+              "recordings (a smart watch's accelerometer and gyroscope at 10 Hz) cut into windows, integer features "
+              "and the model as one program (RandomForest, LogisticRegression or MLP16x8; default RandomForest, q15).")
 @click.option("--model", help="A bench model of tinygen/bench.py [default: LogisticRegression; --peers: RandomForest, "
               "LogisticRegression and MLP16x8]: linear (LogisticRegression, Ridge, ...), a tree (RandomForest, "
               "DecisionTree, ExtraTrees, GradientBoosting, HistGradientBoosting; regressors: DecisionTreeRegressor, ...), "
@@ -960,13 +963,29 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
 @click.option("--rows", type=click.IntRange(min=1), help="Only the first N rows (default: all).")
 @click.option("--peers", is_flag=True, help="Compare with peer tools (emlearn, m2cgen; pip install 'tinygen[peers]'): "
               "the same models through each tool's C, on the same harness and rows.")
+@click.option("--window", type=int, metavar="N", help="--dataset basicmotions: samples per window [default: 64].")
+@click.option("--hop", type=int, metavar="N", help="--dataset basicmotions: samples from one window's start to the next "
+              "[default: 32 with the default window, else the window].")
+@click.option("--channels", metavar="A,B,...", help="--dataset basicmotions: the channels [default: acc_x,acc_y,acc_z].")
+@click.option("--features", metavar="SPEC", help="--dataset basicmotions: the feature list, as train's "
+              "[default: mean,std,min,max,rms,crossings,fft8].")
 @friendly
-def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers):
+def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers, window, hop, channels, features):
     """Print numbers: held-out accuracy per dtype, or per target x dtype x layout x bins (--target): C vs
     simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions; for MLPs also
     cycles (instructions) per MAC and the speed-up over float32. --peers: tinygen beside emlearn and m2cgen."""
     from . import bench as bench_module
 
+    window_options = {"--window": window, "--hop": hop, "--channels": channels, "--features": features}
+    if dataset in RAW_DATASETS:
+        if peers or layouts or bins:
+            raise TinygenError("--peers, --layout and --bins are not for window programs (--dataset basicmotions)")
+        _bench_windows(dataset, window_options, model, targets, dtypes, rows)
+        return
+    given = [option for option, value in window_options.items() if value is not None]
+    if given:
+        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} for raw sensor windows: add "
+                           "--dataset basicmotions")
     if peers:
         from . import peers as peers_module
 
@@ -986,6 +1005,26 @@ def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers):
         return
     bench_module.print_cost_table(dataset, model, targets, dtypes, layouts or ("auto",), bins or ("auto",), rows,
                                   click.echo)
+
+
+def _bench_windows(dataset: str, window_options: dict, model, targets, dtypes, rows) -> None:
+    """bench --dataset basicmotions: the window programs' accuracy table, or with --target their cost table."""
+    from . import bench_windows
+
+    channels = window_options["--channels"]
+    case = bench_windows.window_case(dataset, window_options["--window"], window_options["--hop"],
+                                     [c.strip() for c in channels.split(",") if c.strip()] if channels else None,
+                                     window_options["--features"])
+    if targets:
+        model = model or bench_windows.DEFAULT_MODEL
+    if model:  # before anything is fitted or printed
+        bench_windows.check_window_model(model)
+    if not targets:
+        if dtypes or rows:
+            raise TinygenError("--dtype and --rows are for the cost table: add --target T")
+        bench_windows.print_window_accuracy(case, (model,) if model else (), click.echo)
+        return
+    bench_windows.print_window_cost(case, model, targets, dtypes, rows, click.echo)
 
 
 # ---- costmodel -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Regenerates tests/data/basicmotions_raw.csv.gz: the raw samples of BasicMotions, one row per sample, as
+"""Regenerates tinygen/sensor_data/basicmotions_raw.csv.gz: the raw samples of BasicMotions, one row per sample, as
 `tinygen train --group recording --window N` reads them. The source is the copy the aeon package bundles
 (aeon/datasets/data/BasicMotions; not a tinygen dependency: `pip install --no-deps aeon` into any environment, then
 `python3 tests/data/make_sensor_windows.py [AEON_DATA_DIR]`); make_sensor_features.py beside this file reads it.
@@ -33,7 +33,7 @@ def main(data_dir: Path, out_path: Path) -> None:
 
 
 if __name__ == "__main__":  # the argument: aeon's datasets/data directory, if aeon is not importable here
-    out = Path(__file__).parent / "basicmotions_raw.csv.gz"
+    out = Path(__file__).parents[2] / "tinygen" / "sensor_data" / "basicmotions_raw.csv.gz"
     if len(sys.argv) > 1:
         main(Path(sys.argv[1]), out)
     else:
