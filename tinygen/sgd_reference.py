@@ -1,0 +1,96 @@
+"""The float reference of on-device learning (issue 17): what scikit-learn's SGD reaches from the exported model on
+the same update stream, in the same order, with the same loss, learning-rate schedule and L2 penalty. `verify
+--trainable` reports its accuracy as `sklearn_accuracy_after`; the integer program's updates are held to it.
+
+The reference starts from the exported coefficients in the SCALED space (the pipeline's scaler stays frozen in
+front, as on the device), and makes one pass over the updates in order: SGDClassifier / SGDRegressor.partial_fit
+(t_ counting from 1 as the device's step counter does). LogisticRegression, LinearSVC and Perceptron have no partial_fit from given
+coefficients of their own; their reference is SGDClassifier with their loss (log_loss; LinearSVC's hinge or
+squared_hinge; perceptron)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression, Perceptron, SGDClassifier, SGDRegressor
+from sklearn.svm import LinearSVC
+
+from .errors import TinygenError
+
+CLASSIFIER_LOSSES = ("hinge", "squared_hinge", "log_loss", "perceptron")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule in scikit-learn's terms: learning_rate "constant", "invscaling" or "optimal",
+    eta0 (the device's power of two), power_t (invscaling), alpha (the L2 penalty; 0: none)."""
+
+    learning_rate: str = "constant"
+    eta0: float = 2.0 ** -7
+    power_t: float = 0.5
+    alpha: float = 0.0
+
+
+def split_pipeline(estimator):
+    """(the frozen steps in front as one transform function, the linear model last)."""
+    steps = getattr(estimator, "steps", None)
+    if not steps:
+        return (lambda X: np.asarray(X, dtype=np.float64)), estimator
+    front = [step for _, step in steps[:-1] if step not in (None, "passthrough")]
+
+    def transform(X):
+        X = np.asarray(X, dtype=np.float64)
+        for step in front:
+            X = step.transform(X)
+        return X
+    return transform, steps[-1][1]
+
+
+def reference_loss(model) -> str:
+    """The SGD loss that matches a trainable linear model's own."""
+    if isinstance(model, SGDRegressor):
+        return "squared_error"
+    if isinstance(model, Perceptron):
+        return "perceptron"
+    if isinstance(model, SGDClassifier):
+        if model.loss not in CLASSIFIER_LOSSES:
+            raise TinygenError(f"SGDClassifier(loss={model.loss!r}) is not trainable on the device; the losses are "
+                               f"{', '.join(CLASSIFIER_LOSSES)}")
+        return model.loss
+    if isinstance(model, LogisticRegression):
+        return "log_loss"
+    if isinstance(model, LinearSVC):
+        return model.loss
+    raise TinygenError(f"{type(model).__name__} has no on-device learning reference; trainable models are "
+                       "SGDClassifier, SGDRegressor, Perceptron, LogisticRegression and LinearSVC")
+
+
+def reference_sgd(estimator, schedule: Schedule, X_updates, y_updates):
+    """(transform, the SGD model): scikit-learn's SGD started from `estimator`'s exported coefficients in its
+    scaled space, after one partial_fit pass over the updates in order. Predict with model.predict(transform(X)).
+
+    The start is set as fitted attributes (coef_, intercept_, classes_) and then partial_fit runs: fit(coef_init=...)
+    is not the same stream of updates for more than two classes (it differs from the per-row rule that
+    partial_fit and the device follow; tests/test_sgd_reference.py holds partial_fit to that rule)."""
+    transform, model = split_pipeline(estimator)
+    loss = reference_loss(model)
+    sgd_class = SGDRegressor if loss == "squared_error" else SGDClassifier
+    sgd = sgd_class(loss=loss, penalty="l2" if schedule.alpha > 0 else None, alpha=schedule.alpha or 0.0001,
+                    learning_rate=schedule.learning_rate, eta0=schedule.eta0, power_t=schedule.power_t,
+                    shuffle=False, average=False, fit_intercept=True)
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    sgd.coef_ = coef.ravel().copy() if loss == "squared_error" else np.atleast_2d(coef).copy()
+    sgd.intercept_ = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64)).copy()
+    sgd.n_features_in_ = coef.shape[-1]
+    Z = transform(X_updates)
+    if loss == "squared_error":
+        sgd.partial_fit(Z, np.asarray(y_updates, dtype=np.float64))
+    else:
+        classes = np.asarray(model.classes_)
+        unknown = sorted(set(np.asarray(y_updates).tolist()) - set(classes.tolist()), key=str)
+        if unknown:
+            raise TinygenError(f"the updates hold labels {unknown[:5]} that are not the model's classes "
+                               f"{classes.tolist()}")
+        sgd.classes_ = classes
+        sgd.partial_fit(Z, np.asarray(y_updates), classes=classes)
+    return transform, sgd
