@@ -10,6 +10,7 @@ cppcheck, package examples) starts in one thread pool when the module's fixture 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -391,6 +392,17 @@ def test_window_sketches_build_strict(tmp_path):
                     jobs[name, config, level] = pool.submit(sketch_build, example, *config.split("-"), level)
         builds = [(key, job.result()) for key, job in jobs.items()]
     assert len(builds) == 2 * len(configs) * len(LEVELS) and not complaints(builds), complaints(builds)
+
+
+def test_headers_include_only_stdint_and_pgmspace(matrix):
+    """The contract: every header includes <stdint.h> and, on AVR, <avr/pgmspace.h>, nothing else; the window
+    programs' SIMD32 kernels (ARMv7E-M) call the compilers' __builtin_arm_* instead of including <arm_acle.h>."""
+    allowed = {"<stdint.h>", "<avr/pgmspace.h>"}
+    texts = {name: (matrix["dir"] / f"{name}.h").read_text() for name in matrix["models"]}
+    extra = {name: set(re.findall(r"^[ \t]*#[ \t]*include[ \t]*(<[^>]*>|\"[^\"]*\"|\S+)", text, re.M)) - allowed
+             for name, text in texts.items()}
+    assert not any(extra.values()), {name: sorted(found) for name, found in extra.items() if found}
+    assert any(f"#define {name}_SIMD32 1" in text for name, text in texts.items())  # the block this is about
 
 
 # ---- nothing unused ---------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_refusals():
 
 def test_helpers_and_tables():
     assert make_op(64, "std").c_helpers() == ("ld_pair", "isqrt_u64")
-    assert make_op(64, "mean,min,crossings").c_helpers() == ("ld_pair",)
+    assert make_op(64, "mean,min,crossings").c_helpers() == ("ld_pair", "sel")  # min: SSUB16 + SEL
     assert make_op(64, ALL).table_bytes() == {}
 
 

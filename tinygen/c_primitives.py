@@ -3,16 +3,17 @@
 Each primitive is one function in templates/c/fixedpoint/<name>.h.j2 (one function per file, as CMSIS-NN's
 support functions are), the C twin of the function of the same name in tinygen/fixedpoint.py. The macros
 (the flash qualifier NAME_ROM, the table readers NAME_rd_*, and simd32: NAME_SIMD32 where the core has ARMv7E-M's
-SIMD instructions, with its two-lane word helpers ld_pair, st_pair and high_halves, each of which brings simd32) are
-printed by templates/c/fixedpoint/base.h.j2, only those named. Every op says which of these its template calls
-(`c_helpers()`); `closure` adds what those call in turn, and emit prints the result in PRIMITIVES' order,
-which lists every primitive after the primitives it calls.
+SIMD instructions, with its two-lane word helpers ld_pair, st_pair, high_halves and sel, each of which brings
+simd32) are printed by templates/c/fixedpoint/base.h.j2, only those named; the SIMD32 kernels call GCC's and
+clang's __builtin_arm_* themselves, so a header includes no <arm_acle.h>. Every op says which of these its
+template calls (`c_helpers()`); `closure` adds what those call in turn, and emit prints the result in
+PRIMITIVES' order, which lists every primitive after the primitives it calls.
 """
 from __future__ import annotations
 
 MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr",
-          "simd32", "ld_pair", "st_pair", "high_halves")  # NAME_SIMD32 on ARMv7E-M cores and its word helpers
-SIMD32_HELPERS = ("ld_pair", "st_pair", "high_halves")  # base.h.j2 prints them inside simd32's #if
+          "simd32", "ld_pair", "st_pair", "high_halves", "sel")  # NAME_SIMD32 on ARMv7E-M cores and its word helpers
+SIMD32_HELPERS = ("ld_pair", "st_pair", "high_halves", "sel")  # base.h.j2 prints them inside simd32's #if
 
 # name -> the primitives and macros its C calls; a primitive stands after everything it calls
 PRIMITIVES: dict[str, tuple[str, ...]] = {

@@ -454,7 +454,8 @@ class FftBands(FeatureOp):
 
     def c_helpers(self) -> tuple[str, ...]:
         log = any(spec.kind == "fftlog" for spec in self.specs)
-        return ("ROM", "rd_i16", "rd_u8", "mul_i16_i32", "butterflies_q15") + (("rd_u32", "log2_u32") if log else ())
+        own = ("ROM", "rd_i16", "rd_u8", "sel", "mul_i16_i32", "butterflies_q15")  # sel: the SIMD32 block exponent
+        return own + (("rd_u32", "log2_u32") if log else ())
 
     def table_bytes(self) -> dict[str, int]:
         sizes = {"hann": 2 * (self.window // 2 + 1), "cos": 2 * (self.window // 4 + 1), "bitrev": self.window // 2}

@@ -333,7 +333,8 @@ class WindowStatistics(FeatureOp):
 
     def c_helpers(self) -> tuple[str, ...]:
         roots = ("isqrt_u64",) if self.needs("spread") or self.needs("mean_square") else ()
-        return ("ld_pair",) + roots + (("div_reciprocal_u32",) if self.reciprocals else ())
+        sel = ("sel",) if any(self.needs(what) for what in ("min", "max", "steps")) else ()  # the first pass's SEL
+        return ("ld_pair",) + sel + roots + (("div_reciprocal_u32",) if self.reciprocals else ())
 
     def table_bytes(self) -> dict[str, int]:
         return {}  # no tables: every constant is an immediate
