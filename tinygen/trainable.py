@@ -66,12 +66,16 @@ def _formats(model: TrainableModel, z_frac: int, k0: int, predictions: np.ndarra
     wf = min(16 + math.floor(math.log2(w_max / (GROWTH * w_size))), 31)
     if b_size > 0:
         wf = min(wf, 16 - z_frac + math.floor(math.log2(b_max / (GROWTH * b_size))))
-    while True:
+    while wf - 16 + z_frac >= 1:  # AF >= 1
         gf = _grad_frac_bits(model.loss, wf - 16 + z_frac, predictions)
         capped = min(wf, gf + z_frac + k0, gf + k0 + 16 - z_frac)  # every update shift >= 0 at the largest rate
         if capped == wf:
             return wf, gf
         wf = capped
+    # squared_hinge and squared_error read the score in a format coarser than the scores' (GF < AF), so a rate of 1
+    # would shift the bias step left
+    raise TinygenError(f"the learning rate 2^-{k0} is too large for the trainable {model.loss} layer of this model; "
+                       "take a smaller one (--learning-rate constant:2^-4, say)")
 
 
 def plan_layer(model: TrainableModel, z_frac: int, schedule: learning_rate.Schedule, l2_shift: int | None,
