@@ -62,7 +62,7 @@ static int train(const char *updates_path, const char *out_path)
 #endif
     }
     fclose(updates);
-    if (memcmp(TG(_weights)(), &own_state.weights[0][0], TG(_WEIGHTS_BYTES)) != 0 || own_state.steps != TG(_steps)()
+    if (memcmp(TG(_weights)(), &own_state, TG(_WEIGHTS_BYTES)) != 0 || own_state.steps != TG(_steps)()
             || own_state.saturations != TG(_saturations)()) {
         train_mismatches++;
     }
