@@ -331,3 +331,31 @@ def test_a_step_keeps_the_state_within_its_limits(z, target, scale, seed):
     assert np.abs(partial).max() <= 2 ** 31 - 1
     layer.update(z, [target], state)
     assert np.abs(state.weights).max() <= w_limit and np.abs(state.bias).max() <= b_max and state.steps == 1
+
+
+def test_cli_export_trainable(tmp_path):
+    from click.testing import CliRunner
+
+    from tinygen import data, modelio
+    from tinygen.cli import main
+
+    bundle = data.load_bundled("breast_cancer")
+    data.write_csv(bundle, tmp_path / "d.csv")
+    import pandas as pd
+
+    estimator = make_pipeline(StandardScaler(), SGDClassifier(loss="hinge", alpha=0.01, random_state=0))
+    estimator.fit(pd.DataFrame(bundle.X, columns=bundle.feature_names), bundle.y)
+    modelio.save_model(estimator, tmp_path / "m.skops")
+    runner = CliRunner()
+    done = runner.invoke(main, ["export", str(tmp_path / "m.skops"), "--trainable", "--learning-rate", "invscaling:0.01",
+                                "--l2", "1e-4", "--calibration", str(tmp_path / "d.csv"), "--label", bundle.label_name,
+                                "-o", str(tmp_path / "out"), "--name", "m"])
+    assert done.exit_code == 0, done.output
+    assert "learning rate on the device: 2^-7, halved at steps" in done.output and "L2 alpha 2^-13" in done.output
+    header = (tmp_path / "out" / "m.h").read_text()
+    assert "m_partial_fit(const float *x, int32_t y)" in header and "#define m_WEIGHTS_BYTES 124u" in header
+    loaded = tinygen.load(tmp_path / "out" / "m.json")
+    assert loaded.program.trainable_op.l2_shift == 13
+    refused = runner.invoke(main, ["export", str(tmp_path / "m.skops"), "--learning-rate", "0.1", "--calibration",
+                                   str(tmp_path / "d.csv"), "--label", bundle.label_name, "-o", str(tmp_path / "o2")])
+    assert refused.exit_code == 2 and "are for --trainable exports" in refused.output
