@@ -24,7 +24,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_
 from sklearn.ensemble import (ExtraTreesRegressor, GradientBoostingClassifier, GradientBoostingRegressor,
                               HistGradientBoostingClassifier, IsolationForest, RandomForestClassifier)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -138,7 +138,19 @@ def _models() -> dict:
     for dtype in ("exact", "float32", "q15"):
         add(f"iso_{dtype}", iso, cancer, dtype=dtype)
     _add_windows(add)
+    _add_trainable(add, cancer, wine, diabetes)
     return models
+
+
+def _add_trainable(add, cancer, wine, diabetes) -> None:
+    """Trainable exports (issue 17): binary log_loss (the sigmoid shared with predict_proba), multiclass hinge with a
+    decaying rate and L2, a regressor."""
+    binary = _fit(_scaled(LogisticRegression(max_iter=5000)), *cancer)
+    add("trainable_log_q15", binary, cancer, dtype="q15", trainable=True)
+    hinge = _fit(_scaled(SGDClassifier(alpha=0.01, random_state=0)), *wine)
+    add("trainable_wine_invscaling_l2", hinge, wine, dtype="q15", trainable=True, learning_rate="invscaling:0.1", l2=2.0 ** -8)
+    add("trainable_reg", _fit(_scaled(SGDRegressor(alpha=0.01, random_state=0)), *diabetes), diabetes, dtype="q15",
+        trainable=True, learning_rate="constant:2^-10")
 
 
 def _add_windows(add) -> None:

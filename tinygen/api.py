@@ -12,6 +12,7 @@ from .ir import Program
 from .ops.trees import FloatTrees
 from .ops.types import type_range
 from .quantize import check_dtype, quantize
+from .trainable import convert_trainable
 
 
 class ConvertedModel:
@@ -47,6 +48,60 @@ class ConvertedModel:
         """IsolationForest models: scikit-learn's decision_function (>= 0: inlier)."""
         return self.program.decision_function(self._rows(X))
 
+    # ---- trainable models (convert(..., trainable=True)): the device's integer SGD, bit for bit ----------------
+    def _trainable(self):
+        op = self.program.trainable_op
+        if op is None:
+            raise TinygenError("this model was not exported trainable; convert it with trainable=True "
+                               "(tinygen export --trainable)")
+        return op
+
+    def partial_fit(self, X, y) -> "ConvertedModel":
+        """One integer SGD step per row, in order, as NAME_partial_fit (classifiers: y holds the estimator's labels;
+        regressors: float targets, as NAME_partial_fit_reg). predict, scores and predict_proba then use the new
+        weights."""
+        op = self._trainable()
+        X = self.program.check_features(self._rows(X))
+        y = np.asarray(y).reshape(-1)
+        if len(y) != len(X):
+            raise TinygenError(f"partial_fit got {len(X)} rows and {len(y)} labels")
+        targets = y.astype(np.float32) if op.regression else self.label_indices(y)
+        values = X.astype(np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            values = values.astype(np.float32)
+        for frozen in self.program.ops[:-1]:
+            values = frozen.forward(values)
+        op.update(values, targets)
+        return self
+
+    def label_indices(self, y) -> np.ndarray:
+        """The class index of each label (the estimator's classes_); a TinygenError names a label it has not."""
+        labels = list(self.program.labels)
+        index = {label: i for i, label in enumerate(labels)}
+        try:
+            return np.array([index[v.item() if hasattr(v, "item") else v] for v in np.asarray(y, dtype=object)],
+                            dtype=np.int64)
+        except KeyError as exc:
+            raise TinygenError(f"label {exc.args[0]!r} is not one of the model's classes {labels}") from None
+
+    def training_state(self) -> dict:
+        """The device state: weights (int64 [n_out, n_in], int32 values), bias, steps, saturations."""
+        state = self._trainable().state
+        return {"weights": state.weights.copy(), "bias": state.bias.copy(), "steps": state.steps,
+                "saturations": state.saturations}
+
+    def trainable_weights(self) -> bytes:
+        """NAME_weights()'s NAME_WEIGHTS_BYTES bytes: the int32 weights row-major, then the bias, little-endian."""
+        return self._trainable().weights_bytes()
+
+    def load_weights(self, data: bytes) -> None:
+        """NAME_load_weights: weights and bias from trainable_weights()' layout (clamped to their limits, counted)."""
+        self._trainable().load_bytes(data)
+
+    def reset(self) -> None:
+        """Back to the exported weights, steps and saturations 0 (NAME_init)."""
+        self._trainable().reset()
+
     def _rows(self, X):
         """X as an array; a DataFrame's columns must be the model's feature names, in order (as scikit-learn
         checks them)."""
@@ -77,7 +132,8 @@ class ConvertedModel:
 
 
 def convert(estimator, dtype: str | None = None, calibration=None, feature_names=None,
-            layout: str = "auto", bins: bool | None = None, raw_samples: dict | None = None) -> ConvertedModel:
+            layout: str = "auto", bins: bool | None = None, raw_samples: dict | None = None, trainable: bool = False,
+            learning_rate: str | None = None, l2=None) -> ConvertedModel:
     """Turn a fitted scikit-learn estimator or Pipeline into a tinygen model.
 
     dtype: float32, q31, q15 or q7 for linear models (default q15); exact for trees (their default).
@@ -90,7 +146,18 @@ def convert(estimator, dtype: str | None = None, calibration=None, feature_names
     feeds to NAME_predict_window_q and NAME_push, {channel: (scale, offset)}: scale, the real value of one step
     (None: the format chosen from the calibration windows); offset, the raw value that means 0 (None: 0). If one
     channel has a scale, every channel needs one; channels not named keep the calibrated format and offset 0.
+    trainable (linear models, q15): the weights live in RAM and learn on the device (NAME_partial_fit) and in the
+    simulator (ConvertedModel.partial_fit), bit for bit; learning_rate "constant:ETA" (default 2^-7),
+    "invscaling:ETA0[:POWER_T]" or "optimal", rounded to powers of two; l2 the L2 alpha (a power of two), or None.
     """
+    if trainable:
+        if feature_names is None and feature_names_of(estimator) is None and _columns_of(calibration) is not None:
+            feature_names = _columns_of(calibration)
+        calibration = checked_rows(calibration, feature_names or feature_names_of(estimator), "calibration")
+        return ConvertedModel(convert_trainable(estimator, dtype, calibration, learning_rate, l2, feature_names),
+                              estimator)
+    if learning_rate is not None or l2 is not None:
+        raise TinygenError("learning_rate and l2 are for trainable exports (trainable=True)")
     if feature_names is None and feature_names_of(estimator) is None and _columns_of(calibration) is not None:
         feature_names = _columns_of(calibration)  # a model fitted on arrays: the header documents the frame's names
     calibration = checked_rows(calibration, feature_names or feature_names_of(estimator), "calibration")

@@ -24,6 +24,7 @@ from .files import atomic_write_text
 from .quantize import BINS_CHOICES, DTYPES, LAYOUT_CHOICES
 from .sensor_data import RAW_DATASETS
 from .targets import PLANNED, TARGETS
+from .trainable import describe
 from .verify import calibration_diagnosis, verify as run_verify
 from .version import __version__
 from .windows import Windows, window_shape
@@ -578,12 +579,19 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
               values, "--raw-offset", int), metavar="CH=O[,CH=O...]",
               help="Window models: per channel, the raw int16 value that means 0 (e.g. 512 for a 10-bit ADC centred at "
               "mid-scale) [default: 0].")
+@click.option("--trainable", is_flag=True, help="Linear models (q15): the weights live in RAM and learn on the device "
+              "(NAME_init, NAME_partial_fit, NAME_weights; a StandardScaler in front stays a frozen op).")
+@click.option("--learning-rate", "learning_rate_spec", metavar="SPEC", help="--trainable: constant:ETA, "
+              "invscaling:ETA0[:POWER_T] or optimal (needs --l2); ETA as 0.01 or 2^-7, rounded to a power of two "
+              "[default: constant:2^-7].")
+@click.option("--l2", "l2_alpha", metavar="ALPHA", help="--trainable: the L2 penalty's alpha, rounded to a power of two, "
+              "applied as a shift decay each step [default: none].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 @_csv_options
 @_window_options
 def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, outdir, board, layout, bins,
-           raw_scales, raw_offsets, allow_pickle, csv_format, windowing):
+           raw_scales, raw_offsets, trainable, learning_rate_spec, l2_alpha, allow_pickle, csv_format, windowing):
     """Write OUTDIR/NAME.h (the C) and OUTDIR/NAME.json (the integer program), plus the --format's package. A window
     model (train --group --window) calibrates on a raw sensor CSV: --calibration RAW.csv --group COLUMN."""
     formats.check_outdir(outdir, name)  # -o out/model.h is a file name, not the output directory (--name model)
@@ -610,7 +618,9 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
                               windowing=windowing)
         X, y, names = calib.X, calib.y if label is not None else None, calib.feature_names
     options = dict(feature_names=names, layout=layout, bins=bins, raw_samples=raw_samples)
-    if dtype == "auto":
+    if trainable or learning_rate_spec is not None or l2_alpha is not None:
+        model = _trainable_export(estimator, dtype, X, names, trainable, learning_rate_spec, l2_alpha)
+    elif dtype == "auto":
         from .precision import choose_dtype
 
         choice = choose_dtype(estimator, X, y, board=board or "uno", max_accuracy_drop=max_accuracy_drop, name=name,
@@ -619,7 +629,8 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
         model = choice.model
     else:
         model = convert(estimator, dtype=dtype, calibration=X, **options)
-    _export_notes(estimator, model.program, X, y)
+    if not trainable:
+        _export_notes(estimator, model.program, X, y)
     _window_export_notes(model.program, X, windowing)
     if board:
         sizes = boards.check_model(model, boards.get(board), name)
@@ -627,6 +638,22 @@ def export(model_path, dtype, calibration, label, max_accuracy_drop, name, fmt, 
     paths = formats.export(model, outdir, name, fmt, example=None if X is None else X[0])
     written = [str(paths[key]) for key in ("header", "manifest", "package") if key in paths]
     click.echo(f"wrote {', '.join(written[:-1])} and {written[-1]} ({model.program.source}, {model.dtype})")
+
+
+def _trainable_export(estimator, dtype, X, names, trainable: bool, spec, l2_alpha):
+    """export --trainable: the trainable model, and the learning rate and alpha as the device runs them."""
+    if not trainable:
+        raise TinygenError("--learning-rate and --l2 are for --trainable exports")
+    if dtype == "auto":
+        raise TinygenError("--trainable exports in q15; leave out --dtype auto")
+    if X is None:
+        raise TinygenError("--trainable needs --calibration DATA.csv: the input and weight formats are chosen from it")
+    model = convert(estimator, dtype=dtype, calibration=X, feature_names=names, trainable=True, learning_rate=spec,
+                    l2=l2_alpha)
+    layer = model.program.trainable_op
+    click.echo(f"learning rate on the device: {describe(layer.schedule)}" + (f"; L2 alpha 2^-{layer.l2_shift}"
+               if layer.l2_shift is not None else ""))
+    return model
 
 
 def _window_export_notes(program, X, windowing) -> None:

@@ -215,6 +215,7 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         call = f"{ctx['fn']}_from(ring, start, {dst})" if window is not None and k == 0 else f"{ctx['fn']}({src}, {dst})"
         chain.append({"call": call, "dst": dst, "out_type": ctx["op"].out_type, "n_out": ctx["op"].n_out})
     macros, primitives = header_helpers(program)
+    trained = [(ops[i - 1]["fn"], ctx) for i, ctx in enumerate(ops) if ctx["op"].trains]
     context = {
         "name": name,
         "guard": f"TINYGEN_{name.upper()}_H",
@@ -234,5 +235,7 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         "ranges": {key: text.replace("NAME_", name + "_") for key, text in api_ranges(program).items()},
         "feature_lines": feature_lines(program),
         "window": window,  # window programs: NAME_WINDOW, NAME_predict_window, the stream API
+        # trainable programs: the learning op, its C name and the standardize op's before it (the training API)
+        "trainable": {"op": trained[0][1]["op"], "fn": trained[0][1]["fn"], "standardize": trained[0][0]} if trained else None,
     }
     return environment().get_template("c/header.h.j2").render(**context)

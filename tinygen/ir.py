@@ -71,6 +71,11 @@ class Program:
         return next((op for op in self.ops if op.streams), None)
 
     @property
+    def trainable_op(self):
+        """A trainable program's learning op (its weights in RAM: the header's training API), else None."""
+        return next((op for op in self.ops if op.trains), None)
+
+    @property
     def heads(self) -> list:
         """The ops that read the raw scores for another output of the C API (predict_proba, score_samples)."""
         return [op for op in (self.proba, self.anomaly_score_op) if op is not None]

@@ -29,6 +29,11 @@
  * beside the ring), region 1 times NAME_predict_latest, the scores are NAME_scores_ring's, and the split check
  * compares NAME_predict_q / NAME_scores_q on the stream's ring (the window time-major) and NAME_predict_proba_q
  * with NAME_proba_from_scores.
+ * -DTG_TRAIN (trainable headers, all three builds; TG_REGRESSION for a regressor): before the rows, an update count
+ * (uint16) and per update N_FEATURES float32 and the label (float32: the class index, or the target), each applied
+ * with NAME_partial_fit (NAME_partial_fit_reg) between region 5's markers; then the firmware sends
+ * "train <NAME_weights() bytes><steps><saturations>\n" (hex, uint32 little-endian counters) after its first line, and
+ * the rows are predicted with the trained weights.
  */
 #include <stdint.h>
 #include <string.h>
@@ -52,6 +57,14 @@ void tg_scores(const float *x, TG(_score_t) *out);
 #define REGION_EMPTY 2
 #define REGION_PREDICT_Q 3
 #define REGION_PROBA 4
+#define REGION_PARTIAL_FIT 5
+
+#ifdef TG_TRAIN
+void tg_partial_fit(const float *x, float label);
+const uint8_t *tg_weights(void);
+uint32_t tg_steps(void);
+uint32_t tg_saturations(void);
+#endif
 
 #if defined(TG_RUN) && defined(TG_FIXED)
 #define TG_TIME_PREDICT_Q
@@ -130,6 +143,33 @@ int main(void)
     put_hex16(TG(_N_CLASSES));
 #endif
     put_byte('\n');
+
+#ifdef TG_TRAIN
+    rows = get_u16();
+    for (row = 0; row < rows; row++) {
+        float label;
+        dst = (uint8_t *)x;
+        for (i = 0; i < sizeof x; i++) {
+            dst[i] = get_byte();
+        }
+        dst = (uint8_t *)&label;
+        for (i = 0; i < sizeof label; i++) {
+            dst[i] = get_byte();
+        }
+        GPIOR0 = REGION_PARTIAL_FIT;
+        tg_partial_fit(x, label);
+        GPIOR0 = 0;
+    }
+    put_text("train ");
+    put_hex(tg_weights(), TG(_WEIGHTS_BYTES));
+    {
+        uint32_t counters[2];
+        counters[0] = tg_steps();
+        counters[1] = tg_saturations();
+        put_hex(counters, sizeof counters);
+    }
+    put_byte('\n');
+#endif
 
     rows = get_u16();
     for (row = 0; row < rows; row++) {

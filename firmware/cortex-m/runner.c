@@ -33,6 +33,12 @@
  * NAME_predict_latest and NAME_scores_ring with NAME_predict and NAME_scores (a difference is a split
  * mismatch). The float path is timed by a cost firmware built without TG_WINDOW.
  *
+ * -DTG_TRAIN (trainable headers, every build; TG_REGRESSION for a regressor): before the rows, every row of updates.bin
+ * (N_FEATURES float32 and the label as float32: the class index, or the target) is one NAME_partial_fit
+ * (NAME_partial_fit_reg) step between the markers (the cost firmware's counts: the empty region, one per update, then
+ * one per row); then "W <NAME_weights() bytes> <steps> <saturations>" (hex; the counters as 8 digits) and the rows,
+ * predicted with the trained weights.
+ *
  * Measurements per row:
  * - instructions: NAME_predict(x) runs between calls of the marker functions bench_begin and bench_end;
  *   the QEMU plugin (firmware/qemu-plugin/insn_regions.c) counts the instructions in between: the call,
@@ -303,6 +309,78 @@ static int split_differs(const float *x, prediction_t prediction)
 }
 #endif
 
+#if defined(TG_TRAIN)
+/* One partial_fit step, what the cost firmware's plugin counts between the markers. */
+__attribute__((noipa)) static void run_partial_fit(const float *x, float label)
+{
+#if defined(TG_STUB)
+    (void)x;
+    (void)label;
+#elif defined(TG_REGRESSION)
+    TG(_partial_fit_reg)(x, label);
+#else
+    TG(_partial_fit)(x, (int32_t)label);
+#endif
+}
+
+__attribute__((noipa)) static void measured_partial_fit(const float *x, float label)
+{
+    bench_begin();
+    run_partial_fit(x, label);
+    bench_end();
+    __asm__ volatile("" ::: "memory");
+}
+
+/* The updates of updates.bin, then the "W" line; 1 when the file cannot be opened. */
+static int train(void)
+{
+    static const char updates_name[] = "updates.bin";
+    static float update[N_FEATURES + 1];
+    const long open_args[3] = {(long)(uintptr_t)updates_name, OPEN_MODE_RB, (long)(sizeof updates_name - 1)};
+    long read_args[3];
+    long handle = semihost_call(SYS_OPEN, open_args);
+    if (handle < 0) {
+        print("ERROR cannot open updates.bin\n");
+        return 1;
+    }
+    for (;;) {
+        read_args[0] = handle;
+        read_args[1] = (long)(uintptr_t)update;
+        read_args[2] = (long)sizeof update;
+        if (semihost_call(SYS_READ, read_args) != 0) {
+            break;
+        }
+        measured_partial_fit(update, update[N_FEATURES]);
+    }
+    semihost_call(SYS_CLOSE, &handle);
+#if !defined(TG_STUB)
+    {
+        char text[2 + 2 * 16 + 1];
+        const uint8_t *bytes = TG(_weights)();
+        uint32_t i;
+        print("W ");
+        for (i = 0; i < TG(_WEIGHTS_BYTES); i += 16u) {
+            char *out = text;
+            uint32_t k;
+            for (k = i; k < i + 16u && k < TG(_WEIGHTS_BYTES); k++) {
+                out = put_hex(out, bytes[k], 2);
+            }
+            *out = '\0';
+            print(text);
+        }
+        text[0] = ' ';
+        put_hex(text + 1, TG(_steps)(), 8);
+        text[9] = ' ';
+        put_hex(text + 10, TG(_saturations)(), 8);
+        text[18] = '\n';
+        text[19] = '\0';
+        print(text);
+    }
+#endif
+    return 0;
+}
+#endif
+
 int main(void)
 {
     static const char rows_name[] = "rows.bin";
@@ -321,6 +399,11 @@ int main(void)
     return proba_of_scores(handle);
 #endif
     empty_region();
+#if defined(TG_TRAIN)
+    if (train() != 0) {
+        return 1;
+    }
+#endif
     for (;;) {
         volatile uint32_t *word;
         uintptr_t sp;

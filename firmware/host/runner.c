@@ -9,6 +9,12 @@
  * (int32_t), then score_samples and decision_function (float).
  * -DTG_PROBA (headers with NAME_predict_proba): each row also gets NAME_predict_proba(x), N_CLASSES uint16_t;
  * NAME_predict_proba_q and NAME_proba_from_scores must give the same (else exit 3, as the split check).
+ * -DTG_TRAIN (trainable headers): `runner updates.f32 rows.f32 out.bin`; updates.f32 holds N_FEATURES float32 and
+ * the label (float32: the class index, or a regressor's target) per update row, each applied with NAME_partial_fit
+ * (NAME_partial_fit_reg) to the default state, and with NAME_partial_fit_q_state to a state of the runner's own;
+ * out.bin starts with NAME_weights() (NAME_WEIGHTS_BYTES bytes), NAME_steps() and NAME_saturations() (uint32), then
+ * the rows as above, predicted with the trained weights. The runner's own state must end equal to the default one,
+ * and NAME_predict_state / NAME_scores_state must agree with NAME_predict / NAME_scores (else exit 3).
  * -DTG_MAIN=fn names the entry point fn instead of main: a program can then include this file once per model
  * (TG_NAME, TG_HEADER, TG_MAIN and the flags above set before each) and pick a model at run time.
  */
@@ -26,6 +32,48 @@
 #define TG_MAIN main
 #endif
 
+#ifdef TG_TRAIN
+static TG(_train_t) own_state;
+static long train_mismatches;
+
+/* The update rows through NAME_partial_fit and, on own_state, NAME_partial_fit_q_state; the trained weights and
+ * counters to a new out_path. */
+static int train(const char *updates_path, const char *out_path)
+{
+    float update[TG(_N_FEATURES) + 1];
+    TG(_input_t) x_q[TG(_N_FEATURES)];
+    uint32_t counters[2];
+    FILE *updates = fopen(updates_path, "rb");
+    FILE *out = fopen(out_path, "wb");
+    if (updates == NULL || out == NULL) {
+        fprintf(stderr, "cannot open files\n");
+        return 2;
+    }
+    TG(_init)();
+    TG(_init_state)(&own_state);
+    while (fread(update, sizeof update[0], TG(_N_FEATURES) + 1, updates) == TG(_N_FEATURES) + 1) {
+        TG(_quantize_input)(update, x_q);
+#ifdef TG_REGRESSION
+        TG(_partial_fit_reg)(update, update[TG(_N_FEATURES)]);
+        TG(_partial_fit_q_state)(&own_state, x_q, update[TG(_N_FEATURES)]);
+#else
+        TG(_partial_fit)(update, (int32_t)update[TG(_N_FEATURES)]);
+        TG(_partial_fit_q_state)(&own_state, x_q, (int32_t)update[TG(_N_FEATURES)]);
+#endif
+    }
+    fclose(updates);
+    if (memcmp(TG(_weights)(), &own_state, TG(_WEIGHTS_BYTES)) != 0 || own_state.steps != TG(_steps)()
+            || own_state.saturations != TG(_saturations)()) {
+        train_mismatches++;
+    }
+    counters[0] = TG(_steps)();
+    counters[1] = TG(_saturations)();
+    fwrite(TG(_weights)(), 1, TG(_WEIGHTS_BYTES), out);
+    fwrite(counters, sizeof counters[0], 2, out);
+    return fclose(out) != 0 ? 2 : 0;
+}
+#endif
+
 int TG_MAIN(int argc, char **argv)
 {
     float x[TG(_N_FEATURES)];
@@ -36,12 +84,24 @@ int TG_MAIN(int argc, char **argv)
     long rows = 0;
     long split_mismatches = 0;
 
+#ifdef TG_TRAIN
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s updates.f32 rows.f32 out.bin\n", argv[0]);
+        return 2;
+    }
+    if (train(argv[1], argv[3]) != 0) {
+        return 2;
+    }
+    argv++;
+    out = fopen(argv[2], "ab");
+#else
     if (argc != 3) {
         fprintf(stderr, "usage: %s rows.f32 out.bin\n", argv[0]);
         return 2;
     }
-    in = fopen(argv[1], "rb");
     out = fopen(argv[2], "wb");
+#endif
+    in = fopen(argv[1], "rb");
     if (in == NULL || out == NULL) {
         fprintf(stderr, "cannot open files\n");
         return 2;
@@ -56,6 +116,15 @@ int TG_MAIN(int argc, char **argv)
             TG(_quantize_input)(x, x_q);
             TG(_scores_q)(x_q, scores_q);
             if (memcmp(scores, scores_q, sizeof scores) != 0 || TG(_predict_q)(x_q) != prediction) {
+                split_mismatches++;
+            }
+        }
+#endif
+#ifdef TG_TRAIN
+        {
+            TG(_score_t) scores_own[TG(_N_OUTPUTS)];
+            TG(_scores_state)(&own_state, x, scores_own);
+            if (memcmp(scores, scores_own, sizeof scores) != 0 || TG(_predict_state)(&own_state, x) != prediction) {
                 split_mismatches++;
             }
         }
@@ -97,6 +166,9 @@ int TG_MAIN(int argc, char **argv)
         return 2;
     }
     fprintf(stderr, "rows %ld\n", rows);
+#ifdef TG_TRAIN
+    split_mismatches += train_mismatches;
+#endif
     if (split_mismatches != 0) {
         fprintf(stderr, "scores_q(quantize_input(x)) != scores(x) (or the predict_proba variants differ) on %ld rows\n",
                 split_mismatches);

@@ -7,6 +7,8 @@ from .int8_activation import Int8Activation
 from .gaussian_jll import FloatGaussianJLL, GaussianJLL
 from .quantize_affine import QuantizeAffine
 from .quantize_input import QuantizeInput
+from .standardize import Standardize
+from .trainable_dense import TrainableDense
 from .trees import FloatTrees, OrderKeys, ThresholdBins, TreeEnsemble
 from .features.extraction import FeatureExtraction
 from .features.feature_input import FeatureInput
@@ -15,7 +17,7 @@ from .features.window_input import WindowInput
 # manifest "op" name -> typed op class
 OP_TYPES = {cls.op: cls for cls in (QuantizeInput, Dense, Activation, OrderKeys, ThresholdBins, TreeEnsemble, GaussianJLL,
                                    QuantizeAffine, FullyConnected, Int8Activation,
-                                   WindowInput, FeatureExtraction, FeatureInput)}
+                                   WindowInput, FeatureExtraction, FeatureInput, Standardize, TrainableDense)}
 
 __all__ = ["Activation", "Dense", "FloatActivation", "FloatDense", "FloatGaussianJLL", "FloatTrees", "FullyConnected", "GaussianJLL", "QuantizeAffine", "OrderKeys",
-           "QuantizeInput", "ThresholdBins", "TreeEnsemble", "OP_TYPES"]
+           "QuantizeInput", "Standardize", "ThresholdBins", "TrainableDense", "TreeEnsemble", "OP_TYPES"]

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TinygenError, ToolMissing
-from . import toolchain
+from . import host, toolchain
 from .measurement import Measurement
 
 MCU = "atmega328p"
@@ -50,6 +50,7 @@ REGION_PREDICT = 1  # firmware/avr/main.c: one NAME_predict(x) call
 REGION_EMPTY = 2  # firmware/avr/main.c: no code between the markers
 REGION_PREDICT_Q = 3  # firmware/avr/main.c: one NAME_predict_q(x_q) call (fixed-point models)
 REGION_PROBA = 4  # firmware/avr/main.c: one NAME_proba_from_scores(scores, proba) call (models with predict_proba)
+REGION_PARTIAL_FIT = 5  # firmware/avr/main.c (TG_TRAIN): one NAME_partial_fit(x, y) call of a trainable model
 MIN_ROWS_PER_PARALLEL_RUN = 200  # rows are split over parallel simavr runs (one per CPU) above this
 MAX_ROWS_PER_RUN = 65_535  # the row count travels as a uint16
 CYCLES_PER_ROW_LIMIT = 5_000_000  # a runaway firmware stops here (0.3 s of Uno time per row)
@@ -203,19 +204,20 @@ def run_elf(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"")
 # --- building the harness ------------------------------------------------------------------------------
 
 def build(header: Path, name: str, variant: str, workdir: Path, fixed: bool = False, proba: bool = False,
-          extra_flags: tuple[str, ...] = (), window: bool = False) -> Path:
+          extra_flags: tuple[str, ...] = (), window: bool = False, train: tuple[str, ...] = ()) -> Path:
     """firmware/avr around the header. variant: "size" (NAME_predict only: sized and timed), "stub" (no
     model: the baseline) or "run" (every API call: raw scores, and the split check of fixed-point models).
     size and stub link even past the part's memories (--noinhibit-exec) so an overflow can be said exactly.
     proba: the header has NAME_predict_proba (every row carries the probabilities; zeros but in "run").
     extra_flags: more avr-gcc arguments, after the sources (include paths, libraries: a peer's C needs them).
-    window: a window program: rows arrive frame by frame into its stream (firmware/avr/main.c, TG_WINDOW)."""
+    window: a window program: rows arrive frame by frame into its stream (firmware/avr/main.c, TG_WINDOW).
+    train: the defines of a trainable program run with update rows (TG_TRAIN, TG_REGRESSION): every variant."""
     firmware = toolchain.package_root("firmware") / "avr"
     if variant == "run":
         sources, defines = ["main.c", "model.c"], ["-DTG_RUN", *(["-DTG_FIXED"] if fixed else [])]
     else:
         sources, defines = ["main.c", "predict.c"], ["-Wl,--noinhibit-exec", *(["-DTG_STUB"] if variant == "stub" else [])]
-    defines += (["-DTG_PROBA"] if proba else []) + (["-DTG_WINDOW"] if window else [])
+    defines += (["-DTG_PROBA"] if proba else []) + (["-DTG_WINDOW"] if window else []) + [f"-D{d}" for d in train]
     elf = workdir / f"{name}_{variant}.elf"
     cmd = [toolchain.find("avr-gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{Path(header).resolve()}"',
            *defines, *(str(firmware / source) for source in sources), *extra_flags, "-o", str(elf)]
@@ -271,33 +273,46 @@ class _Rows:
     split_failures: int
     regions: list  # (region id, cycles - empty-region cycles, stack bytes)
     sram_stack: int  # deepest stack of any run, bytes below RAMEND
+    trained: str | None = None  # a training run's "train" line (hex), the same in every run
 
 
-def _run_rows(elf: Path, X: np.ndarray, record: np.dtype, n_features: int):
-    run = simulate(elf, cycle_limit=CYCLES_BASE_LIMIT + CYCLES_PER_ROW_LIMIT * len(X), uart_input=_encode_rows(X))
+def _run_rows(elf: Path, X: np.ndarray, record: np.dtype, n_features: int, updates: np.ndarray | None = None):
+    """One firmware run over the rows X (after the update rows, whose count and bytes lead the input, if given)."""
+    prefix = b"" if updates is None else np.uint16(len(updates)).astype("<u2").tobytes() + updates.tobytes()
+    run = simulate(elf, cycle_limit=CYCLES_BASE_LIMIT + CYCLES_PER_ROW_LIMIT * (len(X) + (0 if updates is None else len(updates))),
+                   uart_input=prefix + _encode_rows(X))
     if run.input_left:
         raise TinygenError(f"the AVR firmware left {run.input_left} bytes of rows unread")
-    data, split_failures = _parse_output(run.uart_output, len(X), n_features, record)
+    uart, trained = run.uart_output, None
+    if updates is not None:
+        head, _, rest = uart.partition(b"\n")
+        line, _, rest = rest.partition(b"\n")
+        if not line.startswith(b"train "):
+            raise TinygenError("the AVR firmware did not report its trained weights")
+        uart, trained = head + b"\n" + rest, line[6:].decode("ascii")
+    data, split_failures = _parse_output(uart, len(X), n_features, record)
     empty = [region.cycles for region in run.regions if region.id == REGION_EMPTY]
     if len(empty) != 1:
         raise TinygenError(f"the AVR firmware marked {len(empty)} empty regions, expected 1")
     regions = [(region.id, region.cycles - empty[0], region.stack_bytes) for region in run.regions
                if region.id != REGION_EMPTY]
-    return data, split_failures, regions, run.stack_peak
+    return data, split_failures, regions, run.stack_peak, trained
 
 
-def _run_firmwares(elfs: list, X: np.ndarray, record: np.dtype, n_features: int):
+def _run_firmwares(elfs: list, X: np.ndarray, record: np.dtype, n_features: int, updates: np.ndarray | None = None):
     """Every row through every firmware, yielding one _Rows per firmware in order. Rows are split over
     parallel simavr runs (one per CPU) when there are many (cycles are per row: the split changes nothing)."""
     cpus = os.cpu_count() or 1
     chunks = max(min(cpus, len(X) // MIN_ROWS_PER_PARALLEL_RUN), -(-len(X) // MAX_ROWS_PER_RUN), 1)
     parts = np.array_split(X, chunks)
     with ThreadPoolExecutor(max_workers=cpus) as pool:
-        jobs = [[pool.submit(_run_rows, elf, part, record, n_features) for part in parts] for elf in elfs]
+        jobs = [[pool.submit(_run_rows, elf, part, record, n_features, updates) for part in parts] for elf in elfs]
         for elf_jobs in jobs:
             runs = [job.result() for job in elf_jobs]
+            if len({r[4] for r in runs}) != 1:
+                raise TinygenError("the AVR firmware trained to different weights in two runs of the same updates")
             yield _Rows(np.concatenate([r[0] for r in runs]), sum(r[1] for r in runs),
-                        [region for r in runs for region in r[2]], max(r[3] for r in runs))
+                        [region for r in runs for region in r[2]], max(r[3] for r in runs), runs[0][4])
 
 
 def _region_stats(regions: list, region_id: int, n_rows: int, what: str) -> tuple[np.ndarray, int]:
@@ -350,34 +365,63 @@ def _split_costs(program, name: str, run: _Rows, n_rows: int) -> dict:
     return costs
 
 
-def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = ()) -> Measurement:
+def _build_checked(program, header: Path, name: str, workdir: Path, extra_flags: tuple[str, ...],
+                   train: tuple[str, ...]) -> tuple[dict, dict, Path | None, Exception | None]:
+    """(size firmware sizes, stub sizes, run ELF or None, the run build's error or None) after the fit checks; the
+    three ELFs are workdir/NAME_VARIANT.elf."""
+    proba = program.proba is not None
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        window = program.window_op is not None
+        jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba, extra_flags, window,
+                                     train)
+                for variant in ("size", "stub", "run")}
+        sized, stub = _sizes(jobs["size"].result()), _sizes(jobs["stub"].result())
+        model_flash, model_ram = sized["flash"] - stub["flash"], sized["ram"] - stub["ram"]
+        if sized["flash"] > FLASH_LIMIT:
+            raise _fit_error("flash", sized["flash"], FLASH_LIMIT, f"the model itself is {model_flash} B")
+        if sized["ram"] > SRAM_LIMIT:
+            raise _fit_error("SRAM for .data + .bss alone", sized["ram"], SRAM_LIMIT,
+                             f"the model itself has {model_ram} B, the test harness's row buffer "
+                             f"{4 * program.n_features} B")
+        try:
+            return sized, stub, jobs["run"].result(), None
+        except TinygenError as exc:  # said after the fit checks: a model too big fails those first
+            return sized, stub, None, exc
+
+
+def _training_results(program, name: str, timed: _Rows, run: _Rows, n_updates: int) -> dict:
+    """What a training run reports: NAME_weights() bytes, steps, saturations (both firmwares must agree) and the cost
+    of one NAME_partial_fit step in the timed firmware."""
+    if timed.trained != run.trained:
+        raise TinygenError(f"on the ATmega328P, {name}_partial_fit trains to different weights in two firmwares")
+    raw = bytes.fromhex(run.trained)
+    n_bytes = len(raw) - 8
+    steps, saturations = np.frombuffer(raw[n_bytes:], dtype="<u4")
+    cycles = np.array([c for i, c, _ in timed.regions if i == REGION_PARTIAL_FIT], dtype=np.int64)
+    if len(cycles) == 0 or len(cycles) % n_updates:
+        raise TinygenError(f"the AVR run timed {len(cycles)} {name}_partial_fit calls for {n_updates} updates")
+    costs = {"cycles_partial_fit": float(cycles.mean()), "cycles_partial_fit_min": int(cycles.min()),
+             "cycles_partial_fit_max": int(cycles.max()),
+             "stack_bytes_partial_fit": max(s for i, _, s in timed.regions if i == REGION_PARTIAL_FIT),
+             "state_bytes": program.trainable_op.state_bytes}
+    return {"weights": raw[:n_bytes], "steps": int(steps), "saturations": int(saturations), "costs": costs}
+
+
+def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = (), updates=None) -> Measurement:
     """Raw scores and predictions of the compiled C on the ATmega328P for every row of X, and its costs
-    (extra_flags: see build)."""
+    (extra_flags: see build). updates (trainable programs): (X_updates, y_updates), each row one NAME_partial_fit
+    before the rows are predicted, timed (extra: cycles_partial_fit, stack_bytes_partial_fit, state_bytes)."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != program.n_features or len(X) == 0:
         raise TinygenError(f"rows for the AVR run must be a non-empty n x {program.n_features} array, got shape {X.shape}")
     record, score_type, prediction_type = _row_record(program)
-    proba = program.proba is not None
+    update_rows = None if updates is None else host.update_rows(program, updates)
+    train = () if updates is None else ("TG_TRAIN", *(["TG_REGRESSION"] if program.task == "regression" else []))
     with tempfile.TemporaryDirectory(prefix="tinygen-avr-") as tmp:
         workdir = Path(tmp)
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            window = program.window_op is not None
-            jobs = {variant: pool.submit(build, header, name, variant, workdir, program.is_fixed, proba, extra_flags, window)
-                    for variant in ("size", "stub", "run")}
-            sized, stub = _sizes(jobs["size"].result()), _sizes(jobs["stub"].result())
-            model_flash, model_ram = sized["flash"] - stub["flash"], sized["ram"] - stub["ram"]
-            if sized["flash"] > FLASH_LIMIT:
-                raise _fit_error("flash", sized["flash"], FLASH_LIMIT, f"the model itself is {model_flash} B")
-            if sized["ram"] > SRAM_LIMIT:
-                raise _fit_error("SRAM for .data + .bss alone", sized["ram"], SRAM_LIMIT,
-                                 f"the model itself has {model_ram} B, the test harness's row buffer "
-                                 f"{4 * program.n_features} B")
-            try:
-                run_elf_path, run_error = jobs["run"].result(), None
-            except TinygenError as exc:  # said after the fit checks: a model too big fails those first
-                run_elf_path, run_error = None, exc
-        results = _run_firmwares([jobs["size"].result(), *([run_elf_path] if run_elf_path else [])], X, record,
-                                 program.n_features)
+        sized, stub, run_elf_path, run_error = _build_checked(program, header, name, workdir, extra_flags, train)
+        results = _run_firmwares([workdir / f"{name}_size.elf", *([run_elf_path] if run_elf_path else [])], X, record,
+                                 program.n_features, update_rows)
         try:
             timed = next(results)
             sram = sized["ram"] + timed.sram_stack
@@ -388,12 +432,16 @@ def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[
             run = next(results)
         finally:
             results.close()
-    _check_runs_agree(name, proba, prediction_type, timed, run)
+    _check_runs_agree(name, program.proba is not None, prediction_type, timed, run)
+    trained = None if updates is None else _training_results(program, name, timed, run, len(update_rows))
     cycles, stack_bytes = _region_stats(timed.regions, REGION_PREDICT, len(X), f"{name}_predict")
     extra = {"cycles_min": int(cycles.min()), "cycles_max": int(cycles.max()), "firmware_flash_bytes": sized["flash"],
-             "firmware_sram_bytes": int(sram), **_split_costs(program, name, run, len(X))}
-    return Measurement(np.array(run.data["scores"], dtype=score_type),
-                       np.array(run.data["prediction"], dtype=prediction_type),
-                       flash_bytes=int(model_flash), ram_bytes=int(model_ram), stack_bytes=int(stack_bytes),
-                       cycles_per_inference=float(cycles.mean()), cycles_unit="cycles", extra=extra,
-                       proba=np.array(run.data["proba"], dtype=np.uint16) if proba else None)
+             "firmware_sram_bytes": int(sram), **_split_costs(program, name, run, len(X)), **(trained or {}).get("costs", {})}
+    measured = Measurement(np.array(run.data["scores"], dtype=score_type),
+                           np.array(run.data["prediction"], dtype=prediction_type),
+                           flash_bytes=int(sized["flash"] - stub["flash"]), ram_bytes=int(sized["ram"] - stub["ram"]),
+                           stack_bytes=int(stack_bytes), cycles_per_inference=float(cycles.mean()), cycles_unit="cycles",
+                           extra=extra, proba=np.array(run.data["proba"], dtype=np.uint16) if program.proba is not None else None)
+    if trained is not None:
+        measured.weights, measured.steps, measured.saturations = trained["weights"], trained["steps"], trained["saturations"]
+    return measured

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TinygenError
 from . import toolchain
 from .measurement import Measurement
 
@@ -17,16 +18,18 @@ CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedanti
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 
 
-def runner_defines(program) -> list[str]:
-    """The -D flags that make firmware/host/runner.c call (and write) what this program's header offers."""
+def runner_defines(program, train: bool = False) -> list[str]:
+    """The -D flags that make firmware/host/runner.c call (and write) what this program's header offers; with
+    `train`, the update rows first (a trainable program: TG_TRAIN, and TG_REGRESSION for a regressor)."""
+    training = ["TG_TRAIN", *(["TG_REGRESSION"] if program.task == "regression" else [])] if train else []
     return [*(["TG_FIXED"] if program.is_fixed else []), *(["TG_ANOMALY"] if program.anomaly_score_op is not None else []),
-            *(["TG_PROBA"] if program.proba is not None else [])]
+            *(["TG_PROBA"] if program.proba is not None else []), *training]
 
 
-def build(program, header: Path, name: str, workdir: Path) -> Path:
+def build(program, header: Path, name: str, workdir: Path, train: bool = False) -> Path:
     exe = workdir / f"{name}_runner"
     cmd = [toolchain.find("gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{header.resolve()}"',
-           *(f"-D{define}" for define in runner_defines(program)),
+           *(f"-D{define}" for define in runner_defines(program, train)),
            str(toolchain.package_root("firmware") / "host" / "runner.c"),
            "-o", str(exe)]
     toolchain.run(cmd, f"building {header.name} with the host gcc")
@@ -52,9 +55,47 @@ def multi_runner_source(programs: dict, directory: Path) -> Path:
     return path
 
 
-def measure(program, header: Path, name: str, X: np.ndarray) -> Measurement:
-    """Raw scores and predictions of the compiled C for every row of X, and the model's object size."""
-    return measurement(program, run_records(program, header, name, X), **size(header, name))
+def measure(program, header: Path, name: str, X: np.ndarray, updates=None) -> Measurement:
+    """Raw scores and predictions of the compiled C for every row of X, and the model's object size. updates (a
+    trainable program): (X_updates, y_updates), each row one NAME_partial_fit step before the rows are predicted
+    (y: class indices, or a regressor's float targets); the Measurement then has the weights, steps, saturations."""
+    if updates is None:
+        return measurement(program, run_records(program, header, name, X), **size(header, name))
+    trained, records = run_training(program, header, name, X, updates)
+    measured = measurement(program, records, **size(header, name))
+    measured.weights, measured.steps, measured.saturations = trained
+    measured.extra["state_bytes"] = program.trainable_op.state_bytes
+    return measured
+
+
+def update_rows(program, updates) -> np.ndarray:
+    """The update rows as the harnesses read them: N_FEATURES float32 then the label as float32 (a class index, or
+    the target), per row."""
+    if program.trainable_op is None:
+        raise TinygenError("update rows are for trainable programs (export --trainable)")
+    X_u, y_u = updates
+    X_u = np.asarray(program.check_features(X_u), dtype=np.float32)
+    y_u = np.asarray(y_u, dtype=np.float32).reshape(-1, 1)
+    if len(y_u) != len(X_u):
+        raise TinygenError(f"{len(X_u)} update rows but {len(y_u)} labels")
+    return np.ascontiguousarray(np.hstack([X_u, y_u]), dtype="<f4")
+
+
+def run_training(program, header: Path, name: str, X: np.ndarray, updates) -> tuple[tuple, np.ndarray]:
+    """((weights bytes, steps, saturations), records of X) of runner.c built with TG_TRAIN."""
+    n_bytes = len(program.trainable_op.weights_bytes())
+    with tempfile.TemporaryDirectory(prefix="tinygen-host-") as tmp:
+        workdir = Path(tmp)
+        exe = build(program, Path(header), name, workdir, train=True)
+        update_rows(program, updates).tofile(workdir / "updates.f32")
+        np.ascontiguousarray(X, dtype=np.float32).tofile(workdir / "rows.f32")
+        out = workdir / "out.bin"
+        toolchain.run([str(exe), str(workdir / "updates.f32"), str(workdir / "rows.f32"), str(out)],
+                      f"training {name} on the host")
+        raw = out.read_bytes()
+    steps, saturations = np.frombuffer(raw[n_bytes:n_bytes + 8], dtype="<u4")
+    records = np.frombuffer(raw[n_bytes + 8:], dtype=record_dtype(program))
+    return (raw[:n_bytes], int(steps), int(saturations)), records
 
 
 def record_dtype(program) -> np.dtype:

@@ -23,6 +23,12 @@ class Measurement:
     # classifiers with an integer predict_proba: [rows, classes] uint16, NAME_predict_proba (Q15); None where
     # the model has none
     proba: np.ndarray | None = None
+    # trainable models run with update rows (measure(..., updates=(X, y))): NAME_weights() after the updates, and
+    # NAME_steps() and NAME_saturations(); None where no updates ran. The cost of one partial_fit step (where the
+    # target measures it) is in extra: cycles_partial_fit (mean, _min, _max), stack_bytes_partial_fit, state_bytes.
+    weights: bytes | None = None
+    steps: int | None = None
+    saturations: int | None = None
 
     def costs(self) -> dict:
         return {"flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes, "stack_bytes": self.stack_bytes,

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TinygenError, ToolMissing
-from . import toolchain
+from . import host, toolchain
 from .measurement import Measurement
 
 # Same warnings as the host build: generated headers must be clean on every target.
@@ -50,6 +50,7 @@ NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 PLUGIN_SOURCE = ("qemu-plugin", "insn_regions.c")
 RUNNER_SOURCE = ("cortex-m", "runner.c")  # shared by the Cortex-M and RV32 firmware
 ROWS_FILE = "rows.bin"  # the name runner.c opens through semihosting, relative to QEMU's working directory
+UPDATES_FILE = "updates.bin"  # TG_TRAIN: the update rows runner.c applies first
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,12 @@ class QemuTarget:
         """Every program measure() runs (the host gcc builds the QEMU plugin)."""
         return (self.compiler, self.size_tool, self.qemu, "gcc")
 
-    def measure(self, program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = ()) -> Measurement:
+    def measure(self, program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = (),
+                updates=None) -> Measurement:
         """Raw scores and predictions of the compiled C for every row of X, and the model's costs (extra_flags:
-        more compiler arguments for every build, after the sources: include paths, libraries)."""
+        more compiler arguments for every build, after the sources: include paths, libraries). updates (trainable
+        programs): (X_updates, y_updates), each row one NAME_partial_fit before the rows are predicted (extra:
+        instructions_partial_fit, the mean instructions of one step, and its _min and _max)."""
         X = np.ascontiguousarray(program.check_features(X), dtype=np.float32)
         score_type = NUMPY_TYPES.get(program.ops[-1].out_type)
         if score_type is None:
@@ -82,22 +86,16 @@ class QemuTarget:
         prediction_type = np.int32 if program.task == "classification" else np.float32
         for tool in self.tools:
             toolchain.find(tool)
-        plugin = plugin_library()
+        n_updates = 0 if updates is None else len(updates[0])
         with tempfile.TemporaryDirectory(prefix=f"tinygen-{self.name}-") as tmp:
             workdir = Path(tmp)
             shutil.copyfile(header, workdir / "model.h")
             X.tofile(workdir / ROWS_FILE)
-            variants = firmware_variants(program.window_op is not None)
-            with ThreadPoolExecutor(max_workers=len(variants)) as pool:
-                proba = ("-DTG_PROBA",) if program.proba is not None else ()
-                builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant,
-                                               defines + proba, extra_flags)
-                          for variant, defines in variants.items()}
-                elfs = {variant: build.result() for variant, build in builds.items()}
-                runs = {variant: pool.submit(self.run, elfs[variant], workdir, len(X),
-                                             None if variant == "check" else plugin)
-                        for variant in variants if variant != "stub"}
-                results = {variant: run.result() for variant, run in runs.items()}
+            train = () if updates is None else ("-DTG_TRAIN", *(["-DTG_REGRESSION"] if program.task == "regression" else []))
+            if updates is not None:
+                host.update_rows(program, updates).tofile(workdir / UPDATES_FILE)
+            elfs, results = self._build_and_run(program, workdir, name, len(X), train, extra_flags, n_updates)
+            trained = trained_line(workdir / "check.out") if updates is not None else None
             cost_size = toolchain.berkeley_size(toolchain.find(self.size_tool), elfs["cost"])
             stub_size = toolchain.berkeley_size(toolchain.find(self.size_tool), elfs["stub"])
         check_lines = results["check"][0]
@@ -107,19 +105,43 @@ class QemuTarget:
                                                          words[:, -1]):
                 raise TinygenError(f"on {self.name}, NAME_predict gives different answers in two firmwares "
                                    "(uninitialized or out-of-bounds memory?)")
-        costs = region_costs(*results["cost"])
+        cost_lines, cost_counts = results["cost"]
+        costs = region_costs(cost_lines, [cost_counts[0], *cost_counts[1 + n_updates:]])
         extra = {"instructions_min": costs["min"], "instructions_max": costs["max"]} if costs["mean"] is not None else {}
+        if n_updates:
+            fits = np.asarray(cost_counts[1:1 + n_updates], dtype=np.int64) - cost_counts[0]
+            extra.update(instructions_partial_fit=float(fits.mean()), instructions_partial_fit_min=int(fits.min()),
+                         instructions_partial_fit_max=int(fits.max()), state_bytes=program.trainable_op.state_bytes)
         if "float" in results:  # a window program: the cost firmware timed the int16 stream, this one the float window
             floats = region_costs(*results["float"])
             extra.update(instructions_predict_float=floats["mean"], instructions_predict_float_min=floats["min"],
                          instructions_predict_float_max=floats["max"], stack_bytes_predict_float=floats["stack"])
-        return Measurement(
+        measured = Measurement(
             scores=words[:, :-1].view(score_type), predictions=words[:, -1].view(prediction_type),
             # section alignment can make a tiny model's difference a few bytes negative: that is 0
             flash_bytes=max(0, (cost_size["text"] + cost_size["data"]) - (stub_size["text"] + stub_size["data"])),
             ram_bytes=max(0, (cost_size["data"] + cost_size["bss"]) - (stub_size["data"] + stub_size["bss"])),
             stack_bytes=costs["stack"], cycles_per_inference=costs["mean"], cycles_unit="instructions", extra=extra,
             proba=None if program.proba is None else proba_values(check_lines, program.proba.n_out))
+        if trained is not None:
+            measured.weights, measured.steps, measured.saturations = trained
+        return measured
+
+    def _build_and_run(self, program, workdir: Path, name: str, n_rows: int, train: tuple[str, ...],
+                       extra_flags: tuple[str, ...], n_updates: int) -> tuple[dict, dict]:
+        """(ELF per variant, run results per variant except the stub): every firmware built and run in parallel."""
+        plugin = plugin_library()
+        variants = firmware_variants(program.window_op is not None)
+        with ThreadPoolExecutor(max_workers=len(variants)) as pool:
+            proba = ("-DTG_PROBA",) if program.proba is not None else ()
+            builds = {variant: pool.submit(self.build, workdir, name, program.is_fixed, variant,
+                                           defines + proba + train, extra_flags)
+                      for variant, defines in variants.items()}
+            elfs = {variant: build.result() for variant, build in builds.items()}
+            runs = {variant: pool.submit(self.run, elfs[variant], workdir, n_rows,
+                                         None if variant == "check" else plugin, n_updates)
+                    for variant in variants if variant != "stub"}
+            return elfs, {variant: run.result() for variant, run in runs.items()}
 
     def build(self, workdir: Path, name: str, fixed: bool, variant: str, defines: tuple[str, ...] = (),
               extra_flags: tuple[str, ...] = ()) -> Path:
@@ -135,8 +157,8 @@ class QemuTarget:
         toolchain.run(cmd, f"building {name}.h for {self.name}")
         return elf
 
-    def run(self, elf: Path, workdir: Path, n_rows: int,
-            plugin: Path | None = None) -> tuple[list[tuple[str, int, str]], list[int] | None]:
+    def run(self, elf: Path, workdir: Path, n_rows: int, plugin: Path | None = None,
+            n_updates: int = 0) -> tuple[list[tuple[str, int, str]], list[int] | None]:
         """Run the firmware over workdir/rows.bin: per row (hex words, stack bytes, hex probabilities or "");
         with the counting plugin also its counts (the empty region first, then one per row). Writes
         ELF_STEM.out/.counts."""
@@ -184,7 +206,7 @@ class QemuTarget:
         if plugin is None:
             return lines, None
         counts = [int(value) for value in counts_file.read_text().split("\n") if value and not value.startswith("total")]
-        if len(counts) != 1 + n_rows or min(counts, default=0) < 0:
+        if len(counts) != 1 + n_updates + n_rows or min(counts, default=0) < 0:
             raise TinygenError(f"the instruction-count plugin saw {len(counts)} regions for {n_rows} rows on {self.name}")
         return lines, counts
 
@@ -198,6 +220,15 @@ def firmware_variants(window: bool) -> dict[str, tuple[str, ...]]:
     variants = {"check": window_flag, "cost": ("-DTG_PREDICT_ONLY", *window_flag),
                 "stub": ("-DTG_PREDICT_ONLY", "-DTG_STUB", *window_flag)}
     return {**variants, "float": ("-DTG_PREDICT_ONLY",)} if window else variants
+
+
+def trained_line(out_file: Path) -> tuple[bytes, int, int]:
+    """(NAME_weights() bytes, steps, saturations) from a training firmware's "W" line."""
+    for line in out_file.read_text(errors="replace").splitlines():
+        if line.startswith("W "):
+            weights, steps, saturations = line[2:].split(" ")
+            return bytes.fromhex(weights), int(steps, 16), int(saturations, 16)
+    raise TinygenError(f"the firmware did not report its trained weights ({out_file.name})")
 
 
 def region_costs(lines: list[tuple[str, int, str]], counts: list[int]) -> dict:
