@@ -67,6 +67,13 @@ def test_split_specs():
             fleet.parse_split(bad)
 
 
+def test_the_data_holds_only_the_models_classes():
+    estimator = train.fit(data.load_bundled("iris"), "logreg", seed=0)
+    fleet.check_labels(estimator, np.array([0, 2, 2]))
+    with pytest.raises(TinygenError, match=r"labels \[7\] are not classes of the model \(\[0, 1, 2\]\)"):
+        fleet.check_labels(estimator, np.array([0, 7]))
+
+
 def label_skew(y, shards) -> float:
     """The mean share of each shard's most common label."""
     return float(np.mean([np.bincount(y[s]).max() / len(s) for s in shards]))
@@ -204,16 +211,38 @@ def test_fleet_learns_with_flower(tmp_path, monkeypatch, breast_cancer):
     assert sum(report["shard_rows"]) == report["train_rows"] and len(report["shard_rows"]) == 10
     assert label_skew_of(report["shard_labels"]) > 0.6  # non-IID: most devices hold mostly one label
 
+    assert len(report["final_weights"]) == bundle.n_features + 1
     received = strategies[0].received
     assert len(received) == 200 == report["sent"]["messages"]
     weights_bytes = 4 * (bundle.n_features + 1)
+    for reply in received:
+        assert (reply["records"], reply["arrays"], reply["metrics"]) == (["arrays", "metrics"], ["weights"],
+                                                                         ["num-examples"])
+        assert (reply["dtype"], reply["bytes"]) == ("int32", weights_bytes)
+    final = replay(StandInDevices(estimator), fleet.held_out(bundle.X, bundle.y), received)
+    assert final == np.array(report["final_weights"], dtype="<i4").tobytes()
+
+
+def replay(devices, fleet_data, received) -> bytes:
+    """Every reply that reached the server is exactly what a device that trained its own shard from the round's
+    global weights sends (the shard found by its row count), and the global weights are their integer mean:
+    the last global weights, replayed without Flower."""
+    shards = fleet.partition(fleet.Split("dirichlet", alpha=0.5), 10, fleet_data.y_train)
+    weights = bytes(len(devices().trainable_weights()))  # --start zero
     for server_round in range(1, 21):
         replies = [r for r in received if r["round"] == server_round]
-        assert sorted(r["count"] for r in replies) == sorted(report["shard_rows"])
-        for reply in replies:
-            assert (reply["records"], reply["arrays"], reply["metrics"]) == (["arrays", "metrics"], ["weights"],
-                                                                             ["num-examples"])
-            assert (reply["dtype"], reply["bytes"]) == ("int32", weights_bytes)
+        assert sorted(r["count"] for r in replies) == sorted(len(s) for s in shards)
+        expected = set()
+        for partition, shard in enumerate(shards):
+            device = devices()
+            device.load_weights(weights)
+            rows = np.random.default_rng([0, partition, server_round]).permutation(len(shard))
+            expected.add(device.partial_fit(fleet_data.X_train[shard][rows], fleet_data.y_train[shard][rows])
+                         .trainable_weights())
+        assert {r["weights"] for r in replies} == expected
+        weights = fleet_flower.count_weighted_mean(np.stack([np.frombuffer(r["weights"], "<i4") for r in replies]),
+                                                   [r["count"] for r in replies]).astype("<i4").tobytes()
+    return weights
 
 
 def label_skew_of(shard_labels: list[dict]) -> float:

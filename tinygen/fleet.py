@@ -239,6 +239,7 @@ def run(make_device: Callable[[], Device], estimator, data: FleetData, plan: Fle
     """Federated learning of plan.clients devices made by ``make_device`` (each call: a device at its exported
     start) over ``data``, with Flower; the report (fleet's JSON: engine, rounds, centralized_accuracy, ...)."""
     require()
+    check_labels(estimator, np.concatenate([data.y_train, data.y_test]))
     from . import fleet_flower  # imports flwr
 
     shards = partition(plan.split, plan.clients, data.y_train, data.groups_train, plan.seed)
@@ -259,6 +260,16 @@ def run(make_device: Callable[[], Device], estimator, data: FleetData, plan: Fle
         "gap": centralized_accuracy - evaluate.curve[-1][1]}
 
 
+def check_labels(estimator, y) -> None:
+    """A TinygenError unless every label of the rows is a class of the model: a device learns only the classes it
+    was exported with (its outputs)."""
+    classes = np.asarray(estimator.classes_).tolist()
+    unknown = sorted(set(np.unique(y).tolist()) - set(classes), key=str)
+    if unknown:
+        raise TinygenError(f"the data's labels {unknown[:5]} are not classes of the model ({classes[:10]}): a device "
+                           "learns only the classes it was exported with")
+
+
 def fleet_report(plan: FleetPlan, data: FleetData, shards, evaluate: Evaluator, received: list[dict],
                  weights_bytes: int, workers: int, seconds: float) -> dict:
     """The fleet's JSON fields but the centralised reference's."""
@@ -277,6 +288,8 @@ def fleet_report(plan: FleetPlan, data: FleetData, shards, evaluate: Evaluator, 
         "initial_accuracy": evaluate.curve[0][1],
         "rounds": [{"round": r, "accuracy": accuracy} for r, accuracy in evaluate.curve[1:]],
         "final_accuracy": evaluate.curve[-1][1],
+        # the global weights after the last round, in NAME_weights' layout: what NAME_load_weights takes
+        "final_weights": np.frombuffer(evaluate.weights, dtype="<i4").tolist(),
         "sent": {"messages": len(received), "per_message": "the device's trainable weights (int32) and its row count",
                  "weights_bytes": weights_bytes, "fields": sorted({f for r in received for f in r["arrays"] + r["metrics"]})},
         "seconds": round(seconds, 2),

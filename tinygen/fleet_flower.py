@@ -136,11 +136,12 @@ class IntegerFedAvg(FedAvg):
 
 
 def received_summary(server_round: int, content: RecordDict) -> dict:
-    """What one reply held, by name and size: {"round", "records", "arrays", "metrics", "dtype", "bytes", "count"}."""
-    array = content[ARRAYS_KEY][WEIGHTS_KEY]
+    """What one reply held: {"round", "records", "arrays", "metrics" (the names in it), "dtype", "bytes", "weights"
+    (the array's bytes), "count"}."""
+    array = content[ARRAYS_KEY][WEIGHTS_KEY].numpy()
     return {"round": server_round, "records": sorted(content.keys()), "arrays": list(content[ARRAYS_KEY].keys()),
-            "metrics": list(content[METRICS_KEY].keys()), "dtype": array.dtype,
-            "bytes": len(array.numpy().tobytes()), "count": content[METRICS_KEY][COUNT_KEY]}
+            "metrics": list(content[METRICS_KEY].keys()), "dtype": str(array.dtype), "bytes": array.nbytes,
+            "weights": array.tobytes(), "count": content[METRICS_KEY][COUNT_KEY]}
 
 
 def server_app(strategy: IntegerFedAvg, start: bytes, rounds: int, local_epochs: int,
