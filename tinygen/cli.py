@@ -1094,6 +1094,87 @@ def check(target, jobs, cache_path):
     costmodel_calibrate.check(target, jobs, cache_path, click.echo)
 
 
+# ---- fleet -------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--data", "data_csv", required=True, type=click.Path(dir_okay=False),
+              help="CSV of rows: the devices' private shards, and the held-out rows the server tests on.")
+@click.option("--label", required=True, help="Label column of the data.")
+@click.option("--clients", required=True, type=click.IntRange(min=1), help="Devices in the fleet.")
+@click.option("--rounds", required=True, type=click.IntRange(min=1), help="Federated rounds.")
+@click.option("--split", "split_text", default="iid", show_default=True, metavar="SPEC",
+              help="How the training rows are shared: iid (at random), dirichlet:ALPHA (each label's rows spread "
+              "by Dirichlet proportions: smaller ALPHA, more skewed labels per device) or by:COLUMN (by that "
+              "column's values, e.g. a site or subject; it is not a feature).")
+@click.option("--local-epochs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Passes of partial_fit over its shard per round on each device.")
+@click.option("--dtype", default="q15", show_default=True, type=click.Choice(DTYPES))
+@click.option("--learning-rate", help="The devices' learning-rate schedule, as export --trainable takes it "
+              "[default: export's].")
+@click.option("--l2", type=float, help="The devices' L2 penalty, as export --trainable takes it.")
+@click.option("--start", default="exported", show_default=True, type=click.Choice(("exported", "zero")),
+              help="The weights every device starts from: MODEL's, or all zero (MODEL's input conversion and scaler "
+              "kept).")
+@click.option("--test-size", default=0.25, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Share of the rows held out (stratified) for the server's accuracy per round.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the held-out rows, the shards and the "
+              "devices' row orders.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report (curve, reference, "
+              "shards) as JSON.")
+@click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@friendly
+@_csv_options
+def fleet(model_path, data_csv, label, clients, rounds, split_text, local_epochs, dtype, learning_rate, l2, start,
+          test_size, seed, json_path, allow_pickle, csv_format):
+    """Federated learning of CLIENTS devices with Flower (pip install 'tinygen[fleet]'): each device holds a
+    private shard of the data, runs partial_fit on it and sends back only its weights and its row count; FedAvg
+    averages them in the device format. Prints the held-out accuracy per round beside a centralised model's."""
+    from . import fleet as fleet_module
+
+    split = fleet_module.parse_split(split_text)
+    fleet_module.require()  # before anything is read
+    estimator = _load_estimator(model_path, allow_pickle)
+    if not is_classifier(estimator):
+        raise TinygenError(f"fleet learns classifiers (accuracy per round); {type(estimator).__name__} is not one")
+    rows, groups = _fleet_rows(data_csv, label, estimator, csv_format, split.column)
+    data = fleet_module.held_out(rows.X, rows.y, groups, test_size, seed)
+    devices = fleet_module.converted_devices(estimator, data.X_train, dtype, learning_rate, l2)
+    plan = fleet_module.FleetPlan(clients, rounds, split, local_epochs, seed, start)
+    click.echo(f"fleet: {clients} devices, --split {split}, {len(data.y_train)} training rows shared, "
+               f"{len(data.y_test)} held out; Flower simulation, {rounds} rounds")
+    report = fleet_module.run(devices, estimator, data, plan, on_round=lambda server_round, accuracy: click.echo(
+        f"  round {server_round:>3}  accuracy {accuracy:.4f}" + ("  (the start)" if server_round == 0 else "")))
+    report.update(dtype=dtype, learning_rate=learning_rate, l2=l2, data=str(data_csv), label=label)
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    click.echo(f"centralised: {report['centralized_accuracy']:.4f} ({report['centralized_model']}); the fleet's last "
+               f"round {report['final_accuracy']:.4f}, {report['gap']:+.4f} short; {report['seconds']:.1f} s")
+
+
+def _fleet_rows(data_csv, label, estimator, csv_format, by_column):
+    """fleet's rows (data.Dataset, the model's features matched by name) and the --split by: column's values
+    (None without one); that column is never a feature."""
+    from .frontend import check_supported, feature_names_of
+
+    check_supported(estimator)
+    if window_shape(estimator) is not None:
+        raise TinygenError("fleet learns on rows of features; window models (train --group --window) are not "
+                           "trainable on the device yet")
+    names = data.given_names(feature_names_of(estimator))
+    if by_column is not None and names is not None and by_column in names:
+        raise TinygenError(f"--split by:{by_column}: {by_column!r} is a feature of the model; by: shares rows by a "
+                           f"column the model does not read (train it with --drop {by_column})")
+    if by_column == label:
+        raise TinygenError(f"--split by:{label} names the label column; for label skew use --split dirichlet:ALPHA")
+    rows = data.load_for_model(data_csv, label, names, _n_features_of(estimator), fmt=csv_format, require_label=True,
+                               note=functools.partial(click.echo, err=True), leave_out=(by_column,) if by_column else ())
+    if by_column is None:
+        return rows, None
+    table = data.read_table(data_csv, csv_format)
+    table.check_column(by_column, "--split by: column")
+    return rows, table.labels(by_column)
+
+
 # ---- doctor ------------------------------------------------------------------------------------------
 @main.command()
 @friendly

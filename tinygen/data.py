@@ -416,6 +416,7 @@ def load_for_model(
     allow_nan: bool = False,
     allow_missing: bool = False,
     note=None,
+    leave_out: tuple[str, ...] = (),
 ) -> Dataset:
     """Rows of a CSV as the inputs of a model whose features are ``feature_names``, in the model's order.
 
@@ -424,6 +425,7 @@ def load_for_model(
     model fitted without names (it has ``n_features``, called x0, x1, ...; None: any count): its CSV must
     name the columns so, or ``fmt.by_position`` takes them in order. With ``fmt.by_position`` only the count
     is checked, and the features keep the model's names (or the CSV's, for a model without names).
+    Columns named in ``leave_out`` (besides the label: e.g. fleet's client column) are never features.
     """
     if feature_names is not None:
         feature_names = [str(n) for n in feature_names]
@@ -433,6 +435,7 @@ def load_for_model(
     expected = None if positional else (feature_names or generated_names(n_features))
 
     def choose(header: list[str]) -> list[str]:
+        header = [name for name in header if name not in leave_out]
         if positional:
             _check_count(shown, len(header), n_features, label)
             return header
