@@ -137,3 +137,16 @@ def test_an_outlier_in_the_calibration_costs_no_agreement(dtype):
     far = np.vstack([X * 1e3, np.full((1, 4), 1e4), np.full((1, 4), -1e4)])  # saturate: still scikit-learn's branches
     assert (model.predict(far) == forest.predict(far)).all()
 
+
+def test_the_diagnosis_blames_no_saturated_tree_input():
+    """Saturating a q7 tree's input changes no branch, and no calibration range would change its formats: the
+    diagnosis names no input saturation (only the wider dtype), though every far row saturates."""
+    from tinygen.diagnose import diagnose
+    from tinygen.frontend import to_float_program
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    forest = RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
+    program = tinygen.convert(forest, dtype="q7", calibration=X).program
+    causes = diagnose(to_float_program(forest), program, X * 100)
+    assert [cause["op"] for cause in causes] == [None] and "--dtype exact" in causes[0]["fix"]
