@@ -60,19 +60,24 @@ def test_q15_forest_agrees_with_scikit_learn_on_the_float_rows():
     assert (model.predict(X) == estimator.predict(X)).mean() >= 0.995
 
 
-def test_out_of_range_thresholds_and_nan():
-    """Splits with thresholds beyond the input range are replaced by the subtree every input reaches; NaN
-    converts to 0."""
+def test_a_narrow_calibration_clips_no_threshold_and_nan():
+    """The input formats come from the thresholds, not the calibration range: a calibration 100 times narrower
+    than the data (thresholds near -1.5 and 1.5 beyond its +-0.06) decides no split and clips no threshold, and
+    the rows it saturates take scikit-learn's branch; NaN converts to 0. (Formats from the calibration range
+    clipped those thresholds and replaced their splits by one subtree.)"""
     need_tool("gcc")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
-    y = np.digitize(X[:, 0], [-1.5, 0.0, 1.5])  # splits near -1.5 and 1.5, beyond a +-0.06 calibration
+    y = np.digitize(X[:, 0], [-1.5, 0.0, 1.5])
     estimator = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y)
-    model = tinygen.convert(estimator, dtype="q7", calibration=X * 0.01)  # most rows saturate
+    model = tinygen.convert(estimator, dtype="q7", calibration=X * 0.01)
     op = model.program.ops[1]
-    assert op.pruned_nodes > 0 and all(-128 <= t < 127 for tree in op.trees for t, left in zip(tree.threshold, tree.left)
-                                       if left >= 0)
-    rows = np.vstack([X, np.full((1, 3), np.nan), np.full((1, 3), np.inf), np.full((1, 3), -np.inf)])
+    n_splits = int((estimator.tree_.children_left >= 0).sum())
+    assert op.pruned_nodes == 0 and sum(int((t.left >= 0).sum()) for t in op.trees) == n_splits
+    assert all(-128 <= t <= 126 for tree in op.trees for t, left in zip(tree.threshold, tree.left) if left >= 0)
+    far = np.vstack([X * 1e3, -X * 1e3])  # every one saturates in its split feature
+    assert (model.predict(far) == estimator.predict(far)).all()
+    rows = np.vstack([X, far, np.full((1, 3), np.nan), np.full((1, 3), np.inf), np.full((1, 3), -np.inf)])
     assert compare_on_target(model, "host", rows, "tq")["mismatches"] == 0
     assert (model.predict(rows) == estimator.predict(np.nan_to_num(dequantized(model, rows, "q7")))).all()
 

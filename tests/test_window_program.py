@@ -98,6 +98,25 @@ def test_c_equals_simulator_on_every_window(case, features, kind, dtype, target,
         assert np.array_equal(measured.proba, model.program.proba_q(rows))
 
 
+def test_q7_forest_on_linear_fft_bands_decides_as_the_float_pipeline(tmp_path):
+    """Linear FFT band energies span many powers of two: q7 formats from the calibration maximum left the trees
+    coarse steps on them, and 28 of the 160 windows took another class than the float pipeline. From the
+    thresholds (quantize._fixed_trees): feature_input's formats are at most frac_bits 0 (the features are integers,
+    and from 0 on a split decides every integer exactly), every threshold lies in [-128, 126], each window takes the
+    float pipeline's class, and the C equals the simulator on them and on the edge windows."""
+    need_tool("gcc")
+    data = windows()
+    fitted = pipeline("mean,std,min,max,rms,crossings,fft8", "forest")
+    model = tinygen.convert(fitted, dtype="q7", calibration=data.X)
+    conversion, trees = model.program.ops[2], model.program.ops[3]
+    assert conversion.op == "feature_input" and max(conversion.frac_bits) <= 0
+    assert all(-128 <= t <= 126 for tree in trees.trees for t, left in zip(tree.threshold, tree.left) if left >= 0)
+    assert (model.predict(data.X) == fitted.predict(data.X)).all()
+    rows = np.vstack([data.X[::4], edge_windows(64, len(CHANNELS))])
+    measured = measure("host", model, model.save(tmp_path, "w")["header"], rows)
+    assert np.array_equal(np.asarray(measured.scores).reshape(len(rows), -1), model.program.scores(rows))
+
+
 @pytest.mark.parametrize("features", [ALL_STATISTICS, "fft8,fft8log,fft2", "lp:1,hp:0.5,bp:0.5-3"])
 def test_integer_features_are_within_their_proven_bounds(features):
     """The window_features op's real values against WindowFeatures' float features of the same int16 samples,

@@ -38,7 +38,7 @@ def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
                           "cause": f"{stage.name}: {stage.clipped:.1%} of its values saturate (format {stage.fmt.text})",
                           "fix": "calibrate on rows that cover the data's range (--calibration)"})
     clipped_inputs = [s for s in stages[:n_inputs] if s.clipped > 0]
-    if clipped_inputs:
+    if clipped_inputs and not _saturation_decides_nothing(program):
         worst = max(clipped_inputs, key=lambda s: s.clipped)
         found.append({"op": "quantize_input", "tensor": "inputs", "saturated": worst.clipped,
                       "features": [s.name for s in clipped_inputs],
@@ -47,6 +47,13 @@ def diagnose(float_program, program, X: np.ndarray, stages=None) -> list[dict]:
                       "fix": _input_fix(program)})
     wider = _wider_dtype(program)
     return found + ([] if wider is None else [wider])
+
+
+def _saturation_decides_nothing(program) -> bool:
+    """True for q15/q7 trees: they only compare x_q with thresholds their formats put in [min, max - 1] of the
+    input type (ops/trees/quantize.py, threshold_frac_bits), so a saturated input takes the branch it would take
+    unsaturated, and no calibration range changes the formats."""
+    return any(op.decision_input() == "x_q" for op in program.ops)
 
 
 def _input_fix(program) -> str:

@@ -4,7 +4,8 @@ Formats are power-of-two and per tensor, except the input conversion, which has 
 (raw features such as breast_cancer's "mean area" (~2500) and "mean smoothness" (~0.1) cannot share one
 without losing all resolution on the small one), and where _refine measures that finer ones help: per-input
 weight formats in a dense layer, per-unit formats in an MLP's relu layers. Accumulators are proven not to
-overflow (ops/dense.py).
+overflow (ops/dense.py). q15/q7 trees take each feature's format from its split thresholds, not from the
+calibration range (_fixed_trees): saturation beyond the thresholds changes no branch.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TinygenError
+from .fixedpoint import FRAC_BITS_MAX
 from .ir import NO_PROBA, Program
 from .ops import anomaly_score, gaussian_jll, probability
 from .ops.activation import FloatActivation
@@ -25,7 +27,7 @@ from .ops.quantize_input import QuantizeInput
 from .ops.features.feature_input import FeatureInput
 from .passes import fold_features_below_resolution, fold_format_setter, run_passes
 from .ops.trees import (LAYOUTS, FloatTrees, OrderKeys, choose_layout, exact_variant, on_raw_input, quantize_exact,
-                         quantize_fixed)
+                         quantize_fixed, threshold_frac_bits)
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,15 @@ LAYOUT_CHOICES = ("auto", *LAYOUTS)
 BINS_CHOICES = {"auto": None, "on": True, "off": False}
 
 
-def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", bins: bool | None = None) -> Program:
+def quantize(program: Program, dtype: str, X_calib=None, layout: str = "auto", bins: bool | None = None,
+             integer_inputs: bool = False) -> Program:
     """The typed program for `dtype` from a float program. Trees only: layout inline, table or auto; bins
-    True (threshold bins), False (order keys) or None (whichever is smaller). Fixed-point classifiers whose
-    scores are logits also get the integer predict_proba (ops/probability.py)."""
+    True (threshold bins), False (order keys) or None (whichever is smaller); integer_inputs, the inputs are
+    integers (a window program's features: q15/q7 trees then take no format finer than frac_bits 0, _fixed_trees).
+    Fixed-point classifiers whose scores are logits also get the integer predict_proba (ops/probability.py)."""
     if program.ops[0].is_prefix:
         return _quantize_with_prefix(program, dtype, X_calib, layout, bins)
-    typed = _quantize_ops(program, dtype, X_calib, layout, bins)
+    typed = _quantize_ops(program, dtype, X_calib, layout, bins, integer_inputs)
     if typed.is_fixed and typed.probability is not None:
         if typed.ops[-1].out_type != "int32":
             raise TinygenError(f"the integer predict_proba reads int32 scores, not {typed.ops[-1].out_type}")
@@ -96,7 +100,8 @@ def _quantize_with_prefix(program: Program, dtype: str, X_calib, layout: str, bi
     """A program whose first op computes the model's inputs on the device (window features, issue 16): the op
     quantizes itself on the calibration rows (quantize_prefix), the model is quantized as a model of the
     prefix's integer outputs, with their real scales and biases folded into it (affine_op), and the model's
-    input conversion becomes the integer feature_input."""
+    input conversion becomes the integer feature_input (for trees, with the formats their thresholds need:
+    _fixed_trees)."""
     if dtype not in PREFIX_DTYPES:
         raise TinygenError(f"window programs export in {' or '.join(PREFIX_DTYPES)} for now, not {dtype}")
     prefix_op, rest = program.ops[0], program.ops[1:]
@@ -104,13 +109,14 @@ def _quantize_with_prefix(program: Program, dtype: str, X_calib, layout: str, bi
     prefix, features, (scale, bias) = prefix_op.quantize_prefix(X)
     inner = dataclasses.replace(program, ops=[prefix_op.affine_op(scale, bias), *rest], n_features=prefix_op.n_out,
                                 feature_names=prefix_op.feature_names())
-    typed = quantize(run_passes(inner), dtype, features.astype(np.float64), layout, bins)
+    typed = quantize(run_passes(inner), dtype, features.astype(np.float64), layout, bins, integer_inputs=True)
     conversion = FeatureInput.like(typed.ops[0], prefix_op.n_out)
     return dataclasses.replace(typed, ops=[*prefix, conversion, *typed.ops[1:]], n_features=program.n_features,
                                feature_names=program.feature_names, ignored_features=[])
 
 
-def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool | None) -> Program:
+def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool | None,
+                  integer_inputs: bool = False) -> Program:
     check_dtype(dtype)
     if layout not in LAYOUT_CHOICES:
         raise TinygenError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_CHOICES)}")
@@ -118,7 +124,7 @@ def _quantize_ops(program: Program, dtype: str, X_calib, layout: str, bins: bool
                 feature_names=program.feature_names, labels=program.labels, source=program.source,
                 anomaly=program.anomaly, probability=program.probability)
     if any(isinstance(op, FloatTrees) for op in program.ops):
-        return _quantize_trees(program, dtype, base, X_calib, layout, bins)
+        return _quantize_trees(program, dtype, base, X_calib, layout, bins, integer_inputs)
     if layout != "auto" or bins is not None:
         raise TinygenError(f"--layout and --bins are for tree models; {program.source} has one layout")
     if any(isinstance(op, gaussian_jll.FloatGaussianJLL) for op in program.ops):
@@ -358,8 +364,8 @@ def _quantize_int8(program: Program, base: dict, X_calib) -> Program:
 
 
 def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",
-                    bins: bool | None = None) -> Program:
-    typed = _typed_trees(program, dtype, base, X_calib, layout, bins)
+                    bins: bool | None = None, integer_inputs: bool = False) -> Program:
+    typed = _typed_trees(program, dtype, base, X_calib, layout, bins, integer_inputs)
     if program.anomaly is not None:  # IsolationForest: the integer score_samples reads the tree sum
         typed.anomaly = dict(program.anomaly)
         typed.anomaly_score_op = anomaly_score.plan(typed.ops[-1], program.anomaly)
@@ -367,23 +373,16 @@ def _quantize_trees(program: Program, dtype: str, base: dict, X_calib=None, layo
 
 
 def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout: str = "auto",
-                 bins: bool | None = None) -> Program:
+                 bins: bool | None = None, integer_inputs: bool = False) -> Program:
     if dtype not in TREE_DTYPES:
         raise TinygenError(f"trees export with dtype {', '.join(TREE_DTYPES)} in this tinygen ({dtype} comes later): "
                            "use --dtype exact for float inputs")
     (trees,) = program.ops
-    if dtype in FIXED:  # pre-quantized integer inputs, per-feature formats from the calibration data
+    if dtype in FIXED:  # pre-quantized integer inputs, per-feature formats from the thresholds
         if bins is not None:  # --no-bins too: silently ignoring it would hide a mistaken command
             raise TinygenError(f"threshold bins are for dtype exact; {dtype} trees already compare {dtype} integers "
                                "(leave the bins choice unset)")
-        spec = FIXED[dtype]
-        first = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
-        typed = quantize_fixed(trees, first.frac_bits, spec.bits)
-        typed = dataclasses.replace(typed, layout=choose_layout(typed, layout))
-        notes = [f"{dtype}: a split goes left when x_q <= floor(t * 2^frac_bits), exact for the quantized input; "
-                 f"NaN inputs become 0 in the conversion; {typed.pruned_nodes} nodes of decided splits and equal "
-                 f"subtrees removed; {typed.layout} layout"]
-        return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
+        return _fixed_trees(program, dtype, base, X_calib, layout, integer_inputs)
     typed, features = quantize_exact(trees)
     if dtype == "float32":
         return _float32_trees(typed, features, program.n_features, layout, bins, base)
@@ -391,6 +390,29 @@ def _typed_trees(program: Program, dtype: str, base: dict, X_calib=None, layout:
     what = {"bits": "the raw float32 bits", "keys": "order keys", "bins": f"{typed.in_type} threshold bins"}[typed.in_kind]
     notes = [f"exact: every split compares integers ({what}) and takes scikit-learn's branch for every float32 "
              f"input; {typed.pruned_nodes} nodes of splits with equal subtrees removed; {typed.layout} layout"]
+    return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
+
+
+def _fixed_trees(program: Program, dtype: str, base: dict, X_calib, layout: str, integer_inputs: bool) -> Program:
+    """q15/q7 trees: each feature's input format is the finest in which all its split thresholds T = floor(t 2^f)
+    lie in [lo, hi - 1] (threshold_frac_bits, ops/trees/quantize.py), so an input beyond them saturates and still
+    takes the branch its unsaturated value would; the calibration rows only give the formats of the features no
+    split reads (the integer input API still converts them). Integer inputs (a window program's features q) take
+    at most frac_bits 0: for f >= 0, q 2^f <= floor(t 2^f) iff q <= t, so the splits are already exact for every q,
+    and feature_input's shift (at most 30 in the C) is then 0."""
+    spec = FIXED[dtype]
+    calibrated = QuantizeInput.from_calibration(calibration_array(X_calib, program.n_features, dtype), spec.bits)
+    (trees,) = program.ops
+    frac_bits = threshold_frac_bits(trees, spec.bits, calibrated.frac_bits,
+                                    max_frac_bits=0 if integer_inputs else FRAC_BITS_MAX)
+    first = dataclasses.replace(calibrated, frac_bits=frac_bits)
+    typed = quantize_fixed(trees, first.frac_bits, spec.bits)
+    typed = dataclasses.replace(typed, layout=choose_layout(typed, layout))
+    notes = [f"{dtype}: a split goes left when x_q <= floor(t * 2^frac_bits), exact for the quantized input; input "
+             "formats from the split thresholds (each feature's finest with every threshold in [min, max - 1] of "
+             f"{typed.in_type}: an input beyond them saturates and takes the branch its unsaturated value would); "
+             f"NaN inputs become 0 in the conversion; {typed.pruned_nodes} nodes of decided splits and equal "
+             f"subtrees removed; {typed.layout} layout"]
     return Program(dtype=dtype, ops=[first, typed], notes=notes, **base)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import fixedpoint
 from ...errors import TinygenError
+from ...fixedpoint import FRAC_BITS_MAX, FRAC_BITS_MIN
 from ...qparams import frac_bits_for, round_half_away
 from ..types import INT_TYPES
 from .ensemble import INT32_MAX, LEAF_SCALE, TreeEnsemble
@@ -61,19 +62,84 @@ def _sum_bound(typed: list[Tree], bias) -> int:
     return sum(int(np.abs(t.value).max(initial=0)) for t in typed) + (0 if bias is None else int(np.abs(bias).max()))
 
 
+def _feature_thresholds(fop: FloatTrees) -> dict[int, np.ndarray]:
+    """Per feature that some split reads, its splits' finite thresholds (a zero-scale fold leaves +-inf: constant
+    splits, which quantize_fixed decides whatever the format)."""
+    found: dict[int, list] = {}
+    for tree in fop.trees:
+        inner = tree.left >= 0
+        for feature, threshold in zip(tree.feature[inner], tree.threshold[inner]):
+            found.setdefault(int(feature), []).append(float(threshold))
+    return {f: np.array([t for t in ts if np.isfinite(t)]) for f, ts in found.items()}
+
+
+def floor_scaled(thresholds, frac_bits) -> np.ndarray:
+    """floor(t * 2**frac_bits) per threshold, exactly, as float64 (+-inf and NaN stay; a product beyond float64
+    becomes +-inf): scaling by a power of two is exact unless it underflows, and then floors to 0, or to -1 for a
+    negative t (whose product may underflow to -0.0)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    scaled = np.ldexp(t, np.asarray(frac_bits, dtype=np.int32))
+    return np.floor(scaled) - ((scaled == 0) & (t < 0))
+
+
+def _fits(thresholds: np.ndarray, frac_bits: int, bits: int) -> bool:
+    """Whether every T = floor(t * 2**frac_bits) lies in [lo, hi - 1] of the `bits`-bit range."""
+    lo, hi = fixedpoint.int_range(bits)
+    scaled = floor_scaled(thresholds, frac_bits)
+    return bool(scaled.min() >= lo and scaled.max() <= hi - 1)
+
+
+def threshold_frac_bits(fop: FloatTrees, bits: int, fallback, max_frac_bits: int = FRAC_BITS_MAX) -> list[int]:
+    """The input format of q15/q7 trees per feature (quantize_fixed): the largest f <= max_frac_bits such that
+    every finite threshold t of the feature's splits has lo <= T = floor(t * 2**f) <= hi - 1 ([lo, hi] the
+    `bits`-bit range). Features no split reads, or whose thresholds are all 0 (every f gives T = 0), take
+    min(fallback[i], max_frac_bits) (quantize.py: the calibration format).
+
+    Why saturating the input then changes no decision: x_q = sat(r) with r = round_half_away(x * 2**f) (x a
+    float, or a window feature's integer), and a split goes left when x_q <= T. r > hi: x_q = hi > T and r > T,
+    both right; r < lo: x_q = lo <= T and r <= T, both left; else x_q = r. So every input takes the branch of its
+    unsaturated rounding r, the float split's branch for r * 2**-f (r <= floor(t 2**f) iff r 2**-f <= t, r an
+    integer), however far beyond the calibration range it lies; and where it saturates, the float branch of x
+    itself (|x 2**f - r| <= 1/2: r > hi gives x 2**f > hi >= T + 1 > t 2**f, r < lo gives x 2**f < lo <= t 2**f).
+    The f that fit form a down-set (floor(t 2**f) moves away from 0 as f grows), so the largest is found by
+    stepping down from f = bits - e, max|t| in [2**(e-1), 2**e) (f + 1 cannot fit: max|t| 2**(f+1) >= 2**bits),
+    at most two steps for bits >= 3 (|t| 2**(f-2) < 2**(bits-2) fits). Nothing overflows: T is in the input type,
+    and the C compares x_q <= T in it. The calibration range caps nothing: a tree's thresholds lie within its
+    training values' range (scikit-learn's are midpoints of adjacent values), so when the calibration rows are the
+    training rows max|t| <= max|x| < 2**(bits-2-f_cal) (the calibration format f_cal keeps a bit of headroom),
+    f_cal fits and this f is at least f_cal; where they are not, f_cal would clip thresholds and collapse the
+    splits beyond it. Only for |t| >= 2**(bits - 1 - FRAC_BITS_MIN) (2**107 in q7) f stops at FRAC_BITS_MIN, and
+    quantize_fixed clips those thresholds into decided splits as before."""
+    found = _feature_thresholds(fop)
+    formats = []
+    for feature in range(fop.n_in):
+        thresholds = found.get(feature, np.zeros(0))
+        if not np.any(thresholds):
+            formats.append(int(min(fallback[feature], max_frac_bits)))
+            continue
+        _, exponent = np.frexp(float(np.abs(thresholds).max()))
+        f = max(min(max_frac_bits, bits - int(exponent)), FRAC_BITS_MIN)
+        while f > FRAC_BITS_MIN and not _fits(thresholds, f, bits):
+            f -= 1
+        formats.append(int(f))
+    return formats
+
+
 def quantize_fixed(fop: FloatTrees, frac_bits, bits: int) -> TreeEnsemble:
-    """q15/q7 trees on pre-quantized input x_q (feature i has frac_bits[i]): a split goes left when
+    """q15/q7 trees on pre-quantized input x_q in [lo, hi] (feature i has frac_bits[i]): a split goes left when
     x_q <= floor(t * 2**frac_bits[i]), exactly x_q * 2**-frac_bits[i] <= t for that x_q. A split whose
     threshold is at or above the input's max always goes left, below its min never (so does one that the
-    splits above it on the same feature decide): it is replaced by the subtree every input reaches, so the
-    thresholds left fit the input type. NaN inputs were turned into 0
+    splits above it on the same feature decide: two thresholds can floor to the same integer): it is replaced by
+    the subtree every input reaches, so the thresholds left fit the input type. With threshold_frac_bits' formats
+    every finite threshold is in [lo, hi - 1], so only the constant (+-inf) splits and those decided above are
+    removed, and a saturated input decides as its unsaturated value would. NaN inputs were turned into 0
     by the input conversion, so missing_go_to_left plays no part."""
     leaves, leaf_type, frac, scale, bias = _integer_leaves(fop)
     lo, hi = fixedpoint.int_range(bits)
-    frac_bits = np.asarray(frac_bits, dtype=np.float64)
+    frac_bits = np.asarray(frac_bits, dtype=np.int64)
 
     def thresholds(tree: Tree) -> np.ndarray:
-        scaled = np.floor(tree.threshold * np.exp2(frac_bits[np.maximum(tree.feature, 0)]))
+        scaled = floor_scaled(tree.threshold, frac_bits[np.maximum(tree.feature, 0)])
         return np.clip(np.nan_to_num(scaled, nan=hi, posinf=hi, neginf=lo - 1), lo - 1, hi).astype(np.int64)
 
     def decided(tree: Tree) -> list:
