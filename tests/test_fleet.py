@@ -1,7 +1,6 @@
-"""tinygen fleet: federated learning of devices with Flower. The devices here are tests/fleet_devices.py's stand-in
-(integer logistic SGD with the trainable ConvertedModel's interface) until the real trainable export lands; the
-federated parts (shards, the ClientApp and its guard, the integer FedAvg, Flower's simulation engine, the CLI and
-its JSON) are the real ones. One test runs Flower's Ray simulation end to end (about 25 s on 2 cores)."""
+"""tinygen fleet: federated learning of devices with Flower. The devices are trainable ConvertedModels (the
+bit-exact simulator of the integer partial_fit the C runs); the federated parts (shards, the ClientApp and its
+guard, the integer FedAvg, Flower's simulation engine, the CLI and its JSON) are the real ones. One test runs Flower's Ray simulation end to end (about 25 s on 2 cores)."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,7 +22,11 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, Metr
 from flwr.common.serde import message_to_proto  # noqa: E402
 
 from tinygen import fleet_flower  # noqa: E402
-from fleet_devices import StandInDevices  # noqa: E402
+
+
+def devices_of(estimator, calibration):
+    """The devices `tinygen fleet` makes of MODEL: trainable q15 programs calibrated on the training rows."""
+    return fleet.converted_devices(estimator, calibration)
 
 
 def rounded_mean(values, counts) -> int:
@@ -129,7 +132,7 @@ def node_context(partition: int, partitions: int) -> Context:
 
 def test_a_device_sends_only_its_weights_and_its_row_count(breast_cancer):
     bundle, estimator = breast_cancer
-    devices = StandInDevices(estimator)
+    devices = devices_of(estimator, bundle.X)
     shards = ((bundle.X[:40], bundle.y[:40]), (bundle.X[40:100], bundle.y[40:100]))
     start = devices().trainable_weights()
     app = fleet_flower.client_app(fleet_flower.LocalTraining(devices, shards, seed=3))
@@ -172,7 +175,7 @@ class Leaky(fleet_flower.LocalTraining):
 @pytest.mark.parametrize("leak", [0, 1, 2, 3], ids=["rows-array", "extra-metric", "extra-record", "float-weights"])
 def test_the_guard_refuses_any_reply_with_more_than_weights_and_count(breast_cancer, leak):
     bundle, estimator = breast_cancer
-    devices = StandInDevices(estimator)
+    devices = devices_of(estimator, bundle.X)
     app = fleet_flower.client_app(Leaky(devices, ((bundle.X[:30], bundle.y[:30]),), seed=leak))
     with pytest.raises(RuntimeError, match="a device's reply was refused"):
         app(train_message(devices().trainable_weights(), 1, 1), node_context(0, 1))
@@ -187,12 +190,11 @@ def write_fleet_files(tmp_path, bundle, estimator):
 
 
 def test_fleet_learns_with_flower(tmp_path, monkeypatch, breast_cancer):
-    """The acceptance case on the stand-in device: 10 devices with Dirichlet(0.5)-skewed labels, starting from
+    """The acceptance case: 10 devices with Dirichlet(0.5)-skewed labels, starting from
     zero weights, reach the centralised model's held-out accuracy within 0.02 in 20 rounds of Flower's simulation;
     every message that reached the server held the weights and the row count, nothing else."""
     bundle, estimator = breast_cancer
     model, csv = write_fleet_files(tmp_path, bundle, estimator)
-    monkeypatch.setattr(fleet, "converted_devices", lambda estimator, *options: StandInDevices(estimator))
     strategies = []
     simulate = fleet_flower.simulate
     monkeypatch.setattr(fleet_flower, "simulate", lambda *args: strategies.append(simulate(*args)) or strategies[-1])
@@ -219,7 +221,8 @@ def test_fleet_learns_with_flower(tmp_path, monkeypatch, breast_cancer):
         assert (reply["records"], reply["arrays"], reply["metrics"]) == (["arrays", "metrics"], ["weights"],
                                                                          ["num-examples"])
         assert (reply["dtype"], reply["bytes"]) == ("int32", weights_bytes)
-    final = replay(StandInDevices(estimator), fleet.held_out(bundle.X, bundle.y), received)
+    fleet_data = fleet.held_out(bundle.X, bundle.y)
+    final = replay(devices_of(estimator, fleet_data.X_train), fleet_data, received)
     assert final == np.array(report["final_weights"], dtype="<i4").tobytes()
 
 
@@ -255,7 +258,6 @@ def test_fleet_by_a_column_leaves_it_out_of_the_features(tmp_path, monkeypatch, 
     text = csv.read_text().splitlines()
     csv.write_text("\n".join([text[0] + ",site"] + [f"{line},site{i % 5}" for i, line in enumerate(text[1:])]) + "\n")
     seen = {}
-    monkeypatch.setattr(fleet, "converted_devices", lambda estimator, *options: StandInDevices(estimator))
     monkeypatch.setattr(fleet, "run", lambda devices, estimator, fleet_data, plan, **kw: seen.update(
         data=fleet_data, plan=plan) or {"centralized_accuracy": 1.0, "centralized_model": "m", "final_accuracy": 1.0,
                                         "gap": 0.0, "seconds": 0.0})

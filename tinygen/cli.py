@@ -1147,8 +1147,9 @@ def fleet(model_path, data_csv, label, clients, rounds, split_text, local_epochs
     report.update(dtype=dtype, learning_rate=learning_rate, l2=l2, data=str(data_csv), label=label)
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    side = "below" if report["gap"] > 0 else "above"
     click.echo(f"centralised: {report['centralized_accuracy']:.4f} ({report['centralized_model']}); the fleet's last "
-               f"round {report['final_accuracy']:.4f}, {report['gap']:+.4f} short; {report['seconds']:.1f} s")
+               f"round {report['final_accuracy']:.4f}, {abs(report['gap']):.4f} {side} it; {report['seconds']:.1f} s")
 
 
 def _fleet_rows(data_csv, label, estimator, csv_format, by_column):

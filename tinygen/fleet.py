@@ -40,7 +40,8 @@ STARTS = ("exported", "zero")
 
 
 class Device(Protocol):
-    """What a client device offers: a trainable ConvertedModel (convert(..., trainable=True)) or a stand-in."""
+    """What a client device offers: a trainable ConvertedModel (convert(..., trainable=True), made by
+    converted_devices)."""
 
     def partial_fit(self, X, y): ...  # one integer SGD step per row, in order; returns self
 
