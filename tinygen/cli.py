@@ -869,16 +869,35 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
               help="Trees (exact): compare each feature's rank among its thresholds (bins) or 32-bit keys [default: the smaller].")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
+@click.option("--trainable", is_flag=True, help="On-device learning: every row of --updates is one NAME_partial_fit on "
+              "each target and in the simulator, then --data is predicted; the weights must be identical byte for byte "
+              "and the accuracy within --max-accuracy-drop (default 0.02) of scikit-learn's SGD on the same stream.")
+@click.option("--updates", "updates_csv", type=click.Path(dir_okay=False), metavar="UPDATES.csv",
+              help="--trainable: the update stream, the model's feature columns and the --label column, in order.")
+@click.option("--learning-rate", "learning_rate_spec", metavar="SPEC", help="--trainable with a model file: as export "
+              "--trainable takes it (default constant:2^-7).")
+@click.option("--l2", "l2_alpha", metavar="ALPHA", help="--trainable with a model file: as export --trainable takes it.")
 @_csv_options
 @_window_options
 def verify(model_path, data_csv, label, float_model, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram,
-           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle, csv_format, windowing):
+           max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle, trainable, updates_csv,
+           learning_rate_spec, l2_alpha, csv_format, windowing):
     """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
     checks pass. MODEL is a model file (converted here), or an exported NAME.json: then the NAME.h beside it is
     checked against it and compiled as it is (add --model MODEL to compare with the float model too). A window
     model reads a raw sensor CSV (--group COLUMN): every check then runs per window, the C on the MCU targets
     receiving each window frame by frame; "rows" in the report counts windows, and "windows" says how they were
     cut."""
+    if trainable or updates_csv or learning_rate_spec or l2_alpha:
+        _verify_trainable(model_path, data_csv, label, float_model, updates_csv,
+                          {"trainable": trainable, "targets": targets, "max_accuracy_drop": max_accuracy_drop,
+                           "learning_rate": learning_rate_spec, "l2": l2_alpha, "calibration": calibration,
+                           "json_path": json_path, "allow_pickle": allow_pickle, "csv_format": csv_format},
+                          {"--dtype": dtype, "--min-accuracy": min_accuracy, "--max-flash": max_flash,
+                           "--max-ram": max_ram, "--max-cycles": max_cycles, "--junit": junit_path, "--board": board,
+                           "--layout": layout if layout != "auto" else None, "--bins": bins,
+                           "--group": windowing.group if windowing else None})
+        return
     name = suggest_name(Path(model_path).stem)
     suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
     budgets = {kind: limits for kind, limits in (("flash", max_flash), ("ram", max_ram), ("cycles", max_cycles)) if limits}
@@ -918,6 +937,53 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
     if not report["passed"]:
         click.echo(f"verify failed: {failed}", err=True)
         sys.exit(EXIT_CHECK_FAILED)
+
+
+def _verify_trainable(model_path, data_csv, label, float_model, updates_csv, options: dict, not_for: dict) -> None:
+    """verify --trainable (tinygen/verify_trainable.py): the update stream on every target and in the simulator."""
+    from .verify_trainable import verify_trainable
+
+    if not options["trainable"]:
+        raise TinygenError("--updates, --learning-rate and --l2 are for verify --trainable")
+    given = [option for option, value in not_for.items() if value]
+    if given:
+        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} not for verify --trainable")
+    if updates_csv is None or label is None:
+        raise TinygenError("verify --trainable needs --updates UPDATES.csv and --label COLUMN (the updates' labels "
+                           "and the data's)")
+    files, estimator, _ = _verify_inputs(model_path, float_model, options["allow_pickle"])
+    if files is not None and (options["learning_rate"] or options["l2"]):
+        raise TinygenError(f"{model_path} holds its learning rate: --learning-rate and --l2 are for a model file")
+    columns_of = estimator if files is None else files.program
+    fmt = options["csv_format"]
+    rows, updates = (_feature_data(path, label, columns_of, fmt) for path in (data_csv, updates_csv))
+    calib = None if options["calibration"] is None else _feature_data(options["calibration"], label, estimator, fmt).X
+    name = suggest_name(Path(model_path).stem)
+    report = verify_trainable(estimator, updates.X, updates.y, rows.X, rows.y, targets=options["targets"] or ("host",),
+                              learning_rate=options["learning_rate"], l2=options["l2"], calibration=calib,
+                              feature_names=rows.feature_names, name=name, shipped=files,
+                              max_accuracy_drop=options["max_accuracy_drop"])
+    if options["json_path"]:
+        atomic_write_text(options["json_path"], json.dumps(report, indent=2) + "\n")
+    click.echo("\n".join(_trainable_lines(report, data_csv, updates_csv)))
+    if not report["passed"]:
+        click.echo(f"verify failed: {', '.join(c['name'] for c in report['checks'] if not c['passed'])}", err=True)
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+def _trainable_lines(report: dict, data_csv, updates_csv) -> list[str]:
+    lines = [f"{report['model']} {report['dtype']}, trainable: {report['updates']} updates from {updates_csv}, then "
+             f"{report['rows']} rows of {data_csv}"]
+    lines += [f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['detail']}" for c in report["checks"]]
+    for target, result in report["targets"].items():
+        step = result.get("cycles_partial_fit", result.get("instructions_partial_fit"))
+        unit = "cycles" if "cycles_partial_fit" in result else "instructions"
+        lines.append(f"  {target}: {result['steps']} steps, {result['saturations']} saturations"
+                     + (f", {step:.0f} {unit} per partial_fit (mean)" if step is not None else ""))
+    reference = report["sklearn_accuracy_after"]
+    lines.append(f"  {report['metric_name']}: before {report['accuracy_before']:.4f}, after {report['accuracy_after']:.4f}"
+                 + ("" if reference is None else f", scikit-learn's SGD after the same stream {reference:.4f}"))
+    return lines
 
 
 # ---- report ------------------------------------------------------------------------------------------

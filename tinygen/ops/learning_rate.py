@@ -24,7 +24,7 @@ K_MAX = 30  # eta >= 2**-30
 MAX_BREAKPOINTS = 32
 T_MAX = (1 << 32) - 1
 DEFAULT = "constant:2^-7"
-SPEC_HELP = "constant:ETA | invscaling:ETA0[:POWER_T] | optimal (with an L2 alpha); ETA as 0.01 or 2^-7"
+SPEC_HELP = "ETA or constant:ETA | invscaling:ETA0[:POWER_T] | optimal (with an L2 alpha); ETA as 0.01 or 2^-7"
 
 
 def parse_rate(text: str) -> float:
@@ -111,6 +111,8 @@ def _first_step_at(schedule: Schedule, level: float) -> int | None:
 def plan(spec: str | None, l2_alpha: float | None = None) -> Schedule:
     """The schedule of a --learning-rate SPEC (module doc), with breakpoints up to K_MAX."""
     parts = str(spec or DEFAULT).strip().split(":")
+    if len(parts) == 1 and parts[0] not in KINDS:  # a bare rate ("0.01", "2^-7") is a constant one
+        parts = ["constant", parts[0]]
     kind = parts[0]
     if kind not in KINDS or (kind == "constant" and len(parts) != 2) or (kind == "invscaling" and len(parts) not in (2, 3)) \
             or (kind == "optimal" and len(parts) != 1):
