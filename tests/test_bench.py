@@ -170,6 +170,28 @@ def test_window_accuracy_table_and_a_chosen_case():
     assert all(0.0 <= float(v) <= 1.0 for v in row[1:])
 
 
+def test_trainable_adaptation_and_step_cost_tables():
+    result = bench("--trainable", "--model", "SGDClassifier(hinge)")
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("SGDClassifier(hinge)")]
+    assert [row[1] for row in rows] == ["2^-3", "2^-5", "2^-7"]
+    for row in rows:
+        unshifted, float_before, before, after, reference = map(float, row[2:7])
+        assert all(0.0 <= v <= 1.0 for v in (unshifted, float_before, before, after, reference))
+    cost = bench("--trainable", "--target", "host", "--model", "SGDClassifier(log_loss)")
+    (line,) = [line.split() for line in cost.stdout.splitlines() if line.startswith("host")]
+    assert line[1:5] == ["SGDClassifier(log_loss)", "200", "0", "0"]  # updates, weights and rows: C == simulator
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trainable", "--dtype", "q7"], "--dtype is not for bench --trainable"),
+    (["--trainable", "--window", "32"], "--window is not for bench --trainable"),
+    (["--trainable", "--model", "RandomForest"], "bench --trainable models are"),
+])
+def test_bad_trainable_bench_options_are_one_line_errors(args, message):
+    result = bench(*args, code=2)
+    assert result.stdout == "" and message in result.stderr and result.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["--window", "32"], "--window is for raw sensor windows: add --dataset basicmotions"),
     (["--hop", "8", "--features", "mean"], "--hop and --features are for raw sensor windows"),

@@ -1062,14 +1062,21 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
 @click.option("--channels", metavar="A,B,...", help="--dataset basicmotions: the channels [default: acc_x,acc_y,acc_z].")
 @click.option("--features", metavar="SPEC", help="--dataset basicmotions: the feature list, as train's "
               "[default: mean,std,min,max,rms,crossings,fft8].")
+@click.option("--trainable", is_flag=True, help="On-device learning: without --target, the adaptation of linear models "
+              "to a shifted real sensor (BasicMotions) by one pass of partial_fit, beside scikit-learn's SGD; with "
+              "--target, the cost of one partial_fit step of a 30-feature binary q15 model.")
 @friendly
-def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers, window, hop, channels, features):
+def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers, window, hop, channels, features, trainable):
     """Print numbers: held-out accuracy per dtype, or per target x dtype x layout x bins (--target): C vs
     simulator mismatches, agreement with scikit-learn, flash/RAM/stack and cycles or instructions; for MLPs also
     cycles (instructions) per MAC and the speed-up over float32. --peers: tinygen beside emlearn and m2cgen."""
     from . import bench as bench_module
 
     window_options = {"--window": window, "--hop": hop, "--channels": channels, "--features": features}
+    if trainable:
+        _bench_trainable(targets, model, {"--dtype": dtypes, "--layout": layouts, "--bins": bins, "--rows": rows,
+                                          "--peers": peers, **window_options})
+        return
     if dataset in RAW_DATASETS:
         if peers or layouts or bins:
             raise TinygenError("--peers, --layout and --bins are not for window programs (--dataset basicmotions)")
@@ -1098,6 +1105,21 @@ def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers, window, h
         return
     bench_module.print_cost_table(dataset, model, targets, dtypes, layouts or ("auto",), bins or ("auto",), rows,
                                   click.echo)
+
+
+def _bench_trainable(targets, model, not_for: dict) -> None:
+    """bench --trainable: the adaptation table, or with --target the cost of one partial_fit step."""
+    from . import bench_trainable
+
+    given = [option for option, value in not_for.items() if value]
+    if given:
+        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} not for bench --trainable")
+    if model is not None and model not in bench_trainable.MODELS:
+        raise TinygenError(f"bench --trainable models are {', '.join(bench_trainable.MODELS)}, not {model!r}")
+    if targets:
+        bench_trainable.print_trainable_cost(targets, (model,) if model else (), click.echo)
+    else:
+        bench_trainable.print_adaptation((model,) if model else (), click.echo)
 
 
 def _bench_windows(dataset: str, window_options: dict, model, targets, dtypes, rows) -> None:
