@@ -189,21 +189,26 @@ def build_firmware(model, name: str, header_bytes: bytes, uploader: Uploader, po
 
 
 def plan_sketch(model, name: str, header_bytes: bytes, uploader: Uploader, port: str) -> FlashPlan:
-    """The Arduino example sketch (export --format arduino's) built with arduino-mk for the board."""
+    """The Arduino example sketch (export --format arduino's library, installed as the IDE installs it) built with
+    arduino-mk for the board."""
     from .formats import arduino
     from .formats.common import context
 
     digest = model_digest(header_bytes)
     workdir = workdir_for(name, uploader.board, digest) / "sketch"
-    sketch_dir, objdir = workdir / name, workdir / "build"
-    sketch_dir.mkdir(parents=True, exist_ok=True)
-    (sketch_dir / f"{name}.h").write_bytes(header_bytes)
-    (sketch_dir / f"{name}.ino").write_bytes(arduino.sketch(context(model, name)))
+    library = workdir / "libraries" / name
+    sketch_dir, objdir = library / "examples" / name, workdir / "build"
+    ctx = context(model, name)
+    package = arduino.package(model, name, ctx, header_bytes.decode("utf-8"), model.manifest(name))
+    for relative, content in package.files.items():
+        (library / relative).parent.mkdir(parents=True, exist_ok=True)
+        (library / relative).write_bytes(content)
     tag, sub = SKETCH_BOARDS[uploader.board]
     # Debian's Arduino AVR core uses DECIMAL_DIG, which its avr-gcc does not define (only __DECIMAL_DIG__)
     (sketch_dir / "Makefile").write_text(
         f"BOARD_TAG = {tag}\n" + (f"BOARD_SUB = {sub}\n" if sub else "") + f"TARGET = {name}\nOBJDIR = {objdir}\n"
-        f"CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__\ninclude {ARDUINO_MK}\n")
+        f"USER_LIB_PATH = {library.parent}\nARDUINO_LIBS = {name}\nCXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__\n"
+        f"include {ARDUINO_MK}\n")
     hex_path = objdir / f"{name}.hex"
     return FlashPlan([["make", "-C", str(sketch_dir)]], hex_path, upload_command(uploader, port, hex_path))
 

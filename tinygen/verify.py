@@ -470,9 +470,11 @@ def calibration_diagnosis(estimator, program, X, y=None) -> tuple[str, list[dict
             f"float {float_metric:.4f} (verify allows a drop of {report['max_accuracy_drop']})"), causes
 
 
-def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add) -> None:
+def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add,
+                   port: board_port.PortRequest | None = None) -> None:
     """`C == simulator on T` and T's budgets for every target (the keys of target_budgets, in order) into the
-    report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run."""
+    report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run.
+    Then the board at the port, if any (_port_check), with the header that is verified (header, else the model's)."""
     unit = "windows" if model.program.window_op is not None else "rows"  # a window program's rows are windows
     for target in progress(list(target_budgets), "verify", describe=str):
         result = run_on_target(model, target, X, name, header)
@@ -480,6 +482,9 @@ def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: 
         add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
              "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} {unit} differ"})
         add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
+    if port is not None:
+        header_bytes = Path(header).read_bytes() if header is not None else model.files(name)[0].encode()
+        _port_check(model, X, name, header_bytes, port, report, add)
 
 
 def _port_check(model: ConvertedModel, X, name: str, header_bytes: bytes, port: board_port.PortRequest,
@@ -516,8 +521,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
     budgets: {"flash" | "ram" | "cycles": {target or None (every target): limit}}, checked per target after
     its run (resolve_budgets). min_accuracy: the lowest accuracy (R^2 for regressors) of the simulator to
-    accept. port (board_port.PortRequest): also the firmware on a board's serial port, targets["port"]. Every check
-    carries `seconds`, the time it took (JUnit's testcase time)."""
+    accept. port (board_port.PortRequest): the board at a serial port too. Every check carries its `seconds`."""
     board_spec = boards.get(board) if board else None
     if board_spec and board_spec.target:
         targets = (*targets, board_spec.target)
@@ -556,10 +560,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     if program.proba is not None:
         add(_proba_check(program, X, report))
     with contextlib.nullcontext() if shipped is None else shipped.header_file() as header:
-        _target_checks(model, X, name, header, target_budgets, report, add)
-    if port is not None:
-        header_bytes = model.files(name)[0].encode() if shipped is None else shipped.header_bytes
-        _port_check(model, X, name, header_bytes, port, report, add)
+        _target_checks(model, X, name, header, target_budgets, report, add, port)
     if any(target_budgets.values()):
         report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
     if board_spec:

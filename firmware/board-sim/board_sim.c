@@ -9,7 +9,8 @@
  * - The CPU starts at the bootloader (BOOT_BYTE_ADDRESS, default 0x7C00: what the BOOTRST fuse does), after
  *   every reset, the watchdog's included; the bootloader starts the application itself.
  * - Opening the port resets the board with the external-reset flag set, as DTR does through the Uno's
- *   capacitor; optiboot stays in the bootloader only after such a reset.
+ *   capacitor; optiboot stays in the bootloader only after such a reset. Opens are seen through inotify, so a
+ *   close and reopen faster than the emulation looks at the port still resets it.
  * - Emulated time is paced to the wall clock: the bootloader's timeouts are real-time ones on a board, and
  *   avrdude's timing expects them. When the host falls behind (a loaded machine), the emulation catches up.
  * - UART bytes the firmware sends while nobody has the port open are dropped (a USB-serial chip does that too).
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <termios.h>
 #include <time.h>
@@ -64,6 +66,7 @@ static int halted; /* the firmware slept with interrupts off, or crashed: nothin
 static int uart_full; /* the UART's receive fifo is full (XOFF) */
 static int port_open; /* someone has the pty open */
 static int master_fd = -1;
+static int opens_fd = -1; /* inotify: every open of the pty, however short (a close and reopen between two looks) */
 static struct queue to_board; /* bytes the host wrote, waiting for the UART's receiver */
 static struct queue to_host; /* bytes the firmware sent, waiting for the pty */
 
@@ -254,7 +257,7 @@ static int external_reset(void)
 }
 
 /* A pty in raw mode (so that it does not echo), opened and closed once: only then does it report "hung up"
- * while nobody has it open, which is how an open is noticed. */
+ * while nobody has it open (output is dropped then); opens are watched with inotify from then on. */
 static int open_port(char *path, size_t path_size)
 {
     struct termios raw;
@@ -273,7 +276,26 @@ static int open_port(char *path, size_t path_size)
     cfmakeraw(&raw);
     tcsetattr(slave, TCSANOW, &raw);
     close(slave);
+    opens_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (opens_fd < 0 || inotify_add_watch(opens_fd, path, IN_OPEN) < 0) {
+        fprintf(stderr, "board-sim: cannot watch %s for opens: %s\n", path, strerror(errno));
+        return -1;
+    }
     return 0;
+}
+
+/* Whether the port was opened since the last look (any number of times: one reset). */
+static int port_was_opened(void)
+{
+    char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int opened = 0;
+    ssize_t got;
+    while ((got = read(opens_fd, events, sizeof events)) > 0) {
+        for (char *p = events; p < events + got; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
+            opened |= (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
+        }
+    }
+    return opened;
 }
 
 /* One look at the port: notice opens and closes, take the host's bytes, give it the firmware's. */
@@ -285,8 +307,11 @@ static int service_port(void)
         return -1;
     }
     port_open = !(fds.revents & POLLHUP);
-    if (port_open && !was_open && external_reset() != 0) {
-        return -1;
+    if (port_was_opened()) {
+        if (external_reset() != 0) {
+            return -1;
+        }
+        port_open = 1; /* it may be closed again already: its output is dropped at the next look */
     }
     if (!port_open) {
         if (was_open) {
