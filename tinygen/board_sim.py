@@ -84,7 +84,7 @@ def optiboot_hex(board: VirtualBoard) -> Path:
              "-Wl,--relax", "-Wl,--gc-sections", "-nostartfiles", "-nostdlib"]
 
     def build(partial: Path) -> None:
-        elf = partial.with_suffix(".elf")
+        elf = partial.parent / f"{partial.name}.elf"  # per process, as partial is
         try:
             toolchain.run([gcc, *flags, str(OPTIBOOT_SOURCE), "-o", str(elf)], "building optiboot")
             toolchain.run([objcopy, "-j", ".text", "-j", ".data", "-j", ".version", "-O", "ihex", str(elf), str(partial)],

@@ -831,13 +831,12 @@ def flash_command(model_path, board, port, sketch, dry_run, bootloader, dtype, c
             raise TinygenError(f"--sketch builds with arduino-mk ({flash.ARDUINO_MK} is missing): "
                                f"{flash.INSTALL['make']}; or open the sketch {plan.commands[0][-1]} in the Arduino IDE")
         flash.run_build(plan.commands, f"building the sketch for the {board}")
+        seconds, note = flash.upload(plan), None
     else:
-        plan, note = flash.build_firmware(model, name, header_bytes, uploader, port, bootloader)
-        if note:
-            click.echo(f"note: {note}", err=True)
-    seconds = flash.upload(plan)
-    click.echo(f"flashed {plan.hex_path.name} ({plan.hex_path.stat().st_size} B of hex) to the {board} on {port} in "
-               f"{seconds:.1f} s")
+        plan, seconds, note = flash.flash_firmware(model, name, header_bytes, uploader, port, bootloader)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"flashed {name}'s {'sketch' if sketch else 'verify firmware'} to the {board} on {port} in {seconds:.1f} s")
     if not sketch:
         click.echo(f"check it: tinygen verify {model_path} --data DATA.csv --label COLUMN --board {board} --port {port}")
 

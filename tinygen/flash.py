@@ -9,10 +9,12 @@ that line (a version-1 export) is identified by its own SHA-256.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shlex
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -20,8 +22,10 @@ from pathlib import Path
 
 from . import boards, digests
 from .errors import TinygenError, ToolMissing
+from .files import atomic_write_bytes
 from .targets import avr, toolchain
 
+UPLOAD_TOOL = "avrdude"
 UPLOAD_BASE_TIMEOUT_S = 20  # plus UPLOAD_SECONDS_PER_KB of the firmware: writing and reading back at 115200 baud
 UPLOAD_SECONDS_PER_KB = 0.5
 MAX_FAILED_SYNC_LINES = 6  # avrdude tries a silent bootloader 10 times, 5.6 s and 2 lines each: stop after 3
@@ -116,14 +120,30 @@ def app_flash_limit(board: str, bootloader: str | None = None) -> int:
 
 
 def upload_command(uploader: Uploader, port: str, hex_path: Path) -> list[str]:
-    return ["avrdude", "-c", uploader.programmer, "-p", uploader.part, "-b", str(uploader.baud), "-P", port,
+    return [UPLOAD_TOOL, "-c", uploader.programmer, "-p", uploader.part, "-b", str(uploader.baud), "-P", port,
             *uploader.options, "-U", f"flash:w:{hex_path}:i"]
 
 
 def workdir_for(name: str, board: str, digest: str) -> Path:
+    """The build folder whose paths printed commands name (--dry-run, a missing uploader): it stays."""
     path = avr.cache_dir() / "flash" / f"{name}-{board}-{digest[:12]}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def private_workdir(name: str, board: str):
+    """A build folder of this run alone (two runs for one model never share files), removed after it."""
+    parent = avr.cache_dir() / "flash"
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{name}-{board}-", dir=parent) as path:
+        yield Path(path)
+
+
+def write_header(workdir: Path, name: str, header_bytes: bytes) -> Path:
+    header = workdir / f"{name}.h"
+    atomic_write_bytes(header, header_bytes)  # a build of the same model elsewhere never reads half a header
+    return header
 
 
 def run_build(commands: list[list[str]], what: str) -> None:
@@ -135,15 +155,14 @@ def port_sizes(program, name: str, header_bytes: bytes, board: str, digest: str,
     """flash/RAM the model adds to the port firmware (the firmware minus the same without the model) and the
     firmware's own, built again here as flash builds it; null figures, with the reason, without avr-gcc."""
     uploader = uploader_for(board)
-    workdir = workdir_for(name, board, digest)
-    header = workdir / f"{name}.h"
-    header.write_bytes(header_bytes)
     sizes = {}
     try:
-        for stub in (False, True):
-            commands = build_commands(program, name, header, uploader.mcu, digest, workdir, stub, timed_alone)
-            run_build(commands[:-1], f"building the {'stub ' if stub else ''}verify firmware for the {board}")
-            sizes[stub] = firmware_size(Path(commands[-1][-2]))
+        with private_workdir(name, board) as workdir:
+            header = write_header(workdir, name, header_bytes)
+            for stub in (False, True):
+                commands = build_commands(program, name, header, uploader.mcu, digest, workdir, stub, timed_alone)
+                run_build(commands[:-1], f"building the {'stub ' if stub else ''}verify firmware for the {board}")
+                sizes[stub] = firmware_size(Path(commands[-1][-2]))
     except ToolMissing as exc:
         return {"flash_bytes": None, "ram_bytes": None, "sizes_note": str(exc)}
     return {"flash_bytes": sizes[False]["flash"] - sizes[True]["flash"],
@@ -159,24 +178,25 @@ class FlashPlan:
     upload: list[str]
 
 
-def plan_firmware(model, name: str, header_bytes: bytes, uploader: Uploader, port: str, timed_alone: bool = True) -> FlashPlan:
-    """The verify firmware's build and upload commands; the header is written into the build folder."""
+def plan_firmware(model, name: str, header_bytes: bytes, uploader: Uploader, port: str, timed_alone: bool = True,
+                  workdir: Path | None = None) -> FlashPlan:
+    """The verify firmware's build and upload commands, in workdir (default: workdir_for's); the header is
+    written there."""
     digest = model_digest(header_bytes)
-    workdir = workdir_for(name, uploader.board, digest)
-    header = workdir / f"{name}.h"
-    header.write_bytes(header_bytes)
+    workdir = workdir or workdir_for(name, uploader.board, digest)
+    header = write_header(workdir, name, header_bytes)
     commands = build_commands(model.program, name, header, uploader.mcu, digest, workdir, timed_alone=timed_alone)
     hex_path = Path(commands[-1][-1])
     return FlashPlan(commands, hex_path, upload_command(uploader, port, hex_path))
 
 
-def build_firmware(model, name: str, header_bytes: bytes, uploader: Uploader, port: str,
-                   bootloader: str | None = None) -> tuple[FlashPlan, str | None]:
+def build_firmware(model, name: str, header_bytes: bytes, uploader: Uploader, port: str, bootloader: str | None,
+                   workdir: Path) -> tuple[FlashPlan, str | None]:
     """Build the verify firmware that fits the board: (its plan, a note when the timed NAME_predict had to share
     model.c because the model's tables twice do not fit). A firmware that does not fit at all is an error."""
     limit, note = app_flash_limit(uploader.board, bootloader), None
     for timed_alone in (True, False):
-        plan = plan_firmware(model, name, header_bytes, uploader, port, timed_alone)
+        plan = plan_firmware(model, name, header_bytes, uploader, port, timed_alone, workdir)
         run_build(plan.commands[:-1], f"building the verify firmware for the {uploader.board}")
         flash_bytes = firmware_size(plan.hex_path.with_suffix(".elf"))["flash"]
         if flash_bytes <= limit:
@@ -211,6 +231,19 @@ def plan_sketch(model, name: str, header_bytes: bytes, uploader: Uploader, port:
         f"include {ARDUINO_MK}\n")
     hex_path = objdir / f"{name}.hex"
     return FlashPlan([["make", "-C", str(sketch_dir)]], hex_path, upload_command(uploader, port, hex_path))
+
+
+def flash_firmware(model, name: str, header_bytes: bytes, uploader: Uploader, port: str,
+                   bootloader: str | None = None) -> tuple[FlashPlan, float, str | None]:
+    """Build the verify firmware in a folder of its own and upload it: (the plan, seconds the upload took, a note
+    or None). Without the uploader it is built where it stays, and the error gives the command that uploads it."""
+    if shutil.which(UPLOAD_TOOL) is None:
+        plan, _ = build_firmware(model, name, header_bytes, uploader, port, bootloader,
+                                 workdir_for(name, uploader.board, model_digest(header_bytes)))
+        upload(plan)  # raises ToolMissing with the command and the install line
+    with private_workdir(name, uploader.board) as workdir:
+        plan, note = build_firmware(model, name, header_bytes, uploader, port, bootloader, workdir)
+        return plan, upload(plan), note
 
 
 def shell_line(cmd: list[str]) -> str:
