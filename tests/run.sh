@@ -30,8 +30,9 @@ fi
 
 # tinygen, editable, with its test extra, in the virtual environment .venv (examples/setup.sh: Debian's python3
 # is externally managed, PEP 668); the extra includes the peers (emlearn, m2cgen: tests run bench --peers) and
-# xmlschema (JUnit files). The tests then run with that environment first on PATH (its python3, its tinygen).
-TINYGEN_EDITABLE=1 bash examples/setup.sh '[test]'
+# xmlschema (JUnit files); the port extra (pyserial) talks to the virtual Uno. The tests then run with that
+# environment first on PATH (its python3, its tinygen).
+TINYGEN_EDITABLE=1 bash examples/setup.sh '[test,port]'
 export PATH="$PWD/${TINYGEN_VENV:-.venv}/bin:$PATH"
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1

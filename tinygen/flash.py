@@ -1,8 +1,9 @@
 """`tinygen flash`: the verify firmware (firmware/avr/port.c) or the Arduino example sketch for a board, converted
 to Intel hex and uploaded with the board's own uploader (avrdude through the board's bootloader).
 
-The firmware is built in a folder of the cache (XDG_CACHE_HOME/tinygen/flash/NAME-BOARD-DIGEST), which keeps the
-header, the ELF and the hex: the printed commands (--dry-run, or a missing uploader) run as they are.
+An upload builds the firmware in a folder of its own under the cache (XDG_CACHE_HOME/tinygen/flash), removed after
+it; the commands flash prints (--dry-run, or a missing uploader) name a folder that stays there
+(flash/NAME-BOARD-DIGEST, with the header), so they run as printed.
 The model's digest, which the firmware reports and `verify --port` checks, is the SHA-256 of its NAME.json (the
 digest field zeroed) that the header carries on its `tinygen-manifest-sha256` line (digests.py); a header without
 that line (a version-1 export) is identified by its own SHA-256.
@@ -52,8 +53,7 @@ UPLOADERS = {
 # arduino-mk's BOARD_TAG (and BOARD_SUB) for the sketch build
 SKETCH_BOARDS = {"uno": ("uno", None), "nano": ("nano", "atmega328old"), "mega2560": ("mega", "atmega2560")}
 ARDUINO_MK = Path("/usr/share/arduino/Arduino.mk")
-INSTALL = {"avrdude": "apt-get install avrdude", "avr-gcc": "apt-get install gcc-avr avr-libc binutils-avr",
-           "make": "apt-get install make arduino-mk arduino-core-avr"}
+INSTALL = {"avrdude": "apt-get install avrdude", "make": "apt-get install make arduino-mk arduino-core-avr"}
 
 
 def uploader_for(board: str, bootloader: str | None = None) -> Uploader:
