@@ -380,6 +380,7 @@ static int run_board(void)
     avr_cycle_count_t slice = (avr_cycle_count_t)frequency / 1000000 * SLICE_US;
     long long start = now_ns();
     long long emulated_ns = 0;
+    long long most_behind = 0; /* how far the emulation fell behind the wall clock (-v says it at the end) */
     while (!stop_requested) {
         avr_t *before = avr;
         if (service_port() != 0) {
@@ -395,11 +396,16 @@ static int run_board(void)
             emulated_ns += SLICE_US * 1000LL; /* a halted chip's time passes too */
         }
         long long ahead = emulated_ns - (now_ns() - start);
+        if (-ahead > most_behind) {
+            most_behind = -ahead;
+        }
         if (ahead > AHEAD_SLEEP_NS) {
             struct timespec pause = {ahead / 1000000000LL, ahead % 1000000000LL};
             nanosleep(&pause, NULL);
         }
     }
+    note("%.1f s emulated in %.1f s, at most %.1f ms behind the wall clock", emulated_ns / 1e9, (now_ns() - start) / 1e9,
+         most_behind / 1e6);
     return 0;
 }
 
