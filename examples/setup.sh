@@ -5,7 +5,7 @@
 # is missing (verify and demo compile the C on this machine), they are installed with apt-get, as root or
 # through sudo.
 #   bash examples/setup.sh            # tinygen itself, then: .venv/bin/tinygen demo
-#   bash examples/setup.sh '[test]'   # with pip extras (tests/run.sh installs '[test]', editable)
+#   bash examples/setup.sh '[test]'   # with pip extras (tests/run.sh installs '[test,port]', editable)
 # TINYGEN_VENV names another directory; TINYGEN_EDITABLE=1 installs the checkout editable (pip -e).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 
 # host compilers, with clang and cppcheck for the compiler matrix (clang with its sanitizer runtimes for the
 # fuzz tests' AddressSanitizer + UndefinedBehaviorSanitizer builds); AVR (Uno) with simavr and its library for
-# tinygen's cycle-counting driver; Cortex-M and RISC-V cross compilers with QEMU; Xtensa (ESP32 compile
+# tinygen's cycle-counting driver and the virtual Uno, avrdude to flash it (tinygen flash); Cortex-M and RISC-V cross compilers with QEMU; Xtensa (ESP32 compile
 # check); the Arduino AVR core for sketch builds; headless Chromium (and a font for its text) to render
 # `tinygen report`'s page
 packages="gcc g++ binutils make pkg-config clang cppcheck
-  gcc-avr avr-libc binutils-avr simavr libsimavr-dev libelf-dev
+  gcc-avr avr-libc binutils-avr simavr libsimavr-dev libelf-dev avrdude
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf binutils-riscv64-unknown-elf qemu-system-misc
   gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
@@ -30,8 +30,9 @@ fi
 
 # tinygen, editable, with its test extra, in the virtual environment .venv (examples/setup.sh: Debian's python3
 # is externally managed, PEP 668); the extra includes the peers (emlearn, m2cgen: tests run bench --peers) and
-# xmlschema (JUnit files). The tests then run with that environment first on PATH (its python3, its tinygen).
-TINYGEN_EDITABLE=1 bash examples/setup.sh '[test]'
+# xmlschema (JUnit files); the port extra (pyserial) talks to the virtual Uno. The tests then run with that
+# environment first on PATH (its python3, its tinygen).
+TINYGEN_EDITABLE=1 bash examples/setup.sh '[test,port]'
 export PATH="$PWD/${TINYGEN_VENV:-.venv}/bin:$PATH"
 
 export TINYGEN_REQUIRE_TOOLCHAINS=1

@@ -14,7 +14,8 @@ import click
 import numpy as np
 from sklearn.base import is_classifier
 
-from . import boards, data, doctor as doctor_module, formats, junit, modelio, shipped, train as train_module
+from . import board_port, board_sim, boards, data, doctor as doctor_module, flash, formats, junit, modelio, shipped
+from . import train as train_module
 from .api import convert, declare_raw_samples, load
 from .emit import check_name, suggest_name
 from .errors import TinygenError
@@ -766,6 +767,116 @@ def _csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
+# ---- verify --port, flash, board-sim ---------------------------------------------------------------------
+def _port_option(command):
+    """--port PORT for verify: it reaches the command as ``port_request`` (board_port.PortRequest, or None), and
+    --board then names the board on the port (no emulator target of its own, no fit check)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, port=None, **kwargs):
+        request = None
+        if port is not None:
+            if kwargs["board"] is None:
+                raise TinygenError(f"--port needs --board BOARD, the board on the port ({', '.join(flash.UPLOADERS)})")
+            flash.uploader_for(kwargs["board"])  # a board tinygen cannot flash is said before any work
+            request = board_port.PortRequest(port, kwargs["board"], _flash_first_command(port, **kwargs))
+            kwargs["board"] = None
+        return command(*args, port_request=request, **kwargs)
+
+    return click.option("--port", metavar="PORT", help="Verify on the board at this serial port (a device, symlink or "
+                        "pseudo-terminal) running the firmware `tinygen flash` uploads; --board names the board; the "
+                        "emulator targets run only if --target asks for them. Needs pyserial (tinygen[port]).")(wrapper)
+
+
+def _flash_first_command(port, model_path, board, dtype=None, calibration=None, data_csv=None, label=None, **_) -> str:
+    """The flash command that puts the model verify checks on the board (a model file converts as verify does:
+    calibrated on --calibration, else on the data)."""
+    words = ["tinygen", "flash", model_path, "--board", board, "--port", port]
+    if not shipped.is_manifest(model_path):
+        words += [*(["--dtype", dtype] if dtype else []), "--calibration", calibration or data_csv,
+                  *(["--label", label] if label else [])]
+    return flash.shell_line(words)
+
+
+def _flash_model(model_path, dtype, calibration, label, allow_pickle, csv_format):
+    """(model, name, header bytes) to flash: an exported NAME.json as it is (its header must match it), or a model
+    file converted as verify converts it (calibrated on --calibration)."""
+    if shipped.is_manifest(model_path):
+        given = [option for option, value in (("--calibration", calibration), ("--label", label)) if value]
+        if given:
+            raise TinygenError(f"{' and '.join(given)} are for converting a model file; {model_path} is flashed as exported")
+        files = shipped.load(model_path)
+        shipped.check_options(files, dtype=dtype, has_model=True)
+        if files.problems:
+            raise TinygenError("; ".join(files.problems) + "; re-export both files (tinygen export), then flash")
+        return files.model, files.name, files.header_bytes
+    estimator = _load_estimator(model_path, allow_pickle)
+    if window_shape(estimator) is not None:
+        raise TinygenError("a window model is flashed from its export: tinygen export MODEL --calibration RAW.csv "
+                           "--group COLUMN -o OUTDIR, then tinygen flash OUTDIR/NAME.json")
+    rows = None if calibration is None else _feature_data(calibration, label, estimator, csv_format)
+    model = convert(estimator, dtype=dtype, calibration=None if rows is None else rows.X,
+                    feature_names=None if rows is None else rows.feature_names)
+    name = suggest_name(Path(model_path).stem)
+    return model, name, model.files(name)[0].encode()
+
+
+@main.command("flash")
+@click.argument("model_path", metavar="MODEL-or-NAME.json", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, type=click.Choice(list(boards.BOARDS)), help="The board on the port.")
+@click.option("--port", metavar="PORT", help="Its serial port (/dev/ttyACM0, /dev/ttyUSB0, a pty of board-sim); "
+              "required unless --dry-run.")
+@click.option("--sketch", is_flag=True, help="Upload the Arduino example sketch (export --format arduino's, built with "
+              "arduino-mk) instead of the verify firmware.")
+@click.option("--dry-run", is_flag=True, help="Print the build and upload commands; run none.")
+@click.option("--bootloader", type=click.Choice(flash.BOOTLOADERS), help="The board's bootloader, when not its own "
+              "(a Nano with optiboot uploads at 115200 instead of 57600).")
+@click.option("--dtype", type=click.Choice(DTYPES), help="A model file: the number format [default: exact for trees, "
+              "q15 otherwise].")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="A model file: the calibration CSV (give verify "
+              "--port the same, or the same --data: the board must run the model verify converts).")
+@click.option("--label", help="The label column of --calibration, left out of the features.")
+@click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@friendly
+@_csv_options
+def flash_command(model_path, board, port, sketch, dry_run, bootloader, dtype, calibration, label, allow_pickle,
+                  csv_format):
+    """Build the verify firmware (or with --sketch the Arduino example) for an AVR board and upload it with the
+    board's own uploader (avrdude through its bootloader); then `tinygen verify ... --port PORT --board B` checks
+    every row on the board."""
+    uploader = flash.uploader_for(board, bootloader)
+    if port is None and not dry_run:
+        raise TinygenError("flash needs --port PORT, the board's serial port (or --dry-run to see the commands)")
+    model, name, header_bytes = _flash_model(model_path, dtype, calibration, label, allow_pickle, csv_format)
+    plan = (flash.plan_sketch if sketch else flash.plan_firmware)(model, name, header_bytes, uploader, port or "PORT")
+    if dry_run:
+        for cmd in [*plan.commands, plan.upload]:
+            click.echo(flash.shell_line(cmd))
+        return
+    if sketch:
+        if not flash.ARDUINO_MK.is_file():
+            raise TinygenError(f"--sketch builds with arduino-mk ({flash.ARDUINO_MK} is missing): "
+                               f"{flash.INSTALL['make']}; or open the sketch {plan.commands[0][-1]} in the Arduino IDE")
+        flash.run_build(plan.commands, f"building the sketch for the {board}")
+        seconds, note = flash.upload(plan), None
+    else:
+        plan, seconds, note = flash.flash_firmware(model, name, header_bytes, uploader, port, bootloader)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"flashed {name}'s {'sketch' if sketch else 'verify firmware'} to the {board} on {port} in {seconds:.1f} s")
+    if not sketch:
+        click.echo(f"check it: tinygen verify {model_path} --data DATA.csv --label COLUMN --board {board} --port {port}")
+
+
+@main.command("board-sim")
+@click.option("--board", default="uno", show_default=True, type=click.Choice(list(board_sim.BOARDS)))
+@friendly
+def board_sim_command(board):
+    """A virtual board on a pseudo-terminal (an ATmega328P in simavr that starts in optiboot and resets when the port
+    opens): prints its port, for `tinygen flash` and `verify --port` without hardware; Ctrl-C stops it."""
+    board_sim.run_until_interrupted(board, click.echo)
+
+
 # ---- verify ------------------------------------------------------------------------------------------
 def _parse_budget(ctx, param, values) -> dict:
     """A click callback: repeated `[TARGET=]NUMBER` values -> {target or None (every target): number}."""
@@ -862,7 +973,8 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Write JUnit XML, one testcase per check (for CI systems).")
-@click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Also run on its instruction set and check the model fits it.")
+@click.option("--board", type=click.Choice(list(boards.BOARDS)), help="Also run on its instruction set and check the model "
+              "fits it; with --port, the board on the port.")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(LAYOUT_CHOICES),
               help="Trees: inline if/else code (fastest), tables walked by a loop (smallest), or auto (the smaller).")
 @click.option("--bins/--no-bins", default=None,
@@ -879,9 +991,10 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
 @click.option("--l2", "l2_alpha", metavar="ALPHA", help="--trainable with a model file: as export --trainable takes it.")
 @_csv_options
 @_window_options
+@_port_option
 def verify(model_path, data_csv, label, float_model, dtype, targets, max_accuracy_drop, min_accuracy, max_flash, max_ram,
            max_cycles, calibration, json_path, junit_path, board, layout, bins, allow_pickle, trainable, updates_csv,
-           learning_rate_spec, l2_alpha, csv_format, windowing):
+           learning_rate_spec, l2_alpha, csv_format, windowing, port_request):
     """Check simulator vs float model and C vs simulator on every row, and the budgets; exit 0 only if all
     checks pass. MODEL is a model file (converted here), or an exported NAME.json: then the NAME.h beside it is
     checked against it and compiled as it is (add --model MODEL to compare with the float model too). A window
@@ -896,7 +1009,7 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
                           {"--dtype": dtype, "--min-accuracy": min_accuracy, "--max-flash": max_flash,
                            "--max-ram": max_ram, "--max-cycles": max_cycles, "--junit": junit_path, "--board": board,
                            "--layout": layout if layout != "auto" else None, "--bins": bins,
-                           "--group": windowing.group if windowing else None})
+                           "--group": windowing.group if windowing else None, "--port": port_request})
         return
     name = suggest_name(Path(model_path).stem)
     suite, classname = f"tinygen verify {Path(model_path).name}", f"tinygen.verify.{name}"
@@ -912,10 +1025,10 @@ def verify(model_path, data_csv, label, float_model, dtype, targets, max_accurac
                              windowing=windowing)
         calib = None if calibration is None else \
             _feature_data(calibration, label, estimator, csv_format, windowing=windowing).X
-        report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or ("host",),
+        report = run_verify(estimator, rows.X, rows.y, dtype=dtype, targets=targets or (() if port_request else ("host",)),
                             max_accuracy_drop=max_accuracy_drop, calibration=calib, feature_names=rows.feature_names,
                             name=name, board=board, layout=layout, bins=bins, budgets=budgets, min_accuracy=min_accuracy,
-                            shipped=files)
+                            shipped=files, port=port_request)
         if isinstance(rows, Windows):
             report["windows"] = {"group": windowing.group, **rows.describe()}
     except TinygenError as exc:

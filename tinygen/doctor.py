@@ -1,6 +1,7 @@
 """`tinygen doctor`: which toolchains and emulators this machine has, and one apt-get line for the rest."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +15,9 @@ TOOLS = (
     ("size", "host object size"),
     ("avr-gcc", "AVR (Arduino Uno) build"),
     ("avr-size", "AVR flash/RAM sizes"),
-    ("simavr", "AVR emulator (verify --target avr)"),
+    ("simavr", "AVR emulator (verify --target avr, board-sim)"),
+    ("avr-objcopy", "AVR firmware to Intel hex (tinygen flash)"),
+    ("avrdude", "uploads to Arduino boards (tinygen flash, board-sim tests)"),
     ("pkg-config", "finds libsimavr for tinygen's AVR driver"),
     ("arm-none-eabi-gcc", "Cortex-M build"),
     ("qemu-system-arm", "Cortex-M emulator"),
@@ -27,7 +30,7 @@ TOOLS = (
 )
 
 
-NO_VERSION_FLAG = {"simavr"}  # prints an error for --version: show its path instead
+NO_VERSION_FLAG = {"simavr", "avrdude"}  # print an error for --version: show their path instead
 
 
 def version_line(path: str) -> str:
@@ -46,12 +49,23 @@ FILES = (
     ("/usr/include/simavr/sim_avr.h", "libsimavr-dev", "libsimavr headers for the AVR driver"),
     ("/usr/share/arduino/Arduino.mk", "arduino-mk", "Arduino sketch builds (export --format arduino tests)"),
     ("/usr/share/arduino/hardware/arduino/avr/cores/arduino/Arduino.h", "arduino-core-avr", "the Arduino AVR core"),
+    ("/usr/share/arduino/hardware/arduino/avr/bootloaders/optiboot/optiboot.c", "arduino-core-avr",
+     "optiboot's source: the virtual Uno's bootloader (board-sim)"),
 )
+
+
+# (Python module, its pip requirement, what it is for): optional packages (extras)
+MODULES = (("serial", "tinygen[port]", "pyserial: verify --port talks to a board's serial port"),)
 
 
 def report(echo) -> list[str]:
     """Print one line per tool; return the missing tools (or packages, for files)."""
     missing = []
+    for module, requirement, purpose in MODULES:
+        if importlib.util.find_spec(module) is None:
+            echo(f"  missing  {module:<24} {purpose}: pip install '{requirement}'")
+        else:
+            echo(f"  ok       {module:<24} {purpose.split(':')[0]}")
     for path, package, purpose in FILES:
         if Path(path).exists():
             echo(f"  ok       {package:<24} {path}")

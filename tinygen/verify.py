@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import r2_score
 
-from . import boards, targets as target_registry
+from . import board_port, boards, flash, targets as target_registry
 from .api import ConvertedModel, convert
 from .diagnose import diagnose
 from .errors import TinygenError, ToolMissing
@@ -470,9 +470,11 @@ def calibration_diagnosis(estimator, program, X, y=None) -> tuple[str, list[dict
             f"float {float_metric:.4f} (verify allows a drop of {report['max_accuracy_drop']})"), causes
 
 
-def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add) -> None:
+def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: dict, report: dict, add,
+                   port: board_port.PortRequest | None = None) -> None:
     """`C == simulator on T` and T's budgets for every target (the keys of target_budgets, in order) into the
-    report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run."""
+    report; a target that cannot build or run the model fails its own check (run_on_target), the rest still run.
+    Then the board at the port, if any (_port_check), with the header that is verified (header, else the model's)."""
     unit = "windows" if model.program.window_op is not None else "rows"  # a window program's rows are windows
     for target in progress(list(target_budgets), "verify", describe=str):
         result = run_on_target(model, target, X, name, header)
@@ -480,12 +482,36 @@ def _target_checks(model: ConvertedModel, X, name: str, header, target_budgets: 
         add({"name": f"C == simulator on {target}", "passed": result["mismatches"] == 0,
              "detail": result["error"] if "error" in result else f"{result['mismatches']} of {result['rows']} {unit} differ"})
         add(*(_budget_check(kind, limit, target, result) for kind, limit in target_budgets[target].items()))
+    if port is not None:
+        header_bytes = Path(header).read_bytes() if header is not None else model.files(name)[0].encode()
+        _port_check(model, X, name, header_bytes, port, report, add)
+
+
+def _port_check(model: ConvertedModel, X, name: str, header_bytes: bytes, port: board_port.PortRequest,
+                report: dict, add) -> None:
+    """verify --port: the firmware on the board must report this model's digest (else the check fails: flash it
+    first), then C == simulator on every row it runs, with its cycles and stack; report["targets"]["port"]."""
+    digest = flash.model_digest(header_bytes)
+    measured, extra = board_port.measure(model.program, X, port, digest)
+    where = f"the {port.board} on {port.path}"
+    if measured is None:
+        detail = (f"the firmware there runs another model (digest {extra['firmware_digest'][:12]}..., this model "
+                  f"{digest[:12]}...): flash it first: {port.flash_command}")
+        report["targets"]["port"] = {"error": detail, **dict.fromkeys(TARGET_FIGURES), **extra}
+        add({"name": f"firmware on {where} runs this model", "passed": False, "detail": detail})
+        return
+    result = compare_measured(model.program, measured, X)
+    result.update(extra, **flash.port_sizes(model.program, name, header_bytes, port.board, digest, extra["timed_alone"]))
+    report["targets"]["port"] = result
+    unit = "windows" if model.program.window_op is not None else "rows"
+    add({"name": f"C == simulator on {where}", "passed": result["mismatches"] == 0,
+         "detail": f"{result['mismatches']} of {result['rows']} {unit} differ"})
 
 
 def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] = ("host",), max_accuracy_drop=None,
            calibration=None, feature_names=None, name: str = "model", board: str | None = None,
            layout: str = "auto", bins: bool | None = None, budgets: dict | None = None,
-           min_accuracy: float | None = None, shipped=None) -> dict:
+           min_accuracy: float | None = None, shipped=None, port: board_port.PortRequest | None = None) -> dict:
     """Every check of `tinygen verify` as a report dict (DESIGN.md's verify JSON).
 
     shipped (shipped.Shipped): verify the exported NAME.json and the NAME.h beside it as they are, instead of
@@ -495,7 +521,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     (measured flash, RAM and stack where that target runs, the cross-compiled footprint otherwise).
     budgets: {"flash" | "ram" | "cycles": {target or None (every target): limit}}, checked per target after
     its run (resolve_budgets). min_accuracy: the lowest accuracy (R^2 for regressors) of the simulator to
-    accept. Every check carries `seconds`, the time it took (JUnit's testcase time)."""
+    accept. port (board_port.PortRequest): the board at a serial port too. Every check carries its `seconds`."""
     board_spec = boards.get(board) if board else None
     if board_spec and board_spec.target:
         targets = (*targets, board_spec.target)
@@ -534,7 +560,7 @@ def verify(estimator, X, y, dtype: str | None = None, targets: tuple[str, ...] =
     if program.proba is not None:
         add(_proba_check(program, X, report))
     with contextlib.nullcontext() if shipped is None else shipped.header_file() as header:
-        _target_checks(model, X, name, header, target_budgets, report, add)
+        _target_checks(model, X, name, header, target_budgets, report, add, port)
     if any(target_budgets.values()):
         report["budgets"] = {target: limits for target, limits in target_budgets.items() if limits}
     if board_spec:

@@ -86,7 +86,7 @@ class Run:
 
 # --- the host driver -----------------------------------------------------------------------------------
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for candidate in (Path(base) / "tinygen", Path(tempfile.gettempdir()) / f"tinygen-{os.getuid()}"):
         try:
@@ -99,7 +99,7 @@ def _cache_dir() -> Path:
                        "~/.cache/tinygen and the temp dir)")
 
 
-def _simavr_flags() -> list[str]:
+def simavr_flags() -> list[str]:
     try:
         done = subprocess.run([toolchain.find("pkg-config"), "--cflags", "--libs", "simavr"], capture_output=True,
                               text=True, timeout=30, check=False)
@@ -117,14 +117,14 @@ def driver_path() -> Path:
     """The libsimavr host driver, built with the host gcc once and cached (in $XDG_CACHE_HOME/tinygen,
     ~/.cache/tinygen or the temp dir), keyed by a hash of driver.c, the build flags and libsimavr's header."""
     source = toolchain.package_root("firmware") / "avr" / "driver.c"
-    flags = _simavr_flags()
+    flags = simavr_flags()
     key = hashlib.sha256(source.read_bytes() + "\0".join(flags).encode())
     for flag in flags:
         header = Path(flag[2:]) / "sim_avr.h" if flag.startswith("-I") else None
         if header is not None and header.is_file():
             key.update(header.read_bytes())
     with _DRIVER_LOCK:
-        cache = _cache_dir()
+        cache = cache_dir()
         exe = cache / f"avr-driver-{key.hexdigest()[:16]}"
         if exe.is_file() and os.access(exe, os.X_OK):
             return exe

@@ -12,7 +12,7 @@ from ..errors import TinygenError, ToolMissing
 # tool -> the Debian package that provides it (tinygen doctor prints one apt-get line from these)
 PACKAGES = {
     "gcc": "gcc", "g++": "g++", "size": "binutils", "make": "make",
-    "avr-gcc": "gcc-avr avr-libc", "avr-size": "binutils-avr", "simavr": "simavr libsimavr-dev libelf-dev pkg-config",
+    "avr-gcc": "gcc-avr avr-libc", "avr-size": "binutils-avr", "avr-objcopy": "binutils-avr", "avrdude": "avrdude", "simavr": "simavr libsimavr-dev libelf-dev pkg-config",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm": "qemu-system-arm",
     "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
     "qemu-system-riscv32": "qemu-system-misc",
