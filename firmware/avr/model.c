@@ -107,49 +107,5 @@ const TG(_input_t) *tg_window_samples(void)
 #endif
 
 #ifdef TG_TRAIN
-/* Trainable headers: one partial_fit step of the default state (timed by main.c), and what it reports after them. */
-void tg_partial_fit(const float *x, float label);
-const uint8_t *tg_weights(void);
-uint32_t tg_steps(void);
-uint32_t tg_saturations(void);
-
-void tg_partial_fit(const float *x, float label)
-{
-#if defined(TG_STUB)
-    (void)x;
-    (void)label;
-#elif defined(TG_REGRESSION)
-    TG(_partial_fit_reg)(x, label);
-#else
-    TG(_partial_fit)(x, (int32_t)label);
-#endif
-}
-
-const uint8_t *tg_weights(void)
-{
-#ifdef TG_STUB
-    static const uint8_t zero = 0u; /* the stub is sized, never run */
-    return &zero;
-#else
-    return TG(_weights)();
-#endif
-}
-
-uint32_t tg_steps(void)
-{
-#ifdef TG_STUB
-    return 0u;
-#else
-    return TG(_steps)();
-#endif
-}
-
-uint32_t tg_saturations(void)
-{
-#ifdef TG_STUB
-    return 0u;
-#else
-    return TG(_saturations)();
-#endif
-}
+#include "train_calls.h"
 #endif

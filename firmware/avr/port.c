@@ -40,6 +40,9 @@
 #include <avr/wdt.h>
 
 #define TG_TYPES_ONLY
+#define TG_UART_UBRR 16 /* 16 MHz / 8 / (16 + 1) = 117,647 baud: 115,200 within 2.1 % */
+#include "uart.h"
+
 #include TG_HEADER
 
 #define TG_CAT2(a, b) a##b
@@ -137,45 +140,10 @@ ISR(TIMER1_OVF_vect, ISR_NAKED)
         :: [low] "I" (_SFR_IO_ADDR(GPIOR1)), [high] "I" (_SFR_IO_ADDR(GPIOR2)));
 }
 
-static void uart_init(void)
-{
-    UCSR0A = (uint8_t)_BV(U2X0);
-    UBRR0H = 0;
-    UBRR0L = 16; /* 16 MHz / 8 / (16 + 1) = 117,647 baud */
-    UCSR0C = (uint8_t)(_BV(UCSZ01) | _BV(UCSZ00));
-    UCSR0B = (uint8_t)(_BV(RXEN0) | _BV(TXEN0));
-}
-
-static void put_byte(uint8_t b)
-{
-    while (!(UCSR0A & _BV(UDRE0))) {
-    }
-    UDR0 = b;
-}
-
-static uint8_t get_byte(void)
-{
-    while (!(UCSR0A & _BV(RXC0))) {
-    }
-    return UDR0;
-}
-
 static void put_text(const char *s)
 {
     while (*s) {
         put_byte((uint8_t)*s++);
-    }
-}
-
-/* n bytes of memory as lowercase hex, in memory order */
-static void put_hex(const void *data, uint16_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    const uint8_t *p = (const uint8_t *)data;
-    while (n--) {
-        put_byte((uint8_t)digits[*p >> 4]);
-        put_byte((uint8_t)digits[*p & 0x0F]);
-        p++;
     }
 }
 
