@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from tinygen import data, fleet, modelio, train
+from tinygen import charts, data, fleet, modelio, train
 from tinygen.cli import main
 from tinygen.errors import TinygenError
 
@@ -210,6 +210,9 @@ def test_fleet_learns_with_flower(tmp_path, monkeypatch, breast_cancer):
     assert report["initial_accuracy"] < 0.7  # zero weights: one class
     assert report["centralized_accuracy"] - report["final_accuracy"] <= 0.02, report["rounds"]
     assert f"round  20  accuracy {report['final_accuracy']:.4f}" in result.output
+    curve = [report["initial_accuracy"], *(r["accuracy"] for r in report["rounds"])]
+    assert (f"  curve {charts.sparkline(curve)}  {curve[0]:.4f} -> {curve[-1]:.4f} over rounds 0..20\n"
+            in result.output)
     assert sum(report["shard_rows"]) == report["train_rows"] and len(report["shard_rows"]) == 10
     assert label_skew_of(report["shard_labels"]) > 0.6  # non-IID: most devices hold mostly one label
 
@@ -260,7 +263,8 @@ def test_fleet_by_a_column_leaves_it_out_of_the_features(tmp_path, monkeypatch, 
     seen = {}
     monkeypatch.setattr(fleet, "run", lambda devices, estimator, fleet_data, plan, **kw: seen.update(
         data=fleet_data, plan=plan) or {"centralized_accuracy": 1.0, "centralized_model": "m", "final_accuracy": 1.0,
-                                        "gap": 0.0, "seconds": 0.0})
+                                        "gap": 0.0, "seconds": 0.0, "initial_accuracy": 0.5,
+                                        "rounds": [{"round": 1, "accuracy": 1.0}]})
     args = ["fleet", str(model), "--data", str(csv), "--label", "target", "--clients", "5", "--rounds", "1"]
     result = CliRunner().invoke(main, args + ["--split", "by:site"])
     assert result.exit_code == 0, result.output

@@ -180,6 +180,32 @@ def confusion(labels: list, matrices: list[tuple[str, np.ndarray]]) -> str:
     return _draw(cell * nrows, nrows, ncols, draw)
 
 
+def learning_curves(metric_name: str, marks: list[int], curves: dict[str, list[float]]) -> str:
+    """One line per learner of its metric on the data after 0..n updates (the same marks for every line)."""
+    def draw(fig, axes):
+        ax = axes[0]
+        for k, (name, values) in enumerate(curves.items()):
+            ax.plot(marks, values, marker="o" if len(marks) <= 30 else None, markersize=3, linewidth=1.5,
+                    color=BAR_COLORS[k % len(BAR_COLORS)], label=short(name, 60))
+        ax.set_xlabel("updates (partial_fit steps)")
+        ax.set_ylabel(metric_name)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        ax.set_title(f"{metric_name} on the data after each number of updates, from the exported start")
+    return _draw(3.0, 1, 1, draw)
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """The values as one line of block characters, lowest ▁ to highest █ (all equal: all ▄)."""
+    low, high = min(values), max(values)
+    if high - low <= 1e-12:
+        return SPARKS[3] * len(values)
+    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / (high - low) * len(SPARKS)))] for v in values)
+
+
 TARGET_METRICS = (("flash_bytes", "flash B"), ("ram_bytes", "RAM B"), ("stack_bytes", "stack B"),
                   ("cycles_per_inference", "per inference"))
 

@@ -14,7 +14,8 @@ import click
 import numpy as np
 from sklearn.base import is_classifier
 
-from . import board_port, board_sim, boards, data, doctor as doctor_module, flash, formats, junit, modelio, shipped
+from . import board_port, board_sim, boards, charts, data, doctor as doctor_module, flash, formats, junit, modelio
+from . import shipped
 from . import train as train_module
 from .api import convert, declare_raw_samples, load
 from .emit import check_name, suggest_name
@@ -1112,17 +1113,30 @@ def _trainable_lines(report: dict, data_csv, updates_csv) -> list[str]:
 @click.option("--title", help="Page title (default: tinygen report: NAME).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
+@click.option("--trainable", is_flag=True, help="Add learning curves: the model exported trainable (q15) learns from "
+              "--updates row by row; its accuracy on --data after 0..n updates beside scikit-learn's SGD's.")
+@click.option("--updates", "updates_csv", type=click.Path(dir_okay=False),
+              help="--trainable: the update stream, the model's feature columns and the --label column, in order.")
+@click.option("--learning-rate", "learning_rate_spec", metavar="SPEC", help="--trainable: as export --trainable takes "
+              "it (default constant:2^-7).")
+@click.option("--l2", "l2_alpha", metavar="ALPHA", help="--trainable: as export --trainable takes it.")
 @friendly
 @_csv_options
 @_window_options
-def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, csv_format,
-           windowing):
+def report(model_path, data_csv, label, dtypes, targets, calibration, title, output, allow_pickle, trainable, updates_csv,
+           learning_rate_spec, l2_alpha, csv_format, windowing):
     """Write one offline HTML page: accuracy per dtype, every tensor's range against its format, score error,
-    confusion matrices and (with --target) flash/RAM/stack/cycles per target. Needs matplotlib (the report extra).
-    A window model reads a raw sensor CSV (--group COLUMN): the rows are then its windows."""
+    confusion matrices and (with --target) flash/RAM/stack/cycles per target; with --trainable --updates U.csv,
+    learning curves. Needs matplotlib (the report extra). A window model reads a raw sensor CSV (--group COLUMN):
+    the rows are then its windows."""
     from . import charts, report as report_module
 
     charts.require()
+    if (trainable or learning_rate_spec or l2_alpha) and (not trainable or updates_csv is None):
+        raise TinygenError("learning curves need --trainable and --updates UPDATES.csv (--learning-rate and --l2 "
+                           "are for them)")
+    if updates_csv is not None and not trainable:
+        raise TinygenError("--updates is for report --trainable")
     estimator = _load_estimator(model_path, allow_pickle)
     unsupervised = train_module.is_unsupervised(estimator)
     if label is None and not unsupervised:
@@ -1130,10 +1144,13 @@ def report(model_path, data_csv, label, dtypes, targets, calibration, title, out
     rows = _feature_data(data_csv, label, estimator, csv_format, require_label=not unsupervised, windowing=windowing)
     calib = None if calibration is None else \
         _feature_data(calibration, label, estimator, csv_format, windowing=windowing).X
+    stream = None if updates_csv is None else _feature_data(updates_csv, label, estimator, csv_format)
     name = suggest_name(Path(model_path).stem)
     analysis = report_module.write_report(estimator, rows.X, rows.y, output, dtypes=dtypes, targets=targets,
                                           calibration=calib, feature_names=rows.feature_names, name=name, title=title,
-                                          data_name=Path(data_csv).name, label=label)
+                                          data_name=Path(data_csv).name, label=label,
+                                          updates=None if stream is None else (stream.X, stream.y),
+                                          learning_rate=learning_rate_spec, l2=l2_alpha)
     for dtype, result in analysis["results"].items():
         for target, measured in result.targets.items():
             if "error" in measured:
@@ -1345,6 +1362,8 @@ def fleet(model_path, data_csv, label, clients, rounds, split_text, local_epochs
                f"{len(data.y_test)} held out; Flower simulation, {rounds} rounds")
     report = fleet_module.run(devices, estimator, data, plan, on_round=lambda server_round, accuracy: click.echo(
         f"  round {server_round:>3}  accuracy {accuracy:.4f}" + ("  (the start)" if server_round == 0 else "")))
+    curve = [report["initial_accuracy"], *(point["accuracy"] for point in report["rounds"])]
+    click.echo(f"  curve {charts.sparkline(curve)}  {curve[0]:.4f} -> {curve[-1]:.4f} over rounds 0..{len(curve) - 1}")
     report.update(dtype=dtype, learning_rate=learning_rate, l2=l2, data=str(data_csv), label=label)
     if json_path:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")

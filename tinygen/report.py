@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.metrics import confusion_matrix
 
-from . import charts
+from . import charts, sgd_reference, verify_trainable
 from .api import ConvertedModel, convert
 from .diagnose import diagnose
 from .errors import TinygenError
@@ -27,6 +27,7 @@ from .profiling import Stage, profile
 from .progress import progress
 from .quantize import DTYPES
 from .targets.toolchain import package_root
+from .trainable import describe
 from .verify import DEFAULT_MAX_DROP, agreement, anomaly_reference, compare_on_target, labels_as_classes, metric
 from .version import __version__
 
@@ -120,6 +121,28 @@ def _dtype_result(model, float_program, X, y, float_scores, float_pred) -> Dtype
                        diagnosis=diagnose(float_program, program, X, stages) if dropped else [])
 
 
+def learning(estimator, X_updates, y_updates, X, y, learning_rate=None, l2=None, calibration=None,
+             feature_names=None) -> dict:
+    """The section on learning on the device: the estimator exported trainable (q15, as verify --trainable does:
+    calibrated on the updates unless calibration is given), the simulator's metric on the data after 0..n updates
+    (verify_trainable.learning_curve) and scikit-learn's SGD's on the same stream from the same start, at the same
+    marks."""
+    options = {key: value for key, value in (("learning_rate", learning_rate), ("l2", l2)) if value is not None}
+    X, X_updates = np.asarray(X, dtype=np.float64), np.asarray(X_updates, dtype=np.float64)
+    model = convert(estimator, dtype="q15", calibration=X_updates if calibration is None else calibration,
+                    feature_names=feature_names, trainable=True, **options)
+    layer, task = model.program.trainable_op, model.program.task
+    curve = verify_trainable.learning_curve(model, X_updates, y_updates, X, y)
+    marks = [point["updates"] for point in curve]
+    reference = sgd_reference.reference_curve(
+        estimator, verify_trainable.reference_schedule(layer), X_updates, y_updates,
+        lambda sgd, transform: metric(task, y, sgd.predict(transform(X)))[1], marks)
+    return {"metric_name": metric(task, y, model.predict(X))[0], "marks": marks,
+            "device": [point["accuracy"] for point in curve], "sklearn": reference, "updates": len(X_updates),
+            "loss": layer.loss, "rate": describe(layer.schedule), "l2_shift": layer.l2_shift,
+            "saturations": model.training_state()["saturations"]}
+
+
 # ---- the page --------------------------------------------------------------------------------------------
 def _percent(fraction: float) -> str:
     return "0" if fraction == 0 else f"{100 * fraction:.2g} %"
@@ -171,7 +194,23 @@ def page_context(analysis: dict, title: str, data_name: str, label: str | None) 
             "label": label, "rows": analysis["rows"], "task": analysis["task"], "metric_name": analysis["metric_name"],
             "float_metric": f"{analysis['float_metric']:.4f}", "metric_reference": analysis["metric_reference"],
             "dtypes": dtypes, "accuracy": accuracy, "precision": precision, "charts": drawn,
-            "targets": analysis["targets"], "measured": measured, "classifier": bool(analysis["labels"])}
+            "targets": analysis["targets"], "measured": measured, "classifier": bool(analysis["labels"]),
+            "learning": _learning_context(analysis.get("learning"))}
+
+
+def _learning_context(section: dict | None) -> dict | None:
+    """The learning section's numbers formatted and its chart drawn (None: no --trainable)."""
+    if section is None:
+        return None
+    device, reference = section["device"], section["sklearn"]
+    chart = charts.learning_curves(section["metric_name"], section["marks"],
+                                   {"the device (q15 simulator, bit-exact with the C)": device,
+                                    "scikit-learn's SGD (float)": reference})
+    return {**section, "chart": chart, "before": f"{device[0]:.4f}", "after": f"{device[-1]:.4f}",
+            "sklearn_before": f"{reference[0]:.4f}", "sklearn_after": f"{reference[-1]:.4f}",
+            "rows": [{"updates": m, "device": f"{d:.4f}", "sklearn": f"{r:.4f}"}
+                     for m, d, r in zip(section["marks"], device, reference)],
+            "l2": "none" if section["l2_shift"] is None else f"2^-{section['l2_shift']}"}
 
 
 def _draw_chart(chart: str, analysis: dict) -> str:
@@ -202,9 +241,12 @@ def render(context: dict) -> str:
 
 def write_report(estimator, X, y, output, dtypes=(), targets=(), calibration=None, feature_names=None,
                  name: str = "model", title: str | None = None, data_name: str = "the data",
-                 label: str | None = None) -> dict:
-    """Analyse, draw and write the page to `output`; returns the analysis (DtypeResults per dtype)."""
+                 label: str | None = None, updates=None, learning_rate=None, l2=None) -> dict:
+    """Analyse, draw and write the page to `output`; returns the analysis (DtypeResults per dtype, and "learning":
+    the learning() section when `updates` (X_updates, y_updates) is given, else None)."""
     analysis = analyse(estimator, X, y, dtypes, targets, calibration, feature_names, name)
+    analysis["learning"] = None if updates is None else \
+        learning(estimator, *updates, X, y, learning_rate, l2, calibration, feature_names)
     context = page_context(analysis, title or f"tinygen report: {name}", data_name, label)
     atomic_write_text(Path(output), render(context))
     return analysis

@@ -72,6 +72,26 @@ def reference_sgd(estimator, schedule: Schedule, X_updates, y_updates):
     The start is set as fitted attributes (coef_, intercept_, classes_) and then partial_fit runs: fit(coef_init=...)
     is not the same stream of updates for more than two classes (it differs from the per-row rule that
     partial_fit and the device follow; tests/test_sgd_reference.py holds partial_fit to that rule)."""
+    transform, sgd, fit = starting_sgd(estimator, schedule, y_updates)
+    fit(transform(X_updates), y_updates)
+    return transform, sgd
+
+
+def reference_curve(estimator, schedule: Schedule, X_updates, y_updates, score, marks) -> list[float]:
+    """score(sgd, transform) after the first m updates, for each m of the increasing `marks` (0: the start): the same
+    pass as reference_sgd's, in pieces (partial_fit carries its step counter t_ from one call to the next)."""
+    transform, sgd, fit = starting_sgd(estimator, schedule, y_updates)
+    Z, values, done = transform(X_updates), [], 0
+    for mark in marks:
+        if mark > done:
+            fit(Z[done:mark], np.asarray(y_updates)[done:mark])
+            done = mark
+        values.append(score(sgd, transform))
+    return values
+
+
+def starting_sgd(estimator, schedule: Schedule, y_updates):
+    """(transform, the SGD model at the exported start, fit(Z, y): one partial_fit pass over scaled rows)."""
     transform, model = split_pipeline(estimator)
     loss = reference_loss(model)
     sgd_class = SGDRegressor if loss == "squared_error" else SGDClassifier
@@ -82,15 +102,12 @@ def reference_sgd(estimator, schedule: Schedule, X_updates, y_updates):
     sgd.coef_ = coef.ravel().copy() if loss == "squared_error" else np.atleast_2d(coef).copy()
     sgd.intercept_ = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64)).copy()
     sgd.n_features_in_ = coef.shape[-1]
-    Z = transform(X_updates)
     if loss == "squared_error":
-        sgd.partial_fit(Z, np.asarray(y_updates, dtype=np.float64))
-    else:
-        classes = np.asarray(model.classes_)
-        unknown = sorted(set(np.asarray(y_updates).tolist()) - set(classes.tolist()), key=str)
-        if unknown:
-            raise TinygenError(f"the updates hold labels {unknown[:5]} that are not the model's classes "
-                               f"{classes.tolist()}")
-        sgd.classes_ = classes
-        sgd.partial_fit(Z, np.asarray(y_updates), classes=classes)
-    return transform, sgd
+        return transform, sgd, lambda Z, y: sgd.partial_fit(Z, np.asarray(y, dtype=np.float64))
+    classes = np.asarray(model.classes_)
+    unknown = sorted(set(np.asarray(y_updates).tolist()) - set(classes.tolist()), key=str)
+    if unknown:
+        raise TinygenError(f"the updates hold labels {unknown[:5]} that are not the model's classes "
+                           f"{classes.tolist()}")
+    sgd.classes_ = classes
+    return transform, sgd, lambda Z, y: sgd.partial_fit(Z, np.asarray(y), classes=classes)

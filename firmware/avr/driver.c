@@ -1,7 +1,7 @@
 /* Host driver for AVR firmware under libsimavr: exact cycles and peak stack of marked regions.
  *
  * Build: gcc -O2 driver.c $(pkg-config --cflags --libs simavr) -lelf -o tinygen-avr-driver
- * Run:   tinygen-avr-driver [-m MCU] [-f HZ] [-c CYCLE_LIMIT] [-i INPUT] [-r REGIONS] FIRMWARE.elf
+ * Run:   tinygen-avr-driver [-m MCU] [-f HZ] [-c CYCLE_LIMIT] [-i INPUT] [-r REGIONS] [-e EEPROM] FIRMWARE.elf
  *
  * - Every byte the firmware sends on UART0 goes to stdout unchanged (simavr's own chatter, which libsimavr
  *   prints on stdout, is moved to stderr). The bytes of INPUT, if given, arrive on UART0's receiver, paced by
@@ -15,6 +15,9 @@
  *     end STATE CYCLES STACK_PEAK RAMEND INPUT_LEFT         (STATE: done, crashed, cycle-limit)
  *   STACK_BYTES = SP_START - SP_MIN (bytes pushed below the stack pointer at the region start);
  *   STACK_PEAK = RAMEND - lowest SP of the whole run.
+ * - EEPROM, if given: its bytes (if the file exists) are the EEPROM's contents at power-on, and the whole EEPROM
+ *   is written back to it when the run ends, so a second run starts from what the first one stored (a reboot).
+ *   A missing file is an erased EEPROM (simavr's 0xFF).
  * - The run stops when the firmware sleeps with interrupts off (cli; sleep: exit 0), crashes (exit 2) or
  *   passes CYCLE_LIMIT (exit 3). Sleeping with interrupts on does not wait in real time. Usage or load
  *   errors exit 1.
@@ -32,6 +35,7 @@
 #include <sim_io.h>
 #include <sim_irq.h>
 #include <avr_uart.h>
+#include <avr_eeprom.h>
 
 #define GPIOR0_ADDR 0x3E
 
@@ -152,7 +156,53 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-m MCU] [-f HZ] [-c CYCLE_LIMIT] [-i INPUT] [-r REGIONS] FIRMWARE.elf\n", argv0);
+    fprintf(stderr, "usage: %s [-m MCU] [-f HZ] [-c CYCLE_LIMIT] [-i INPUT] [-r REGIONS] [-e EEPROM] FIRMWARE.elf\n",
+            argv0);
+}
+
+/* Power-on EEPROM from the file, if it exists (at most the part's size); 0 on success or no file. */
+static int eeprom_load(avr_t *avr, const char *path)
+{
+    uint8_t *data;
+    size_t len;
+    avr_eeprom_desc_t desc;
+
+    if (access(path, F_OK) != 0) {
+        return 0;
+    }
+    if (read_file(path, &data, &len) != 0) {
+        return -1;
+    }
+    if (len > (size_t)avr->e2end + 1) {
+        free(data);
+        return -1;
+    }
+    desc.ee = data;
+    desc.offset = 0;
+    desc.size = (uint32_t)len;
+    if (len > 0) {
+        avr_ioctl(avr, AVR_IOCTL_EEPROM_SET, &desc);  /* its result is -1 even on success in simavr 1.6 */
+    }
+    free(data);
+    return 0;
+}
+
+/* The whole EEPROM into the file (what the next run powers on with). */
+static int eeprom_save(avr_t *avr, const char *path)
+{
+    avr_eeprom_desc_t desc;
+    FILE *f;
+    int ok;
+
+    desc.ee = NULL;  /* simavr points it at its own bytes (its result is -1 even on success in simavr 1.6) */
+    desc.offset = 0;
+    desc.size = (uint32_t)(avr->e2end + 1);
+    avr_ioctl(avr, AVR_IOCTL_EEPROM_GET, &desc);
+    if (desc.ee == NULL || (f = fopen(path, "wb")) == NULL) {
+        return -1;
+    }
+    ok = fwrite(desc.ee, 1, desc.size, f) == desc.size;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -163,6 +213,7 @@ int main(int argc, char **argv)
     unsigned long long cycle_limit = 0;   /* 0: none */
     const char *input_path = NULL;
     const char *region_path = NULL;
+    const char *eeprom_path = NULL;
     const char *state_name;
     avr_t *avr;
     uint16_t sp_min;
@@ -172,13 +223,14 @@ int main(int argc, char **argv)
     int status;
     int opt;
 
-    while ((opt = getopt(argc, argv, "m:f:c:i:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:f:c:i:r:e:")) != -1) {
         switch (opt) {
         case 'm': mcu = optarg; break;
         case 'f': frequency = strtoul(optarg, NULL, 0); break;
         case 'c': cycle_limit = strtoull(optarg, NULL, 0); break;
         case 'i': input_path = optarg; break;
         case 'r': region_path = optarg; break;
+        case 'e': eeprom_path = optarg; break;
         default: usage(argv[0]); return 1;
         }
     }
@@ -224,6 +276,11 @@ int main(int argc, char **argv)
     avr->log = LOG_ERROR;
     avr_load_firmware(avr, &firmware);
     avr->sleep = no_sleep;
+    if (eeprom_path != NULL && eeprom_load(avr, eeprom_path) != 0) {
+        fprintf(stderr, "cannot load %s into the EEPROM (larger than the part's %u bytes?)\n", eeprom_path,
+                (unsigned)(avr->e2end + 1));
+        return 1;
+    }
 
     /* UART0: no console echo, no usleep() in polling loops; bytes out to stdout, INPUT in with flow control. */
     if (avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &uart_flags) == 0) {
@@ -271,6 +328,10 @@ int main(int argc, char **argv)
     fprintf(region_out, "end %s %llu %u %u %lu\n", state_name, (unsigned long long)avr->cycle,
             (unsigned)(avr->ramend - sp_min), (unsigned)avr->ramend, (unsigned long)(input_len - input_pos));
     fflush(uart_out);
+    if (eeprom_path != NULL && eeprom_save(avr, eeprom_path) != 0) {
+        fprintf(stderr, "cannot write the EEPROM to %s\n", eeprom_path);
+        status = 1;
+    }
     if (region_out != stderr) {
         fclose(region_out);
     }

@@ -5,7 +5,9 @@
     NAME/src/NAME.h                  the model
     NAME/examples/NAME/NAME.ino      predicts a built-in row, then rows read from Serial; for a window
                                      program: classifies a built-in window, then streams frames read
-                                     from Serial and prints the class of every window
+                                     from Serial and prints the class of every window; for a trainable
+                                     export: predicts rows and learns from labelled ones (NAME_partial_fit),
+                                     keeping the weights in EEPROM
     NAME/extras/NAME.json            the manifest (for `tinygen simulate`)
 """
 from __future__ import annotations
@@ -20,8 +22,14 @@ def check_name(name: str) -> str:
 
 
 def sketch(context: dict) -> bytes:
-    """The example sketch (shared with the PlatformIO package): rows, or a window program's frames."""
-    template = "arduino/window_sketch.ino.j2" if context["window"] else "arduino/sketch.ino.j2"
+    """The example sketch (shared with the PlatformIO package): rows, a window program's frames, or a trainable
+    program's rows and labelled rows."""
+    if context["trainable"]:
+        template = "arduino/trainable_sketch.ino.j2"
+    elif context["window"]:
+        template = "arduino/window_sketch.ino.j2"
+    else:
+        template = "arduino/sketch.ino.j2"
     return render(template, **context)
 
 

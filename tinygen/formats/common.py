@@ -8,6 +8,7 @@ package so that an error leaves none of this call's files behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ from ..emit import environment as c_environment
 from ..emit import suggest_name
 from ..errors import TinygenError
 from ..files import atomic_path
+from ..trainable import describe
 
 DEFAULT_VERSION = "1.0.0"
 AUTHOR = "tinygen"
@@ -124,6 +126,23 @@ def window_context(program) -> dict | None:
             "n_channels": int(streaming.n_channels), "channels": [str(c) for c in conversion.channels]}
 
 
+def model_id(program) -> int:
+    """32 bits that name the integer program (the first of the SHA-256 of its manifest without name and digests):
+    a trainable sketch stores them beside its weights in EEPROM, so an image a different export wrote is ignored."""
+    text = json.dumps(program.to_dict(), sort_keys=True, ensure_ascii=True)
+    return int(hashlib.sha256(text.encode("ascii")).hexdigest()[:8], 16)
+
+
+def trainable_context(program) -> dict | None:
+    """A trainable program's loss, the rate the device runs, its weight bytes and its id; None otherwise."""
+    layer = program.trainable_op
+    if layer is None:
+        return None
+    return {"loss": layer.loss, "rate": describe(layer.schedule), "regression": bool(layer.regression),
+            "weights_bytes": 4 * (layer.n_out * layer.n_in + layer.n_out), "model_id": model_id(program),
+            "l2": None if layer.l2_shift is None else f"2^-{layer.l2_shift}"}
+
+
 def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> dict:
     """Everything the package templates may use; user text still goes through c_string / c_comment /
     one_line / json there."""
@@ -162,6 +181,7 @@ def context(model, name: str, example=None, version: str = DEFAULT_VERSION) -> d
         "example": row,
         "example_note": note,
         "window": window_context(program),
+        "trainable": trainable_context(program),
     }
 
 

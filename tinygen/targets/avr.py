@@ -160,10 +160,12 @@ def _parse_report(text: str) -> tuple[list, dict]:
 
 
 def simulate(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"", mcu: str = MCU,
-             frequency: int = F_CPU, timeout: float | None = None) -> Run:
+             frequency: int = F_CPU, timeout: float | None = None, eeprom=None) -> Run:
     """Run an AVR ELF under simavr until it sleeps with interrupts off (cli; sleep).
 
     uart_input: bytes delivered to UART0's receiver (paced by the UART's own timing and flow control).
+    eeprom: a file holding the EEPROM: its bytes at power-on (missing: erased, 0xFF), the whole EEPROM at the end
+    (so a second run with the same file is a reboot).
     A crash or a run past `cycle_limit` raises TinygenError (with the last UART output)."""
     toolchain.find("simavr")  # the driver needs libsimavr, which Debian ships with the simavr package
     driver = driver_path()
@@ -176,6 +178,8 @@ def simulate(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b""
             feed = Path(tmp) / "input.bin"
             feed.write_bytes(uart_input)
             cmd += ["-i", str(feed)]
+        if eeprom is not None:
+            cmd += ["-e", str(eeprom)]
         cmd.append(str(elf_path))
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
@@ -191,13 +195,14 @@ def simulate(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b""
     return Run(done.stdout, regions, end["state"], end["cycles"], end["stack_peak"], end["ramend"], end["input_left"])
 
 
-def run_elf(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"") -> tuple[bytes, list]:
+def run_elf(elf_path, cycle_limit: int = 1_000_000_000, uart_input: bytes = b"", eeprom=None) -> tuple[bytes, list]:
     """Run an ATmega328P ELF (16 MHz) under simavr: (every byte it sent on UART0, its GPIOR0 regions).
 
     The firmware must end with `cli(); sleep_enable(); sleep_cpu();` (Arduino sketches: Serial.flush()
     first). Regions: write an id 1..255 to GPIOR0 to start one, 0 to end it; each is a Region with exact
-    cycles (the starting write included: subtract 1) and peak stack bytes. Errors raise TinygenError."""
-    run = simulate(elf_path, cycle_limit=cycle_limit, uart_input=uart_input)
+    cycles (the starting write included: subtract 1) and peak stack bytes. eeprom: as simulate's. Errors raise
+    TinygenError."""
+    run = simulate(elf_path, cycle_limit=cycle_limit, uart_input=uart_input, eeprom=eeprom)
     return run.uart_output, run.regions
 
 
