@@ -34,6 +34,8 @@
  * with NAME_partial_fit (NAME_partial_fit_reg) between region 5's markers; then the firmware sends
  * "train <NAME_weights() bytes><steps><saturations>\n" (hex, uint32 little-endian counters) after its first line, and
  * the rows are predicted with the trained weights.
+ * -DTG_TRAIN_START (with TG_TRAIN): before the update count, NAME_WEIGHTS_BYTES bytes that NAME_load_weights takes (a
+ * fleet round's global weights), so the updates start from them instead of the exported weights.
  */
 #include <stdint.h>
 #include <string.h>
@@ -61,6 +63,7 @@ void tg_scores(const float *x, TG(_score_t) *out);
 
 #ifdef TG_TRAIN
 void tg_partial_fit(const float *x, float label);
+void tg_load_weights(const uint8_t *bytes);
 const uint8_t *tg_weights(void);
 uint32_t tg_steps(void);
 uint32_t tg_saturations(void);
@@ -117,6 +120,20 @@ static void put_hex16(uint16_t v)
     put_hex(be, 2);
 }
 
+#ifdef TG_TRAIN_START
+/* The start weights from UART0 into NAME_load_weights; not inlined, so the buffer is off the stack before the
+ * updates (whose stack is measured). */
+static __attribute__((noinline)) void load_start(void)
+{
+    uint8_t start[TG(_WEIGHTS_BYTES)];
+    uint16_t i;
+    for (i = 0; i < sizeof start; i++) {
+        start[i] = get_byte();
+    }
+    tg_load_weights(start);
+}
+#endif
+
 int main(void)
 {
     uint16_t rows;
@@ -145,6 +162,9 @@ int main(void)
     put_byte('\n');
 
 #ifdef TG_TRAIN
+#ifdef TG_TRAIN_START
+    load_start();
+#endif
     rows = get_u16();
     for (row = 0; row < rows; row++) {
         float label;

@@ -3,6 +3,7 @@
  * them. Include after TG_HEADER and the TG() macro. */
 /* Trainable headers: one partial_fit step of the default state (timed by main.c), and what it reports after them. */
 void tg_partial_fit(const float *x, float label);
+void tg_load_weights(const uint8_t *bytes);
 const uint8_t *tg_weights(void);
 uint32_t tg_steps(void);
 uint32_t tg_saturations(void);
@@ -16,6 +17,16 @@ void tg_partial_fit(const float *x, float label)
     TG(_partial_fit_reg)(x, label);
 #else
     TG(_partial_fit)(x, (int32_t)label);
+#endif
+}
+
+/* NAME_load_weights before the updates (main.c, -DTG_TRAIN_START: a fleet round's global weights). */
+void tg_load_weights(const uint8_t *bytes)
+{
+#ifdef TG_STUB
+    (void)bytes;
+#else
+    TG(_load_weights)(bytes);
 #endif
 }
 

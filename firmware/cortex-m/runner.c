@@ -38,6 +38,8 @@
  * (NAME_partial_fit_reg) step between the markers (the cost firmware's counts: the empty region, one per update, then
  * one per row); then "W <NAME_weights() bytes> <steps> <saturations>" (hex; the counters as 8 digits) and the rows,
  * predicted with the trained weights.
+ * -DTG_TRAIN_START (with TG_TRAIN): first NAME_load_weights of start.bin's NAME_WEIGHTS_BYTES bytes (a fleet round's
+ * global weights), so the updates start from them instead of the exported weights.
  *
  * Measurements per row:
  * - instructions: NAME_predict(x) runs between calls of the marker functions bench_begin and bench_end;
@@ -331,6 +333,36 @@ __attribute__((noipa)) static void measured_partial_fit(const float *x, float la
     __asm__ volatile("" ::: "memory");
 }
 
+#if defined(TG_TRAIN_START)
+/* NAME_load_weights of start.bin (exactly NAME_WEIGHTS_BYTES bytes); 1 when it cannot be read whole. */
+static int load_start(void)
+{
+    static const char start_name[] = "start.bin";
+    static uint8_t start[TG(_WEIGHTS_BYTES)];
+    const long open_args[3] = {(long)(uintptr_t)start_name, OPEN_MODE_RB, (long)(sizeof start_name - 1)};
+    long read_args[3];
+    long handle = semihost_call(SYS_OPEN, open_args);
+    long unread;
+    if (handle < 0) {
+        print("ERROR cannot open start.bin\n");
+        return 1;
+    }
+    read_args[0] = handle;
+    read_args[1] = (long)(uintptr_t)start;
+    read_args[2] = (long)sizeof start;
+    unread = semihost_call(SYS_READ, read_args); /* the bytes NOT read */
+    semihost_call(SYS_CLOSE, &handle);
+    if (unread != 0) {
+        print("ERROR start.bin is too short\n");
+        return 1;
+    }
+#if !defined(TG_STUB)
+    TG(_load_weights)(start);
+#endif
+    return 0;
+}
+#endif
+
 /* The updates of updates.bin, then the "W" line; 1 when the file cannot be opened. */
 static int train(void)
 {
@@ -338,7 +370,13 @@ static int train(void)
     static float update[N_FEATURES + 1];
     const long open_args[3] = {(long)(uintptr_t)updates_name, OPEN_MODE_RB, (long)(sizeof updates_name - 1)};
     long read_args[3];
-    long handle = semihost_call(SYS_OPEN, open_args);
+    long handle;
+#if defined(TG_TRAIN_START)
+    if (load_start() != 0) {
+        return 1;
+    }
+#endif
+    handle = semihost_call(SYS_OPEN, open_args);
     if (handle < 0) {
         print("ERROR cannot open updates.bin\n");
         return 1;

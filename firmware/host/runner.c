@@ -15,6 +15,9 @@
  * out.bin starts with NAME_weights() (NAME_WEIGHTS_BYTES bytes), NAME_steps() and NAME_saturations() (uint32), then
  * the rows as above, predicted with the trained weights. The runner's own state must end equal to the default one,
  * and NAME_predict_state / NAME_scores_state must agree with NAME_predict / NAME_scores (else exit 3).
+ * -DTG_TRAIN_START (with TG_TRAIN): `runner start.bin updates.f32 rows.f32 out.bin`; start.bin holds NAME_WEIGHTS_BYTES
+ * bytes loaded with NAME_load_weights (and NAME_load_weights_state into the runner's own state) before the updates:
+ * a fleet's round starts from the global weights, not the exported ones.
  * -DTG_MAIN=fn names the entry point fn instead of main: a program can then include this file once per model
  * (TG_NAME, TG_HEADER, TG_MAIN and the flags above set before each) and pick a model at run time.
  */
@@ -36,9 +39,33 @@
 static TG(_train_t) own_state;
 static long train_mismatches;
 
+#ifdef TG_TRAIN_START
+/* Both states from the weights in start_path (exactly NAME_WEIGHTS_BYTES bytes); 0 on success. */
+static int load_start(const char *start_path)
+{
+    uint8_t start[TG(_WEIGHTS_BYTES) + 1];
+    FILE *in = fopen(start_path, "rb");
+    size_t got;
+    if (in == NULL) {
+        fprintf(stderr, "cannot open %s\n", start_path);
+        return 2;
+    }
+    got = fread(start, 1, sizeof start, in);
+    fclose(in);
+    if (got != TG(_WEIGHTS_BYTES)) {
+        fprintf(stderr, "%s holds %lu bytes, not %lu\n", start_path, (unsigned long)got,
+                (unsigned long)TG(_WEIGHTS_BYTES));
+        return 2;
+    }
+    TG(_load_weights)(start);
+    TG(_load_weights_state)(&own_state, start);
+    return 0;
+}
+#endif
+
 /* The update rows through NAME_partial_fit and, on own_state, NAME_partial_fit_q_state; the trained weights and
  * counters to a new out_path. */
-static int train(const char *updates_path, const char *out_path)
+static int train(const char *start_path, const char *updates_path, const char *out_path)
 {
     float update[TG(_N_FEATURES) + 1];
     TG(_input_t) x_q[TG(_N_FEATURES)];
@@ -51,6 +78,13 @@ static int train(const char *updates_path, const char *out_path)
     }
     TG(_init)();
     TG(_init_state)(&own_state);
+#ifdef TG_TRAIN_START
+    if (load_start(start_path) != 0) {
+        return 2;
+    }
+#else
+    (void)start_path;
+#endif
     while (fread(update, sizeof update[0], TG(_N_FEATURES) + 1, updates) == TG(_N_FEATURES) + 1) {
         TG(_quantize_input)(update, x_q);
 #ifdef TG_REGRESSION
@@ -83,13 +117,25 @@ int TG_MAIN(int argc, char **argv)
     FILE *out;
     long rows = 0;
     long split_mismatches = 0;
+#ifdef TG_TRAIN
+    const char *start_path = NULL;
+#endif
 
 #ifdef TG_TRAIN
+#ifdef TG_TRAIN_START
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s start.bin updates.f32 rows.f32 out.bin\n", argv[0]);
+        return 2;
+    }
+    start_path = argv[1];
+    argv++; /* past start.bin: the rest as without it */
+#else
     if (argc != 4) {
         fprintf(stderr, "usage: %s updates.f32 rows.f32 out.bin\n", argv[0]);
         return 2;
     }
-    if (train(argv[1], argv[3]) != 0) {
+#endif
+    if (train(start_path, argv[1], argv[3]) != 0) {
         return 2;
     }
     argv++;

@@ -281,9 +281,12 @@ class _Rows:
     trained: str | None = None  # a training run's "train" line (hex), the same in every run
 
 
-def _run_rows(elf: Path, X: np.ndarray, record: np.dtype, n_features: int, updates: np.ndarray | None = None):
-    """One firmware run over the rows X (after the update rows, whose count and bytes lead the input, if given)."""
+def _run_rows(elf: Path, X: np.ndarray, record: np.dtype, n_features: int, updates: np.ndarray | None = None,
+              start: bytes | None = None):
+    """One firmware run over the rows X (after the update rows, whose count and bytes lead the input, if given, and
+    before them the start weights, if given: TG_TRAIN_START)."""
     prefix = b"" if updates is None else np.uint16(len(updates)).astype("<u2").tobytes() + updates.tobytes()
+    prefix = (start or b"") + prefix
     run = simulate(elf, cycle_limit=CYCLES_BASE_LIMIT + CYCLES_PER_ROW_LIMIT * (len(X) + (0 if updates is None else len(updates))),
                    uart_input=prefix + _encode_rows(X))
     if run.input_left:
@@ -304,14 +307,15 @@ def _run_rows(elf: Path, X: np.ndarray, record: np.dtype, n_features: int, updat
     return data, split_failures, regions, run.stack_peak, trained
 
 
-def _run_firmwares(elfs: list, X: np.ndarray, record: np.dtype, n_features: int, updates: np.ndarray | None = None):
+def _run_firmwares(elfs: list, X: np.ndarray, record: np.dtype, n_features: int, updates: np.ndarray | None = None,
+                   start: bytes | None = None):
     """Every row through every firmware, yielding one _Rows per firmware in order. Rows are split over
     parallel simavr runs (one per CPU) when there are many (cycles are per row: the split changes nothing)."""
     cpus = os.cpu_count() or 1
     chunks = max(min(cpus, len(X) // MIN_ROWS_PER_PARALLEL_RUN), -(-len(X) // MAX_ROWS_PER_RUN), 1)
     parts = np.array_split(X, chunks)
     with ThreadPoolExecutor(max_workers=cpus) as pool:
-        jobs = [[pool.submit(_run_rows, elf, part, record, n_features, updates) for part in parts] for elf in elfs]
+        jobs = [[pool.submit(_run_rows, elf, part, record, n_features, updates, start) for part in parts] for elf in elfs]
         for elf_jobs in jobs:
             runs = [job.result() for job in elf_jobs]
             if len({r[4] for r in runs}) != 1:
@@ -412,21 +416,25 @@ def _training_results(program, name: str, timed: _Rows, run: _Rows, n_updates: i
     return {"weights": raw[:n_bytes], "steps": int(steps), "saturations": int(saturations), "costs": costs}
 
 
-def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = (), updates=None) -> Measurement:
+def measure(program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = (), updates=None,
+            start_weights: bytes | None = None) -> Measurement:
     """Raw scores and predictions of the compiled C on the ATmega328P for every row of X, and its costs
     (extra_flags: see build). updates (trainable programs): (X_updates, y_updates), each row one NAME_partial_fit
-    before the rows are predicted, timed (extra: cycles_partial_fit, stack_bytes_partial_fit, state_bytes)."""
+    before the rows are predicted, timed (extra: cycles_partial_fit, stack_bytes_partial_fit, state_bytes).
+    start_weights (with updates): NAME_WEIGHTS_BYTES bytes sent ahead of them for NAME_load_weights (a fleet round's
+    global weights); None: the exported weights."""
+    start = host.start_bytes(program, updates, start_weights)
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != program.n_features or len(X) == 0:
         raise TinygenError(f"rows for the AVR run must be a non-empty n x {program.n_features} array, got shape {X.shape}")
     record, score_type, prediction_type = _row_record(program)
     update_rows = None if updates is None else host.update_rows(program, updates)
-    train = () if updates is None else ("TG_TRAIN", *(["TG_REGRESSION"] if program.task == "regression" else []))
+    train = () if updates is None else tuple(host.train_defines(program, start is not None))
     with tempfile.TemporaryDirectory(prefix="tinygen-avr-") as tmp:
         workdir = Path(tmp)
         sized, stub, run_elf_path, run_error = _build_checked(program, header, name, workdir, extra_flags, train)
         results = _run_firmwares([workdir / f"{name}_size.elf", *([run_elf_path] if run_elf_path else [])], X, record,
-                                 program.n_features, update_rows)
+                                 program.n_features, update_rows, start)
         try:
             timed = next(results)
             sram = sized["ram"] + timed.sram_stack

@@ -18,18 +18,26 @@ CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wpedanti
 NUMPY_TYPES = {"int32": np.int32, "float32": np.float32}
 
 
-def runner_defines(program, train: bool = False) -> list[str]:
+def runner_defines(program, train: bool = False, start: bool = False) -> list[str]:
     """The -D flags that make firmware/host/runner.c call (and write) what this program's header offers; with
-    `train`, the update rows first (a trainable program: TG_TRAIN, and TG_REGRESSION for a regressor)."""
-    training = ["TG_TRAIN", *(["TG_REGRESSION"] if program.task == "regression" else [])] if train else []
+    `train`, the update rows first (a trainable program: TG_TRAIN, and TG_REGRESSION for a regressor); with `start`,
+    NAME_load_weights of start.bin before them (TG_TRAIN_START)."""
+    training = train_defines(program, start) if train else []
     return [*(["TG_FIXED"] if program.is_fixed else []), *(["TG_ANOMALY"] if program.anomaly_score_op is not None else []),
             *(["TG_PROBA"] if program.proba is not None else []), *training]
 
 
-def build(program, header: Path, name: str, workdir: Path, train: bool = False) -> Path:
+def train_defines(program, start: bool = False) -> list[str]:
+    """The training defines every harness shares: TG_TRAIN, TG_REGRESSION for a regressor, TG_TRAIN_START when the
+    updates start from loaded weights."""
+    return ["TG_TRAIN", *(["TG_REGRESSION"] if program.task == "regression" else []),
+            *(["TG_TRAIN_START"] if start else [])]
+
+
+def build(program, header: Path, name: str, workdir: Path, train: bool = False, start: bool = False) -> Path:
     exe = workdir / f"{name}_runner"
     cmd = [toolchain.find("gcc"), *CFLAGS, f"-DTG_NAME={name}", f'-DTG_HEADER="{header.resolve()}"',
-           *(f"-D{define}" for define in runner_defines(program, train)),
+           *(f"-D{define}" for define in runner_defines(program, train, start)),
            str(toolchain.package_root("firmware") / "host" / "runner.c"),
            "-o", str(exe)]
     toolchain.run(cmd, f"building {header.name} with the host gcc")
@@ -55,13 +63,17 @@ def multi_runner_source(programs: dict, directory: Path) -> Path:
     return path
 
 
-def measure(program, header: Path, name: str, X: np.ndarray, updates=None) -> Measurement:
+def measure(program, header: Path, name: str, X: np.ndarray, updates=None, start_weights: bytes | None = None
+            ) -> Measurement:
     """Raw scores and predictions of the compiled C for every row of X, and the model's object size. updates (a
     trainable program): (X_updates, y_updates), each row one NAME_partial_fit step before the rows are predicted
-    (y: class indices, or a regressor's float targets); the Measurement then has the weights, steps, saturations."""
+    (y: class indices, or a regressor's float targets); the Measurement then has the weights, steps, saturations.
+    start_weights (with updates): NAME_WEIGHTS_BYTES bytes NAME_load_weights takes before the updates (a fleet
+    round's global weights); None: the exported weights."""
+    start = start_bytes(program, updates, start_weights)
     if updates is None:
         return measurement(program, run_records(program, header, name, X), **size(header, name))
-    trained, records = run_training(program, header, name, X, updates)
+    trained, records = run_training(program, header, name, X, updates, start)
     measured = measurement(program, records, **size(header, name))
     measured.weights, measured.steps, measured.saturations = trained
     measured.extra["state_bytes"] = program.trainable_op.state_bytes
@@ -81,17 +93,36 @@ def update_rows(program, updates) -> np.ndarray:
     return np.ascontiguousarray(np.hstack([X_u, y_u]), dtype="<f4")
 
 
-def run_training(program, header: Path, name: str, X: np.ndarray, updates) -> tuple[tuple, np.ndarray]:
-    """((weights bytes, steps, saturations), records of X) of runner.c built with TG_TRAIN."""
+def start_bytes(program, updates, start_weights) -> bytes | None:
+    """start_weights checked: NAME_WEIGHTS_BYTES bytes of a trainable program run with updates (or None)."""
+    if start_weights is None:
+        return None
+    if updates is None:
+        raise TinygenError("start weights are loaded before update rows: pass updates=(X, y) too")
+    if program.trainable_op is None:
+        raise TinygenError("start weights are for trainable programs (export --trainable)")
+    expected = len(program.trainable_op.weights_bytes())
+    if len(start_weights) != expected:
+        raise TinygenError(f"the start weights are {len(start_weights)} bytes; NAME_WEIGHTS_BYTES is {expected}")
+    return bytes(start_weights)
+
+
+def run_training(program, header: Path, name: str, X: np.ndarray, updates,
+                 start: bytes | None = None) -> tuple[tuple, np.ndarray]:
+    """((weights bytes, steps, saturations), records of X) of runner.c built with TG_TRAIN (and TG_TRAIN_START,
+    loading ``start`` first, when given)."""
     n_bytes = len(program.trainable_op.weights_bytes())
     with tempfile.TemporaryDirectory(prefix="tinygen-host-") as tmp:
         workdir = Path(tmp)
-        exe = build(program, Path(header), name, workdir, train=True)
+        exe = build(program, Path(header), name, workdir, train=True, start=start is not None)
         update_rows(program, updates).tofile(workdir / "updates.f32")
         np.ascontiguousarray(X, dtype=np.float32).tofile(workdir / "rows.f32")
         out = workdir / "out.bin"
-        toolchain.run([str(exe), str(workdir / "updates.f32"), str(workdir / "rows.f32"), str(out)],
-                      f"training {name} on the host")
+        files = [workdir / "updates.f32", workdir / "rows.f32", out]
+        if start is not None:
+            (workdir / "start.bin").write_bytes(start)
+            files.insert(0, workdir / "start.bin")
+        toolchain.run([str(exe), *map(str, files)], f"training {name} on the host")
         raw = out.read_bytes()
     steps, saturations = np.frombuffer(raw[n_bytes:n_bytes + 8], dtype="<u4")
     records = np.frombuffer(raw[n_bytes + 8:], dtype=record_dtype(program))

@@ -51,6 +51,7 @@ PLUGIN_SOURCE = ("qemu-plugin", "insn_regions.c")
 RUNNER_SOURCE = ("cortex-m", "runner.c")  # shared by the Cortex-M and RV32 firmware
 ROWS_FILE = "rows.bin"  # the name runner.c opens through semihosting, relative to QEMU's working directory
 UPDATES_FILE = "updates.bin"  # TG_TRAIN: the update rows runner.c applies first
+START_FILE = "start.bin"  # TG_TRAIN_START: the weights runner.c loads before the updates
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,14 @@ class QemuTarget:
         return (self.compiler, self.size_tool, self.qemu, "gcc")
 
     def measure(self, program, header: Path, name: str, X: np.ndarray, extra_flags: tuple[str, ...] = (),
-                updates=None) -> Measurement:
+                updates=None, start_weights: bytes | None = None) -> Measurement:
         """Raw scores and predictions of the compiled C for every row of X, and the model's costs (extra_flags:
         more compiler arguments for every build, after the sources: include paths, libraries). updates (trainable
         programs): (X_updates, y_updates), each row one NAME_partial_fit before the rows are predicted (extra:
-        instructions_partial_fit, the mean instructions of one step, and its _min and _max)."""
+        instructions_partial_fit, the mean instructions of one step, and its _min and _max). start_weights (with
+        updates): NAME_WEIGHTS_BYTES bytes NAME_load_weights takes before them (start.bin; a fleet round's global
+        weights); None: the exported weights."""
+        start = host.start_bytes(program, updates, start_weights)
         X = np.ascontiguousarray(program.check_features(X), dtype=np.float32)
         score_type = NUMPY_TYPES.get(program.ops[-1].out_type)
         if score_type is None:
@@ -91,9 +95,11 @@ class QemuTarget:
             workdir = Path(tmp)
             shutil.copyfile(header, workdir / "model.h")
             X.tofile(workdir / ROWS_FILE)
-            train = () if updates is None else ("-DTG_TRAIN", *(["-DTG_REGRESSION"] if program.task == "regression" else []))
+            train = () if updates is None else tuple(f"-D{d}" for d in host.train_defines(program, start is not None))
             if updates is not None:
                 host.update_rows(program, updates).tofile(workdir / UPDATES_FILE)
+            if start is not None:
+                (workdir / START_FILE).write_bytes(start)
             elfs, results = self._build_and_run(program, workdir, name, len(X), train, extra_flags, n_updates)
             trained = trained_line(workdir / "check.out") if updates is not None else None
             cost_size = toolchain.berkeley_size(toolchain.find(self.size_tool), elfs["cost"])
