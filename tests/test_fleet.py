@@ -1,11 +1,15 @@
 """tinygen fleet: federated learning of devices with Flower. The devices are trainable ConvertedModels (the
 bit-exact simulator of the integer partial_fit the C runs); the federated parts (shards, the ClientApp and its
-guard, the integer FedAvg, Flower's simulation engine, the CLI and its JSON) are the real ones. One test runs Flower's Ray simulation end to end (about 25 s on 2 cores)."""
+guard, the integer FedAvg, Flower's simulation engine, the CLI and its JSON) are the real ones. One test runs Flower's Ray simulation end to end (about 25 s on 2 cores).
+An EmulatedDevice (the C trained on host, avr or cortex-m4 from loaded weights) equals the simulator device byte for
+byte, and a Flower run with one on avr ends on the all-simulator run's global weights (about 20 s; comparing with a
+second Flower run of simulators is marked slow)."""
 from __future__ import annotations
 
 import importlib.util
 import json
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -15,7 +19,10 @@ from hypothesis import given, settings, strategies as st
 
 from tinygen import charts, data, fleet, modelio, train
 from tinygen.cli import main
+from tinygen.emulated_device import EmulatedDevice
 from tinygen.errors import TinygenError
+
+from conftest import need_tool
 
 fleet.require()  # Flower is a test dependency (the fleet extra): missing, this module fails rather than skips
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, Metadata, MetricRecord, RecordDict  # noqa: E402
@@ -288,3 +295,140 @@ def test_without_flower_fleet_says_what_to_install(tmp_path, monkeypatch, breast
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["error: tinygen fleet runs federated learning with Flower: "
                                                   "pip install 'tinygen[fleet]' (missing: flwr)"]
+
+
+# ---- a device that is an emulated MCU ------------------------------------------------------------------------
+EMULATED_TARGETS = {"host": ("gcc",), "avr": ("avr-gcc", "simavr"), "cortex-m4": ("arm-none-eabi-gcc",
+                                                                                  "qemu-system-arm")}
+
+
+def random_shard_and_start(bundle, device, seed: int):
+    """A random private shard (rows and labels) and random global weights within the device's limits."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(bundle.y), int(rng.integers(20, 60)), replace=False)
+    op = device.program.trainable_op
+    values = np.frombuffer(device.trainable_weights(), "<i4").astype(np.int64)
+    limits = np.r_[np.full(op.n_out * op.n_in, op.w_limit), np.full(op.n_out, op.limits[1])]
+    start = np.clip(values + rng.integers(-op.w_limit // 2, op.w_limit // 2, len(values)), -limits, limits)
+    return bundle.X[rows], bundle.y[rows], start.astype("<i4").tobytes()
+
+
+@pytest.mark.parametrize("target", list(EMULATED_TARGETS))
+def test_an_emulated_device_trains_as_the_simulator_device(breast_cancer, target):
+    """EmulatedDevice: the C on the target loads the global weights, runs partial_fit over the shard (two local
+    epochs: the second replays the first's rows on the firmware) and its NAME_weights() equal the simulator
+    device's byte for byte, for random shards and start weights; it survives pickle and deepcopy (Ray)."""
+    import copy
+    import pickle
+
+    for tool in EMULATED_TARGETS[target]:
+        need_tool(tool)
+    bundle, estimator = breast_cancer
+    devices = devices_of(estimator, bundle.X)
+    for seed in range(2):
+        simulator, emulated = devices(), EmulatedDevice(devices(), target)
+        X, y, start = random_shard_and_start(bundle, simulator, seed + 10 * len(target))
+        for device in (simulator, emulated):
+            device.load_weights(start)
+            device.partial_fit(X, y)
+            device.partial_fit(X[::-1], y[::-1])
+        assert emulated.trainable_weights() == simulator.trainable_weights() != start, f"seed {seed} on {target}"
+        assert emulated.training_state()["steps"] == simulator.training_state()["steps"] == 2 * len(y)
+        assert np.array_equal(emulated.predict(bundle.X[:50]), simulator.predict(bundle.X[:50]))
+    for twin in (pickle.loads(pickle.dumps(emulated)), copy.deepcopy(emulated)):
+        assert twin.trainable_weights() == emulated.trainable_weights() and twin.target == target
+    emulated.reset()
+    assert emulated.trainable_weights() == devices().trainable_weights()
+
+
+class LoggedEmulatedDevice(EmulatedDevice):
+    """An EmulatedDevice that appends the weights its MCU reported to a file: the test's proof, from Flower's Ray
+    worker process, that this device's round ran on the emulator."""
+
+    log = ""
+
+    def partial_fit(self, X, y):
+        super().partial_fit(X, y)
+        with open(self.log, "a") as out:
+            out.write(f"{self.target} {len(y)} {self.trainable_weights().hex()}\n")
+        return self
+
+
+@dataclass(frozen=True)
+class LoggedDevices(fleet.ConvertedDevices):
+    log: str = ""
+
+    def __call__(self, partition=None):
+        device = super().__call__(partition)
+        if isinstance(device, EmulatedDevice):
+            device.__class__, device.log = LoggedEmulatedDevice, self.log
+        return device
+
+
+def simulators_without_flower(devices, fleet_data, plan) -> list[int]:
+    """The final global weights of fleet.run's rounds for simulator devices, computed directly: each device loads
+    the global weights and trains its shard in the seeded order, and the weights are count_weighted_mean's (what
+    test_fleet_learns_with_flower proves Flower's run does)."""
+    shards = fleet.partition(plan.split, plan.clients, fleet_data.y_train, seed=plan.seed)
+    weights = bytes(len(devices().trainable_weights()))  # start="zero"
+    for server_round in range(1, plan.rounds + 1):
+        sent = []
+        for partition, shard in enumerate(shards):
+            device = devices()
+            device.load_weights(weights)
+            rows = np.random.default_rng([plan.seed, partition, server_round]).permutation(len(shard))
+            sent.append(np.frombuffer(device.partial_fit(fleet_data.X_train[shard][rows], fleet_data.y_train[shard][rows])
+                                      .trainable_weights(), "<i4"))
+        weights = fleet_flower.count_weighted_mean(np.stack(sent), [len(s) for s in shards]).astype("<i4").tobytes()
+    return np.frombuffer(weights, "<i4").tolist()
+
+
+@pytest.mark.parametrize("reference", ["direct", pytest.param("flower", marks=pytest.mark.slow)])
+def test_a_fleet_with_an_emulated_mcu_ends_where_the_simulators_do(tmp_path, breast_cancer, reference):
+    """3 devices x 2 rounds of the fleet's own run with Flower: device 0 an EmulatedDevice on avr (the C on the
+    ATmega328P under simavr), the others simulators; the final global weights equal those of the same run with
+    three simulators (computed directly, or -- slow -- by a second Flower run), so the emulated MCU is
+    interchangeable with the simulator in a fleet."""
+    for tool in EMULATED_TARGETS["avr"]:
+        need_tool(tool)
+    bundle, estimator = breast_cancer
+    fleet_data = fleet.held_out(bundle.X, bundle.y)
+    plan = fleet.FleetPlan(clients=3, rounds=2, split=fleet.Split("dirichlet", alpha=1.0), start="zero", workers=2)
+    simulators = devices_of(estimator, fleet_data.X_train)
+    log = tmp_path / "emulated.log"
+    report = fleet.run(LoggedDevices(simulators.model, emulate="avr", log=str(log)), estimator, fleet_data, plan)
+    assert report["emulated"] == {"target": "avr", "partitions": [0]}
+    runs = log.read_text().splitlines()  # written in Flower's worker: device 0 trained on simavr in both rounds
+    shard = len(fleet.partition(plan.split, 3, fleet_data.y_train)[0])
+    assert [line.split()[:2] for line in runs] == [["avr", str(shard)]] * 2
+    if reference == "direct":
+        expected = simulators_without_flower(simulators, fleet_data, plan)
+    else:
+        all_simulators = fleet.run(simulators, estimator, fleet_data, plan)
+        assert all_simulators["emulated"] is None and all_simulators["rounds"] == report["rounds"]
+        expected = all_simulators["final_weights"]
+    assert report["final_weights"] == expected != [0] * (bundle.n_features + 1)
+
+
+def test_fleet_emulate_makes_device_0_an_mcu_and_says_when_its_toolchain_is_missing(tmp_path, monkeypatch,
+                                                                                    breast_cancer):
+    import shutil
+
+    bundle, estimator = breast_cancer
+    model, csv = write_fleet_files(tmp_path, bundle, estimator)
+    seen = {}
+    monkeypatch.setattr(fleet, "run", lambda devices, *a, **kw: seen.update(devices=devices) or {
+        "centralized_accuracy": 1.0, "centralized_model": "m", "final_accuracy": 1.0, "gap": 0.0, "seconds": 0.0})
+    args = ["fleet", str(model), "--data", str(csv), "--label", "target", "--clients", "3", "--rounds", "1",
+            "--emulate", "host"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "device 0 on the emulated host" in result.output
+    assert isinstance(seen["devices"](0), EmulatedDevice) and not isinstance(seen["devices"](1), EmulatedDevice)
+    assert not isinstance(seen["devices"](), EmulatedDevice)  # the server's test device
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda tool, *a, **kw: None if tool == "simavr" else which(tool, *a, **kw))
+    result = CliRunner().invoke(main, args[:-1] + ["avr"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: simavr not found; install it with: apt-get install simavr")

@@ -105,13 +105,12 @@ def stream(data: str, kind: str, seed: int = 0, n: int = 80) -> tuple[np.ndarray
     return rows, labels
 
 
-def measure(target: str, model: ConvertedModel, header, X: np.ndarray, updates):
+def measure(target: str, model: ConvertedModel, header, X: np.ndarray, updates, start_weights: bytes | None = None):
     for tool in TOOLS.get(target) or qemu.TARGETS[target].tools:
         need_tool(tool)
     program = model.program
-    if target in ("host", "avr"):
-        return {"host": host, "avr": avr}[target].measure(program, header, "t", X, updates=updates)
-    return qemu.TARGETS[target].measure(program, header, "t", X, updates=updates)
+    module = {"host": host, "avr": avr}[target] if target in ("host", "avr") else qemu.TARGETS[target]
+    return module.measure(program, header, "t", X, updates=updates, start_weights=start_weights)
 
 
 def convert(data: str, kind: str, rate: str | None = None, l2=None) -> ConvertedModel:
@@ -144,6 +143,56 @@ def test_c_equals_simulator_after_updates(case, data, kind, rate, l2, stream_kin
     if target != "host":
         print(f"{case} on {target}: one partial_fit step {measured.extra[cost]:.0f} {cost.split('_')[0]}, state "
               f"{measured.extra['state_bytes']} B")
+
+
+def random_start(model, seed: int) -> bytes:
+    """Start weights a fleet round could send: the exported ones moved at random, a few past the limits (the load
+    clamps and counts them)."""
+    op = model.program.trainable_op
+    rng = np.random.default_rng(seed)
+    values = np.frombuffer(model.trainable_weights(), dtype="<i4").astype(np.int64)
+    values = values + rng.integers(-op.w_limit // 4, op.w_limit // 4, len(values))
+    values[rng.choice(len(values), 2, replace=False)] = [2 ** 31 - 1, -2 ** 31]
+    return np.clip(values, -2 ** 31, 2 ** 31 - 1).astype("<i4").tobytes()
+
+
+# (data, model, schedule): a decaying schedule (its steps count from the load) and a multiclass model
+START_CASES = [("cancer", "logreg", "invscaling:0.5:0.5"), ("iris", "sgd_hinge", "constant:2^-5")]
+
+
+@pytest.mark.parametrize("data, kind, rate, target", spread_over_targets(START_CASES, TARGETS))
+def test_c_trains_from_loaded_start_weights(data, kind, rate, target, tmp_path):
+    """measure(..., start_weights=...): the firmware loads them (NAME_load_weights) before the updates, as a fleet
+    round starts from the global weights; weights, steps, saturations and scores equal the simulator's that loaded
+    the same bytes."""
+    model = convert(data, kind, rate)
+    X, _ = dataset(data)
+    updates_X, updates_y = stream(data, "noisy", seed=3, n=50)
+    start = random_start(model, seed=len(data))
+    header = model.save(tmp_path, "t")["header"]
+    measured = measure(target, model, header, X[::9], (updates_X, model.label_indices(updates_y)))
+    exported = (measured.weights, measured.steps, measured.saturations)
+    measured = measure(target, model, header, X[::9], (updates_X, model.label_indices(updates_y)),
+                       start_weights=start)
+    model.load_weights(start)
+    model.partial_fit(updates_X, updates_y)
+    state = model.training_state()
+    assert measured.weights == model.trainable_weights() != exported[0]
+    assert (measured.steps, measured.saturations) == (state["steps"], state["saturations"]) and state["saturations"] >= 2
+    assert np.array_equal(np.asarray(measured.scores).reshape(-1, model.program.n_outputs), model.scores(X[::9]))
+    model.reset()
+    model.partial_fit(updates_X, updates_y)  # without start_weights: the exported start, as before
+    assert exported == (model.trainable_weights(), len(updates_X), model.training_state()["saturations"])
+
+
+def test_start_weights_are_checked(tmp_path):
+    model = convert("cancer", "sgd_hinge")
+    header = model.save(tmp_path, "t")["header"]
+    X, y = stream("cancer", "random", n=3)
+    with pytest.raises(TinygenError, match="NAME_WEIGHTS_BYTES is 124"):
+        host.measure(model.program, header, "t", X, updates=(X, y), start_weights=b"\0" * 120)
+    with pytest.raises(TinygenError, match="pass updates"):
+        host.measure(model.program, header, "t", X, start_weights=model.trainable_weights())
 
 
 def test_every_loss_schedule_and_l2_is_covered():

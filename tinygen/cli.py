@@ -19,6 +19,7 @@ from . import shipped
 from . import train as train_module
 from .api import convert, declare_raw_samples, load
 from .emit import check_name, suggest_name
+from .emulated_device import check_target
 from .errors import TinygenError
 from .features import DEFAULT_FEATURES, WindowFeatures
 from .featurespec import GRAMMAR
@@ -1339,11 +1340,13 @@ def check(target, jobs, cache_path):
               "devices' row orders.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report (curve, reference, "
               "shards) as JSON.")
+@click.option("--emulate", metavar="TARGET", type=click.Choice(tuple(TARGETS)), help="Device 0 runs the generated C "
+              "on this target's emulator (avr: the ATmega328P under simavr) instead of the simulator.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading .joblib/.pkl (pickle runs code).")
 @friendly
 @_csv_options
 def fleet(model_path, data_csv, label, clients, rounds, split_text, local_epochs, dtype, learning_rate, l2, start,
-          test_size, seed, json_path, allow_pickle, csv_format):
+          test_size, seed, json_path, emulate, allow_pickle, csv_format):
     """Federated learning of CLIENTS devices with Flower (pip install 'tinygen[fleet]'): each device holds a
     private shard of the data, runs partial_fit on it and sends back only its weights and its row count; FedAvg
     averages them in the device format. Prints the held-out accuracy per round beside a centralised model's."""
@@ -1351,15 +1354,18 @@ def fleet(model_path, data_csv, label, clients, rounds, split_text, local_epochs
 
     split = fleet_module.parse_split(split_text)
     fleet_module.require()  # before anything is read
+    if emulate:
+        check_target(emulate)  # a missing toolchain is one line, before any round
     estimator = _load_estimator(model_path, allow_pickle)
     if not is_classifier(estimator):
         raise TinygenError(f"fleet learns classifiers (accuracy per round); {type(estimator).__name__} is not one")
     rows, groups = _fleet_rows(data_csv, label, estimator, csv_format, split.column)
     data = fleet_module.held_out(rows.X, rows.y, groups, test_size, seed)
-    devices = fleet_module.converted_devices(estimator, data.X_train, dtype, learning_rate, l2)
+    devices = fleet_module.converted_devices(estimator, data.X_train, dtype, learning_rate, l2, emulate)
     plan = fleet_module.FleetPlan(clients, rounds, split, local_epochs, seed, start)
     click.echo(f"fleet: {clients} devices, --split {split}, {len(data.y_train)} training rows shared, "
-               f"{len(data.y_test)} held out; Flower simulation, {rounds} rounds")
+               f"{len(data.y_test)} held out; Flower simulation, {rounds} rounds"
+               + (f"; device 0 on the emulated {emulate}" if emulate else ""))
     report = fleet_module.run(devices, estimator, data, plan, on_round=lambda server_round, accuracy: click.echo(
         f"  round {server_round:>3}  accuracy {accuracy:.4f}" + ("  (the start)" if server_round == 0 else "")))
     curve = [report["initial_accuracy"], *(point["accuracy"] for point in report["rounds"])]

@@ -1,6 +1,7 @@
 """`tinygen fleet`: federated learning of tinygen devices with Flower (issue 17).
 
-Each client is a device (the simulator of a trainable export: tinygen.convert(..., trainable=True)) that holds a
+Each client is a device (the simulator of a trainable export: tinygen.convert(..., trainable=True); with
+--emulate, device 0 is an emulated_device.EmulatedDevice: the generated C trained on an emulated MCU) that holds a
 private shard of the training rows. Every round it loads the global weights, runs partial_fit over its shard
 (--local-epochs passes, rows in a seeded order) and sends back only its trainable weights and its row count;
 Flower's FedAvg averages them weighted by the counts, in the device format (fleet_flower.count_weighted_mean),
@@ -28,6 +29,7 @@ from typing import Protocol
 import numpy as np
 from sklearn.base import clone
 
+from .emulated_device import EmulatedDevice
 from .errors import TinygenError
 
 INSTALL_HINT = "tinygen fleet runs federated learning with Flower: pip install 'tinygen[fleet]'"
@@ -172,22 +174,30 @@ def by_column_group_size(column: str, values: int, clients: int) -> int:
 
 @dataclass(frozen=True)
 class ConvertedDevices:
-    """A device factory (what the fleet calls, in every Flower actor): a copy of one trainable ConvertedModel,
-    converted once, at its exported start."""
+    """A device factory (what the fleet calls, in every Flower actor, with the device's partition): a copy of one
+    trainable ConvertedModel, converted once, at its exported start; with ``emulate`` (a target), the devices of
+    the partitions in ``emulated`` are EmulatedDevices: that copy's C trained on the emulated MCU."""
 
     model: object
+    emulate: str | None = None
+    emulated: tuple[int, ...] = (0,)
 
-    def __call__(self) -> Device:
-        return copy.deepcopy(self.model)
+    def __call__(self, partition: int | None = None) -> Device:
+        model = copy.deepcopy(self.model)
+        if self.emulate is not None and partition in self.emulated:
+            return EmulatedDevice(model, self.emulate)
+        return model
 
 
 def converted_devices(estimator, calibration, dtype: str = "q15", learning_rate: str | None = None,
-                      l2: float | None = None) -> ConvertedDevices:
-    """The devices of MODEL: tinygen.convert(estimator, dtype, calibration, trainable=True, learning_rate, l2)."""
+                      l2: float | None = None, emulate: str | None = None) -> ConvertedDevices:
+    """The devices of MODEL: tinygen.convert(estimator, dtype, calibration, trainable=True, learning_rate, l2);
+    with ``emulate``, the first device (partition 0) runs the C on that target's emulator."""
     from .api import convert
 
     options = {key: value for key, value in (("learning_rate", learning_rate), ("l2", l2)) if value is not None}
-    return ConvertedDevices(convert(estimator, dtype=dtype, calibration=calibration, trainable=True, **options))
+    return ConvertedDevices(convert(estimator, dtype=dtype, calibration=calibration, trainable=True, **options),
+                            emulate)
 
 
 @dataclass(frozen=True)
@@ -235,10 +245,11 @@ def centralized_reference(estimator, data: FleetData) -> tuple[float, str]:
     return accuracy, f"{shown} refitted by scikit-learn on all {len(data.y_train)} training rows (float64)"
 
 
-def run(make_device: Callable[[], Device], estimator, data: FleetData, plan: FleetPlan,
+def run(make_device: Callable[..., Device], estimator, data: FleetData, plan: FleetPlan,
         on_round: Callable[[int, float], None] | None = None, verbose: bool = False) -> dict:
     """Federated learning of plan.clients devices made by ``make_device`` (each call: a device at its exported
-    start) over ``data``, with Flower; the report (fleet's JSON: engine, rounds, centralized_accuracy, ...)."""
+    start; make_device(p): partition p's, which may be an emulated MCU) over ``data``, with Flower; the report
+    (fleet's JSON: engine, rounds, centralized_accuracy, ...). The server's test device is make_device()."""
     require()
     check_labels(estimator, np.concatenate([data.y_train, data.y_test]))
     from . import fleet_flower  # imports flwr
@@ -256,9 +267,12 @@ def run(make_device: Callable[[], Device], estimator, data: FleetData, plan: Fle
     if len(evaluate.curve) != plan.rounds + 1:
         raise TinygenError(f"Flower ran {len(evaluate.curve) - 1} of {plan.rounds} rounds")
     centralized_accuracy, centralized_model = centralized_reference(estimator, data)
+    emulate = getattr(make_device, "emulate", None)
     return fleet_report(plan, data, shards, evaluate, strategy.received, len(exported), workers, seconds) | {
         "centralized_accuracy": centralized_accuracy, "centralized_model": centralized_model,
-        "gap": centralized_accuracy - evaluate.curve[-1][1]}
+        "gap": centralized_accuracy - evaluate.curve[-1][1],
+        # which devices trained the C on an emulated MCU (the rest: the bit-exact simulator)
+        "emulated": {"target": emulate, "partitions": list(make_device.emulated)} if emulate else None}
 
 
 def check_labels(estimator, y) -> None:

@@ -73,7 +73,8 @@ def only_weights_leave(message: Message, context: Context, call_next) -> Message
 class LocalTraining:
     """One device's round: load the global weights, run partial_fit over its private shard ``local-epochs``
     times (each pass in a permutation seeded by (seed, partition, round), so runs repeat), send the weights
-    and the row count. ``shards[p]`` = (X, y) of partition p; ``make_device()`` a device at its exported start."""
+    and the row count. ``shards[p]`` = (X, y) of partition p; ``make_device(p)`` partition p's device at its
+    exported start (the simulator, or an emulated MCU)."""
 
     make_device: Callable
     shards: tuple
@@ -83,7 +84,7 @@ class LocalTraining:
         partition = int(context.node_config["partition-id"])
         config = message.content[CONFIG_KEY]
         X, y = self.shards[partition]
-        device = self.make_device()
+        device = self.make_device(partition)
         device.load_weights(weights_bytes(message.content[ARRAYS_KEY]))
         order = np.random.default_rng([self.seed, partition, int(config["server-round"])])
         for _ in range(int(config["local-epochs"])):
