@@ -418,7 +418,8 @@ def test_fleet_emulate_makes_device_0_an_mcu_and_says_when_its_toolchain_is_miss
     model, csv = write_fleet_files(tmp_path, bundle, estimator)
     seen = {}
     monkeypatch.setattr(fleet, "run", lambda devices, *a, **kw: seen.update(devices=devices) or {
-        "centralized_accuracy": 1.0, "centralized_model": "m", "final_accuracy": 1.0, "gap": 0.0, "seconds": 0.0})
+        "centralized_accuracy": 1.0, "centralized_model": "m", "final_accuracy": 1.0, "gap": 0.0, "seconds": 0.0,
+        "initial_accuracy": 0.5, "rounds": [{"round": 1, "accuracy": 1.0}]})
     args = ["fleet", str(model), "--data", str(csv), "--label", "target", "--clients", "3", "--rounds", "1",
             "--emulate", "host"]
     result = CliRunner().invoke(main, args)
