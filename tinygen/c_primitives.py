@@ -35,6 +35,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "mac_i8_i16": ("rd_i8",),
     "srdhm": (),
     "rdbpot": (),
+    "rdbpot_bytes": (),
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),

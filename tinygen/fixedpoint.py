@@ -360,6 +360,15 @@ def rdbpot(x, exponent) -> np.ndarray:
     return (x >> exponent) + (remainder > threshold)
 
 
+def rdbpot_bytes(x, exponent, mask) -> np.ndarray:
+    """rdbpot(x, exponent) with the caller's mask = 2**exponent - 1 (computed once for a loop of one exponent).
+    C: NAME_rdbpot_bytes (on AVR the shift is byte moves plus at most 7 one-bit steps)."""
+    exponent = np.asarray(exponent, dtype=np.int64)
+    if np.any(np.asarray(mask, dtype=np.int64) != (np.int64(1) << exponent) - 1):
+        raise ValueError("rdbpot_bytes: mask must be 2**exponent - 1")
+    return rdbpot(x, exponent)
+
+
 def mbqm(x, multiplier, shift) -> np.ndarray:
     """MultiplyByQuantizedMultiplier with TFLM's default double rounding:
     RDBPOT(SRDHM(x * 2**max(s, 0), M), max(-s, 0)). x int32; x * 2**max(s, 0) must stay in int32 (TFLM
