@@ -45,6 +45,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     # window_fft_bands (ops/features/fft_bands.py)
     "log2_u32": ("ROM", "rd_u16"),  # its table of log2(1 + j/32) is in flash
     "mul_i16_i32": (),
+    "mul_i16_u16_i32": (),
     "butterflies_q15": ("ld_pair", "st_pair", "high_halves"),
 }
 

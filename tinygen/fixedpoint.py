@@ -481,6 +481,16 @@ def mul_i16_i32(a, b) -> np.ndarray:
     return a * b
 
 
+def mul_i16_u16_i32(a, b) -> np.ndarray:
+    """a * b, exact in int32 (|a b| <= 2**15 (2**16 - 1)), for int16 a and uint16 b (standardize's scaling).
+    C: NAME_mul_i16_u16_i32 (on AVR four 8 x 8 multiplies inline, about 20 cycles; elsewhere the C product)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if np.any((a < -(1 << 15)) | (a >= 1 << 15) | (b < 0) | (b >= 1 << 16)):
+        raise ValueError("mul_i16_u16_i32 takes an int16 and a uint16")
+    return a * b
+
+
 def butterflies_q15(a_re, a_im, b_re, b_im, c, s) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The radix-2 butterfly that halves: ((a + b W) / 2, (a - b W) / 2) for complex int16 a, b and W = (c - i s)
     2^-15 (c, s in [-2^15, 2^15]: 2^15 stands for an exact 1), each component rounded half up once:
