@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-FUNCTION = re.compile(r"^static\b[^;={}]*?\b(\w+)\s*\([^;{}]*\)\s*\{", re.M)
+FUNCTION = re.compile(r"^static\b[^;={}]*?\b(?!__attribute__\b)(\w+)\s*\([^;{}]*\)\s*\{", re.M)  # past GCC attributes
 TABLE = re.compile(r"^static\s+const\b[^;{(]*?\b(\w+)\s*\[[^\]]*\][^;]*?=", re.M)
 MACRO = re.compile(r"^#define\s+(\w+)", re.M)
 

@@ -287,6 +287,22 @@ void tg_log2_u32_n(const uint32_t *v, int64_t n, int32_t *out)
     }}
 }}
 
+void tg_rdbpot_bytes_n(const int32_t *x, const uint8_t *exponent, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_rdbpot_bytes(x[i], exponent[i], ((uint32_t)1 << exponent[i]) - 1u);
+    }}
+}}
+
+void tg_mul_i16_u16_i32_n(const int16_t *a, const uint16_t *b, int64_t n, int32_t *out)
+{{
+    int64_t i;
+    for (i = 0; i < n; i++) {{
+        out[i] = {p}_mul_i16_u16_i32(a[i], b[i]);
+    }}
+}}
+
 void tg_mul_i16_i32_n(const int16_t *a, const int16_t *b, int64_t n, int32_t *out)
 {{
     int64_t i;
@@ -337,6 +353,8 @@ def _declare(lib, regressor_names):
         "tg_mul_hi_u32_n": (None, [_ptr(np.uint32), _ptr(np.uint32), c.c_int64, _ptr(np.uint32)]),
         "tg_to_fixed_offset_n": (None, [_ptr(np.float32), c.c_int64, c.c_int8, c.c_int16, _ptr(np.int32), _ptr(np.int32)]),
         "tg_log2_u32_n": (None, [_ptr(np.uint32), c.c_int64, _ptr(np.int32)]),
+        "tg_rdbpot_bytes_n": (None, [_ptr(np.int32), _ptr(np.uint8), c.c_int64, _ptr(np.int32)]),
+        "tg_mul_i16_u16_i32_n": (None, [_ptr(np.int16), _ptr(np.uint16), c.c_int64, _ptr(np.int32)]),
         "tg_mul_i16_i32_n": (None, [_ptr(np.int16), _ptr(np.int16), c.c_int64, _ptr(np.int32)]),
         "tg_butterflies_q15_n": (None, [_ptr(np.int16), _ptr(np.int16), _ptr(np.int16), c.c_int64]),
     }
@@ -734,7 +752,8 @@ TWIN_TESTS = {
     "div_q15": "test_div_q15_matches_c", "bits": "test_bits_and_order_key_match_c",
     "order_key": "test_bits_and_order_key_match_c",
     "log2_u32": "test_log2_u32_matches_c", "mul_i16_i32": "test_mul_i16_i32_matches_c",
-    "butterflies_q15": "test_butterflies_q15_matches_c",
+    "butterflies_q15": "test_butterflies_q15_matches_c", "rdbpot_bytes": "test_rdbpot_bytes_matches_c",
+    "mul_i16_u16_i32": "test_mul_i16_u16_i32_matches_c",
 }
 
 
@@ -1064,6 +1083,38 @@ def test_mul_i16_i32_matches_c(clib):
     assert_equal_arrays(a, fixedpoint.mul_i16_i32(a, b), out, "mul_i16_i32")
     with pytest.raises(ValueError):
         fixedpoint.mul_i16_i32(32768, 1)
+
+
+def test_mul_i16_u16_i32_matches_c(clib):
+    """The portable C product (the AVR assembly is held to the twin by tests/test_trainable.py on the ATmega328P)."""
+    rng = np.random.default_rng(35)
+    a_edges = np.array([-32768, -32767, -1, 0, 1, 32766, 32767])
+    b_edges = np.array([0, 1, 255, 256, 32767, 32768, 65534, 65535])
+    a = np.concatenate([np.repeat(a_edges, b_edges.size), rng.integers(-32768, 32768, 50_000)])
+    b = np.concatenate([np.tile(b_edges, a_edges.size), rng.integers(0, 65536, 50_000)])
+    out = _out(a.size)
+    clib.lib.tg_mul_i16_u16_i32_n(a.astype(np.int16), b.astype(np.uint16), a.size, out)
+    assert_equal_arrays(a, fixedpoint.mul_i16_u16_i32(a, b), out, "mul_i16_u16_i32")
+    with pytest.raises(ValueError):
+        fixedpoint.mul_i16_u16_i32(1, -1)
+
+
+def test_rdbpot_bytes_matches_c(clib):
+    """Every exponent on the int32 edges, the ties around each power of two and random values (the AVR shift by
+    bytes and bits is held to the twin by tests/test_trainable.py on the ATmega328P)."""
+    rng = np.random.default_rng(34)
+    exponent = np.repeat(np.arange(32), 40)
+    ties = np.int64(1) << np.maximum(exponent - 1, 0)
+    edges = np.array([-(1 << 31), -(1 << 31) + 1, -(1 << 30), -1, 0, 1, (1 << 30), (1 << 31) - 1])
+    x = np.concatenate([np.tile(edges, 160), ties, -ties, ties - 1, -ties + 1, ties + 1, -ties - 1,
+                        rng.integers(-(1 << 31), 1 << 31, 50_000)])
+    e = np.concatenate([np.repeat(np.arange(32), 40), *[exponent] * 6, rng.integers(0, 32, 50_000)]).astype(np.uint8)
+    x = np.clip(x, -(1 << 31), (1 << 31) - 1)
+    out = _out(x.size)
+    clib.lib.tg_rdbpot_bytes_n(x.astype(np.int32), e, x.size, out)
+    assert_equal_arrays(x, fixedpoint.rdbpot_bytes(x, e, (np.int64(1) << e.astype(np.int64)) - 1), out, "rdbpot_bytes")
+    with pytest.raises(ValueError):
+        fixedpoint.rdbpot_bytes(5, 3, 3)
 
 
 def butterfly_cases(rng, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,6 +35,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "mac_i8_i16": ("rd_i8",),
     "srdhm": (),
     "rdbpot": (),
+    "rdbpot_bytes": (),
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),
@@ -44,6 +45,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     # window_fft_bands (ops/features/fft_bands.py)
     "log2_u32": ("ROM", "rd_u16"),  # its table of log2(1 + j/32) is in flash
     "mul_i16_i32": (),
+    "mul_i16_u16_i32": (),
     "butterflies_q15": ("ld_pair", "st_pair", "high_halves"),
 }
 
