@@ -39,13 +39,17 @@ def package_root(subdir: str) -> Path:
     raise TinygenError(f"tinygen's {subdir}/ is missing from this installation; reinstall tinygen")
 
 
-def run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a command; a failure becomes a TinygenError with the first lines of its output."""
+def run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 300,
+        stdout_file: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a command; a failure becomes a TinygenError with the first lines of its output. stdout_file: its
+    standard output is also written there, failed or not (a firmware's report of why it failed)."""
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "LC_ALL": "C"})
     except subprocess.TimeoutExpired:
         raise TinygenError(f"{what} timed out after {timeout:.0f} s") from None
+    if stdout_file is not None:
+        Path(stdout_file).write_text(done.stdout)
     if done.returncode != 0:
         detail = " | ".join((done.stderr or done.stdout).strip().splitlines()[:6])
         raise TinygenError(f"{what} failed (exit {done.returncode}): {detail}")
