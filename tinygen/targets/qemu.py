@@ -70,6 +70,7 @@ class QemuTarget:
     # where the firmware's semihosting output arrives: QEMU's semihosting chardev (ARM, RISC-V), or QEMU's own
     # standard output (Xtensa: its simcall write to fd 1 ignores the chardev)
     output_on_stdout: bool = False
+    runtime_sources: tuple[str, ...] = ()  # more C files under firmware_dir linked into every firmware
 
     @property
     def tools(self) -> tuple[str, ...]:
@@ -156,6 +157,7 @@ class QemuTarget:
                *defines, f"-L{firmware / self.firmware_dir}", "-T", self.linker_script,
                *([f"-Wl,--defsym=__stack_size={self.stack_size}"] if self.stack_size else []),
                str(firmware / self.firmware_dir / "startup.c"), str(firmware.joinpath(*RUNNER_SOURCE)),
+               *(str(firmware / self.firmware_dir / source) for source in self.runtime_sources),
                *extra_flags, "-o", str(elf)]
         toolchain.run(cmd, f"building {name}.h for {self.name}")
         return elf
@@ -374,10 +376,12 @@ RV32 = QemuTarget(
 # The ESP8266's core, the closest Xtensa that Debian builds for (no LX6/LX7 compiler, no ESP32 machine in QEMU):
 # counts here are lx106 instructions, indicative for the ESP32's LX6/LX7, not its cycles. -mtext-section-literals
 # keeps each function's constants beside it, as the ESP8266 toolchains do.
-# Debian installs its picolibc specs outside the compiler's search path: named by their full path.
+# Debian installs its picolibc specs outside the compiler's search path: named by their full path. Its libgcc lacks
+# the helpers that the ESP8266's ROM provides (64-bit multiply, division, float add/multiply/convert):
+# firmware/xtensa/rom_helpers.c supplies them, and counts as the model's flash where only the model uses them.
 XTENSA_LX106 = QemuTarget(
     "xtensa-lx106", "xtensa-lx106-elf-gcc", "xtensa-lx106-elf-size", ("-mlongcalls", "-mtext-section-literals"),
     ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs",), "xtensa", "sim.ld", "qemu-system-xtensa", ("-M", "sim", "-cpu", "lx106"),
-    output_on_stdout=True)
+    output_on_stdout=True, runtime_sources=("rom_helpers.c",))
 
 TARGETS = {target.name: target for target in (CORTEX_M4, CORTEX_M4_NOFPU, CORTEX_M0, RV32, XTENSA_LX106)}
