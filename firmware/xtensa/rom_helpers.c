@@ -17,6 +17,9 @@
 #define TG_HELPER(name) name
 #endif
 
+/* One stack frame per helper (they run inside the model's measured call, whose stack is reported). */
+#define INLINE __attribute__((always_inline)) inline
+
 #define SIGN_BIT 0x80000000u
 #define EXP_MASK 0x7f800000u
 #define FRAC_MASK 0x007fffffu
@@ -33,21 +36,21 @@ uint32_t TG_HELPER(__udivsi3)(uint32_t n, uint32_t d);
 uint32_t TG_HELPER(__umodsi3)(uint32_t n, uint32_t d);
 int32_t TG_HELPER(__divsi3)(int32_t n, int32_t d);
 
-static uint32_t bits_of(float value)
+static INLINE uint32_t bits_of(float value)
 {
     uint32_t bits;
     memcpy(&bits, &value, sizeof bits);
     return bits;
 }
 
-static float float_of(uint32_t bits)
+static INLINE float float_of(uint32_t bits)
 {
     float value;
     memcpy(&value, &bits, sizeof value);
     return value;
 }
 
-static int leading_zeros(uint32_t value) /* value != 0 */
+static INLINE int leading_zeros(uint32_t value) /* value != 0 */
 {
     int n = 0;
     while (!(value & SIGN_BIT)) {
@@ -58,7 +61,7 @@ static int leading_zeros(uint32_t value) /* value != 0 */
 }
 
 /* value >> shift, with a 1 in bit 0 if any bit shifted out was 1 (the sticky bit of rounding). */
-static uint32_t shift_right_jam(uint32_t value, int shift)
+static INLINE uint32_t shift_right_jam(uint32_t value, int shift)
 {
     if (shift <= 0) {
         return value;
@@ -73,7 +76,7 @@ static uint32_t shift_right_jam(uint32_t value, int shift)
  * fraction bits decide the rounding. A subnormal result is shifted to exponent 1 first; adding the
  * rounded significand (with its leading bit) to (exp - 1) << 23 carries into the exponent on its own, up to
  * infinity. */
-static float round_pack(uint32_t sign, int exp, uint32_t sig)
+static INLINE float round_pack(uint32_t sign, int exp, uint32_t sig)
 {
     uint32_t round_bits;
     if (exp >= 255) {
@@ -92,7 +95,7 @@ static float round_pack(uint32_t sign, int exp, uint32_t sig)
 }
 
 /* The NaN result of an operation with a NaN operand (0 when neither is one). */
-static uint32_t nan_result(uint32_t a, uint32_t b)
+static INLINE uint32_t nan_result(uint32_t a, uint32_t b)
 {
     if ((a & ~SIGN_BIT) > EXP_MASK) {
         return a | QUIET_BIT;
@@ -104,14 +107,14 @@ static uint32_t nan_result(uint32_t a, uint32_t b)
 }
 
 /* The significand of a finite binary32 with its leading bit, and its exponent (a subnormal's: 1). */
-static uint32_t unpack(uint32_t bits, int *exp)
+static INLINE uint32_t unpack(uint32_t bits, int *exp)
 {
     int field = (int)((bits & EXP_MASK) >> 23);
     *exp = field ? field : 1;
     return (bits & FRAC_MASK) | (field ? 0x00800000u : 0u);
 }
 
-static float add_bits(uint32_t a, uint32_t b)
+static INLINE float add_bits(uint32_t a, uint32_t b)
 {
     uint32_t nan = nan_result(a, b);
     uint32_t sig_a, sig_b, swap;
@@ -156,7 +159,7 @@ float TG_HELPER(__subsf3)(float a, float b)
 }
 
 /* 32 x 32 -> 64 bits from four 16 x 16 products (no 64-bit multiply). */
-static uint64_t wide_product(uint32_t a, uint32_t b)
+static INLINE uint64_t wide_product(uint32_t a, uint32_t b)
 {
     uint32_t low = (a & 0xffffu) * (b & 0xffffu);
     uint32_t mid_a = (a >> 16) * (b & 0xffffu);
@@ -196,7 +199,7 @@ float TG_HELPER(__mulsf3)(float a, float b)
     return round_pack(sign, exp_a + exp_b - 127 + shift, sig);
 }
 
-static float from_magnitude(uint32_t sign, uint32_t magnitude)
+static INLINE float from_magnitude(uint32_t sign, uint32_t magnitude)
 {
     int zeros;
     if (!magnitude) {
@@ -226,7 +229,7 @@ int64_t TG_HELPER(__muldi3)(int64_t a, int64_t b)
 }
 
 /* Restoring division, one quotient bit per step (d != 0; division by 0 gives all ones, as the ROM's). */
-static uint32_t divide(uint32_t n, uint32_t d, uint32_t *remainder)
+static INLINE uint32_t divide(uint32_t n, uint32_t d, uint32_t *remainder)
 {
     uint32_t quotient = 0, rest = 0;
     int bit;

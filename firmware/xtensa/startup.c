@@ -4,7 +4,8 @@
  * reset stub there jumps to _start, which sets the SP, points VECBASE at this file's exception vectors and
  * clears PS.EXCM (so that an exception is not taken as a double exception), then start_c copies .data, zeroes
  * .bss and runs main(). Any exception (illegal instruction, unaligned or unmapped access, ...) reports through
- * runner.c's firmware_fault(EXCCAUSE, EPC1, SP): FAULT and a non-zero QEMU exit instead of a hang.
+ * runner.c's firmware_fault(EXCCAUSE, EPC1, SP), a debug exception (break) as cause 0xdb with EPC2: FAULT and
+ * a non-zero QEMU exit instead of a hang.
  *
  * Platform interface used by runner.c:
  *   long semihost_call(long op, const void *arg)   the ARM semihosting operations runner.c uses (OPEN, CLOSE,
@@ -43,7 +44,9 @@ __asm__(".section .reset_vector, \"ax\"\n"
         "    movi a1, __stack_top\n"
         "    movi a2, _vectors\n"
         "    wsr a2, vecbase\n"
-        "    movi a2, 0x2f\n" /* PS: INTLEVEL 15 (no interrupts), UM (user vector), EXCM clear */
+        /* PS: UM (the user vector), EXCM clear, INTLEVEL 1: below the debug level (2), so that break traps;
+         * no interrupt is enabled (INTENABLE is 0 at reset) */
+        "    movi a2, 0x21\n"
         "    wsr a2, ps\n"
         "    rsync\n"
         "    movi a0, start_c\n"
@@ -55,7 +58,7 @@ __asm__(".section .reset_vector, \"ax\"\n"
         ".globl _vectors\n"
         "_vectors:\n"
         "    .org _vectors + 0x10\n"
-        "    j fault_entry\n"
+        "    j debug_entry\n"
         "    .org _vectors + 0x20\n"
         "    j fault_entry\n"
         "    .org _vectors + 0x30\n"
@@ -70,7 +73,12 @@ __asm__(".section .reset_vector, \"ax\"\n"
         "fault_entry:\n"
         "    rsr a2, exccause\n"
         "    rsr a3, epc1\n"
-        "    mov a4, a1\n"
+        "    j 1f\n"
+        /* a debug exception (break, as __builtin_trap emits): at the lx106's debug level 2, its pc in EPC2 */
+        "debug_entry:\n"
+        "    movi a2, 0xdb\n"
+        "    rsr a3, epc2\n"
+        "1:  mov a4, a1\n"
         "    movi a1, __stack_top\n"
         "    movi a0, firmware_fault\n"
         "    callx0 a0\n");

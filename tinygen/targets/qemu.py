@@ -186,7 +186,7 @@ class QemuTarget:
         reported = out_file.read_text(errors="replace").splitlines() if out_file.exists() else []
         for line in reported:
             if line.startswith("FAULT"):
-                causes = RISCV_TRAPS if self.firmware_dir == "rv32" else ARM_EXCEPTIONS
+                causes = FAULT_CAUSES.get(self.firmware_dir, ARM_EXCEPTIONS)
                 raise TinygenError(f"the {self.name} firmware faulted: {describe_fault(line, elf, causes)}")
             if line.startswith("ERROR"):
                 detail = line[6:]
@@ -266,6 +266,13 @@ ARM_EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault",
 RISCV_TRAPS = {0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
                3: "breakpoint", 4: "load address misaligned", 5: "load access fault",
                6: "store address misaligned", 7: "store access fault", 11: "environment call"}
+
+# EXCCAUSE values of the Xtensa ISA; 0xdb is firmware/xtensa/startup.c's mark for a debug exception
+XTENSA_CAUSES = {0: "illegal instruction", 1: "syscall", 2: "instruction fetch error", 3: "load/store error",
+                 6: "integer divide by zero", 8: "privileged instruction", 9: "unaligned load or store",
+                 20: "instruction fetch prohibited", 28: "load prohibited", 29: "store prohibited",
+                 0xDB: "debug exception (break)"}
+FAULT_CAUSES = {"rv32": RISCV_TRAPS, "xtensa": XTENSA_CAUSES}  # by firmware_dir; ARM_EXCEPTIONS otherwise
 
 
 def stack_region(elf: Path) -> int | None:

@@ -15,7 +15,7 @@ PACKAGES = {
     "avr-gcc": "gcc-avr avr-libc", "avr-size": "binutils-avr", "avr-objcopy": "binutils-avr", "avrdude": "avrdude", "simavr": "simavr libsimavr-dev libelf-dev pkg-config",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm": "qemu-system-arm",
     "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-    "qemu-system-riscv32": "qemu-system-misc",
+    "qemu-system-riscv32": "qemu-system-misc", "qemu-system-xtensa": "qemu-system-misc",
     "xtensa-lx106-elf-gcc": "gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf",
     "xtensa-lx106-elf-size": "binutils-xtensa-lx106", "arm-none-eabi-size": "binutils-arm-none-eabi",
     "riscv64-unknown-elf-size": "binutils-riscv64-unknown-elf", "clang": "clang", "clang++": "clang",
