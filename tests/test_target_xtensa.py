@@ -130,3 +130,13 @@ def test_rom_helpers_equal_the_host_arithmetic(tmp_path):
     ok = nonzero & ~((a == 0x80000000) & (b == 0xFFFFFFFF))
     n, d = a[ok].view(np.int32).astype(np.int64), b[ok].view(np.int32).astype(np.int64)
     assert np.array_equal(out[ok, 9].view(np.int32), (np.abs(n) // np.abs(d) * np.sign(n) * np.sign(d)).astype(np.int32))
+
+
+def test_a_helper_nobody_supplies_is_refused_in_one_line(tmp_path):
+    """Double precision (__adddf3, ...) is neither in Debian's lx106 libgcc nor in rom_helpers.c: the build says
+    which helpers are missing, in one line."""
+    from test_target_qemu import measure_probe
+    from conftest import error_of
+    message = error_of(measure_probe, TARGET, tmp_path, "    return (float)((double)x[0] * (double)x[1] + 0.5);")
+    assert "xtensa-lx106 cannot link this model: it needs __adddf3" in message and "__muldf3" in message, message
+    assert "\n" not in message

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -159,7 +160,15 @@ class QemuTarget:
                str(firmware / self.firmware_dir / "startup.c"), str(firmware.joinpath(*RUNNER_SOURCE)),
                *(str(firmware / self.firmware_dir / source) for source in self.runtime_sources),
                *extra_flags, "-o", str(elf)]
-        toolchain.run(cmd, f"building {name}.h for {self.name}")
+        try:
+            toolchain.run(cmd, f"building {name}.h for {self.name}")
+        except TinygenError as error:
+            missing = sorted(set(re.findall(r"undefined reference to `(__\w+)'", getattr(error, "output", ""))))
+            if not self.runtime_sources or not missing:
+                raise
+            raise TinygenError(f"{self.name} cannot link this model: it needs {', '.join(missing)}, which Debian's "
+                               f"libgcc for this core leaves to the chip's ROM and firmware/{self.firmware_dir}/"
+                               f"{', '.join(self.runtime_sources)} does not supply") from None
         return elf
 
     def run(self, elf: Path, workdir: Path, n_rows: int, plugin: Path | None = None,

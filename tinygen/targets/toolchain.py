@@ -52,7 +52,9 @@ def run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 300
         Path(stdout_file).write_text(done.stdout)
     if done.returncode != 0:
         detail = " | ".join((done.stderr or done.stdout).strip().splitlines()[:6])
-        raise TinygenError(f"{what} failed (exit {done.returncode}): {detail}")
+        error = TinygenError(f"{what} failed (exit {done.returncode}): {detail}")
+        error.output = done.stderr or done.stdout  # all of it, for callers that explain a known failure
+        raise error
     return done
 
 
