@@ -397,7 +397,8 @@ RV32 = QemuTarget(
 # firmware/xtensa/rom_helpers.c supplies them, and counts as the model's flash where only the model uses them.
 XTENSA_LX106 = QemuTarget(
     "xtensa-lx106", "xtensa-lx106-elf-gcc", "xtensa-lx106-elf-size", ("-mlongcalls", "-mtext-section-literals"),
-    ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs",), "xtensa", "sim.ld", "qemu-system-xtensa", ("-M", "sim", "-cpu", "lx106"),
+    ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs",), "xtensa", "sim.ld", "qemu-system-xtensa",
+    ("-M", "sim", "-cpu", "lx106"),
     output_on_stdout=True, runtime_sources=("rom_helpers.c",))
 
 TARGETS = {target.name: target for target in (CORTEX_M4, CORTEX_M4_NOFPU, CORTEX_M0, RV32, XTENSA_LX106)}
