@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 
 # host compilers, with clang and cppcheck for the compiler matrix (clang with its sanitizer runtimes for the
 # fuzz tests' AddressSanitizer + UndefinedBehaviorSanitizer builds); AVR (Uno) with simavr and its library for
-# tinygen's cycle-counting driver and the virtual Uno, avrdude to flash it (tinygen flash); Cortex-M and RISC-V cross compilers with QEMU; Xtensa (ESP32 compile
-# check); the Arduino AVR core for sketch builds; headless Chromium (and a font for its text) to render
+# tinygen's cycle-counting driver and the virtual Uno, avrdude to flash it (tinygen flash); Cortex-M and RISC-V cross compilers with QEMU; Xtensa lx106
+# (the ESP8266 core: the ESP32 compile check, and target xtensa-lx106 under qemu-system-xtensa from qemu-system-misc); the Arduino AVR core for sketch builds; headless Chromium (and a font for its text) to render
 # `tinygen report`'s page
 packages="gcc g++ binutils make pkg-config clang cppcheck
   gcc-avr avr-libc binutils-avr simavr libsimavr-dev libelf-dev avrdude

@@ -32,7 +32,8 @@ from conftest import edge_rows, need_tool
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 int32s = st.integers(INT32_MIN, INT32_MAX)
 MCU_TARGETS = {"avr": ("avr-gcc", "simavr"), "cortex-m4": ("arm-none-eabi-gcc", "qemu-system-arm"),
-               "rv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
+               "rv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
+               "xtensa-lx106": ("xtensa-lx106-elf-gcc", "qemu-system-xtensa")}
 DATA = {"breast_cancer": load_breast_cancer, "digits": load_digits}
 CASES = {"bc_mlp": ("breast_cancer", lambda: MLPClassifier((16, 8), activation="relu", max_iter=2000, random_state=0)),
          "digits_mlp": ("digits", lambda: MLPClassifier((32,), activation="relu", max_iter=2000, random_state=0)),

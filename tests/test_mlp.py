@@ -33,7 +33,8 @@ HIDDEN = {"breast_cancer": (16, 8), "digits": (32,), "diabetes": (16, 8), "wine"
 CLASSIFIER_CASES = [("breast_cancer", "relu"), ("breast_cancer", "tanh"), ("digits", "relu"), ("digits", "logistic"),
                     ("breast_cancer", "identity")]
 MCU_TARGETS = {"avr": ("avr-gcc", "simavr"), "cortex-m4": ("arm-none-eabi-gcc", "qemu-system-arm"),
-               "rv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
+               "rv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
+               "xtensa-lx106": ("xtensa-lx106-elf-gcc", "qemu-system-xtensa")}
 F32 = np.float32
 
 
@@ -173,7 +174,9 @@ def test_host_every_row(dataset, activation):
         assert result.get("proba_mismatches") == (None if dataset == "diabetes" or dtype == "float32" else 0)
 
 
-@pytest.mark.parametrize("target", tuple(MCU_TARGETS))
+# xtensa-lx106 under the slow marker (19 s; its q7 MLP runs by default in test_target_xtensa.py)
+@pytest.mark.parametrize("target", [pytest.param(t, marks=pytest.mark.slow if t == "xtensa-lx106" else ())
+                                    for t in MCU_TARGETS])
 def test_mcu_targets(target):
     """Sampled rows of the acceptance networks (every activation) plus the edge rows, on each instruction set."""
     need_target(target)

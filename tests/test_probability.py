@@ -41,6 +41,8 @@ from conftest import AVR_FIRMWARE, error_of, need_tool
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 Q15_STEP = 2.0 ** -15
 MCU_TARGETS = ("avr", "cortex-m4", "rv32")
+# xtensa-lx106 under the slow marker (its default cases: test_target_xtensa.py and the spread sweeps)
+XTENSA = pytest.param("xtensa-lx106", marks=pytest.mark.slow)
 
 
 def exact_softmax(op: Probability, scores) -> np.ndarray:
@@ -247,7 +249,7 @@ def c_proba(target: str, program: Program, scores: np.ndarray, workdir) -> np.nd
     return np.frombuffer(bytes.fromhex("".join(words for words, _, _ in lines)), dtype=">u2").reshape(len(rows), -1)
 
 
-@pytest.mark.parametrize("target", ("host", *MCU_TARGETS))
+@pytest.mark.parametrize("target", ("host", *MCU_TARGETS, XTENSA))
 def test_c_equals_simulator_on_extreme_scores(target, tmp_path):
     tools = {"host": ("gcc",), "avr": ("avr-gcc", "simavr", "gcc")}
     for tool in tools[target] if target in tools else qemu.TARGETS[target].tools:

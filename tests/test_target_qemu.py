@@ -1,4 +1,4 @@
-"""The QEMU targets (cortex-m4, cortex-m4-nofpu, cortex-m0, rv32): the generated C, cross-compiled into
+"""The QEMU targets (cortex-m4, cortex-m4-nofpu, cortex-m0, rv32, xtensa-lx106): the generated C, cross-compiled into
 firmware/ and run under QEMU, equals the simulator on every row of the full data sets, and the measured
 costs (flash, RAM, stack, instructions) are real: positive, deterministic, and caught when they overflow."""
 from __future__ import annotations
@@ -20,11 +20,15 @@ from tinygen.verify import compare_on_target
 from conftest import error_of, need_tool
 
 LOGREG, RIDGE = "LogisticRegression", "Ridge"
+XTENSA_DEFAULT = {("breast_cancer", "q15"), ("wine", "q7")}
 CASES = (
     [(target, dataset, LOGREG, dtype) for target in ("cortex-m4", "cortex-m0", "rv32")
      for dataset in ("breast_cancer", "wine") for dtype in ("q15", "q7", "q31", "float32")]
     + [("cortex-m4-nofpu", dataset, LOGREG, dtype) for dataset in ("breast_cancer", "wine") for dtype in ("q15", "float32")]
     + [(target, "diabetes", RIDGE, dtype) for target in qemu.TARGETS for dtype in ("q15", "float32")]
+    # xtensa-lx106: two cases by default, the rest under the slow marker
+    + [pytest.param("xtensa-lx106", dataset, LOGREG, dtype, marks=() if (dataset, dtype) in XTENSA_DEFAULT else pytest.mark.slow)
+       for dataset in ("breast_cancer", "wine") for dtype in ("q15", "q7", "q31", "float32")]
 )
 
 

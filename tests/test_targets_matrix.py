@@ -13,7 +13,7 @@ from tinygen.verify import compare_on_target
 
 from conftest import need_tool, spread_over_targets
 
-MCU_TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32")
+MCU_TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32", "xtensa-lx106")
 
 
 def _need(target: str) -> None:

@@ -33,7 +33,7 @@ from tinygen.targets.toolchain import package_root
 
 from conftest import edge_rows, error_of, need_tool, spread_over_targets
 
-TARGETS = ("host", "avr", "cortex-m4", "rv32")
+TARGETS = ("host", "avr", "cortex-m4", "rv32", "xtensa-lx106")
 TOOLS = {"host": ("gcc",), "avr": ("avr-gcc", "simavr")}
 DATA = {"cancer": load_breast_cancer, "iris": load_iris, "wine": load_wine, "diabetes": load_diabetes}
 MODELS = {

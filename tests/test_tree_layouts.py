@@ -170,7 +170,7 @@ def test_table_reads_raw_bits_and_wide_inputs_keep_missing_left():
         assert result["mismatches"] == 0, (target, result)
 
 
-MCU_TARGETS = ("avr", "cortex-m4", "rv32")
+MCU_TARGETS = ("avr", "cortex-m4", "rv32", "xtensa-lx106")
 
 
 # listed variant by variant, so that by default each target runs every variant once (on one of the cases);
@@ -232,7 +232,8 @@ def test_500_trees_of_depth_12_convert():
             tinygen.convert(forest, layout="table")
 
 
-FLOAT32_CASES = [(case, target) for case in ("rf-breast_cancer", "hgb-breast_cancer-nan", "dt-diabetes")
+FLOAT32_CASES = [pytest.param(case, target, marks=pytest.mark.slow if target == "xtensa-lx106" else ())
+                 for case in ("rf-breast_cancer", "hgb-breast_cancer-nan", "dt-diabetes")
                  for target in ("host", *MCU_TARGETS)
                  if (case, target) != ("hgb-breast_cancer-nan", "avr")]  # float compares: 39 KB on AVR
 

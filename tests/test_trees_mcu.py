@@ -21,7 +21,7 @@ from tinygen.verify import compare_on_target
 from conftest import spread_over_targets
 from tree_cases import SPECIALS, check_rows, converted, data, edge_rows, fitted, has_inf, need_target
 
-TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32")
+TARGETS = ("avr", "cortex-m4", "cortex-m0", "rv32", "xtensa-lx106")
 CASES = [
     ("digits", "DecisionTreeClassifier"),
     ("breast_cancer", "RandomForestClassifier"),

@@ -35,7 +35,7 @@ from conftest import need_tool, spread_over_targets
 
 RAW = BASICMOTIONS.path
 CHANNELS = ["acc_x", "acc_y", "acc_z"]
-TARGETS = ("host", "avr", "cortex-m4", "cortex-m0", "rv32")
+TARGETS = ("host", "avr", "cortex-m4", "cortex-m0", "rv32", "xtensa-lx106")
 TOOLS = {"host": ("gcc",), "avr": ("avr-gcc", "simavr")}
 ALL_STATISTICS = "mean,var,std,rms,min,max,ptp,crossings,mad"
 MIXED = "mean,std,rms,crossings,fft8,fft4log,bp:0.5-3"

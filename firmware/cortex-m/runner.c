@@ -1,5 +1,5 @@
-/* QEMU test driver for a generated model header: Cortex-M (this directory) and RV32 (firmware/rv32/)
- * share this file; each supplies only its startup (reset, faults, semihost_call) and linker script.
+/* QEMU test driver for a generated model header: Cortex-M (this directory), RV32 (firmware/rv32/) and Xtensa
+ * (firmware/xtensa/) share this file; each supplies only its startup (reset, faults, semihost_call) and linker script.
  *
  * Build (with the target's startup.c and linker script; see tinygen/targets/qemu.py):
  *   -DTG_NAME=model -DTG_HEADER='"model.h"' [-DTG_FIXED] [-DTG_PROBA] [-DTG_PREDICT_ONLY [-DTG_STUB]]
@@ -149,6 +149,8 @@ static uintptr_t stack_pointer(void)
     __asm__ volatile("mov %0, sp" : "=r"(sp));
 #elif defined(__riscv)
     __asm__ volatile("mv %0, sp" : "=r"(sp));
+#elif defined(__XTENSA__)
+    __asm__ volatile("mov %0, a1" : "=r"(sp));
 #else
 #error "unknown architecture"
 #endif

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -68,6 +69,10 @@ class QemuTarget:
     qemu: str
     machine: tuple[str, ...]  # QEMU arguments selecting the board and CPU
     stack_size: int | None = None  # bytes reserved for the stack; None: the linker script's default
+    # where the firmware's semihosting output arrives: QEMU's semihosting chardev (ARM, RISC-V), or QEMU's own
+    # standard output (Xtensa: its simcall write to fd 1 ignores the chardev)
+    output_on_stdout: bool = False
+    runtime_sources: tuple[str, ...] = ()  # more C files under firmware_dir linked into every firmware
 
     @property
     def tools(self) -> tuple[str, ...]:
@@ -159,8 +164,17 @@ class QemuTarget:
                *defines, f"-L{firmware / self.firmware_dir}", "-T", self.linker_script,
                *([f"-Wl,--defsym=__stack_size={self.stack_size}"] if self.stack_size else []),
                str(firmware / self.firmware_dir / "startup.c"), str(firmware.joinpath(*RUNNER_SOURCE)),
+               *(str(firmware / self.firmware_dir / source) for source in self.runtime_sources),
                *extra_flags, "-o", str(elf)]
-        toolchain.run(cmd, f"building {name}.h for {self.name}")
+        try:
+            toolchain.run(cmd, f"building {name}.h for {self.name}")
+        except TinygenError as error:
+            missing = sorted(set(re.findall(r"undefined reference to `(__\w+)'", getattr(error, "output", ""))))
+            if not self.runtime_sources or not missing:
+                raise
+            raise TinygenError(f"{self.name} cannot link this model: it needs {', '.join(missing)}, which Debian's "
+                               f"libgcc for this core leaves to the chip's ROM and firmware/{self.firmware_dir}/"
+                               f"{', '.join(self.runtime_sources)} does not supply") from None
         return elf
 
     def run(self, elf: Path, workdir: Path, n_rows: int, plugin: Path | None = None,
@@ -180,13 +194,14 @@ class QemuTarget:
                                f"end={symbols['bench_end']:#x},out={qemu_escape(counts_file.name)}"]
         failure = None
         try:
-            toolchain.run(cmd, f"running the {self.name} firmware under QEMU", cwd=workdir, timeout=120 + n_rows / 100)
+            toolchain.run(cmd, f"running the {self.name} firmware under QEMU", cwd=workdir, timeout=120 + n_rows / 100,
+                          stdout_file=out_file if self.output_on_stdout else None)
         except TinygenError as error:
             failure = error
         reported = out_file.read_text(errors="replace").splitlines() if out_file.exists() else []
         for line in reported:
             if line.startswith("FAULT"):
-                causes = RISCV_TRAPS if self.firmware_dir == "rv32" else ARM_EXCEPTIONS
+                causes = FAULT_CAUSES.get(self.firmware_dir, ARM_EXCEPTIONS)
                 raise TinygenError(f"the {self.name} firmware faulted: {describe_fault(line, elf, causes)}")
             if line.startswith("ERROR"):
                 detail = line[6:]
@@ -266,6 +281,13 @@ ARM_EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault",
 RISCV_TRAPS = {0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
                3: "breakpoint", 4: "load address misaligned", 5: "load access fault",
                6: "store address misaligned", 7: "store access fault", 11: "environment call"}
+
+# EXCCAUSE values of the Xtensa ISA; 0xdb is firmware/xtensa/startup.c's mark for a debug exception
+XTENSA_CAUSES = {0: "illegal instruction", 1: "syscall", 2: "instruction fetch error", 3: "load/store error",
+                 6: "integer divide by zero", 8: "privileged instruction", 9: "unaligned load or store",
+                 20: "instruction fetch prohibited", 28: "load prohibited", 29: "store prohibited",
+                 0xDB: "debug exception (break)"}
+FAULT_CAUSES = {"rv32": RISCV_TRAPS, "xtensa": XTENSA_CAUSES}  # by firmware_dir; ARM_EXCEPTIONS otherwise
 
 
 def stack_region(elf: Path) -> int | None:
@@ -373,4 +395,16 @@ RV32 = QemuTarget(
     ("--specs=picolibc.specs",), "rv32", "virt.ld", "qemu-system-riscv32",
     ("-M", "virt", "-cpu", "rv32,a=false,f=false,d=false", "-bios", "none"))
 
-TARGETS = {target.name: target for target in (CORTEX_M4, CORTEX_M4_NOFPU, CORTEX_M0, RV32)}
+# The ESP8266's core, the closest Xtensa that Debian builds for (no LX6/LX7 compiler, no ESP32 machine in QEMU):
+# counts here are lx106 instructions, indicative for the ESP32's LX6/LX7, not its cycles. -mtext-section-literals
+# keeps each function's constants beside it, as the ESP8266 toolchains do.
+# Debian installs its picolibc specs outside the compiler's search path: named by their full path. Its libgcc lacks
+# the helpers that the ESP8266's ROM provides (64-bit multiply, division, float add/multiply/convert):
+# firmware/xtensa/rom_helpers.c supplies them, and counts as the model's flash where only the model uses them.
+XTENSA_LX106 = QemuTarget(
+    "xtensa-lx106", "xtensa-lx106-elf-gcc", "xtensa-lx106-elf-size", ("-mlongcalls", "-mtext-section-literals"),
+    ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs",), "xtensa", "sim.ld", "qemu-system-xtensa",
+    ("-M", "sim", "-cpu", "lx106"),
+    output_on_stdout=True, runtime_sources=("rom_helpers.c",))
+
+TARGETS = {target.name: target for target in (CORTEX_M4, CORTEX_M4_NOFPU, CORTEX_M0, RV32, XTENSA_LX106)}

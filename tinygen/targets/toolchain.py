@@ -15,7 +15,7 @@ PACKAGES = {
     "avr-gcc": "gcc-avr avr-libc", "avr-size": "binutils-avr", "avr-objcopy": "binutils-avr", "avrdude": "avrdude", "simavr": "simavr libsimavr-dev libelf-dev pkg-config",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi", "qemu-system-arm": "qemu-system-arm",
     "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-    "qemu-system-riscv32": "qemu-system-misc",
+    "qemu-system-riscv32": "qemu-system-misc", "qemu-system-xtensa": "qemu-system-misc",
     "xtensa-lx106-elf-gcc": "gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf",
     "xtensa-lx106-elf-size": "binutils-xtensa-lx106", "arm-none-eabi-size": "binutils-arm-none-eabi",
     "riscv64-unknown-elf-size": "binutils-riscv64-unknown-elf", "clang": "clang", "clang++": "clang",
@@ -39,16 +39,22 @@ def package_root(subdir: str) -> Path:
     raise TinygenError(f"tinygen's {subdir}/ is missing from this installation; reinstall tinygen")
 
 
-def run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a command; a failure becomes a TinygenError with the first lines of its output."""
+def run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 300,
+        stdout_file: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a command; a failure becomes a TinygenError with the first lines of its output. stdout_file: its
+    standard output is also written there, failed or not (a firmware's report of why it failed)."""
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "LC_ALL": "C"})
     except subprocess.TimeoutExpired:
         raise TinygenError(f"{what} timed out after {timeout:.0f} s") from None
+    if stdout_file is not None:
+        Path(stdout_file).write_text(done.stdout)
     if done.returncode != 0:
         detail = " | ".join((done.stderr or done.stdout).strip().splitlines()[:6])
-        raise TinygenError(f"{what} failed (exit {done.returncode}): {detail}")
+        error = TinygenError(f"{what} failed (exit {done.returncode}): {detail}")
+        error.output = done.stderr or done.stdout  # all of it, for callers that explain a known failure
+        raise error
     return done
 
 
