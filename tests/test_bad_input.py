@@ -634,3 +634,25 @@ def test_failed_re_export_keeps_the_older_files(ws, tmp_path, monkeypatch):
                     "--name", "m", "-o", tmp_path)
     assert "No space left on device" in message
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_writing_to_a_device_or_fifo_writes_in_place_and_keeps_it(tmp_path):
+    """--json /dev/null (or a FIFO) must not be replaced by a regular file: an atomic rename over /dev/null, as root,
+    breaks every program on the machine. Such a destination is written in place."""
+    import os
+    import stat
+    import threading
+
+    from tinygen.files import atomic_write_text
+
+    atomic_write_text("/dev/null", "{}\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    atomic_write_text(fifo, "report\n")
+    reader.join(timeout=10)
+    assert received == ["report\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary file left beside it

@@ -1,7 +1,9 @@
 """Atomic file writes: a reader never sees a half-written file, and a failed write leaves nothing behind.
 
 Every writer goes through a temporary file in the destination directory (so the final ``os.replace`` is a
-rename on one filesystem) and removes that temporary file on any failure.
+rename on one filesystem) and removes that temporary file on any failure. A destination that exists and is not a
+regular file (``/dev/null``, ``/dev/stdout``, a FIFO) is written in place instead: replacing it by a rename would
+put a regular file where the device was (as root, for every program on the machine).
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def _final_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def _is_special(path: Path) -> bool:
+    """True for an existing path that is neither a regular file nor a directory (a device, a FIFO, a socket)."""
+    try:
+        return path.exists() and not path.is_file() and not path.is_dir()
+    except OSError:
+        return False
+
+
 def _remove_quietly(name: str) -> None:
     try:
         os.unlink(name)
@@ -91,6 +101,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (an ``OSError`` is turned into a one-line TinygenError naming ``path``).
     """
     path = Path(path)
+    if _is_special(path):  # written in place: a device or a FIFO is not replaced
+        try:
+            yield path
+        except OSError as exc:
+            raise TinygenError(f"cannot write {str(path)!r}: {_reason(exc)}; {ELSEWHERE}") from exc
+        return
     tmp_name = _make_temp(path)
     try:
         yield Path(tmp_name)
