@@ -57,16 +57,14 @@ def weight_mismatches(device: bytes, simulator: bytes) -> int:
 
 
 def run_target(model, target: str, X_updates, y_updates, X, name: str, header) -> dict:
-    """One target: the C from the exported header runs the stream and then the data rows."""
+    """One target: the C from the exported header runs the stream and then the data rows; `model` is the simulator
+    after the same stream (learning_curve leaves it there), the state every comparison reads."""
     module = target_registry.get(target)
     with contextlib.ExitStack() as stack:
-        if header is None:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tinygen-verify-"))
-            model.reset()  # the header holds the exported (initial) weights either way; save() renders it
-            header = model.save(tmp, name)["header"]
+        if header is None:  # the header holds the exported (initial) weights whatever the simulator's state
+            header = model.save(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinygen-verify-")),
+                                name)["header"]
         measured = module.measure(model.program, Path(header), name, X, updates=(X_updates, y_updates))
-    model.reset()
-    model.partial_fit(X_updates, y_updates)  # the simulator's state after the same stream
     result = compare_measured(model.program, measured, X)
     result.update(weight_mismatches=weight_mismatches(measured.weights, model.trainable_weights()),
                   steps=measured.steps, saturations=measured.saturations,
