@@ -216,6 +216,12 @@ def _listed_options(options: list[str]) -> str:
     return " and ".join([", ".join(options[:-1]), options[-1]] if len(options) > 1 else options)
 
 
+def _refuse_options(given: list[str], rest: str) -> None:
+    """A one-line error for options given where they mean nothing: "--window is for raw sensor windows: ..."."""
+    if given:
+        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} {rest}")
+
+
 def _window_data(path, label, shape, csv_format, windowing, allow_missing):
     """The windows of a raw sensor CSV as the inputs of a window model that reads ``shape`` (windows.WindowShape;
     None: the model reads feature rows, and the window options are an error): cut with the model's window and
@@ -1060,9 +1066,7 @@ def _verify_trainable(model_path, data_csv, label, float_model, updates_csv, opt
 
     if not options["trainable"]:
         raise TinygenError("--updates, --learning-rate and --l2 are for verify --trainable")
-    given = [option for option, value in not_for.items() if value]
-    if given:
-        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} not for verify --trainable")
+    _refuse_options([option for option, value in not_for.items() if value], "not for verify --trainable")
     if updates_csv is None or label is None:
         raise TinygenError("verify --trainable needs --updates UPDATES.csv and --label COLUMN (the updates' labels "
                            "and the data's)")
@@ -1213,10 +1217,8 @@ def bench(targets, dtypes, dataset, model, layouts, bins, rows, peers, window, h
             raise TinygenError("--peers, --layout and --bins are not for window programs (--dataset basicmotions)")
         _bench_windows(dataset, window_options, model, targets, dtypes, rows)
         return
-    given = [option for option, value in window_options.items() if value is not None]
-    if given:
-        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} for raw sensor windows: add "
-                           "--dataset basicmotions")
+    _refuse_options([option for option, value in window_options.items() if value is not None],
+                    "for raw sensor windows: add --dataset basicmotions")
     if peers:
         from . import peers as peers_module
 
@@ -1242,9 +1244,7 @@ def _bench_trainable(targets, model, not_for: dict) -> None:
     """bench --trainable: the adaptation table, or with --target the cost of one partial_fit step."""
     from . import bench_trainable
 
-    given = [option for option, value in not_for.items() if value]
-    if given:
-        raise TinygenError(f"{_listed_options(given)} {'is' if len(given) == 1 else 'are'} not for bench --trainable")
+    _refuse_options([option for option, value in not_for.items() if value], "not for bench --trainable")
     if model is not None and model not in bench_trainable.MODELS:
         raise TinygenError(f"bench --trainable models are {', '.join(bench_trainable.MODELS)}, not {model!r}")
     if targets:
