@@ -122,3 +122,17 @@ def spread_over_targets(cases, targets) -> list:
     return [pytest.param(*case, target, id="-".join(map(str, (*case, target))),
                          marks=() if target == default[i] else pytest.mark.slow)
             for target in targets for i, case in enumerate(cases)]
+
+
+def sketch_of_both_packages(model, tmp_path, name: str, example) -> str:
+    """The example sketch of `model`'s arduino and platformio packages, checked to be the same file in both (ASCII)."""
+    import zipfile
+
+    from tinygen import formats
+
+    arduino = formats.export(model, tmp_path / "a", name, "arduino", example=example)
+    platformio = formats.export(model, tmp_path / "p", name, "platformio", example=example)
+    with zipfile.ZipFile(arduino["package"]) as archive:
+        sketch = archive.read(f"{name}/examples/{name}/{name}.ino")
+    assert sketch == (platformio["package"] / "examples" / name / f"{name}.ino").read_bytes()
+    return sketch.decode("ascii")

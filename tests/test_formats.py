@@ -26,7 +26,7 @@ from tinygen.bench import fitted, split
 from tinygen.cli import main
 from tinygen.sensor_data import BASICMOTIONS
 
-from conftest import error_of, need_tool, unavailable
+from conftest import error_of, need_tool, sketch_of_both_packages, unavailable
 
 ARDUINO_MK = Path("/usr/share/arduino/Arduino.mk")
 # Text that must be escaped wherever it reaches C, JSON or library.properties.
@@ -441,12 +441,7 @@ def test_window_program_gets_the_window_sketch(tmp_path):
     (channel names and labels reach it escaped), the example window in flash frame by frame, the stream API,
     and no float window in RAM."""
     model, calibration = window_classifier()
-    arduino = formats.export(model, tmp_path / "a", "motion", "arduino", example=calibration[0])
-    platformio = formats.export(model, tmp_path / "p", "motion", "platformio", example=calibration[0])
-    with zipfile.ZipFile(arduino["package"]) as archive:
-        sketch = archive.read("motion/examples/motion/motion.ino")
-    assert sketch == (platformio["package"] / "examples" / "motion" / "motion.ino").read_bytes()
-    text = sketch.decode("ascii")
+    text = sketch_of_both_packages(model, tmp_path, "motion", calibration[0])
     for call in ("static motion_stream_t stream;", "motion_stream_init(&stream)", "motion_quantize_frame(x, raw)",
                  "motion_push(&stream, raw)", "motion_predict_latest(&stream)", "PROGMEM"):
         assert call in text

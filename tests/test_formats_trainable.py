@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import struct
-import zipfile
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_diabetes
@@ -17,8 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import tinygen
-from tinygen import formats
 from tinygen.formats.common import model_id
+
+from conftest import sketch_of_both_packages
 
 from test_formats import build_sketch, grid_safe_rows
 
@@ -88,12 +88,7 @@ def classes(printed: list[str]) -> list[int]:
 def test_trainable_export_gets_the_learning_sketch(tmp_path):
     """Both packages hold the learning sketch (the same file), with this model's id and the documented lines."""
     model, X, _ = cancer_model()
-    arduino = formats.export(model, tmp_path / "a", "cancer", "arduino", example=X[0])
-    platformio = formats.export(model, tmp_path / "p", "cancer", "platformio", example=X[0])
-    with zipfile.ZipFile(arduino["package"]) as archive:
-        sketch = archive.read("cancer/examples/cancer/cancer.ino")
-    assert sketch == (platformio["package"] / "examples" / "cancer" / "cancer.ino").read_bytes()
-    text = sketch.decode("ascii")
+    text = sketch_of_both_packages(model, tmp_path, "cancer", X[0])
     assert f"#define MODEL_ID 0x{model_id(model.program):08X}UL" in text
     for call in ("cancer_partial_fit(x, target)", "cancer_load_weights(bytes)", "eeprom_update_block(cancer_weights()",
                  "cancer_init();", "#define SAVE_EVERY 16u", "ROW,y=<class index>"):
