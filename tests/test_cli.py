@@ -21,7 +21,7 @@ from tinygen.data import load_csv
 from tinygen.emit import c_string
 from tinygen.quantize import LINEAR_DTYPES as DTYPES
 
-from conftest import tinygen_command
+from conftest import need_tool, tinygen_command
 
 GCC_STRICT = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 
@@ -292,6 +292,26 @@ def test_python_api_convert_predict_scores_save(ws, tmp_path):
 def test_doctor(ws):
     result = run("doctor")
     assert "gcc" in result.stdout
+
+
+def test_doctor_names_the_arduino_cores_decimal_dig_defect(tmp_path, monkeypatch):
+    """Debian's Arduino core uses DECIMAL_DIG, which its avr-g++ leaves undefined in C++: doctor says so, with the
+    flag that builds it; a core that does not use it, or a compiler that defines it, is no defect."""
+    from tinygen import doctor
+    need_tool("avr-g++")
+    core = tmp_path / "core"
+    core.mkdir()
+    (core / "WString.cpp").write_text("size_t const places = DECIMAL_DIG;\n")
+    monkeypatch.setattr(doctor, "ARDUINO_CORE", core)
+    defect = doctor.arduino_core_defect()
+    assert defect is not None and "WString.cpp" in defect and "-DDECIMAL_DIG=__DECIMAL_DIG__" in defect
+    lines = []
+    doctor.report(lines.append)
+    assert any(line.split()[:2] == ["defect", "arduino-core-avr"] for line in lines)
+    monkeypatch.setattr(doctor, "DECIMAL_DIG_PROBE", "#define DECIMAL_DIG 9\n" + doctor.DECIMAL_DIG_PROBE)
+    assert doctor.arduino_core_defect() is None  # the compiler defines it: nothing to say
+    (core / "WString.cpp").write_text("size_t const places = 9;\n")
+    assert doctor.arduino_core_defect() is None
 
 
 def test_demo_as_real_process(tmp_path):

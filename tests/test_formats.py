@@ -632,3 +632,27 @@ def test_BUG_standard_header_names_are_refused_for_every_format(tmp_path, fmt):
     assert error_of(formats.export, model, tmp_path / "out", "assert", fmt).endswith("try --name assert_model")
     assert not (tmp_path / "out").exists()
 
+
+
+def readme_recipe(name: str) -> list[str]:
+    """The shell lines of README's block marked `<!-- recipe: NAME -->` (continuation lines joined)."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = text.split(f"<!-- recipe: {name} -->\n```sh\n", 1)[1].split("```", 1)[0]
+    return block.replace("\\\n", "").strip().splitlines()
+
+
+@pytest.mark.slow
+def test_readmes_arduino_mk_recipe_builds_the_exported_sketch(tmp_path):
+    """README's arduino-mk lines, run as written (HOME in tmp_path; `make upload` needs a board), build the example
+    of `export --format arduino` into a hex for the Uno."""
+    need_arduino_mk()
+    need_tool("unzip")
+    formats.export(wine_classifier(), tmp_path / "out", "activity", "arduino")
+    lines = [line for line in readme_recipe("arduino-mk") if "upload" not in line]
+    assert lines[-1].startswith("make") and len(lines) == 4
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    built = tmp_path / "sketchbook" / "libraries" / "activity" / "examples" / "activity" / "build-uno"
+    assert (built / "activity_.hex").is_file(), list(built.iterdir())  # the name the README's comment gives

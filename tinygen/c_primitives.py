@@ -12,6 +12,7 @@ PRIMITIVES' order, which lists every primitive after the primitives it calls.
 from __future__ import annotations
 
 MACROS = ("ROM", "rd_i8", "rd_i16", "rd_i32", "rd_i64", "rd_u8", "rd_u16", "rd_u32", "rd_f32", "rd_ptr",
+          "OUT_OF_LINE", "ALWAYS_INLINE",  # function attributes on AVR, `inline` elsewhere
           "simd32", "ld_pair", "st_pair", "high_halves", "sel")  # NAME_SIMD32 on ARMv7E-M cores and its word helpers
 SIMD32_HELPERS = ("ld_pair", "st_pair", "high_halves", "sel")  # base.h.j2 prints them inside simd32's #if
 
@@ -25,8 +26,10 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "to_fixed_i8": ("ROM", "rd_u8"),  # its table of powers of two is in flash
     "sat_i32": (),
     "sat_i64": (),
-    "to_fixed_offset": ("to_fixed_short", "to_fixed", "sat_i32"),
+    "to_fixed_offset": ("OUT_OF_LINE", "to_fixed_short", "to_fixed", "sat_i32"),
     "to_fixed_offset_i8": ("to_fixed_short", "to_fixed_offset"),
+    "round_right_u24": ("ALWAYS_INLINE",),
+    "to_fixed_offset_fast": ("ALWAYS_INLINE", "to_fixed_offset", "round_right_u24", "sat_i32"),
     "mul_hi_u32": (),
     "mul_u32_u16_shr": (),
     "mac_i8_i32": ("rd_i8",),
@@ -36,6 +39,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "srdhm": (),
     "rdbpot": (),
     "rdbpot_bytes": (),
+    "rdbpot_16": (),
     "mbqm": ("srdhm", "rdbpot"),
     "affine_quantize": (),
     "div_q15": (),

@@ -60,6 +60,30 @@ FILES = (
 MODULES = (("serial", "tinygen[port]", "pyserial: verify --port talks to a board's serial port"),)
 
 
+ARDUINO_CORE = Path("/usr/share/arduino/hardware/arduino/avr/cores/arduino")
+DECIMAL_DIG_PROBE = "#include <float.h>\nstatic const int digits = DECIMAL_DIG;\nint main() { return digits; }\n"
+
+
+def arduino_core_defect() -> str | None:
+    """Why Debian's Arduino AVR core does not build as shipped, or None: its WString.cpp uses DECIMAL_DIG, which
+    Debian's avr-g++ (5.4) defines for C99 but not for C++ (newer GCC's <float.h> has it for C++11 too)."""
+    compiler = shutil.which("avr-g++")
+    users = [p.name for p in ARDUINO_CORE.glob("*.cpp") if "DECIMAL_DIG" in p.read_text(errors="replace")] \
+        if ARDUINO_CORE.is_dir() else []
+    if compiler is None or not users:
+        return None
+    try:
+        done = subprocess.run([compiler, "-mmcu=atmega328p", "-std=gnu++11", "-x", "c++", "-fsyntax-only", "-"],
+                              input=DECIMAL_DIG_PROBE, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode == 0:
+        return None
+    return (f"{', '.join(sorted(users))} uses DECIMAL_DIG, which {Path(compiler).name} does not define in C++: build "
+            "sketches with -DDECIMAL_DIG=__DECIMAL_DIG__ (arduino-mk: CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__; "
+            "tinygen flash --sketch adds it)")
+
+
 def report(echo) -> list[str]:
     """Print one line per tool; return the missing tools (or packages, for files)."""
     missing = []
@@ -81,6 +105,9 @@ def report(echo) -> list[str]:
             echo(f"  missing  {tool:<24} {purpose}")
         else:
             echo(f"  ok       {tool:<24} {version_line(path)}")
+    defect = arduino_core_defect()
+    if defect:
+        echo(f"  defect   {'arduino-core-avr':<24} {defect}")
     if missing:
         packages = sorted({pkg for tool in missing for pkg in PACKAGES.get(tool, tool).split()})
         echo("\ninstall the missing ones with:")

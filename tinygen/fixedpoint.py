@@ -117,6 +117,15 @@ def to_fixed(x, frac_bits, bits: int) -> np.ndarray:
     return np.where(nan | (mantissa == 0), 0, value).astype(np.int64)
 
 
+def round_right_u24(m, u) -> np.ndarray:
+    """((m >> u) + 1) >> 1 for a float's 24-bit mantissa m (bits 24..31 ignored) and u in [0, 23]: to_fixed's
+    right-shift case. C: NAME_round_right_u24, AVR only (MUL by 2^(-u mod 8), then whole bytes dropped)."""
+    u = np.asarray(u, dtype=np.int64)
+    if np.any(u < 0) or np.any(u > 23):
+        raise ValueError("round_right_u24: u must be in [0, 23]")
+    return (((np.asarray(m, dtype=np.int64) & 0xFFFFFF) >> u) + 1) >> 1
+
+
 def float_bits(x) -> np.ndarray:
     """The raw bits of float32 values, as int64 in [0, 2**32)."""
     return np.array(x, dtype=np.float32).view(np.uint32).astype(np.int64)  # a copy, so any shape views
@@ -215,6 +224,25 @@ def to_fixed_offset(x, frac_bits, offset_q, bits: int, wide_bits: int = WIDE_BIT
     nan = (float_bits(x) & 0x7FFFFFFF) > 0x7F800000
     wide = to_fixed(x, frac_bits, wide_bits)
     return np.where(nan, 0, saturate(wide - np.asarray(offset_q, dtype=np.int64), bits)).astype(np.int64)
+
+
+def to_fixed_offset_fast(x, frac_bits, offset_q, bits: int, wide_bits: int = WIDE_BITS) -> np.ndarray:
+    """to_fixed_offset with AVR's common case apart: a normal float whose value shifts right (right = 149 -
+    exponent - frac_bits in [0, 23]) gets its magnitude from round_right_u24, zero and subnormals give 0 where
+    frac_bits <= 125; the rest (NaN, +-inf, values that shift left or round to 0) takes to_fixed_offset. The same
+    integers as to_fixed_offset (tested on every edge). C: NAME_to_fixed_offset_fast, line for line on AVR (the
+    other cores call NAME_to_fixed_offset)."""
+    raw = float_bits(x)
+    exponent = (raw >> 23) & 0xFF
+    frac_bits = np.asarray(frac_bits, dtype=np.int64)
+    right = 149 - exponent - frac_bits
+    normal = (exponent != 0) & (exponent != 0xFF) & (right >= 0) & (right <= 23)
+    tiny = (exponent == 0) & (frac_bits <= 125)
+    magnitude = np.where(normal, round_right_u24(raw | 0x800000, np.clip(right, 0, 23)), 0)
+    wide_lo, wide_hi = int_range(wide_bits)
+    wide = np.where((raw >> 31) != 0, np.maximum(-magnitude, wide_lo), np.minimum(magnitude, wide_hi))
+    fast = saturate(wide - np.asarray(offset_q, dtype=np.int64), bits)
+    return np.where(normal | tiny, fast, to_fixed_offset(x, frac_bits, offset_q, bits, wide_bits)).astype(np.int64)
 
 
 def to_fixed_offset_i8(x, frac_bits, offset_q) -> np.ndarray:
@@ -367,6 +395,15 @@ def rdbpot_bytes(x, exponent, mask) -> np.ndarray:
     if np.any(np.asarray(mask, dtype=np.int64) != (np.int64(1) << exponent) - 1):
         raise ValueError("rdbpot_bytes: mask must be 2**exponent - 1")
     return rdbpot(x, exponent)
+
+
+def rdbpot_16(x) -> np.ndarray:
+    """rdbpot(x, 16) for x whose result fits int16 (the caller proves it; standardize's fixed shift).
+    C: NAME_rdbpot_16, in 16-bit operations: the upper half plus 1 when the lower half is past the tie."""
+    result = rdbpot(x, 16)
+    if np.any(result < -(1 << 15)) or np.any(result >= (1 << 15)):
+        raise ValueError("rdbpot_16: the result must fit int16")
+    return result
 
 
 def mbqm(x, multiplier, shift) -> np.ndarray:

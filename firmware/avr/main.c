@@ -62,7 +62,7 @@ void tg_scores(const float *x, TG(_score_t) *out);
 #define REGION_PARTIAL_FIT 5
 
 #ifdef TG_TRAIN
-void tg_partial_fit(const float *x, float label);
+void tg_partial_fit(const float *x, float label, int32_t class_index);
 void tg_load_weights(const uint8_t *bytes);
 const uint8_t *tg_weights(void);
 uint32_t tg_steps(void);
@@ -168,6 +168,7 @@ int main(void)
     rows = get_u16();
     for (row = 0; row < rows; row++) {
         float label;
+        int32_t class_index;
         dst = (uint8_t *)x;
         for (i = 0; i < sizeof x; i++) {
             dst[i] = get_byte();
@@ -176,8 +177,13 @@ int main(void)
         for (i = 0; i < sizeof label; i++) {
             dst[i] = get_byte();
         }
+#ifdef TG_REGRESSION
+        class_index = 0;
+#else
+        class_index = (int32_t)label; /* before the region: the step is timed as firmware calls it */
+#endif
         GPIOR0 = REGION_PARTIAL_FIT;
-        tg_partial_fit(x, label);
+        tg_partial_fit(x, label, class_index);
         GPIOR0 = 0;
     }
     put_text("train ");

@@ -190,7 +190,7 @@ class QuantizeInput(Op):
     @property
     def offset_kernel(self) -> str:
         """The primitive that converts a feature with an offset: q7 with a 16-bit wide range takes the 16-bit one."""
-        return "to_fixed_offset_i8" if self.out_type == "int8" and self.wide_bits == 16 else "to_fixed_offset"
+        return "to_fixed_offset_i8" if self.out_type == "int8" and self.wide_bits == 16 else "to_fixed_offset_fast"
 
     def c_helpers(self) -> tuple[str, ...]:
         """The C primitives and macros the template calls (tinygen/c_primitives.py)."""

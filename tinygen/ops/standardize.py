@@ -70,7 +70,7 @@ class Standardize(Op):
 
     def c_helpers(self) -> tuple[str, ...]:
         general = () if self.fixed_shift else ("rd_u8", "rdbpot", "sat_i32")
-        return ("ROM", "rd_u16", "mul_i16_u16_i32", "rdbpot_bytes", *general)
+        return ("ROM", "rd_u16", "mul_i16_u16_i32", "rdbpot_16", *general)
 
     def to_dict(self) -> dict:
         return {"op": self.op, "n_in": self.n_in, "n_out": self.n_out, "out_type": self.out_type,

@@ -254,7 +254,7 @@ class TrainableDense(Op):
         return tables
 
     def c_helpers(self) -> tuple[str, ...]:
-        helpers = ["ROM", "rd_i32", "rdbpot", "rdbpot_bytes", "mul_i16_i32"]
+        helpers = ["ROM", "rd_i32", "rdbpot", "rdbpot_bytes", "mul_i16_i32", "ALWAYS_INLINE", "OUT_OF_LINE"]
         if self.schedule.breakpoints:
             helpers.append("rd_u32")
         if self.sigmoid is not None:
