@@ -272,3 +272,41 @@ def test_other_refusals():
     estimator = fitted("cancer", (8,), "relu")
     assert "dtype q15" in error_of(tinygen.convert, estimator, dtype="q7", calibration=X, trainable=True)
     assert "not one of the model's classes" in error_of(convert("cancer", (8,), "relu").partial_fit, X[:1], [7])
+
+
+def test_cli_export_and_verify_trainable_mlp(tmp_path):
+    """tinygen export --trainable and verify --trainable --updates on an MLP model file (host): the header has the
+    training API over the head's bytes, and verify's JSON names the numpy reference."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from tinygen import data, modelio
+    from tinygen.cli import main
+
+    bundle = data.load_bundled("iris")
+    frame = pd.DataFrame(bundle.X, columns=bundle.feature_names)
+    estimator = make_pipeline(StandardScaler(), MLPClassifier((8,), activation="tanh", max_iter=500, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(frame, bundle.y)
+    modelio.save_model(estimator, tmp_path / "m.skops")
+    data.write_csv(bundle, tmp_path / "d.csv")
+    rows = np.random.default_rng(0).integers(0, len(bundle.X), 40)
+    data.write_csv(data.Dataset(bundle.X[rows], bundle.y[rows], bundle.feature_names, bundle.label_name),
+                   tmp_path / "u.csv")
+    runner = CliRunner()
+    done = runner.invoke(main, ["export", str(tmp_path / "m.skops"), "--trainable", "--learning-rate", "2^-4",
+                                "--calibration", str(tmp_path / "d.csv"), "--label", bundle.label_name,
+                                "-o", str(tmp_path / "out"), "--name", "m"])
+    assert done.exit_code == 0, done.output
+    header = (tmp_path / "out" / "m.h").read_text()
+    assert "m_partial_fit(const float *x, int32_t y)" in header and "#define m_WEIGHTS_BYTES 108u" in header
+    verified = runner.invoke(main, ["verify", str(tmp_path / "m.skops"), "--trainable", "--updates",
+                                    str(tmp_path / "u.csv"), "--data", str(tmp_path / "d.csv"), "--label",
+                                    bundle.label_name, "--learning-rate", "2^-4", "--json", str(tmp_path / "r.json")])
+    assert verified.exit_code == 0, verified.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["reference"] == "float SGD on the last layer (numpy)" and report["updates"] == 40
+    assert report["targets"]["host"]["weight_mismatches"] == 0 and "float SGD on the last layer" in verified.output
