@@ -10,7 +10,7 @@ squared_hinge; perceptron).
 
 An MLP (a frozen body, a trainable head) has no SGD of scikit-learn's on one layer; its reference is HeadSGD, plain
 float64 SGD in numpy on the last layer: the body (the scaler and the hidden layers, in float64 as scikit-learn
-computes them) is the transform, and per row, at step t = 1, 2, ...: eta = rate(schedule, t); the scores s = W h + b
+computes them) is the transform, and per row, at step t = 1, 2, ...: eta = the schedule's float rate at t; the scores s = W h + b
 from the weights before the row; g = the loss's derivative in s (softmax over the classes: p - onehot(y); one
 logistic output: sigmoid(s) - [y = classes[1]]; identity: s - y); W = (1 - eta alpha) W - eta g h^T (no decay
 without L2), b -= eta g -- the device's order (trainable_dense.py) and scikit-learn's SGD's."""
@@ -24,6 +24,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import LinearSVC
 
 from .errors import TinygenError
+from .ops import learning_rate
 
 CLASSIFIER_LOSSES = ("hinge", "squared_hinge", "log_loss", "perceptron")
 
@@ -39,17 +40,6 @@ class Schedule:
     alpha: float = 0.0
 
 
-def rate(schedule: Schedule, t: int) -> float:
-    """The float learning rate at step t (1-based), scikit-learn's formulas: constant eta0; invscaling
-    eta0 / t^power_t; optimal 1 / (alpha (t0 + t - 1)), t0 = 1 / (typw alpha), typw = sqrt(1 / sqrt(alpha))."""
-    if schedule.learning_rate == "constant":
-        return schedule.eta0
-    if schedule.learning_rate == "invscaling":
-        return schedule.eta0 / t ** schedule.power_t
-    typw = np.sqrt(1.0 / np.sqrt(schedule.alpha))
-    return 1.0 / (schedule.alpha * (1.0 / (typw * schedule.alpha) + t - 1))
-
-
 HIDDEN = {"identity": lambda a: a, "relu": lambda a: np.maximum(a, 0.0), "tanh": np.tanh,
           "logistic": lambda a: 0.5 * (1.0 + np.tanh(0.5 * a))}
 
@@ -63,6 +53,10 @@ class HeadSGD:
         self.b = np.asarray(mlp.intercepts_[-1], dtype=np.float64).copy()
         self.classes_ = np.asarray(mlp.classes_) if isinstance(mlp, MLPClassifier) else None
         self.schedule, self.t_ = schedule, 0
+        # the float rate at step t, scikit-learn's formulas (learning_rate.Schedule.eta, which the device's shifts
+        # approximate): constant eta0, invscaling eta0 / t^power_t, optimal 1 / (alpha (t0 + t - 1))
+        self.rates = learning_rate.Schedule(schedule.learning_rate, 0, eta0=schedule.eta0, power_t=schedule.power_t,
+                                            alpha=schedule.alpha)
 
     def _gradient(self, s: np.ndarray, y) -> np.ndarray:
         if self.classes_ is None:
@@ -75,7 +69,7 @@ class HeadSGD:
     def partial_fit(self, H, y) -> "HeadSGD":
         for h, target in zip(np.asarray(H, dtype=np.float64), np.asarray(y)):
             self.t_ += 1
-            eta = rate(self.schedule, self.t_)
+            eta = self.rates.eta(self.t_)
             g = self._gradient(self.W @ h + self.b, target)
             if self.schedule.alpha > 0:
                 self.W *= max(0.0, 1.0 - eta * self.schedule.alpha)
