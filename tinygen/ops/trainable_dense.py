@@ -264,7 +264,7 @@ class TrainableDense(Op):
         tables = {"init_weights": 4 * self.init_weights.size, "init_bias": 4 * self.n_out}
         if self.schedule.breakpoints:
             tables["breakpoints"] = 4 * len(self.schedule.breakpoints)
-        if self.proba is not None:
+        if self.proba is not None and not self.shares_proba:  # a shared one is the program's predict_proba's table
             tables["exp2"] = 2 * len(self.proba.table)
         return tables
 
@@ -272,6 +272,12 @@ class TrainableDense(Op):
     def proba(self) -> Probability | None:
         """The integer logistic or softmax the gradient reads (log_loss, softmax_log_loss), else None."""
         return self.sigmoid or self.softmax
+
+    @property
+    def shares_proba(self) -> bool:
+        """True when the gradient's logistic or softmax is the program's predict_proba (NAME_proba_from_scores: binary
+        log_loss, softmax_log_loss); one-vs-rest log_loss carries its own logistic."""
+        return self.loss == "softmax_log_loss" or (self.loss == "log_loss" and self.n_out == 1)
 
     def c_helpers(self) -> tuple[str, ...]:
         helpers = ["ROM", "rd_i32", "rdbpot", "rdbpot_bytes", "mul_i16_i32"]
