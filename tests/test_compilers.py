@@ -144,13 +144,19 @@ def _models() -> dict:
 
 def _add_trainable(add, cancer, wine, diabetes) -> None:
     """Trainable exports (issue 17): binary log_loss (the sigmoid shared with predict_proba), multiclass hinge with a
-    decaying rate and L2, a regressor."""
+    decaying rate and L2, a regressor, and MLP heads."""
     binary = _fit(_scaled(LogisticRegression(max_iter=5000)), *cancer)
     add("trainable_log_q15", binary, cancer, dtype="q15", trainable=True)
     hinge = _fit(_scaled(SGDClassifier(alpha=0.01, random_state=0)), *wine)
     add("trainable_wine_invscaling_l2", hinge, wine, dtype="q15", trainable=True, learning_rate="invscaling:0.1", l2=2.0 ** -8)
     add("trainable_reg", _fit(_scaled(SGDRegressor(alpha=0.01, random_state=0)), *diabetes), diabetes, dtype="q15",
         trainable=True, learning_rate="constant:2^-10")
+    # MLP heads: a softmax head behind two frozen relu layers (two stack buffers), a regressor behind identity ones
+    softmax = _fit(_scaled(MLPClassifier((9, 5), max_iter=300, random_state=0)), *wine)
+    add("trainable_mlp_softmax", softmax, wine, dtype="q15", trainable=True, learning_rate="invscaling:0.5", l2=2.0 ** -8)
+    identity = _fit(_scaled(MLPRegressor(hidden_layer_sizes=(6,), activation="identity", max_iter=300, random_state=0)),
+                    *diabetes)
+    add("trainable_mlp_reg", identity, diabetes, dtype="q15", trainable=True, learning_rate="constant:2^-10")
 
 
 def _add_windows(add) -> None:

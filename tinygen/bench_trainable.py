@@ -1,8 +1,9 @@
 """`tinygen bench --trainable`: on-device learning (issue 17), numbers printed, never asserted in tests.
 
-- Without --target, adaptation: a linear model trained on one part of a real sensor data set, moved to a shifted
-  sensor, adapts with one pass of integer partial_fit over part of the shifted data; accuracy on the rest before and
-  after, beside scikit-learn's SGD on the same stream from the same start (sgd_reference.py). The data: BasicMotions
+- Without --target, adaptation: a linear model, or an MLP's last layer (its hidden layers frozen), trained on one part
+  of a real sensor data set, moved to a shifted sensor, adapts with one pass of integer partial_fit over part of the
+  shifted data; accuracy on the rest before and after, beside the float reference on the same stream from the same
+  start (sgd_reference.py: scikit-learn's SGD; numpy's SGD on the MLP's last layer). The data: BasicMotions
   (tinygen/sensor_data), 32-sample windows every 16 samples, mean, std, min, max and rms per channel (float features:
   the trainable program reads features); the model learns on the archive's TRAIN recordings; the shift is the watch
   worn differently: both sensors' axes rotated (30 degrees about z, then 15 about x) and the accelerometer offset by
@@ -18,6 +19,7 @@ import functools
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression, Perceptron, SGDClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -37,6 +39,8 @@ MODELS = {
     "LogisticRegression": lambda: LogisticRegression(max_iter=5000),
     "LinearSVC": lambda: LinearSVC(random_state=0),
     "Perceptron": lambda: Perceptron(random_state=0),
+    "MLPClassifier(16, relu)": lambda: MLPClassifier((16,), max_iter=2000, random_state=0),
+    "MLPClassifier(16, tanh)": lambda: MLPClassifier((16,), activation="tanh", max_iter=2000, random_state=0),
 }
 COST_MODELS = ("SGDClassifier(log_loss)", "SGDClassifier(hinge)")
 ADAPT_RATES = ("2^-3", "2^-5", "2^-7")
@@ -97,7 +101,8 @@ def print_adaptation(models=(), echo=print) -> None:
              + f"{row['stream']:>14}{row['held']:>14}")
     echo("unshifted: the q15 program on the held-out recordings as recorded; float before: the float model on the "
          "shifted ones; before / after: the q15 program (simulator = C) before and after the stream; sklearn after: "
-         "scikit-learn's SGD from the same start on the same stream")
+         "the float reference from the same start on the same stream (scikit-learn's SGD; MLPs: numpy's SGD on the "
+         "last layer, the hidden layers frozen)")
 
 
 def cost_rows(targets, models=COST_MODELS):

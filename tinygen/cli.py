@@ -588,8 +588,9 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
               values, "--raw-offset", int), metavar="CH=O[,CH=O...]",
               help="Window models: per channel, the raw int16 value that means 0 (e.g. 512 for a 10-bit ADC centred at "
               "mid-scale) [default: 0].")
-@click.option("--trainable", is_flag=True, help="Linear models (q15): the weights live in RAM and learn on the device "
-              "(NAME_init, NAME_partial_fit, NAME_weights; a StandardScaler in front stays a frozen op).")
+@click.option("--trainable", is_flag=True, help="Linear models and an MLP's last layer (q15): the weights live in RAM "
+              "and learn on the device (NAME_init, NAME_partial_fit, NAME_weights; a StandardScaler in front, and an "
+              "MLP's hidden layers, stay frozen ops).")
 @click.option("--learning-rate", "learning_rate_spec", metavar="SPEC", help="--trainable: constant:ETA, "
               "invscaling:ETA0[:POWER_T] or optimal (needs --l2); ETA as 0.01 or 2^-7, rounded to a power of two "
               "[default: constant:2^-7].")
@@ -991,7 +992,8 @@ Exit codes (CI: a non-zero exit fails the step; --junit says which check):
 @friendly
 @click.option("--trainable", is_flag=True, help="On-device learning: every row of --updates is one NAME_partial_fit on "
               "each target and in the simulator, then --data is predicted; the weights must be identical byte for byte "
-              "and the accuracy within --max-accuracy-drop (default 0.02) of scikit-learn's SGD on the same stream.")
+              "and the accuracy within --max-accuracy-drop (default 0.02) of the float SGD on the same stream (scikit-learn's; "
+              "an MLP's head: numpy's on the last layer).")
 @click.option("--updates", "updates_csv", type=click.Path(dir_okay=False), metavar="UPDATES.csv",
               help="--trainable: the update stream, the model's feature columns and the --label column, in order.")
 @click.option("--learning-rate", "learning_rate_spec", metavar="SPEC", help="--trainable with a model file: as export "
@@ -1101,7 +1103,7 @@ def _trainable_lines(report: dict, data_csv, updates_csv) -> list[str]:
                      + (f", {step:.0f} {unit} per partial_fit (mean)" if step is not None else ""))
     reference = report["sklearn_accuracy_after"]
     lines.append(f"  {report['metric_name']}: before {report['accuracy_before']:.4f}, after {report['accuracy_after']:.4f}"
-                 + ("" if reference is None else f", scikit-learn's SGD after the same stream {reference:.4f}"))
+                 + ("" if reference is None else f", {report['reference']} after the same stream {reference:.4f}"))
     return lines
 
 

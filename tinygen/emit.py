@@ -196,6 +196,43 @@ def feature_lines(program: Program, width: int = 112) -> list[str]:
     return lines
 
 
+def training_prefix(name: str, frozen: list[dict], n_features: int, source: str) -> dict:
+    """The frozen ops between the input conversion and a trainable op (`frozen`, their op contexts) as the calls the
+    training API makes on int16 stack buffers, from float features (source "x": the conversion writes the first
+    buffer) or from the caller's quantized ones ("x_q", read only). An elementwise op writes in place, any other
+    the other buffer, so there are at most two, each sized by the largest intermediate it holds. Returns
+    {"buffers": [{"name", "size", "holds"}], "calls": [C calls], "z": the buffer the trainable op reads}."""
+    sizes, holds, calls = {}, {}, []
+    current = "x_q"
+    if source == "x":
+        current, sizes["z"], holds["z"] = "z", n_features, ["x_q"]
+        calls.append(f"{name}_quantize_input(x, z)")
+    for ctx in frozen:
+        op = ctx["op"]
+        if op.out_type != "int16":
+            raise TinygenError(f"the training API passes int16 activations; {op.op} writes {op.out_type}")
+        dst = current if op.elementwise and current != "x_q" else ("h" if current == "z" else "z")
+        calls.append(f"{ctx['fn']}({current}, {dst})")
+        sizes[dst] = max(sizes.get(dst, 0), op.n_out)
+        holds.setdefault(dst, []).append(f"{op.op}'s output" + (" in place" if dst == current else ""))
+        current = dst
+    buffers = [{"name": buffer, "size": f"{name}_N_FEATURES" if size == n_features else str(size),
+                "holds": ", then ".join(holds[buffer])} for buffer, size in sizes.items()]
+    return {"buffers": buffers, "calls": calls, "z": current}
+
+
+def training_context(name: str, program: Program, ops: list[dict]) -> dict | None:
+    """A trainable program's training API: the learning op, its C name and its frozen prefix from float and from
+    quantized features (training_prefix); None for other programs."""
+    index = next((i for i, ctx in enumerate(ops) if ctx["op"].trains), None)
+    if index is None:
+        return None
+    frozen = [ctx for ctx in ops[1:index] if not ctx["op"].passthrough]
+    return {"op": ops[index]["op"], "fn": ops[index]["fn"],
+            "from_x": training_prefix(name, frozen, program.n_features, "x"),
+            "from_q": training_prefix(name, frozen, program.n_features, "x_q")}
+
+
 def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) -> str:
     """The header text; manifest_sha256 goes on its digest line (digests.py: zeros until sealed)."""
     check_name(name)
@@ -215,7 +252,6 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         call = f"{ctx['fn']}_from(ring, start, {dst})" if window is not None and k == 0 else f"{ctx['fn']}({src}, {dst})"
         chain.append({"call": call, "dst": dst, "out_type": ctx["op"].out_type, "n_out": ctx["op"].n_out})
     macros, primitives = header_helpers(program)
-    trained = [(ops[i - 1]["fn"], ctx) for i, ctx in enumerate(ops) if ctx["op"].trains]
     context = {
         "name": name,
         "guard": f"TINYGEN_{name.upper()}_H",
@@ -235,7 +271,6 @@ def render_header(program: Program, name: str, manifest_sha256: str = "0" * 64) 
         "ranges": {key: text.replace("NAME_", name + "_") for key, text in api_ranges(program).items()},
         "feature_lines": feature_lines(program),
         "window": window,  # window programs: NAME_WINDOW, NAME_predict_window, the stream API
-        # trainable programs: the learning op, its C name and the standardize op's before it (the training API)
-        "trainable": {"op": trained[0][1]["op"], "fn": trained[0][1]["fn"], "standardize": trained[0][0]} if trained else None,
+        "trainable": training_context(name, program, ops),  # trainable programs: the training API
     }
     return environment().get_template("c/header.h.j2").render(**context)

@@ -125,8 +125,8 @@ def learning(estimator, X_updates, y_updates, X, y, learning_rate=None, l2=None,
              feature_names=None) -> dict:
     """The section on learning on the device: the estimator exported trainable (q15, as verify --trainable does:
     calibrated on the updates unless calibration is given), the simulator's metric on the data after 0..n updates
-    (verify_trainable.learning_curve) and scikit-learn's SGD's on the same stream from the same start, at the same
-    marks."""
+    (verify_trainable.learning_curve) and the float reference's (scikit-learn's SGD; an MLP's head: numpy's on the last
+    layer) on the same stream from the same start, at the same marks."""
     options = {key: value for key, value in (("learning_rate", learning_rate), ("l2", l2)) if value is not None}
     X, X_updates = np.asarray(X, dtype=np.float64), np.asarray(X_updates, dtype=np.float64)
     model = convert(estimator, dtype="q15", calibration=X_updates if calibration is None else calibration,
@@ -139,6 +139,7 @@ def learning(estimator, X_updates, y_updates, X, y, learning_rate=None, l2=None,
         lambda sgd, transform: metric(task, y, sgd.predict(transform(X)))[1], marks)
     return {"metric_name": metric(task, y, model.predict(X))[0], "marks": marks,
             "device": [point["accuracy"] for point in curve], "sklearn": reference, "updates": len(X_updates),
+            "reference": sgd_reference.reference_name(estimator),
             "loss": layer.loss, "rate": describe(layer.schedule), "l2_shift": layer.l2_shift,
             "saturations": model.training_state()["saturations"]}
 
@@ -205,7 +206,7 @@ def _learning_context(section: dict | None) -> dict | None:
     device, reference = section["device"], section["sklearn"]
     chart = charts.learning_curves(section["metric_name"], section["marks"],
                                    {"the device (q15 simulator, bit-exact with the C)": device,
-                                    "scikit-learn's SGD (float)": reference})
+                                    f"{section['reference']} (float)": reference})
     return {**section, "chart": chart, "before": f"{device[0]:.4f}", "after": f"{device[-1]:.4f}",
             "sklearn_before": f"{reference[0]:.4f}", "sklearn_after": f"{reference[-1]:.4f}",
             "rows": [{"updates": m, "device": f"{d:.4f}", "sklearn": f"{r:.4f}"}

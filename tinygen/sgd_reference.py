@@ -6,16 +6,25 @@ The reference starts from the exported coefficients in the SCALED space (the pip
 front, as on the device), and makes one pass over the updates in order: SGDClassifier / SGDRegressor.partial_fit
 (t_ counting from 1 as the device's step counter does). LogisticRegression, LinearSVC and Perceptron have no partial_fit from given
 coefficients of their own; their reference is SGDClassifier with their loss (log_loss; LinearSVC's hinge or
-squared_hinge; perceptron)."""
+squared_hinge; perceptron).
+
+An MLP (a frozen body, a trainable head) has no SGD of scikit-learn's on one layer; its reference is HeadSGD, plain
+float64 SGD in numpy on the last layer: the body (the scaler and the hidden layers, in float64 as scikit-learn
+computes them) is the transform, and per row, at step t = 1, 2, ...: eta = the schedule's float rate at t; the scores s = W h + b
+from the weights before the row; g = the loss's derivative in s (softmax over the classes: p - onehot(y); one
+logistic output: sigmoid(s) - [y = classes[1]]; identity: s - y); W = (1 - eta alpha) W - eta g h^T (no decay
+without L2), b -= eta g -- the device's order (trainable_dense.py) and scikit-learn's SGD's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, Perceptron, SGDClassifier, SGDRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import LinearSVC
 
 from .errors import TinygenError
+from .ops import learning_rate
 
 CLASSIFIER_LOSSES = ("hinge", "squared_hinge", "log_loss", "perceptron")
 
@@ -29,6 +38,66 @@ class Schedule:
     eta0: float = 2.0 ** -7
     power_t: float = 0.5
     alpha: float = 0.0
+
+
+HIDDEN = {"identity": lambda a: a, "relu": lambda a: np.maximum(a, 0.0), "tanh": np.tanh,
+          "logistic": lambda a: 0.5 * (1.0 + np.tanh(0.5 * a))}
+
+
+class HeadSGD:
+    """Float SGD on an MLP's last layer (the module doc): partial_fit(H, y) on the last hidden activations H, one step
+    per row in order (its step counter t_ carries over between calls, as scikit-learn's); predict(H)."""
+
+    def __init__(self, mlp, schedule: Schedule):
+        self.W = np.asarray(mlp.coefs_[-1], dtype=np.float64).T.copy()  # [n_out, n_hidden]
+        self.b = np.asarray(mlp.intercepts_[-1], dtype=np.float64).copy()
+        self.classes_ = np.asarray(mlp.classes_) if isinstance(mlp, MLPClassifier) else None
+        self.schedule, self.t_ = schedule, 0
+        # the float rate at step t, scikit-learn's formulas (learning_rate.Schedule.eta, which the device's shifts
+        # approximate): constant eta0, invscaling eta0 / t^power_t, optimal 1 / (alpha (t0 + t - 1))
+        self.rates = learning_rate.Schedule(schedule.learning_rate, 0, eta0=schedule.eta0, power_t=schedule.power_t,
+                                            alpha=schedule.alpha)
+
+    def _gradient(self, s: np.ndarray, y) -> np.ndarray:
+        if self.classes_ is None:
+            return s - float(y)
+        if len(self.W) == 1:  # one logistic output: class classes_[1] when s > 0
+            return 1.0 / (1.0 + np.exp(-s)) - float(y == self.classes_[1])
+        p = np.exp(s - s.max())
+        return p / p.sum() - (self.classes_ == y)
+
+    def partial_fit(self, H, y) -> "HeadSGD":
+        for h, target in zip(np.asarray(H, dtype=np.float64), np.asarray(y)):
+            self.t_ += 1
+            eta = self.rates.eta(self.t_)
+            g = self._gradient(self.W @ h + self.b, target)
+            if self.schedule.alpha > 0:
+                self.W *= max(0.0, 1.0 - eta * self.schedule.alpha)
+            self.W -= eta * np.outer(g, h)
+            self.b -= eta * g
+        return self
+
+    def predict(self, H) -> np.ndarray:
+        s = np.asarray(H, dtype=np.float64) @ self.W.T + self.b
+        if self.classes_ is None:
+            return s[:, 0]
+        return self.classes_[(s[:, 0] > 0).astype(int)] if len(self.W) == 1 else self.classes_[np.argmax(s, axis=1)]
+
+
+def mlp_body(transform, mlp):
+    """The frozen body as a transform: the front steps, then every hidden layer with its activation (float64)."""
+    def body(X):
+        H = transform(X)
+        for coef, intercept in zip(mlp.coefs_[:-1], mlp.intercepts_[:-1]):
+            H = HIDDEN[mlp.activation](H @ coef + intercept)
+        return H
+    return body
+
+
+def reference_name(estimator) -> str:
+    """The float reference of `estimator` in words (reports and check details)."""
+    return "float SGD on the last layer (numpy)" if isinstance(split_pipeline(estimator)[1], (MLPClassifier, MLPRegressor)) \
+        else "scikit-learn's SGD"
 
 
 def split_pipeline(estimator):
@@ -61,7 +130,7 @@ def reference_loss(model) -> str:
         return "log_loss"
     if isinstance(model, LinearSVC):
         return model.loss
-    raise TinygenError(f"{type(model).__name__} has no on-device learning reference; trainable models are "
+    raise TinygenError(f"{type(model).__name__} has no on-device learning reference; trainable models are MLPs and "
                        "SGDClassifier, SGDRegressor, Perceptron, LogisticRegression and LinearSVC")
 
 
@@ -90,9 +159,21 @@ def reference_curve(estimator, schedule: Schedule, X_updates, y_updates, score, 
     return values
 
 
+def _known_labels(classes, y_updates) -> None:
+    unknown = sorted(set(np.asarray(y_updates).tolist()) - set(np.asarray(classes).tolist()), key=str)
+    if unknown:
+        raise TinygenError(f"the updates hold labels {unknown[:5]} that are not the model's classes "
+                           f"{np.asarray(classes).tolist()}")
+
+
 def starting_sgd(estimator, schedule: Schedule, y_updates):
     """(transform, the SGD model at the exported start, fit(Z, y): one partial_fit pass over scaled rows)."""
     transform, model = split_pipeline(estimator)
+    if isinstance(model, (MLPClassifier, MLPRegressor)):
+        if isinstance(model, MLPClassifier):
+            _known_labels(model.classes_, y_updates)
+        head = HeadSGD(model, schedule)
+        return mlp_body(transform, model), head, head.partial_fit
     loss = reference_loss(model)
     sgd_class = SGDRegressor if loss == "squared_error" else SGDClassifier
     sgd = sgd_class(loss=loss, penalty="l2" if schedule.alpha > 0 else None, alpha=schedule.alpha or 0.0001,
@@ -105,9 +186,6 @@ def starting_sgd(estimator, schedule: Schedule, y_updates):
     if loss == "squared_error":
         return transform, sgd, lambda Z, y: sgd.partial_fit(Z, np.asarray(y, dtype=np.float64))
     classes = np.asarray(model.classes_)
-    unknown = sorted(set(np.asarray(y_updates).tolist()) - set(classes.tolist()), key=str)
-    if unknown:
-        raise TinygenError(f"the updates hold labels {unknown[:5]} that are not the model's classes "
-                           f"{classes.tolist()}")
+    _known_labels(classes, y_updates)
     sgd.classes_ = classes
     return transform, sgd, lambda Z, y: sgd.partial_fit(Z, np.asarray(y), classes=classes)

@@ -1,6 +1,8 @@
 """The trainable quantize path (issue 17, docs/trainable-spec.md): a linear model (and its StandardScaler) ->
 [quantize_input (frozen, offsets = the scaler's mean), standardize (frozen), trainable_dense] in q15, whose last op
-learns on the device with integer SGD (ops/trainable_dense.py) and in the simulator, bit for bit.
+learns on the device with integer SGD (ops/trainable_dense.py) and in the simulator, bit for bit. An MLP -> its
+frozen q15 body (quantize.py's MLP path: the input conversion, the dense layers and activations) and trainable_dense
+on the last hidden activations (int16 in one format) in place of the last layer.
 
 Formats: the input conversion holds max |x - mean| of the calibration rows with QuantizeInput.HEADROOM; z in one
 common format (ops/standardize.py); the master weights' WF as large as lets the exported weights and bias grow GROWTH
@@ -8,19 +10,20 @@ times within the proof's limits, capped so that every shift of an update is a ri
 schedule's shift is capped to match)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from .errors import TinygenError
 from .frontend import feature_names_of
-from .frontend.trainable import TrainableModel, trainable_model
+from .frontend.trainable import TrainableModel, is_mlp, trainable_head, trainable_model
 from .ir import Program, json_value
 from .ops import learning_rate, probability, standardize
 from .ops.quantize_input import WIDE_CHOICES, QuantizeInput
 from .ops.trainable_dense import CLASS_GRAD_FRAC_BITS, TrainableDense, weight_limits
 from .qparams import frac_bits_for, round_half_away
-from .quantize import calibration_array
+from .quantize import calibration_array, quantize
 
 DTYPES = ("q15",)
 GROWTH = 4.0  # the exported weights may grow this much before they saturate
@@ -94,9 +97,11 @@ def plan_layer(model: TrainableModel, z_frac: int, schedule: learning_rate.Sched
     weights = np.clip(round_half_away(np.ldexp(model.weights, wf)), -(w_max << 16), w_max << 16)
     bias = np.clip(round_half_away(np.ldexp(model.bias, af)), -b_max, b_max)
     sigmoid = probability.plan("logistic", 1, 2, 2.0 ** -af, 0) if model.loss == "log_loss" else None
+    n_out = model.weights.shape[0]
+    softmax = probability.plan("softmax", n_out, n_out, 2.0 ** -af, 0) if model.loss == "softmax_log_loss" else None
     return TrainableDense(loss=model.loss, init_weights=weights, init_bias=bias, weight_frac_bits=wf,
                           z_frac_bits=z_frac, grad_frac_bits=gf, schedule=schedule.capped(k_cap), l2_shift=l2_shift,
-                          sigmoid=sigmoid)
+                          sigmoid=sigmoid, softmax=softmax)
 
 
 def convert_trainable(estimator, dtype: str | None, calibration, learning_rate_spec: str | None = None,
@@ -104,14 +109,12 @@ def convert_trainable(estimator, dtype: str | None, calibration, learning_rate_s
     """The trainable program of a fitted estimator (frontend/trainable.py lists what is supported)."""
     if dtype not in (None, *DTYPES):
         raise TinygenError(f"trainable export takes dtype {' or '.join(DTYPES)}, not {dtype}")
+    if is_mlp(estimator):
+        return convert_head(estimator, calibration, *_rates(learning_rate_spec, l2), feature_names)
     model = trainable_model(estimator)
     n_features = model.weights.shape[1]
     X = calibration_array(calibration, n_features, "q15")
-    alpha = None if l2 is None else learning_rate.parse_rate(l2)
-    l2_shift = None if alpha is None else learning_rate.shift_of(alpha)
-    if l2_shift is not None and not 0 <= l2_shift <= 31:
-        raise TinygenError(f"the L2 alpha {alpha:g} rounds to 2^{-l2_shift}; tinygen takes alphas from 1 down to 2^-31")
-    schedule = learning_rate.plan(learning_rate_spec, None if l2_shift is None else 2.0 ** -l2_shift)
+    schedule, l2_shift = _rates(learning_rate_spec, l2)
     z_calib = np.where(np.isfinite(X), X, model.mean) - model.mean
     z_calib = z_calib / model.std
     conversion, scaler, notes = _conversion(X, model, z_calib)
@@ -120,14 +123,55 @@ def convert_trainable(estimator, dtype: str | None, calibration, learning_rate_s
     if len(names) != n_features:
         raise TinygenError(f"feature_names has {len(names)} names but the model takes {n_features} features")
     decision = "value" if model.task == "regression" else ("positive" if layer.n_out == 1 else "argmax")
-    notes = [f"trainable q15: {model.loss} SGD on the device; master weights int32 with {layer.weight_frac_bits} frac "
-             f"bits (the forward reads their upper int16), z with {scaler.z_frac_bits}, scores with "
-             f"{layer.acc_frac_bits}; learning rate {describe(layer.schedule)}"
-             + (f", L2 alpha 2^-{l2_shift}" if l2_shift is not None else "")] + notes
     return Program(dtype="q15", task=model.task, decision=decision, n_features=n_features, feature_names=list(names),
                    labels=None if model.labels is None else [json_value(v) for v in model.labels],
-                   ops=[conversion, scaler, layer], source=model.source, notes=notes,
-                   probability=model.probability, proba=layer.sigmoid if model.probability else None)
+                   ops=[conversion, scaler, layer], source=model.source, notes=[layer_note(layer)] + notes,
+                   probability=model.probability, proba=layer.proba if model.probability else None)
+
+
+def _rates(learning_rate_spec: str | None, l2) -> tuple[learning_rate.Schedule, int | None]:
+    """(the schedule, the L2 shift or None) of --learning-rate and --l2."""
+    alpha = None if l2 is None else learning_rate.parse_rate(l2)
+    l2_shift = None if alpha is None else learning_rate.shift_of(alpha)
+    if l2_shift is not None and not 0 <= l2_shift <= 31:
+        raise TinygenError(f"the L2 alpha {alpha:g} rounds to 2^{-l2_shift}; tinygen takes alphas from 1 down to 2^-31")
+    return learning_rate.plan(learning_rate_spec, None if l2_shift is None else 2.0 ** -l2_shift), l2_shift
+
+
+def layer_note(layer: TrainableDense) -> str:
+    return (f"trainable q15: {layer.loss} SGD on the device; master weights int32 with {layer.weight_frac_bits} frac "
+            f"bits (the forward reads their upper int16), z with {layer.z_frac_bits}, scores with "
+            f"{layer.acc_frac_bits}; learning rate {describe(layer.schedule)}"
+            + (f", L2 alpha 2^-{layer.l2_shift}" if layer.l2_shift is not None else ""))
+
+
+def convert_head(estimator, calibration, schedule: learning_rate.Schedule, l2_shift: int | None,
+                 feature_names=None) -> Program:
+    """An MLP with a trainable head: the network quantized as a frozen q15 MLP (quantize.py: formats, refinements
+    and notes as without --trainable; its last hidden activation in one format, ops/activation.py head_input), whose
+    last dense layer is then replaced by trainable_dense on that activation's format (the float last layer's weights,
+    planned as a linear model's: plan_layer)."""
+    head = trainable_head(estimator)
+    program = head.program
+    if feature_names is not None:
+        if len(feature_names) != program.n_features:
+            raise TinygenError(f"feature_names has {len(feature_names)} names but the model takes "
+                               f"{program.n_features} features")
+        program.feature_names = list(feature_names)
+    X = calibration_array(calibration, program.n_features, "q15")
+    typed = quantize(program, "q15", X)
+    body, hidden = typed.ops[:-1], typed.ops[-2].out_format()
+    if hidden is None or hidden.per_channel or hidden.offset or hidden.type_name != "int16" \
+            or not 0 <= hidden.frac_bits <= 15:
+        raise TinygenError(f"the last hidden layer's activations ({'n/a' if hidden is None else hidden.text}) are "
+                           "beyond the trainable head's int16 input with 0 to 15 frac bits; refit the MLP on "
+                           "scaled features")
+    with np.errstate(all="ignore"):
+        predictions = program.scores(np.where(np.isfinite(X), X, 0.0))
+    layer = plan_layer(head.model, hidden.frac_bits, schedule, l2_shift, predictions)
+    return dataclasses.replace(typed, ops=[*body, layer], notes=[layer_note(layer)] + typed.notes,
+                               proba=layer.proba if head.model.probability else None,
+                               probability=head.model.probability)
 
 
 def _conversion(X: np.ndarray, model: TrainableModel, z_calib: np.ndarray):

@@ -2,8 +2,9 @@
 (issue 17). Every row of UPDATES is one NAME_partial_fit step, on each target's C and in the simulator; then every
 row of DATA is predicted. Checks: the weights after the stream are identical, byte for byte (weight_mismatches:
 int32 entries that differ), and so are the raw scores and predictions on every data row; the accuracy after the
-stream is within --max-accuracy-drop of scikit-learn's SGD on the same stream from the same start
-(sgd_reference.py: `sklearn_accuracy_after`).
+stream is within --max-accuracy-drop of the float reference on the same stream from the same start
+(sgd_reference.py: `sklearn_accuracy_after`; scikit-learn's SGD for a linear model, float SGD on the last layer in numpy
+for an MLP's head; `reference` says which).
 
 The report is verify's JSON with `updates`, `accuracy_before`, `accuracy_after`, `sklearn_accuracy_after`,
 `learning_curve` (the simulator's accuracy on DATA after 0, ..., all updates), `schedule`, and per target
@@ -85,7 +86,7 @@ def _checks(report: dict, max_drop: float | None) -> list[dict]:
     if max_drop is not None:
         after, reference = report["accuracy_after"], report["sklearn_accuracy_after"]
         checks.append({"name": "learning vs float SGD", "passed": reference - after <= max_drop + 1e-12,
-                       "detail": f"{report['metric_name']} after the updates {after:.4f}, scikit-learn's SGD from the "
+                       "detail": f"{report['metric_name']} after the updates {after:.4f}, {report['reference']} from the "
                                  f"same start {reference:.4f} (allowed drop {max_drop})"})
     return checks
 
@@ -118,6 +119,7 @@ def verify_trainable(estimator, X_updates, y_updates, X, y, targets=("host",), l
     report = {"rows": len(X), "updates": len(X_updates), "model": program.source, "dtype": model.dtype,
               "metric_name": metric_name, "accuracy_before": before, "accuracy_after": curve[-1]["accuracy"],
               "sklearn_accuracy_after": None if sgd is None else metric(task, y, reference_pred)[1],
+              "reference": None if sgd is None else sgd_reference.reference_name(estimator),
               # verify's usual fields: the exported float model on the data, the program after the updates, and
               # its agreement with scikit-learn's SGD after the same stream
               "float_metric": None if estimator is None else metric(task, y, estimator.predict(X))[1],

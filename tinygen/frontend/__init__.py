@@ -79,12 +79,13 @@ def window_step(estimator):
     return steps[0] if len(steps) > 1 and type(steps[0]) in PREFIXES else None
 
 
-def to_float_program(estimator, feature_names=None) -> Program:
-    """The float IR of a fitted estimator or Pipeline, with the fold passes applied."""
+def to_float_program(estimator, feature_names=None, head_input: bool = False) -> Program:
+    """The float IR of a fitted estimator or Pipeline, with the fold passes applied. head_input (MLPs, a trainable
+    export): the last hidden activation marked as the trainable head's input (frontend/mlp.py)."""
     transforms, model = check_supported(estimator)
     steps = [*transforms, model]
     ops = [{**TRANSFORMERS, **PREFIXES}[type(step)](step) for step in transforms]
-    head = MODELS[type(model)](model)
+    head = MODELS[type(model)](model, head_input=True) if head_input else MODELS[type(model)](model)
     ops.extend(head.ops)
     first = steps[0]
     n_features = int(getattr(first, "n_features_in_", ops[0].n_in))

@@ -7,6 +7,10 @@ them, which changes no decision: a binary classifier (one logit, logistic output
 logistic(z) > 0.5, i.e. z > 0 ("positive"); a multiclass one (softmax) takes the argmax of the logits, which
 is the argmax of the softmax ("argmax"). predict_proba applies the output activation to the dequantized
 scores (Program.probability). Regressors output the last layer's value (identity output).
+
+With head_input (a trainable export, frontend/trainable.py), the last hidden activation is marked as the input of
+the trainable head (FloatActivation.head_input; for identity hidden layers an identity op that keeps the fold pass
+from merging the body into the head).
 """
 from __future__ import annotations
 
@@ -19,36 +23,36 @@ from ..ops.dense import FloatDense
 from .linear import FrontendResult
 
 
-def _layers(est) -> list:
+def _layers(est, head_input: bool = False) -> list:
     activation = est.activation
     if activation != "identity" and activation not in KINDS:
         raise TinygenError(f"{type(est).__name__}(activation={activation!r}) is not supported; "
                            f"use identity, {', '.join(KINDS)}")
-    ops = []
+    ops, last = [], len(est.coefs_) - 1
     for index, (coef, intercept) in enumerate(zip(est.coefs_, est.intercepts_)):
-        if index and activation != "identity":
-            ops.append(FloatActivation(kind=activation, n=ops[-1].n_out))
+        if index and (activation != "identity" or (head_input and index == last)):
+            ops.append(FloatActivation(kind=activation, n=ops[-1].n_out, head_input=head_input and index == last))
         ops.append(FloatDense(weights=np.asarray(coef, dtype=np.float64).T.copy(),
                               bias=np.asarray(intercept, dtype=np.float64).copy()))
     return ops
 
 
-def convert_classifier(est: MLPClassifier) -> FrontendResult:
+def convert_classifier(est: MLPClassifier, head_input: bool = False) -> FrontendResult:
     classes = list(est.classes_)
     out = est.out_activation_
     if out == "logistic" and est.n_outputs_ == 1 and len(classes) == 2:
-        return FrontendResult(_layers(est), "classification", "positive", classes, probability="logistic")
+        return FrontendResult(_layers(est, head_input), "classification", "positive", classes, probability="logistic")
     if out == "softmax" and est.n_outputs_ == len(classes):
-        return FrontendResult(_layers(est), "classification", "argmax", classes, probability="softmax")
+        return FrontendResult(_layers(est, head_input), "classification", "argmax", classes, probability="softmax")
     raise TinygenError(f"MLPClassifier with {est.n_outputs_} outputs and {out} output activation (multilabel) is "
                        "not supported; fit it on one label column")
 
 
-def convert_regressor(est: MLPRegressor) -> FrontendResult:
+def convert_regressor(est: MLPRegressor, head_input: bool = False) -> FrontendResult:
     if est.n_outputs_ != 1:
         raise TinygenError(f"MLPRegressor was fitted on {est.n_outputs_} targets; tinygen exports single-target "
                            "regressors, fit one model per target")
-    return FrontendResult(_layers(est), "regression", "value", None)
+    return FrontendResult(_layers(est, head_input), "regression", "value", None)
 
 
 CONVERTERS = {MLPClassifier: convert_classifier, MLPRegressor: convert_regressor}

@@ -1,21 +1,28 @@
-"""The linear models tinygen exports trainable (issue 17), alone or behind a StandardScaler: what the trainable
-program needs from scikit-learn, the scaler apart (not folded: SGD on folded weights is not SGD in the scaled
-space), the coefficients in the scaled space and the loss whose gradient the device steps along."""
+"""The models tinygen exports trainable (issue 17), alone or behind a StandardScaler: what the trainable program
+needs from scikit-learn. Linear models: the scaler apart (not folded: SGD on folded weights is not SGD in the scaled
+space), the coefficients in the scaled space and the loss whose gradient the device steps along. MLPs (a frozen body,
+a trainable head): the float program of the whole network with the last hidden activation marked as the head's input
+(the scaler folds into the frozen first layer), and the last layer as a linear model on the hidden activations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, Perceptron, SGDClassifier, SGDRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from ..errors import TinygenError
+from ..ir import Program
+from . import to_float_program
 
 SGD_CLASSIFIER_LOSSES = ("hinge", "squared_hinge", "log_loss", "perceptron")
 SUPPORTED = ("SGDClassifier (loss hinge, squared_hinge, log_loss or perceptron), Perceptron, LogisticRegression, "
-             "LinearSVC, SGDRegressor (loss squared_error), alone or in Pipeline(StandardScaler, model)")
+             "LinearSVC, SGDRegressor (loss squared_error), MLPClassifier and MLPRegressor (their last layer), alone "
+             "or in Pipeline(StandardScaler, model)")
+MLPS = (MLPClassifier, MLPRegressor)
 
 
 @dataclass
@@ -57,22 +64,62 @@ def _loss(model) -> str:
     raise refuse(type(model).__name__)
 
 
+def _only_a_scaler(steps: list) -> None:
+    if len(steps) > 1 or (steps and type(steps[0]) is not StandardScaler):
+        raise refuse(f"a Pipeline of {', '.join(type(s).__name__ for s in steps)} before the model")
+
+
 def _scaler(steps: list, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    _only_a_scaler(steps)
     if not steps:
         return np.zeros(n_features), np.ones(n_features)
-    if len(steps) > 1 or type(steps[0]) is not StandardScaler:
-        raise refuse(f"a Pipeline of {', '.join(type(s).__name__ for s in steps)} before the model")
     scaler = steps[0]
     mean = scaler.mean_ if scaler.with_mean and scaler.mean_ is not None else np.zeros(n_features)
     std = scaler.scale_ if scaler.scale_ is not None else np.ones(n_features)
     return np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
 
 
+def _steps(estimator) -> list:
+    return [s for _, s in estimator.steps if s is not None and s != "passthrough"] \
+        if isinstance(estimator, Pipeline) else [estimator]
+
+
+def is_mlp(estimator) -> bool:
+    """True when the model (a Pipeline's last step) is an MLP: a frozen body and a trainable head."""
+    steps = _steps(estimator)
+    return bool(steps) and isinstance(steps[-1], MLPS)
+
+
+@dataclass
+class TrainableHead:
+    """An MLP for a trainable head: `program`, the float program of the whole network (the scaler folded into the
+    first layer, the last hidden activation marked head_input, the last layer a FloatDense); `model`, the last layer
+    as a linear model on the hidden activations (mean 0, std 1: nothing to standardize)."""
+    program: Program
+    model: TrainableModel
+
+
+def trainable_head(estimator) -> TrainableHead:
+    """The MLP's float program and its last layer; a TinygenError says what is supported."""
+    *transforms, mlp = _steps(estimator)
+    _only_a_scaler(transforms)
+    if getattr(mlp, "loss", "squared_error") not in ("squared_error", "log_loss"):
+        raise refuse(f"{type(mlp).__name__}(loss={mlp.loss!r})")
+    program = to_float_program(estimator, head_input=True)  # refuses what the frozen MLP path does not take
+    weights = np.asarray(mlp.coefs_[-1], dtype=np.float64).T.copy()
+    bias = np.asarray(mlp.intercepts_[-1], dtype=np.float64).copy()
+    labels = list(mlp.classes_) if isinstance(mlp, MLPClassifier) else None
+    loss = "squared_error" if labels is None else "log_loss" if weights.shape[0] == 1 else "softmax_log_loss"
+    n_hidden = weights.shape[1]
+    source = type(mlp).__name__ if not transforms else f"Pipeline(StandardScaler, {type(mlp).__name__})"
+    probability = None if labels is None else "logistic" if loss == "log_loss" else "softmax"
+    head = TrainableModel(np.zeros(n_hidden), np.ones(n_hidden), weights, bias, loss, labels, source, probability)
+    return TrainableHead(program, head)
+
+
 def trainable_model(estimator) -> TrainableModel:
     """The model and its scaler; a TinygenError says what is supported."""
-    steps = [s for _, s in estimator.steps if s is not None and s != "passthrough"] \
-        if isinstance(estimator, Pipeline) else [estimator]
-    *transforms, model = steps
+    *transforms, model = _steps(estimator)
     loss = _loss(model)
     if not hasattr(model, "coef_"):
         raise TinygenError(f"{type(model).__name__} is not fitted; call fit() (or `tinygen train`) first")

@@ -39,6 +39,7 @@ Typed forms (what the C in templates/c/activation.c.j2 computes, element by elem
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -72,12 +73,16 @@ def _exact(kind: str, x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FloatActivation(FloatOp):
-    """Float IR: out = f(in), float64."""
+    """Float IR: out = f(in), float64. head_input: the last hidden activation of an MLP exported with a trainable
+    head (frontend/mlp.py); the head's SGD reads its outputs as real values, so they take one format for every unit
+    and no out_offset (logistic: Q15, [0, 1) saturating at 1 - 2**-15), and kind may be "identity" (it keeps the fold
+    pass from merging the body into the head; the dense before it writes the head's int16 input, and it emits no op)."""
 
     in_chain = True
 
     kind: str
     n: int
+    head_input: bool = False
 
     @property
     def n_in(self) -> int:
@@ -88,12 +93,14 @@ class FloatActivation(FloatOp):
         return self.n
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _exact(self.kind, x)
+        return x if self.kind == "identity" else _exact(self.kind, x)
 
     def input_max_abs(self, pre: np.ndarray, bits: int) -> float:
         """The |value| the integer input of this activation must hold, from the calibration pre-activations:
         relu needs only the positive side (negatives all become 0), tanh/logistic no more than INPUT_RANGE."""
         finite = pre[np.isfinite(pre)]
+        if self.kind == "identity":
+            return HEADROOM * float(np.abs(finite).max(initial=0.0))
         if self.kind == "relu":
             return HEADROOM * float(np.max(finite, initial=0.0))
         table_range = INPUT_RANGE[(self.kind, bits)] * (1.0 - 2.0 ** -bits)  # a format covering [-R, R) exactly
@@ -102,11 +109,14 @@ class FloatActivation(FloatOp):
     @property
     def per_unit_formats(self) -> bool:
         """True when the dense before may give each unit its own format (relu passes them through; the
-        tables take one input format)."""
-        return self.kind == "relu"
+        tables take one input format; the head's input takes one format)."""
+        return self.kind == "relu" and not self.head_input
 
     def quantize(self, step: QuantizeStep) -> "Activation | int8_activation.Int8Activation | None":
-        """The typed activation for `step` (ops/base.py); int8's relu is fused into the layer before (None)."""
+        """The typed activation for `step` (ops/base.py); int8's relu is fused into the layer before (None), and so
+        is the identity that marks a trainable head's input."""
+        if self.kind == "identity":
+            return None
         if not step.affine:
             return quantize(self, step.in_type, step.in_format.frac_bits)
         if self.kind == "relu":
@@ -160,6 +170,7 @@ def logistic_f32(x: np.ndarray) -> np.ndarray:
 @dataclass
 class Activation(Op):
     op = "activation"
+    elementwise: ClassVar[bool] = True
     kind: str  # relu | tanh | logistic
     n: int
     in_type: str
@@ -284,7 +295,7 @@ def quantize(fop: FloatActivation, in_type: str, in_frac_bits) -> Activation:
                           out_frac_bits=in_frac_bits)
     if bits not in (8, 16):
         raise TinygenError(f"{fop.kind} tables are for 8- and 16-bit activations (q7, q15), not {in_type}")
-    offset = OUT_OFFSET[fop.kind]
+    offset = 0.0 if fop.head_input else OUT_OFFSET[fop.kind]  # nothing after a head's input folds an offset
     out_frac = bits - 1 if offset == 0 else bits  # tanh in [-1, 1): Q7/Q15; logistic - 1/2 in [-1/2, 1/2): Q8/Q16
     shift = max(0, bits - INDEX_BITS)
     lo, hi = fixedpoint.int_range(bits)

@@ -138,6 +138,7 @@ class Op:
     converts_input: ClassVar[bool] = False  # the float -> integer input conversion (what NAME_predict_q skips)
     streams: ClassVar[bool] = False  # reads its input from a ring of frames: the header's window and stream API
     trains: ClassVar[bool] = False  # holds weights in RAM that partial_fit updates: the header's training API
+    elementwise: ClassVar[bool] = False  # out[i] reads in[i] only, so the C may write it in place (out == in)
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - every op defines it
         """The integer reference: whole arrays of rows in, rows out (int64 holding out_type values, or float32)."""

@@ -18,6 +18,7 @@ within [-32767, 32767] (no saturation can occur); z_q int16, saturated otherwise
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ HEADROOM = 2.0  # z's format holds twice the calibration rows' largest |z|
 @dataclass
 class Standardize(Op):
     op = "standardize"
+    elementwise: ClassVar[bool] = True
     multipliers: list[int]  # m[i], uint16 in [0, 2**16)
     shifts: list[int]  # s[i] in [0, 31]
     z_frac_bits: int

@@ -20,6 +20,9 @@ with y_j = +1 (its class; binary: class 1) or -1, using the weights before this 
      perceptron     g = -y_j 2**GF when y_j acc <= 0, else 0                            (GF = 14)
      squared_hinge  g = 2 sat(rdbpot(acc, AF - GF) - y_j 2**GF, -2**14, 2**14 - 1) when y_j acc < 2**AF, else 0
      log_loss       g = rdbpot(p1 - 2**15 [y_j = +1], 1), p1 = the integer logistic of acc in Q15 (ops/probability.py)
+     softmax_log_loss  (an MLP's multiclass head: one softmax over every output, not one-vs-rest)
+                    g = rdbpot(p_j - 2**15 [y = j], 1), p the integer softmax of every output's acc in Q15
+                    (ops/probability.py, the program's predict_proba): p_j in [0, 2**15], so |g| <= 2**14 (GF = 14)
      squared_error  g = sat16(rdbpot(acc, AF - GF) - y_g), y_g = to_fixed(y, GF) in [-2**29, 2**29)
   2. L2 (alpha = 2**-l2_shift): W[j][i] -= rdbpot(W[j][i], k + l2_shift) when k + l2_shift <= 31 (the bias is not
      decayed, as in scikit-learn)
@@ -40,8 +43,8 @@ from .base import Op, QFormat
 from .learning_rate import Schedule
 from .probability import Probability
 
-LOSSES = ("hinge", "squared_hinge", "log_loss", "perceptron", "squared_error")
-CLASS_GRAD_FRAC_BITS = {"hinge": 14, "perceptron": 14, "log_loss": 14, "squared_hinge": 10}
+LOSSES = ("hinge", "squared_hinge", "log_loss", "perceptron", "squared_error", "softmax_log_loss")
+CLASS_GRAD_FRAC_BITS = {"hinge": 14, "perceptron": 14, "log_loss": 14, "squared_hinge": 10, "softmax_log_loss": 14}
 W_MAX_LIMIT = 16383  # |W >> 16| <= 16383: |W| <= 2**30 - 2**16, so W - step stays in int32
 B_MAX_LIMIT = 1 << 30
 TARGET_BITS = 30  # y_g in [-2**29, 2**29): rdbpot(acc, >= 1) - y_g stays in int32
@@ -80,6 +83,7 @@ class TrainableDense(Op):
     schedule: Schedule
     l2_shift: int | None = None
     sigmoid: Probability | None = None  # log_loss: the integer logistic of a score (scale 2**-acc_frac_bits)
+    softmax: Probability | None = None  # softmax_log_loss: the integer softmax of the scores (the same scale)
     out_type: str = "int32"
     state: TrainState = field(init=False, repr=False, compare=False)
 
@@ -140,6 +144,8 @@ class TrainableDense(Op):
               and 0 <= self.acc_frac_bits <= 30 and 0 <= self.grad_frac_bits <= 14 and 0 <= self.z_frac_bits <= 15
               and np.all(np.abs(self.init_weights) <= self.w_limit) and np.all(np.abs(self.init_bias) <= self.limits[1])
               and (self.l2_shift is None or 0 <= self.l2_shift <= 31) and (self.sigmoid is not None) == (self.loss == "log_loss")
+              and (self.softmax is not None) == (self.loss == "softmax_log_loss")
+              and (self.softmax is None or (self.softmax.kind, self.softmax.n_out) == ("softmax", self.n_out))
               and (self.loss not in ("squared_hinge", "squared_error") or self.acc_frac_bits > self.grad_frac_bits))
         if not ok:
             raise TinygenError("the trainable layer's parameters are out of range; re-export the model")
@@ -193,6 +199,17 @@ class TrainableDense(Op):
         clamped = min(max(d, -(1 << 15)), (1 << 15) - 1)
         return clamped, int(clamped != d)
 
+    def gradients(self, scores: np.ndarray, target: int) -> list[tuple[int, int]]:
+        """(g, saturations) of every output for one row's scores and its target (a class index, or y_g)."""
+        if self.loss == "softmax_log_loss":  # every output's gradient reads every score
+            p = self.softmax.forward(scores[None, :])[0]
+            return [(int(fixedpoint.rdbpot(int(p[j]) - (1 << 15 if target == j else 0), 1)), 0)
+                    for j in range(self.n_out)]
+        if self.regression:
+            return [self.gradient(int(scores[0]), target)]
+        return [self.gradient(int(scores[j]), 1 if target == (j if self.n_out > 1 else 1) else -1)
+                for j in range(self.n_out)]
+
     def targets(self, y) -> tuple[np.ndarray, int]:
         """Regression: the targets as y_g (to_fixed of the float32 value in GF, within TARGET_BITS) and how many
         reached a limit; classification: the class indices as they are."""
@@ -219,9 +236,7 @@ class TrainableDense(Op):
         k = self.schedule.shift((state.steps + 1) % U32)
         scores = self.forward(z[None, :], state)[0]
         counted = 0
-        for j in range(self.n_out):
-            y = target if self.regression else (1 if target == (j if self.n_out > 1 else 1) else -1)
-            g, saturated = self.gradient(int(scores[j]), y)
+        for j, (g, saturated) in enumerate(self.gradients(scores, target)):
             counted += saturated
             w = state.weights[j]
             if self.l2_shift is not None and k + self.l2_shift <= 31:
@@ -249,16 +264,27 @@ class TrainableDense(Op):
         tables = {"init_weights": 4 * self.init_weights.size, "init_bias": 4 * self.n_out}
         if self.schedule.breakpoints:
             tables["breakpoints"] = 4 * len(self.schedule.breakpoints)
-        if self.sigmoid is not None:
-            tables["exp2"] = 2 * len(self.sigmoid.table)
+        if self.proba is not None and not self.shares_proba:  # a shared one is the program's predict_proba's table
+            tables["exp2"] = 2 * len(self.proba.table)
         return tables
+
+    @property
+    def proba(self) -> Probability | None:
+        """The integer logistic or softmax the gradient reads (log_loss, softmax_log_loss), else None."""
+        return self.sigmoid or self.softmax
+
+    @property
+    def shares_proba(self) -> bool:
+        """True when the gradient's logistic or softmax is the program's predict_proba (NAME_proba_from_scores: binary
+        log_loss, softmax_log_loss); one-vs-rest log_loss carries its own logistic."""
+        return self.loss == "softmax_log_loss" or (self.loss == "log_loss" and self.n_out == 1)
 
     def c_helpers(self) -> tuple[str, ...]:
         helpers = ["ROM", "rd_i32", "rdbpot", "rdbpot_bytes", "mul_i16_i32", "ALWAYS_INLINE", "OUT_OF_LINE"]
         if self.schedule.breakpoints:
             helpers.append("rd_u32")
-        if self.sigmoid is not None:
-            helpers += self.sigmoid.c_helpers()
+        if self.proba is not None:
+            helpers += self.proba.c_helpers()
         if self.regression:
             helpers.append("to_fixed")
         return tuple(helpers)
@@ -273,6 +299,7 @@ class TrainableDense(Op):
                 "weights": self.init_weights.tolist(), "bias": self.init_bias.tolist(),
                 "schedule": self.schedule.to_dict(), "l2_shift": self.l2_shift,
                 **({"sigmoid": self.sigmoid.to_dict()} if self.sigmoid is not None else {}),
+                **({"softmax": self.softmax.to_dict()} if self.softmax is not None else {}),
                 "compute": "acc = bias + sum (weights >> 16) * z; partial_fit: tinygen/ops/trainable_dense.py"}
 
     @classmethod
@@ -282,4 +309,5 @@ class TrainableDense(Op):
                    z_frac_bits=int(data["z_frac_bits"]), grad_frac_bits=int(data["grad_frac_bits"]),
                    schedule=Schedule.from_dict(data["schedule"]),
                    l2_shift=None if data.get("l2_shift") is None else int(data["l2_shift"]),
-                   sigmoid=Probability.from_dict(data["sigmoid"]) if data.get("sigmoid") is not None else None)
+                   sigmoid=Probability.from_dict(data["sigmoid"]) if data.get("sigmoid") is not None else None,
+                   softmax=Probability.from_dict(data["softmax"]) if data.get("softmax") is not None else None)
