@@ -316,3 +316,14 @@ def test_cli_train_export_simulate_verify(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["train", "data.csv", "--label", "target", "--model", "mlp", "--param",
                                        "hidden_layer_sizes=16,x", "-o", "bad.skops"])
     assert result.exit_code != 0 and "hidden_layer_sizes" in result.output
+
+
+def test_poisson_regressor_is_refused_not_exported_without_its_exp():
+    """MLPRegressor(loss='poisson') predicts exp(score): exporting the score alone would be silently wrong."""
+    X, y = load_diabetes(return_X_y=True)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator = MLPRegressor(hidden_layer_sizes=(4,), loss="poisson", max_iter=30, random_state=0).fit(X, y)
+    message = error_of(tinygen.convert, estimator, dtype="q15", calibration=X)
+    assert "loss='poisson'" in message and "exp(score)" in message and "squared_error" in message

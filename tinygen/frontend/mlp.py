@@ -52,6 +52,9 @@ def convert_regressor(est: MLPRegressor, head_input: bool = False) -> FrontendRe
     if est.n_outputs_ != 1:
         raise TinygenError(f"MLPRegressor was fitted on {est.n_outputs_} targets; tinygen exports single-target "
                            "regressors, fit one model per target")
+    if est.out_activation_ != "identity":  # loss='poisson' predicts exp(score); tinygen's regressors output the score
+        raise TinygenError(f"MLPRegressor(loss={getattr(est, 'loss', '?')!r}) predicts {est.out_activation_}(score), "
+                           "which tinygen does not export; fit it with loss='squared_error'")
     return FrontendResult(_layers(est, head_input), "regression", "value", None)
 
 
