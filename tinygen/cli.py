@@ -532,11 +532,13 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
     click.echo(f"Pareto front ({result.metric_name} vs latency vs flash; measured on {result.board.target} over every row, "
                "as verify measures them; * = chosen):")
     click.echo(result.table())
+    if boards.latency_note(result.board):
+        click.echo(f"latency: {boards.latency_note(result.board)}")
     errors = result.measured_errors()
     if errors:
         shown = ", ".join(f"{what} {100 * errors[key]['max_relative']:.1f}% / {100 * errors[key]['mean_relative']:.1f}%"
-                          for what, key in (("cycles", "cycles_mean"), ("slowest-row cycles", "cycles_max"),
-                                            ("flash", "flash")))
+                          for what, key in ((result.cycles_unit, "cycles_mean"),
+                                            (f"slowest-row {result.cycles_unit}", "cycles_max"), ("flash", "flash")))
         click.echo(f"cost model (which chose what to run) vs these {errors['flash']['programs']} runs, largest / mean "
                    f"error: {shown}")
     if json_path:
@@ -551,8 +553,8 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
     m = best.measured
     click.echo(f"wrote {output}: {best.spec.label}, {result.metric_name} {best.metric:.4f} (cross-validated, "
                f"{best.variant.label}); on the {result.board.name}: {m['flash_bytes']} B flash, "
-               f"{m['ram_bytes']} B RAM + {m['stack_bytes']} B stack, {m['cycles_per_inference']:.0f} cycles per inference "
-               f"(mean; max {m['cycles_max']}: {best.latency_ms(result.board):.3f} ms)")
+               f"{m['ram_bytes']} B RAM + {m['stack_bytes']} B stack, {m['cycles_per_inference']:.0f} {result.cycles_unit} per inference "
+               f"(mean; max {best.value('cycles_max'):.0f}: {best.latency_ms(result.board):.3f} ms)")
     click.echo(f"export it with {flags}:")
     flags += _csv_flags(csv_format)
     click.echo(f"  tinygen export {output} {flags} --calibration {data_csv} --label {label} --board {board} -o OUTDIR")
