@@ -18,11 +18,16 @@ An estimate is a linear function of named counts ("features"), one coefficient p
 
 Coefficients are fitted by non-negative least squares (weighted for relative error) on emulator measurements
 of the search's own candidates on calibration data sets (fixed-point programs add their measured
-NAME_predict_q, which tells the input conversion apart), per target, and stored in costmodel_<target>.json beside
-this file with the error on the candidates of data sets left out (tinygen/costmodel_calibrate.py):
+NAME_predict_q on AVR, which tells the input conversion apart), per target, and stored in costmodel_<target>.json
+beside this file with the error on the candidates of data sets left out (tinygen/costmodel_calibrate.py):
 
-    tinygen costmodel calibrate --target avr     # measure, fit, check, write the JSON (~20 min)
+    tinygen costmodel calibrate --target avr     # measure, fit, check, write the JSON (~20 min; QEMU targets ~15)
     tinygen costmodel check --target avr         # re-measure the error on the left-out candidates
+
+Every search board's target has one: avr (simavr: cycles), cortex-m4, cortex-m0, rv32 and xtensa-lx106 (QEMU:
+instructions, which stand in for cycles there). The counts are the same for every target; where one names an AVR
+detail (shift loops, the 63-byte displacement, soft-float zeros), a core without it gets a small coefficient
+there (the Cortex-M4F's FPU: 0 for every soft-float routine's flash).
 
 The counts follow the C templates; when a template changes its cost, run `calibrate` again. Programs with a
 count never calibrated get an estimate flagged `calibrated=False` (the search then measures before trusting it).
