@@ -107,11 +107,12 @@ def _print_errors(model: CostModel, rows, echo) -> dict:
              f"{measured['flash_bytes']:>8.0f}{estimate.flash_bytes:>8.0f}{_percent_off(estimate.flash_bytes, measured['flash_bytes']):>8}"
              f"{measured['stack_bytes']:>7.0f}{estimate.stack_bytes:>6.0f}")
     summary = errors(model, pairs)
+    unit = rows[0][3].get("cycles_unit") or "cycles" if rows else "cycles"  # QEMU targets count instructions
     for quantity, stats in summary.items():
         echo(f"{quantity:<12} {stats['programs']} programs: max |error| {100 * stats['max_relative']:.1f}%, "
              f"mean {100 * stats['mean_relative']:.1f}%, median {100 * stats['median_relative']:.1f}%, "
              f"p90 {100 * stats['p90_relative']:.1f}%, {100 * stats['within_10_percent']:.0f}% of them within 10%; "
-             f"largest {stats['max_absolute']:,.0f} {'cycles' if quantity.startswith('cycles') else 'B'}")
+             f"largest {stats['max_absolute']:,.0f} {unit if quantity.startswith('cycles') else 'B'}")
     return summary
 
 
