@@ -20,7 +20,8 @@
 Latency is the slowest row of the data (cycles_max / clock); the table also gives the mean cycles, which is
 what verify prints. On the QEMU targets (every board but the AVR ones) the counts are instructions, not cycles
 (QEMU has no cycle model): latency is then instructions / clock, an approximation, and says so
-(boards.latency_note); the esp32's are the ESP8266's lx106 instructions, a stand-in for its LX6. RAM is static RAM plus the measured stack, as `verify --board` checks it.
+(boards.latency_note); the esp32's are the ESP8266's lx106 instructions, a stand-in for its LX6.
+RAM is static RAM plus the measured stack, as `verify --board` checks it.
 Deterministic for a seed: the folds, every estimator's random_state, and the order of ties.
 """
 from __future__ import annotations
