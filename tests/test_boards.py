@@ -136,3 +136,16 @@ def test_BUG_esp32_says_it_is_sized_with_the_esp8266_compiler(tmp_path):
     assert "the ESP8266's Xtensa LX106 compiler stands in for the ESP32's LX6 one" in line
     assert all("stands in" not in boards.fit_line(b, {"flash_bytes": 1, "ram_bytes": 0}, "m")
                for b in boards.BOARDS.values() if b.name != "esp32")
+
+
+def test_esp32_runs_on_the_lx106_as_a_labelled_stand_in():
+    """Issue 18: the esp32's target is xtensa-lx106 so that the search can rank candidates there; its stack and its
+    latency say they come from another core, and every QEMU board's latency says it is instructions / clock."""
+    spec = boards.get("esp32")
+    assert spec.target == "xtensa-lx106" and "LX6" in spec.target_stand_in
+    assert "measured on xtensa-lx106 (a stand-in core)" in boards.fit_line(spec, {"flash_bytes": 1, "ram_bytes": 0}, "m", 48)
+    note = boards.latency_note(spec)
+    assert "counts instructions, not cycles" in note and "240 MHz" in note and "indicative only" in note
+    assert boards.latency_note(boards.get("uno")) == ""  # simavr counts AVR cycles
+    assert all("QEMU" in boards.latency_note(b) and not b.target_stand_in
+               for b in boards.BOARDS.values() if b.target != "avr" and b.name != "esp32")

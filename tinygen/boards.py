@@ -25,6 +25,7 @@ class Board:
     flags: tuple[str, ...]  # its flags for this board's core
     clock_hz: int  # the core clock: latency = cycles / clock_hz
     stand_in: str = ""  # when the compiler is not the board's own: which one it is, said with every figure
+    target_stand_in: str = ""  # when the target runs another core than the board's: which, said with every figure
 
 
 # --noinhibit-exec: link even when the program overflows the part, so the overshoot can be measured and said
@@ -36,15 +37,17 @@ BOARDS = {board.name: board for board in (
           ("-mmcu=atmega328p", *AVR_FLAGS), clock_hz=16_000_000),
     Board("mega2560", "Arduino Mega 2560 (ATmega2560, 16 MHz)", "avr", 253_952, 8_192, "avr-gcc",
           ("-mmcu=atmega2560", *AVR_FLAGS), clock_hz=16_000_000),
-    # No target: nothing here runs the ESP32's LX6 (Debian has no LX6/LX7 compiler, QEMU 7.2 no ESP32 machine).
-    # verify --target xtensa-lx106 runs the same C on the ESP8266's core, a different Xtensa configuration (call0
-    # ABI where the ESP32 uses register windows, no 32x32 high multiply, divide or FPU): its instructions are
-    # indicative for the ESP32, not its cycles, so the search (latency = cycles / clock) does not use them.
+    # Nothing here runs the ESP32's LX6 (Debian has no LX6/LX7 compiler, QEMU 7.2 no ESP32 machine). Its target is
+    # the ESP8266's core, a different Xtensa configuration (call0 ABI where the ESP32 uses register windows, no 32x32
+    # high multiply, divide or FPU): its instructions stand in for the ESP32's cycles, so that the search can rank
+    # candidates, and every figure measured there says it is indicative only (target_stand_in).
     Board("esp32", "ESP32 (Xtensa LX6; default 1.25 MB app partition, 320 KB DRAM; sized with the ESP8266's "
-          "xtensa-lx106 compiler; executed only as lx106 instructions: --target xtensa-lx106)", None, 1_310_720, 327_680,
-          "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections"), clock_hz=240_000_000,
+          "xtensa-lx106 compiler; executed only as lx106 instructions: --target xtensa-lx106)", "xtensa-lx106",
+          1_310_720, 327_680, "xtensa-lx106-elf-gcc", ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-Os", "-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections"), clock_hz=240_000_000,
           stand_in="the ESP8266's Xtensa LX106 compiler stands in for the ESP32's LX6 one (not packaged in Debian): "
-                   "an estimate"),
+                   "an estimate",
+          target_stand_in="xtensa-lx106 (the ESP8266's core) stands in for the ESP32's LX6: its instructions and "
+                          "stack are indicative only (the LX6 has register windows, a hardware divider and an FPU)"),
     Board("esp32c3", "ESP32-C3 (RISC-V rv32imc; default 1.25 MB app partition, 400 KB SRAM)", "rv32", 1_310_720, 409_600,
           "riscv64-unknown-elf-gcc", ("--specs=picolibc.specs", "-Os", "-march=rv32imc", "-mabi=ilp32", "-ffunction-sections", "-fdata-sections"), clock_hz=160_000_000),
     Board("stm32f4", "STM32F407 (Cortex-M4F, 1 MB flash, 192 KB RAM)", "cortex-m4", 1_048_576, 196_608,
@@ -74,6 +77,16 @@ def figure_note(board: Board, name: str) -> str:
     how = "linked with the libgcc helpers it calls" if board.compiler == "avr-gcc" else "object code"
     note = f"what the model adds to a program that only calls {name}_predict: {board.compiler} -Os, {how}"
     return f"{note}; {board.stand_in}" if board.stand_in else note
+
+
+def latency_note(board: Board) -> str:
+    """What a latency on `board` (cycles / clock_hz) stands on, said wherever one is reported: simavr counts AVR
+    cycles; QEMU counts instructions, not cycles, so for its targets latency is instructions / clock."""
+    if board.target in (None, "avr"):
+        return ""
+    note = (f"{board.target} under QEMU counts instructions, not cycles: latency = instructions / "
+            f"{board.clock_hz / 1e6:g} MHz, an approximation")
+    return f"{note}; {board.target_stand_in}" if board.target_stand_in else note
 
 
 def advice(program) -> str:
@@ -131,5 +144,6 @@ def check_model(model, board: Board, name: str, stack_bytes: int | None = None) 
 
 def fit_line(board: Board, sizes: dict, name: str, stack_bytes: int | None = None) -> str:
     """'1024 B flash, 0 B RAM (+ 86 B stack measured on avr) (what these figures are)': export's and verify's."""
-    stack = "" if stack_bytes is None else f" + {stack_bytes} B stack measured on {board.target}"
+    stand_in = " (a stand-in core)" if board.target_stand_in else ""
+    stack = "" if stack_bytes is None else f" + {stack_bytes} B stack measured on {board.target}{stand_in}"
     return f"{sizes['flash_bytes']} B flash, {sizes['ram_bytes']} B RAM{stack} ({figure_note(board, name)})"

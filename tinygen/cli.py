@@ -506,6 +506,22 @@ def _print_window_holdout(held_out, test_size, windows) -> None:
     _print_confusion(held_out, "windows")
 
 
+def _print_front(result) -> None:
+    """The search's Pareto front, what its latency stands on (QEMU: instructions), the cost model's error on its runs."""
+    click.echo(f"Pareto front ({result.metric_name} vs latency vs flash; measured on {result.board.target} over every row, "
+               "as verify measures them; * = chosen):")
+    click.echo(result.table())
+    if boards.latency_note(result.board):
+        click.echo(f"latency: {boards.latency_note(result.board)}")
+    errors = result.measured_errors()
+    if errors:
+        shown = ", ".join(f"{what} {100 * errors[key]['max_relative']:.1f}% / {100 * errors[key]['mean_relative']:.1f}%"
+                          for what, key in ((result.cycles_unit, "cycles_mean"),
+                                            (f"slowest-row {result.cycles_unit}", "cycles_max"), ("flash", "flash")))
+        click.echo(f"cost model (which chose what to run) vs these {errors['flash']['programs']} runs, largest / mean "
+                   f"error: {shown}")
+
+
 def _train_search(data_csv, label, kind, params, seed, task, scaler, output, allow_pickle, board, max_latency_ms,
                   max_flash, max_ram, jobs, quick, json_path, columns, drop, csv_format):
     from . import model_search as search_module
@@ -529,16 +545,7 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
     click.echo(f"searched {len(result.candidates)} candidates ({len({c.spec for c in result.candidates})} models x their dtypes "
                f"and layouts) on {dataset.n_rows} rows of {data_csv} ({result.folds}-fold cross-validated {result.metric_name} of the "
                f"exported program; costs on {result.board.description}, {result.budgets.describe()})")
-    click.echo(f"Pareto front ({result.metric_name} vs latency vs flash; measured on {result.board.target} over every row, "
-               "as verify measures them; * = chosen):")
-    click.echo(result.table())
-    errors = result.measured_errors()
-    if errors:
-        shown = ", ".join(f"{what} {100 * errors[key]['max_relative']:.1f}% / {100 * errors[key]['mean_relative']:.1f}%"
-                          for what, key in (("cycles", "cycles_mean"), ("slowest-row cycles", "cycles_max"),
-                                            ("flash", "flash")))
-        click.echo(f"cost model (which chose what to run) vs these {errors['flash']['programs']} runs, largest / mean "
-                   f"error: {shown}")
+    _print_front(result)
     if json_path:
         atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
     if result.best is None:
@@ -550,9 +557,11 @@ def _train_search(data_csv, label, kind, params, seed, task, scaler, output, all
     flags = best.variant.flags()
     m = best.measured
     click.echo(f"wrote {output}: {best.spec.label}, {result.metric_name} {best.metric:.4f} (cross-validated, "
-               f"{best.variant.label}); on the {result.board.name}: {m['flash_bytes']} B flash, "
-               f"{m['ram_bytes']} B RAM + {m['stack_bytes']} B stack, {m['cycles_per_inference']:.0f} cycles per inference "
-               f"(mean; max {m['cycles_max']}: {best.latency_ms(result.board):.3f} ms)")
+               f"{best.variant.label}); on the {result.board.name}"
+               f"{f' (measured on {result.board.target}, a stand-in core)' if result.board.target_stand_in else ''}: "
+               f"{m['flash_bytes']} B flash, "
+               f"{m['ram_bytes']} B RAM + {m['stack_bytes']} B stack, {m['cycles_per_inference']:.0f} {result.cycles_unit} per inference "
+               f"(mean; max {best.value('cycles_max'):.0f}: {best.latency_ms(result.board):.3f} ms)")
     click.echo(f"export it with {flags}:")
     flags += _csv_flags(csv_format)
     click.echo(f"  tinygen export {output} {flags} --calibration {data_csv} --label {label} --board {board} -o OUTDIR")

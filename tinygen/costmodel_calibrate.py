@@ -21,7 +21,7 @@ from sklearn.datasets import make_classification
 
 from . import data, train as train_module
 from .api import ConvertedModel, convert
-from .costmodel import QUANTITIES, CostModel, Features, coefficients_path, errors, load, program_features
+from .costmodel import QUANTITIES, CostModel, Features, coefficients_path, errors, load, program_features, slowest_row
 from .errors import TinygenError
 from .model_search import grid, variants
 from .verify import compare_on_target
@@ -102,15 +102,17 @@ def _print_errors(model: CostModel, rows, echo) -> dict:
         estimate = model.estimate(program, X)
         pairs.append((estimate, measured))
         echo(f"{label[:57]:<58}{measured['cycles_per_inference']:>10.0f}{estimate.cycles_mean:>10.0f}"
-             f"{_percent_off(estimate.cycles_mean, measured['cycles_per_inference']):>8}{measured['cycles_max']:>10.0f}"
-             f"{estimate.cycles_max:>10.0f}{_percent_off(estimate.cycles_max, measured['cycles_max']):>8}"
+             f"{_percent_off(estimate.cycles_mean, measured['cycles_per_inference']):>8}{slowest_row(measured):>10.0f}"
+             f"{estimate.cycles_max:>10.0f}{_percent_off(estimate.cycles_max, slowest_row(measured)):>8}"
              f"{measured['flash_bytes']:>8.0f}{estimate.flash_bytes:>8.0f}{_percent_off(estimate.flash_bytes, measured['flash_bytes']):>8}"
              f"{measured['stack_bytes']:>7.0f}{estimate.stack_bytes:>6.0f}")
     summary = errors(model, pairs)
+    unit = rows[0][3].get("cycles_unit") or "cycles" if rows else "cycles"  # QEMU targets count instructions
     for quantity, stats in summary.items():
         echo(f"{quantity:<12} {stats['programs']} programs: max |error| {100 * stats['max_relative']:.1f}%, "
-             f"mean {100 * stats['mean_relative']:.1f}%, {100 * stats['within_10_percent']:.0f}% of them within 10%; "
-             f"largest {stats['max_absolute']:,.0f} {'cycles' if quantity.startswith('cycles') else 'B'}")
+             f"mean {100 * stats['mean_relative']:.1f}%, median {100 * stats['median_relative']:.1f}%, "
+             f"p90 {100 * stats['p90_relative']:.1f}%, {100 * stats['within_10_percent']:.0f}% of them within 10%; "
+             f"largest {stats['max_absolute']:,.0f} {unit if quantity.startswith('cycles') else 'B'}")
     return summary
 
 

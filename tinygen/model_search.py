@@ -18,7 +18,10 @@
    `tinygen verify MODEL --data DATA.csv --target T --board B` measures (compare_on_target, every row).
 
 Latency is the slowest row of the data (cycles_max / clock); the table also gives the mean cycles, which is
-what verify prints. RAM is static RAM plus the measured stack, as `verify --board` checks it.
+what verify prints. On the QEMU targets (every board but the AVR ones) the counts are instructions, not cycles
+(QEMU has no cycle model): latency is then instructions / clock, an approximation, and says so
+(boards.latency_note); the esp32's are the ESP8266's lx106 instructions, a stand-in for its LX6.
+RAM is static RAM plus the measured stack, as `verify --board` checks it.
 Deterministic for a seed: the folds, every estimator's random_state, and the order of ties.
 """
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import boards, costmodel, train as train_module
-from .targets import toolchain
+from .targets import qemu, toolchain
 from .api import convert
 from .data import Dataset
 from .errors import TinygenError
@@ -38,7 +41,9 @@ from .progress import ProgressBar
 from .verify import compare_on_target, metric
 
 CLASSIFICATION_ONLY = ("logreg", "gnb")
-_TARGET_TOOLS = {"avr": ("avr-gcc", "avr-size", "simavr")}  # what running a candidate on the target takes
+# what running a candidate on the target takes: simavr for AVR, a cross gcc, its size and QEMU for the others
+_TARGET_TOOLS = {"avr": ("avr-gcc", "avr-size", "simavr"),
+                 **{name: target.tools for name, target in qemu.TARGETS.items()}}
 REGRESSION_ONLY = ("linear", "lasso")
 
 
@@ -179,7 +184,7 @@ class Candidate:
         if self.measured is not None:
             m = self.measured
             return {"flash": m["flash_bytes"], "ram": m["ram_bytes"] + m["stack_bytes"],
-                    "cycles": m["cycles_per_inference"], "cycles_max": m["cycles_max"]}[quantity]
+                    "cycles": m["cycles_per_inference"], "cycles_max": costmodel.slowest_row(m)}[quantity]
         e = self.estimate
         return {"flash": e.flash_bytes, "ram": e.ram_bytes + e.stack_bytes, "cycles": e.cycles_mean,
                 "cycles_max": e.cycles_max}[quantity]
@@ -300,8 +305,14 @@ class SearchResult:
                                       "cycles_per_inference": c.estimate.cycles_mean, "cycles_max": c.estimate.cycles_max},
                 "misses": sorted(misses(c, self.budgets))}
 
+    @property
+    def cycles_unit(self) -> str:
+        """What the target counts: AVR cycles (simavr), or instructions (QEMU has no cycle model)."""
+        return "cycles" if self.board.target == "avr" else "instructions"
+
     def to_dict(self) -> dict:
         return {"board": self.board.name, "target": self.board.target, "clock_hz": self.board.clock_hz,
+                "cycles_unit": self.cycles_unit, "latency_note": boards.latency_note(self.board),
                 "budgets": self.budgets.limits, "task": self.task, "metric_name": self.metric_name, "folds": self.folds,
                 "candidates": len(self.candidates), "runs": sum(c.measured is not None for c in self.candidates),
                 "best": None if self.best is None else self.candidate_dict(self.best),
@@ -311,7 +322,8 @@ class SearchResult:
 
     def table(self) -> str:
         """The Pareto front as a text table (the chosen candidate marked *)."""
-        lines = [f"{'':2}{'model':<32}{'dtype':<14}{self.metric_name:>9}{'cycles':>10}{'max ms':>9}{'flash B':>9}"
+        unit = "cycles" if self.cycles_unit == "cycles" else "instr."
+        lines = [f"{'':2}{'model':<32}{'dtype':<14}{self.metric_name:>9}{unit:>10}{'max ms':>9}{'flash B':>9}"
                  f"{'RAM B':>7}{'stack B':>8}  {'costs':<9}budgets"]
         for c in self.front:
             mark = "*" if c is self.best else ""
