@@ -433,3 +433,34 @@ def test_fleet_emulate_makes_device_0_an_mcu_and_says_when_its_toolchain_is_miss
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: simavr not found; install it with: apt-get install simavr")
+
+
+@pytest.mark.slow
+def test_a_fleet_of_mlp_heads_learns_and_sends_only_the_heads_weights(tmp_path, monkeypatch, breast_cancer):
+    """An MLP exported trainable (frozen body, trainable head) runs in a Flower fleet as the linear models do: the
+    devices send the head's weights and their row count, nothing else, and the fleet does not fall below its start."""
+    import warnings
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    bundle, _ = breast_cancer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=200, random_state=0)).fit(
+            bundle.X, bundle.y)
+    train.name_features(estimator, bundle.feature_names)
+    model, csv = write_fleet_files(tmp_path, bundle, estimator)
+    strategies = []
+    simulate = fleet_flower.simulate
+    monkeypatch.setattr(fleet_flower, "simulate", lambda *args: strategies.append(simulate(*args)) or strategies[-1])
+    report_path = tmp_path / "fleet.json"
+    result = CliRunner().invoke(main, ["fleet", str(model), "--data", str(csv), "--label", "target", "--clients", "4",
+                                       "--rounds", "3", "--split", "dirichlet:0.5", "--json", str(report_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["engine"] == "flwr" and [r["round"] for r in report["rounds"]] == [1, 2, 3]
+    assert report["final_accuracy"] >= report["initial_accuracy"] - 0.02
+    assert len(report["final_weights"]) == 8 + 1  # the head: 8 hidden units and its bias
+    for reply in strategies[0].received:
+        assert (reply["arrays"], reply["metrics"], reply["dtype"], reply["bytes"]) == (["weights"], ["num-examples"],
+                                                                                       "int32", 4 * (8 + 1))
