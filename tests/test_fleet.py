@@ -196,21 +196,27 @@ def write_fleet_files(tmp_path, bundle, estimator):
     return model, csv
 
 
-def test_fleet_learns_with_flower(tmp_path, monkeypatch, breast_cancer):
-    """The acceptance case: 10 devices with Dirichlet(0.5)-skewed labels, starting from
-    zero weights, reach the centralised model's held-out accuracy within 0.02 in 20 rounds of Flower's simulation;
-    every message that reached the server held the weights and the row count, nothing else."""
-    bundle, estimator = breast_cancer
+def run_fleet(tmp_path, monkeypatch, bundle, estimator, *options):
+    """`tinygen fleet` on the bundle through the CLI: (its result, its JSON report, the Flower strategies it ran, which
+    keep every message the server received)."""
     model, csv = write_fleet_files(tmp_path, bundle, estimator)
     strategies = []
     simulate = fleet_flower.simulate
     monkeypatch.setattr(fleet_flower, "simulate", lambda *args: strategies.append(simulate(*args)) or strategies[-1])
     report_path = tmp_path / "fleet.json"
-    result = CliRunner().invoke(main, ["fleet", str(model), "--data", str(csv), "--label", "target", "--clients", "10",
-                                       "--rounds", "20", "--split", "dirichlet:0.5", "--start", "zero",
+    result = CliRunner().invoke(main, ["fleet", str(model), "--data", str(csv), "--label", "target", *options,
                                        "--json", str(report_path)])
     assert result.exit_code == 0, result.output
-    report = json.loads(report_path.read_text())
+    return result, json.loads(report_path.read_text()), strategies
+
+
+def test_fleet_learns_with_flower(tmp_path, monkeypatch, breast_cancer):
+    """The acceptance case: 10 devices with Dirichlet(0.5)-skewed labels, starting from
+    zero weights, reach the centralised model's held-out accuracy within 0.02 in 20 rounds of Flower's simulation;
+    every message that reached the server held the weights and the row count, nothing else."""
+    bundle, estimator = breast_cancer
+    result, report, strategies = run_fleet(tmp_path, monkeypatch, bundle, estimator, "--clients", "10", "--rounds",
+                                           "20", "--split", "dirichlet:0.5", "--start", "zero")
     assert report["engine"] == "flwr" and report["simulation"]["backend"] == "ray"
     assert [r["round"] for r in report["rounds"]] == list(range(1, 21))
     assert isinstance(report["centralized_accuracy"], float) and "refitted" in report["centralized_model"]
@@ -449,15 +455,8 @@ def test_a_fleet_of_mlp_heads_learns_and_sends_only_the_heads_weights(tmp_path, 
         estimator = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=200, random_state=0)).fit(
             bundle.X, bundle.y)
     train.name_features(estimator, bundle.feature_names)
-    model, csv = write_fleet_files(tmp_path, bundle, estimator)
-    strategies = []
-    simulate = fleet_flower.simulate
-    monkeypatch.setattr(fleet_flower, "simulate", lambda *args: strategies.append(simulate(*args)) or strategies[-1])
-    report_path = tmp_path / "fleet.json"
-    result = CliRunner().invoke(main, ["fleet", str(model), "--data", str(csv), "--label", "target", "--clients", "4",
-                                       "--rounds", "3", "--split", "dirichlet:0.5", "--json", str(report_path)])
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_path.read_text())
+    _, report, strategies = run_fleet(tmp_path, monkeypatch, bundle, estimator, "--clients", "4", "--rounds", "3",
+                                      "--split", "dirichlet:0.5")
     assert report["engine"] == "flwr" and [r["round"] for r in report["rounds"]] == [1, 2, 3]
     assert report["final_accuracy"] >= report["initial_accuracy"] - 0.02
     assert len(report["final_weights"]) == 8 + 1  # the head: 8 hidden units and its bias
