@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .errors import TinygenError
-from .frontend import feature_names_of
+from .frontend import feature_names_for
 from .frontend.trainable import TrainableModel, is_mlp, trainable_head, trainable_model
 from .ir import Program, json_value
 from .ops import learning_rate, probability, standardize
@@ -119,11 +119,9 @@ def convert_trainable(estimator, dtype: str | None, calibration, learning_rate_s
     z_calib = z_calib / model.std
     conversion, scaler, notes = _conversion(X, model, z_calib)
     layer = plan_layer(model, scaler.z_frac_bits, schedule, l2_shift, z_calib @ model.weights.T + model.bias)
-    names = feature_names or feature_names_of(estimator) or [f"x{i}" for i in range(n_features)]
-    if len(names) != n_features:
-        raise TinygenError(f"feature_names has {len(names)} names but the model takes {n_features} features")
+    names = feature_names_for(estimator, feature_names, n_features)
     decision = "value" if model.task == "regression" else ("positive" if layer.n_out == 1 else "argmax")
-    return Program(dtype="q15", task=model.task, decision=decision, n_features=n_features, feature_names=list(names),
+    return Program(dtype="q15", task=model.task, decision=decision, n_features=n_features, feature_names=names,
                    labels=None if model.labels is None else [json_value(v) for v in model.labels],
                    ops=[conversion, scaler, layer], source=model.source, notes=[layer_note(layer)] + notes,
                    probability=model.probability, proba=layer.proba if model.probability else None)
@@ -151,13 +149,8 @@ def convert_head(estimator, calibration, schedule: learning_rate.Schedule, l2_sh
     and notes as without --trainable; its last hidden activation in one format, ops/activation.py head_input), whose
     last dense layer is then replaced by trainable_dense on that activation's format (the float last layer's weights,
     planned as a linear model's: plan_layer)."""
-    head = trainable_head(estimator)
+    head = trainable_head(estimator, feature_names)
     program = head.program
-    if feature_names is not None:
-        if len(feature_names) != program.n_features:
-            raise TinygenError(f"feature_names has {len(feature_names)} names but the model takes "
-                               f"{program.n_features} features")
-        program.feature_names = list(feature_names)
     X = calibration_array(calibration, program.n_features, "q15")
     typed = quantize(program, "q15", X)
     body, hidden = typed.ops[:-1], typed.ops[-2].out_format()

@@ -91,12 +91,7 @@ def to_float_program(estimator, feature_names=None, head_input: bool = False) ->
     n_features = int(getattr(first, "n_features_in_", ops[0].n_in))
     if type(first) in PREFIXES and feature_names is None:
         feature_names = ops[0].sample_names()  # the windows' values are named channel[t]
-    names = feature_names
-    if names is not None and len(names) != n_features:
-        raise TinygenError(f"feature_names has {len(names)} names but the model takes {n_features} features; "
-                           "give one name per feature")
-    if names is None:
-        names = feature_names_of(estimator) or [f"x{i}" for i in range(n_features)]
+    names = feature_names_for(estimator, feature_names, n_features)
     labels = None if head.labels is None else [json_value(v) for v in head.labels]
     source = type(model).__name__
     if transforms:
@@ -105,6 +100,15 @@ def to_float_program(estimator, feature_names=None, head_input: bool = False) ->
                       feature_names=list(names), labels=labels, ops=ops, source=source, anomaly=head.anomaly,
                       probability=head.probability)
     return run_passes(program)
+
+
+def feature_names_for(estimator, feature_names, n_features: int) -> list[str]:
+    """A program's feature names: the given ones (one per feature, else a TinygenError), else those the estimator
+    was fitted with, else x0, x1, ..."""
+    if feature_names is not None and len(feature_names) != n_features:
+        raise TinygenError(f"feature_names has {len(feature_names)} names but the model takes {n_features} features; "
+                           "give one name per feature")
+    return list(feature_names or feature_names_of(estimator) or [f"x{i}" for i in range(n_features)])
 
 
 def feature_names_of(estimator) -> list[str] | None:

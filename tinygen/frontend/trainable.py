@@ -99,13 +99,14 @@ class TrainableHead:
     model: TrainableModel
 
 
-def trainable_head(estimator) -> TrainableHead:
-    """The MLP's float program and its last layer; a TinygenError says what is supported."""
+def trainable_head(estimator, feature_names=None) -> TrainableHead:
+    """The MLP's float program (named as to_float_program names it) and its last layer; a TinygenError says what is
+    supported."""
     *transforms, mlp = _steps(estimator)
     _only_a_scaler(transforms)
     if getattr(mlp, "loss", "squared_error") not in ("squared_error", "log_loss"):
         raise refuse(f"{type(mlp).__name__}(loss={mlp.loss!r})")
-    program = to_float_program(estimator, head_input=True)  # refuses what the frozen MLP path does not take
+    program = to_float_program(estimator, feature_names, head_input=True)  # refuses what the frozen MLP path does not take
     weights = np.asarray(mlp.coefs_[-1], dtype=np.float64).T.copy()
     bias = np.asarray(mlp.intercepts_[-1], dtype=np.float64).copy()
     labels = list(mlp.classes_) if isinstance(mlp, MLPClassifier) else None
